@@ -1,0 +1,82 @@
+// cseg: the command-line program. Parses arguments (CLI11) and calls apps/commands.cpp.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+#include "cseg/core/error.h"
+#include "commands.h"
+
+namespace {
+void add_config_options(CLI::App* cmd, cseg::app::ConfigArgs& a, bool required) {
+  auto* opt = cmd->add_option("--config,-c", a.config, "experiment YAML file");
+  if (required) opt->required()->check(CLI::ExistingFile);
+  cmd->add_option("--env", a.env, "environment file with machine paths (data_root, output_root); default $CSEG_ENV");
+  cmd->add_option("overrides", a.overrides, "key=value overrides, e.g. train.iterations=100");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cseg: continual semantic segmentation toolbox and benchmark"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cseg ") + CSEG_VERSION);
+
+  cseg::app::ConfigArgs train_args, eval_args, scen_args;
+  auto* train = app.add_subcommand("train", "train and evaluate every method of an experiment, step by step");
+  add_config_options(train, train_args, true);
+
+  std::string checkpoint, split = "test";
+  int step = 0;
+  auto* eval = app.add_subcommand("eval", "evaluate a step checkpoint on that step's test (or val) set");
+  add_config_options(eval, eval_args, true);
+  eval->add_option("--checkpoint", checkpoint, "checkpoints/step<k>.pt of a run")->required()->check(CLI::ExistingFile);
+  eval->add_option("--step", step, "the step the checkpoint ends")->required();
+  eval->add_option("--split", split, "test or val");
+
+  bool json = false, ids = false;
+  auto* scen = app.add_subcommand("scenario", "show a scenario's steps: classes, image counts, ids, label maps");
+  add_config_options(scen, scen_args, false);
+  scen->add_flag("--json", json, "print every step's classes, image ids and label maps as JSON");
+  scen->add_flag("--ids", ids, "include image ids (implied by --json)");
+
+  cseg::app::SceneArgs scene;
+  auto* data = app.add_subcommand("data", "prepare data");
+  data->require_subcommand(1);
+  auto* fm = data->add_subcommand("fmnist-scenes", "compose Fashion-MNIST photos into segmentation scenes (VOC layout)");
+  fm->add_option("--out", scene.out, "output folder")->required();
+  fm->add_option("--seed", scene.seed, "random seed");
+  fm->add_option("--train", scene.train, "number of train scenes");
+  fm->add_option("--val", scene.val, "number of val scenes");
+  fm->add_option("--test", scene.test, "number of test scenes");
+  fm->add_option("--size", scene.size, "scene width and height in pixels");
+  fm->add_option("--min-items", scene.min_items, "fewest items per scene");
+  fm->add_option("--max-items", scene.max_items, "most items per scene");
+  fm->add_option("--environment", scene.environment, "studio, office, warehouse, outdoor or night");
+  fm->add_option("--fmnist-dir", scene.fmnist_dir, "folder of the Fashion-MNIST IDX files");
+  fm->add_option("--threads", scene.threads, "threads (0: all cores)");
+
+  std::string topic;
+  auto* lst = app.add_subcommand("list", "list datasets, tasks, models, methods, protocols, losses, environments");
+  lst->add_option("topic", topic, "one topic only");
+
+  CLI11_PARSE(app, argc, argv);
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  try {
+    if (*train) return cseg::app::train(train_args, command_line);
+    if (*eval) return cseg::app::eval(eval_args, checkpoint, step, split);
+    if (*scen) return cseg::app::scenario(scen_args, json, ids);
+    if (*fm) return cseg::app::data_fmnist_scenes(scene);
+    if (*lst) return cseg::app::list(topic);
+  } catch (const cseg::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "error (libtorch): " << e.what_without_backtrace() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,106 @@
+#pragma once
+/// Typed experiment configuration. Defaults live here, in the declarations; a YAML file only
+/// states what differs. See configs/base/*.yaml for every key with a comment.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cseg::config {
+
+class ConfigTree;
+
+struct DatasetConfig {
+  std::string name = "fmnist_scenes";  ///< voc | ade20k | cityscapes | folder | fmnist_scenes
+  std::string root;                    ///< dataset root folder (use ${data_root} from the env file)
+  std::string train_split = "train";   ///< split (list) names; VOC: train_aug, train, val, ...
+  std::string val_split = "val";
+  std::string test_split = "val";
+  std::string cache_dir;               ///< filtered index lists; default <output_dir>/../.cache
+  // Generic folder datasets only:
+  int num_classes = 0;                 ///< classes including background 0
+  std::vector<std::string> class_names;
+  std::string image_dir = "images", mask_dir = "masks", image_ext = ".jpg", mask_ext = ".png";
+};
+
+struct AugmentConfig {
+  int crop_size = 512;                 ///< square training crop; padded with 255 (labels) / mean
+  double scale_min = 0.5, scale_max = 2.0;
+  bool hflip = true;
+  std::vector<double> mean{0.485, 0.456, 0.406};  ///< ImageNet statistics, RGB in [0,1]
+  std::vector<double> std{0.229, 0.224, 0.225};
+};
+
+struct ScenarioConfig {
+  std::string task = "offline";        ///< a named table (15-1, 100-50, ...) or any a-b / a-b-c spec
+  std::string mode = "overlap";        ///< overlap | disjoint | sequential
+  std::string protocol = "plop";       ///< mib | mibv2 | sdr | plop | cssegmentation | continuum | ssul
+  std::vector<int> order;              ///< custom class order (raw ids, 0 first); empty = natural
+  std::vector<std::vector<int>> steps; ///< explicit steps (raw ids), overrides `task` when given
+};
+
+struct ModelConfig {
+  std::string name = "fast_scnn";
+  bool aux = false;                    ///< auxiliary (deep supervision) head where the model has one
+  double dropout = 0.1;
+};
+
+struct OptimConfig {
+  double lr = 0.01;                    ///< encoder learning rate at step 0
+  double lr_next = -1;                 ///< learning rate for steps > 0 (-1: same as lr)
+  double head_lr_mult = 1.0;           ///< decoder/head learning rate = lr * head_lr_mult
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 1e-4;          ///< not applied to biases and normalisation layers
+  std::string schedule = "poly";       ///< poly | constant
+  double power = 0.9;
+  int warmup_iters = 0;                ///< linear warm-up from 0 over this many iterations
+};
+
+struct LossConfig {
+  std::string name = "ce";             ///< ce | focal | dice | soft_iou | ohem
+  std::vector<double> class_weights;   ///< per class (ce, focal, ohem); empty = uniform
+  double focal_gamma = 2.0;
+  double ohem_keep = 0.25;             ///< ohem: fraction of hardest labelled pixels kept
+  double aux_weight = 0.4;             ///< weight of the auxiliary head's loss
+};
+
+struct TrainConfig {
+  int batch_size = 8;
+  int epochs = 0;                      ///< per step; exactly one of epochs, iterations,
+  int iterations = 0;                  ///< steps_per_class must be > 0
+  int steps_per_class = 0;             ///< BACS: iterations = steps_per_class * new classes
+  int workers = 2;                     ///< loader threads
+  int prefetch = 4;                    ///< batches prepared ahead
+  bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
+  int debug_iterations = 3;
+  int start_step = 0;                  ///< begin the sequence here ...
+  std::string init_checkpoint;         ///< ... from this step checkpoint (steps < start_step)
+  int log_every = 20;                  ///< iterations between log lines when not on a terminal
+};
+
+struct EvalConfig {
+  int batch_size = 1;                  ///< images of different sizes are padded with 255
+  int val_every = 0;                   ///< validate every n epochs (0: never); best kept by mIoU
+  bool use_best = false;               ///< continue from the best validation checkpoint
+};
+
+struct ExperimentConfig {
+  std::string name = "experiment";
+  uint64_t seed = 0;
+  int threads = 0;                     ///< 0: all cores
+  std::string output_dir;              ///< run folder; default ${output_root}/<name>
+  std::vector<std::string> methods{"finetune"};
+  DatasetConfig dataset;
+  AugmentConfig augment;
+  ScenarioConfig scenario;
+  ModelConfig model;
+  OptimConfig optim;
+  LossConfig loss;
+  TrainConfig train;
+  EvalConfig eval;
+};
+
+/// Reads every section strictly: unknown keys and wrong types throw, naming key and file.
+ExperimentConfig parse_experiment(const ConfigTree& tree);
+
+}  // namespace cseg::config

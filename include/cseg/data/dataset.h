@@ -1,0 +1,77 @@
+#pragma once
+/// The dataset interface: a dataset returns raw images and raw masks by index and knows nothing
+/// about continual steps (scenarios select and remap; see scenarios/).
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cseg::data {
+
+/// Label conventions everywhere in cseg: 0 = background, 255 = ignore/void.
+constexpr uint8_t kIgnore = 255;
+
+struct Sample {
+  std::string id;
+  cv::Mat image;  ///< H x W x 3, uint8, RGB
+  cv::Mat mask;   ///< H x W, uint8, dataset labels (0..num_classes-1, 255 = ignore)
+};
+
+struct DatasetInfo {
+  std::string name;
+  int num_classes = 0;                  ///< including background 0
+  std::vector<std::string> class_names; ///< num_classes entries
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual const DatasetInfo& info() const = 0;
+  virtual size_t size() const = 0;
+  virtual const std::string& id(size_t index) const = 0;
+  /// Image and mask, checked: both decode, same size, every label value in the dataset's table.
+  virtual Sample load(size_t index) const = 0;
+  /// Only the mask (for building class-presence indices without decoding images).
+  virtual cv::Mat load_mask(size_t index) const = 0;
+  /// "voc split 'train' at /data/VOC2012", for messages and cache keys.
+  virtual std::string describe() const = 0;
+  /// Changes when the mask of `index` changes on disk (size and modification time), so cached
+  /// class indices are rebuilt after masks are edited in place.
+  virtual std::string mask_stamp(size_t index) const = 0;
+};
+
+/// A dataset given as a list of (id, image file, label file), with a table mapping each raw
+/// label value in the files to a dataset label (or 255). Values the table marks invalid are an
+/// error naming the file: they mean the wrong dataset or a corrupt mask.
+class FileListDataset : public Dataset {
+ public:
+  struct Entry {
+    std::string id, image_path, mask_path;
+  };
+  static constexpr int kInvalid = -1;
+  /// label_table[v] = dataset label for raw value v, 255 for ignore, kInvalid if v must not occur.
+  FileListDataset(DatasetInfo info, std::vector<Entry> entries, std::array<int, 256> label_table,
+                  std::string description);
+
+  const DatasetInfo& info() const override { return info_; }
+  size_t size() const override { return entries_.size(); }
+  const std::string& id(size_t i) const override { return entries_.at(i).id; }
+  Sample load(size_t index) const override;
+  cv::Mat load_mask(size_t index) const override;
+  std::string describe() const override { return description_; }
+  std::string mask_stamp(size_t index) const override;
+  const Entry& entry(size_t i) const { return entries_.at(i); }
+
+  /// Identity table for labels 0..num_classes-1 plus 255.
+  static std::array<int, 256> identity_table(int num_classes);
+
+ private:
+  DatasetInfo info_;
+  std::vector<Entry> entries_;
+  std::array<int, 256> table_;
+  std::string description_;
+};
+
+}  // namespace cseg::data

@@ -1,0 +1,29 @@
+#pragma once
+/// Dataset registry: builds a dataset split from its config. One entry per on-disk layout.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cseg/config/experiment.h"
+#include "cseg/data/dataset.h"
+
+namespace cseg::data {
+
+/// Opens `split` of the dataset `cfg` names. Throws naming the root, split or list file.
+///  - voc / fmnist_scenes: ROOT/ImageSets/Segmentation/<split>.txt (ids; masks in
+///    SegmentationClass/ or SegmentationClassAug/) or ROOT/<split>.txt, ROOT/splits/<split>.txt with
+///    "JPEGImages/x.jpg SegmentationClassAug/x.png" pairs (the MiB/PLOP train_aug layout).
+///  - ade20k: ROOT/images/<training|validation>/*.jpg + annotations/ (split train/val accepted).
+///  - cityscapes: leftImg8bit/<split>/<city>/*_leftImg8bit.png + gtFine/..._gtFine_labelIds.png,
+///    label ids mapped to the 19 train ids.
+///  - folder: ROOT/<image_dir>/<id><image_ext>, ROOT/<mask_dir>/<id><mask_ext>, ids from
+///    ROOT/splits/<split>.txt.
+std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split);
+
+/// Names make_dataset accepts (for `cseg list` and error messages).
+std::vector<std::string> dataset_names();
+
+/// Cityscapes labelId (0..33) -> trainId (0..18, 255 ignored).
+std::array<int, 256> cityscapes_label_table();
+
+}  // namespace cseg::data

@@ -1,0 +1,72 @@
+#pragma once
+/// FMNIST-Scenes: the embedded default data. Fashion-MNIST photos (Debian's dataset-fashion-mnist)
+/// composed into RGB segmentation scenes, written in the Pascal VOC on-disk layout so the VOC
+/// loader reads them. Labels: 0 background, 1..10 = Fashion-MNIST class + 1, 255 = void border.
+/// Train scenes draw only train photos; val scenes t10k[0, 5000), test scenes t10k[5000, 10000).
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cseg::data::fmnist {
+
+/// Images and labels of one IDX pair (gzip-compressed or not).
+struct IdxSet {
+  int count = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  ///< count * rows * cols
+  std::vector<uint8_t> labels;  ///< count
+};
+IdxSet read_idx(const std::string& images_path, const std::string& labels_path);
+
+/// Where dataset-fashion-mnist installs the IDX files (override with CSEG_FMNIST_DIR).
+std::string default_fmnist_dir();
+
+/// How a place looks: the domain-incremental work builds sequences of these.
+struct Environment {
+  std::string name = "studio";
+  std::string texture = "blobs";          ///< flat | gradient | blobs | stripes | checker
+  std::array<double, 3> background{0.45, 0.47, 0.50};  ///< base colour, RGB in [0, 1]
+  double texture_strength = 0.25;         ///< amplitude of the texture around the base colour
+  double brightness = 1.0;                ///< global lighting gain
+  std::array<double, 3> tint{1.0, 1.0, 1.0};  ///< colour cast of the light
+  double blur_sigma = 0.0;                ///< Gaussian blur (pixels) of the sensor
+  double noise_sigma = 0.02;              ///< Gaussian sensor noise, in [0, 1] units
+};
+
+/// Named environments: studio (default), office, warehouse, outdoor, night.
+Environment environment_preset(const std::string& name);
+std::vector<std::string> environment_names();
+
+struct SceneOptions {
+  int width = 128, height = 128;
+  int min_items = 1, max_items = 4;
+  double min_scale = 1.4, max_scale = 3.2;  ///< item size = 28 px * scale
+  int border = 1;                           ///< void (255) border width around items, as in VOC
+  Environment environment;
+};
+
+struct GenerateOptions {
+  std::string out_dir;
+  std::string fmnist_dir;  ///< empty: default_fmnist_dir()
+  uint64_t seed = 0;
+  int train = 2000, val = 300, test = 500;
+  int threads = 2;
+  SceneOptions scene;
+};
+
+/// One composed scene (RGB image and label map), deterministic for (pool, seed).
+struct Scene {
+  std::vector<uint8_t> rgb;    ///< height * width * 3
+  std::vector<uint8_t> label;  ///< height * width
+  int width = 0, height = 0;
+};
+/// Composes a scene from photos [first, first+count) of `photos`.
+Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& options,
+                    uint64_t seed);
+
+/// Writes the scenes in VOC layout (JPEGImages/, SegmentationClass/ palette PNGs,
+/// ImageSets/Segmentation/{train,val,test}.txt) plus scenes.json with the options used.
+/// Returns false (and writes nothing) if `out_dir` already holds scenes made with the same options.
+bool generate_scenes(const GenerateOptions& options);
+
+}  // namespace cseg::data::fmnist

@@ -1,0 +1,31 @@
+#pragma once
+/// Reading and writing images and label maps. Label PNGs are read as raw indices with libpng:
+/// OpenCV turns a palette PNG into colours (reference/datasets-and-formats.md).
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace cseg::data {
+
+/// Decodes a colour image as 8-bit RGB (H x W x 3). Throws naming the file if it is missing or
+/// cannot be decoded.
+cv::Mat read_rgb(const std::string& path);
+
+/// Reads a label PNG (palette or 8-bit grayscale) as raw values (H x W, CV_8UC1).
+/// Throws naming the file for anything else (RGB, 16-bit, corrupt).
+cv::Mat read_label_png(const std::string& path);
+
+using Palette = std::vector<std::array<uint8_t, 3>>;  ///< index -> RGB, 256 entries
+
+/// The Pascal VOC colour map (index bits spread over R, G, B from the top bit down).
+Palette voc_palette();
+
+/// Writes a palette PNG (indices kept, shown in colour by viewers). Atomic (temp file + rename).
+void write_label_png(const std::string& path, const cv::Mat& labels, const Palette& palette);
+
+/// Writes an RGB image as JPEG (quality 0-100). Atomic.
+void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality = 95);
+
+}  // namespace cseg::data

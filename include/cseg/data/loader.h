@@ -1,0 +1,67 @@
+#pragma once
+/// The data loader: worker threads decode, augment, remap and collate batches ahead of the
+/// consumer (`prefetch` batches), so loading overlaps the model's compute. Deterministic for a
+/// given seed: the epoch's order and each sample's augmentation come from generators seeded by
+/// (seed, epoch, position), whatever thread runs them.
+#include <array>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "cseg/config/experiment.h"
+#include "cseg/core/batch.h"
+#include "cseg/data/dataset.h"
+
+namespace cseg::data {
+
+struct LoaderOptions {
+  int batch_size = 8;
+  bool train = true;       ///< shuffle + augment + drop the last partial batch
+  int workers = 2;         ///< 0: load in the consumer's thread
+  int prefetch = 4;
+  uint64_t seed = 0;
+  config::AugmentConfig augment;
+  std::array<uint8_t, 256> lut{};  ///< dataset label -> step label
+};
+
+/// Identity label table.
+std::array<uint8_t, 256> identity_lut();
+
+class Loader {
+ public:
+  Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  size_t batches_per_epoch() const;
+  size_t num_samples() const { return indices_.size(); }
+  /// Starts (or restarts) epoch `epoch`; batches come from next().
+  void start_epoch(int epoch);
+  /// The next batch of the epoch, or nullopt at its end. Rethrows a worker's error.
+  std::optional<Batch> next();
+
+ private:
+  Batch make_batch(size_t batch_number) const;
+  void stop_workers();
+  void worker_loop();
+
+  const Dataset& dataset_;
+  std::vector<size_t> indices_;
+  LoaderOptions options_;
+  std::vector<size_t> order_;
+  int epoch_ = 0;
+  size_t consumed_ = 0, claimed_ = 0, total_ = 0;
+  std::map<size_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cseg::data

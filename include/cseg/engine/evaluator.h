@@ -1,0 +1,25 @@
+#pragma once
+/// Evaluation: a model over a set of images at full resolution -> confusion matrix.
+#include <array>
+#include <vector>
+
+#include "cseg/data/dataset.h"
+#include "cseg/metrics/confusion.h"
+#include "cseg/models/segmenter.h"
+
+namespace cseg::engine {
+
+struct EvalOptions {
+  int batch_size = 1;
+  int workers = 1;
+  std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+};
+
+/// Predicts argmax over the model's classes for `indices` of `dataset` (labels remapped by
+/// `lut`) and accumulates a confusion matrix of the model's class count. Leaves the model in
+/// eval mode; the caller restores train mode.
+metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
+                                  const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
+                                  const EvalOptions& options);
+
+}  // namespace cseg::engine

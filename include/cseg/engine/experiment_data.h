@@ -1,0 +1,40 @@
+#pragma once
+/// Opens what an experiment trains and evaluates on: the dataset splits, their class-presence
+/// indices and the scenario. Shared by `cseg train`, `cseg eval` and `cseg scenario`.
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cseg/config/experiment.h"
+#include "cseg/data/class_index.h"
+#include "cseg/data/dataset.h"
+#include "cseg/scenarios/scenario.h"
+
+namespace cseg::engine {
+
+struct SplitData {
+  std::unique_ptr<data::Dataset> dataset;
+  std::vector<data::LabelSet> index;
+};
+
+struct ExperimentData {
+  SplitData train, val, test;
+  std::unique_ptr<scenarios::Scenario> scenario;
+  std::vector<std::string> class_names;  ///< in step-label order (background first)
+};
+
+/// `cache_dir` holds the class-presence indices (empty: no cache).
+ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir,
+                                    int threads);
+
+/// The steps of `cfg.scenario` on a dataset with `num_classes` labels (named task, generic spec,
+/// explicit steps, custom order).
+scenarios::TaskSteps experiment_steps(const config::ExperimentConfig& cfg, int num_classes);
+
+/// Per step: its classes (dataset labels, step labels, names), the train/val/test image ids and
+/// the label maps, as `cseg scenario --json` prints and a run folder's scenario.json stores.
+nlohmann::json describe_scenario(const ExperimentData& data, bool with_ids);
+
+}  // namespace cseg::engine

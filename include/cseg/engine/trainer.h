@@ -1,0 +1,53 @@
+#pragma once
+/// The trainer: runs one method through every step of a scenario, evaluating after each step,
+/// checkpointing every epoch, and resuming from the run folder when started again.
+///
+/// Run folder (one per method):
+///   config.yaml (written by the app), scenario.json, log.txt, metrics.jsonl (one line per
+///   logged iteration and per evaluation), results.json (schema in docs/results.md),
+///   per_class_iou.csv, checkpoints/step<k>.pt (end of step), step<k>_last.pt (end of the latest
+///   epoch, removed when the step ends), step<k>_best.pt (best validation mIoU, when validating).
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "cseg/config/experiment.h"
+#include "cseg/engine/experiment_data.h"
+#include "cseg/methods/method.h"
+
+namespace cseg::engine {
+
+class Trainer {
+ public:
+  Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
+          std::string run_dir);
+  /// Trains the remaining steps and returns the results (also written to results.json).
+  nlohmann::json run();
+
+ private:
+  struct StepTiming {
+    double train_seconds = 0, data_wait_seconds = 0;
+    int64_t images = 0, iterations = 0;
+    int epochs = 0;
+    double best_val = -1;
+    size_t train_images = 0;
+  };
+  std::shared_ptr<models::Segmenter> build_model(int last_step) const;
+  StepTiming train_step(int step);
+  nlohmann::json evaluate_step(int step, const StepTiming& timing);
+  void write_results();
+  std::string checkpoint(const std::string& name) const;
+
+  const config::ExperimentConfig& cfg_;
+  const ExperimentData& data_;
+  methods::Method& method_;
+  std::string run_dir_;
+  std::shared_ptr<models::Segmenter> model_;
+  nlohmann::json results_;
+};
+
+/// Builds a model with the heads of steps 0..last_step of `data`'s scenario.
+std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
+                                                        const scenarios::Scenario& scenario, int last_step);
+
+}  // namespace cseg::engine

@@ -1,0 +1,82 @@
+#pragma once
+/// The continual-learning method interface (Avalanche-style hooks, kept narrow). The trainer
+/// owns the loop and calls these hooks; a method overrides only what it needs.
+///
+/// Per step:   on_step_begin
+///   per batch:  before_forward -> (forward) -> task_loss + add_loss_terms -> (backward)
+///               -> after_backward -> (optimizer step)
+///             on_step_end
+/// save/load carry the method's state in every checkpoint so a resumed run continues exactly.
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cseg/config/experiment.h"
+#include "cseg/core/batch.h"
+#include "cseg/models/segmenter.h"
+
+namespace cseg::scenarios { class Scenario; }
+
+namespace cseg::methods {
+
+/// What a hook may look at and change during a step.
+struct StepContext {
+  int step = 0;
+  int num_old_classes = 0;  ///< classes before this step (0 at step 0)
+  int num_classes = 0;      ///< classes after this step
+  int64_t iteration = 0;    ///< iterations done in this step
+  int epoch = 0;
+  models::Segmenter* model = nullptr;
+  const scenarios::Scenario* scenario = nullptr;
+  const config::ExperimentConfig* config = nullptr;
+};
+
+/// Named loss terms: each is logged under its name; the trainer sums them.
+using LossTerms = std::vector<std::pair<std::string, torch::Tensor>>;
+
+/// Which data a step trains on.
+enum class DataPolicy {
+  CurrentStep,  ///< the step's images with the protocol's labels (the continual setting)
+  Cumulative,   ///< every image seen so far with all seen labels (joint training)
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual std::string name() const = 0;
+  virtual DataPolicy data_policy() const { return DataPolicy::CurrentStep; }
+
+  virtual void on_step_begin(StepContext&) {}
+  virtual void before_forward(StepContext&, Batch&) {}
+  /// The supervised loss on the batch's labels; default: the configured segmentation loss.
+  virtual torch::Tensor task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits);
+  /// Extra terms (distillation, regularisers).
+  virtual void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) {}
+  virtual void after_backward(StepContext&) {}
+  virtual void on_step_end(StepContext&) {}
+  virtual void save(torch::serialize::OutputArchive&) const {}
+  virtual void load(torch::serialize::InputArchive&) {}
+};
+
+/// Fine-tuning: plain training on each step's data. The lower bound.
+class FineTune : public Method {
+ public:
+  std::string name() const override { return "finetune"; }
+};
+
+/// Joint training: at each step, all data seen so far with all seen labels. The upper bound;
+/// at the last step it equals offline training on the whole dataset.
+class Joint : public Method {
+ public:
+  std::string name() const override { return "joint"; }
+  DataPolicy data_policy() const override { return DataPolicy::Cumulative; }
+};
+
+/// The method registry: an explicit table (no self-registering statics).
+std::unique_ptr<Method> make_method(const std::string& name);
+std::vector<std::string> method_names();
+
+}  // namespace cseg::methods

@@ -1,0 +1,47 @@
+#pragma once
+/// The segmenter interface every model implements: logits at input resolution from per-step
+/// classifier heads (one 1x1 conv per step, concatenated), plus named feature taps for methods.
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cseg/config/experiment.h"
+
+namespace cseg::models {
+
+struct ModelOutput {
+  torch::Tensor logits;      ///< [N, C, H, W] at input resolution, C = classes seen so far
+  torch::Tensor aux_logits;  ///< [N, C, H, W] or undefined (auxiliary head off)
+  std::map<std::string, torch::Tensor> features;  ///< named intermediate maps (see each model)
+};
+
+class Segmenter : public torch::nn::Module {
+ public:
+  /// x: [N, 3, H, W] normalised images.
+  virtual ModelOutput forward(const torch::Tensor& x) = 0;
+  /// Appends a classifier head for `num_new` classes (a new step).
+  virtual void add_head(int num_new) = 0;
+  /// Classes per head, in step order.
+  virtual std::vector<int> head_sizes() const = 0;
+  int num_classes() const {
+    int n = 0;
+    for (int s : head_sizes()) n += s;
+    return n;
+  }
+  /// Parameters of the encoder (the rest count as decoder/head for learning rates).
+  virtual std::vector<torch::Tensor> encoder_parameters() = 0;
+  /// A fresh model with the same options and heads (state not copied): for teachers and resume.
+  virtual std::shared_ptr<Segmenter> make_like() const = 0;
+};
+
+/// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).
+std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes);
+std::vector<std::string> model_names();
+
+/// Copies parameters and buffers from `src` into `dst` (same architecture and heads).
+void copy_state(Segmenter& dst, const Segmenter& src);
+
+}  // namespace cseg::models

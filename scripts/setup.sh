@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package cseg needs to build, test and run.
+# Idempotent: packages already present are left alone. Run as root or with sudo available.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache lld pkg-config
+  libtorch-dev                       # LibTorch 1.13 (CPU)
+  libopenblas0-openmp                # fast BLAS for LibTorch's matmul (see reference/performance.md)
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libpng-dev zlib1g-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  dataset-fashion-mnist              # the photos of the embedded default data
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "[setup] installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "[setup] all packages present"
+fi

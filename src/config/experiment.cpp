@@ -1,0 +1,140 @@
+#include "cseg/config/experiment.h"
+
+#include "cseg/config/config.h"
+#include "cseg/core/error.h"
+
+namespace cseg::config {
+
+namespace {
+
+void read_dataset(Section s, DatasetConfig& c) {
+  s.read_choice("name", c.name, {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes"});
+  s.read("root", c.root);
+  s.read("train_split", c.train_split);
+  s.read("val_split", c.val_split);
+  s.read("test_split", c.test_split);
+  s.read("cache_dir", c.cache_dir);
+  s.read("num_classes", c.num_classes);
+  s.read("class_names", c.class_names);
+  s.read("image_dir", c.image_dir);
+  s.read("mask_dir", c.mask_dir);
+  s.read("image_ext", c.image_ext);
+  s.read("mask_ext", c.mask_ext);
+  s.finish();
+  CSEG_CHECK(!c.root.empty(), "config key {}: a dataset root is required", s.where("root"));
+}
+
+void read_augment(Section s, AugmentConfig& c) {
+  s.read("crop_size", c.crop_size);
+  s.read("scale_min", c.scale_min);
+  s.read("scale_max", c.scale_max);
+  s.read("hflip", c.hflip);
+  s.read("mean", c.mean);
+  s.read("std", c.std);
+  s.finish();
+  CSEG_CHECK(c.crop_size > 0, "config key {}: must be > 0", s.where("crop_size"));
+  CSEG_CHECK(c.scale_min > 0 && c.scale_min <= c.scale_max,
+             "config key {}: need 0 < scale_min <= scale_max", s.where("scale_min"));
+  CSEG_CHECK(c.mean.size() == 3 && c.std.size() == 3, "config key {}: mean and std need 3 values",
+             s.where("mean"));
+}
+
+void read_scenario(Section s, ScenarioConfig& c) {
+  s.read("task", c.task);
+  s.read_choice("mode", c.mode, {"overlap", "disjoint", "sequential"});
+  s.read_choice("protocol", c.protocol,
+                {"mib", "mibv2", "sdr", "plop", "cssegmentation", "continuum", "ssul"});
+  s.read("order", c.order);
+  s.read("steps", c.steps);
+  s.finish();
+}
+
+void read_model(Section s, ModelConfig& c) {
+  s.read_choice("name", c.name, {"fast_scnn"});
+  s.read("aux", c.aux);
+  s.read("dropout", c.dropout);
+  s.finish();
+}
+
+void read_optim(Section s, OptimConfig& c) {
+  s.read("lr", c.lr);
+  s.read("lr_next", c.lr_next);
+  s.read("head_lr_mult", c.head_lr_mult);
+  s.read("momentum", c.momentum);
+  s.read("nesterov", c.nesterov);
+  s.read("weight_decay", c.weight_decay);
+  s.read_choice("schedule", c.schedule, {"poly", "constant"});
+  s.read("power", c.power);
+  s.read("warmup_iters", c.warmup_iters);
+  s.finish();
+  CSEG_CHECK(c.lr > 0, "config key {}: the learning rate must be > 0", s.where("lr"));
+}
+
+void read_loss(Section s, LossConfig& c) {
+  s.read_choice("name", c.name, {"ce", "focal", "dice", "soft_iou", "ohem"});
+  s.read("class_weights", c.class_weights);
+  s.read("focal_gamma", c.focal_gamma);
+  s.read("ohem_keep", c.ohem_keep);
+  s.read("aux_weight", c.aux_weight);
+  s.finish();
+  CSEG_CHECK(c.ohem_keep > 0 && c.ohem_keep <= 1, "config key {}: must be in (0, 1]",
+             s.where("ohem_keep"));
+}
+
+void read_train(Section s, TrainConfig& c) {
+  s.read("batch_size", c.batch_size);
+  s.read("epochs", c.epochs);
+  s.read("iterations", c.iterations);
+  s.read("steps_per_class", c.steps_per_class);
+  s.read("workers", c.workers);
+  s.read("prefetch", c.prefetch);
+  s.read("debug", c.debug);
+  s.read("debug_iterations", c.debug_iterations);
+  s.read("start_step", c.start_step);
+  s.read("init_checkpoint", c.init_checkpoint);
+  s.read("log_every", c.log_every);
+  s.finish();
+  int budgets = (c.epochs > 0) + (c.iterations > 0) + (c.steps_per_class > 0);
+  CSEG_CHECK(budgets == 1,
+             "config section 'train': set exactly one of epochs, iterations, steps_per_class "
+             "(got epochs={}, iterations={}, steps_per_class={})",
+             c.epochs, c.iterations, c.steps_per_class);
+  CSEG_CHECK(c.batch_size > 0, "config key {}: must be > 0", s.where("batch_size"));
+  CSEG_CHECK(c.workers >= 0, "config key {}: must be >= 0", s.where("workers"));
+  CSEG_CHECK(c.start_step == 0 || !c.init_checkpoint.empty(),
+             "config key {}: starting at step {} needs train.init_checkpoint", s.where("start_step"),
+             c.start_step);
+}
+
+void read_eval(Section s, EvalConfig& c) {
+  s.read("batch_size", c.batch_size);
+  s.read("val_every", c.val_every);
+  s.read("use_best", c.use_best);
+  s.finish();
+}
+
+}  // namespace
+
+ExperimentConfig parse_experiment(const ConfigTree& tree) {
+  ExperimentConfig c;
+  Section root = tree.root();
+  root.read("name", c.name);
+  root.read("seed", c.seed);
+  root.read("threads", c.threads);
+  root.read("output_dir", c.output_dir);
+  root.read("methods", c.methods);
+  read_dataset(root.section("dataset"), c.dataset);
+  read_augment(root.section("augment"), c.augment);
+  read_scenario(root.section("scenario"), c.scenario);
+  read_model(root.section("model"), c.model);
+  read_optim(root.section("optim"), c.optim);
+  read_loss(root.section("loss"), c.loss);
+  read_train(root.section("train"), c.train);
+  read_eval(root.section("eval"), c.eval);
+  root.finish();
+  CSEG_CHECK(!c.methods.empty(), "config key {}: list at least one method", root.where("methods"));
+  if (c.output_dir.empty()) c.output_dir = tree.env().at("output_root") + "/" + c.name;
+  return c;
+}
+
+}  // namespace cseg::config

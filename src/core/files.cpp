@@ -1,0 +1,39 @@
+#include "cseg/core/files.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cseg/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::core {
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    CSEG_CHECK(out.good(), "cannot write '{}'", tmp);
+    out << text;
+    out.flush();
+    CSEG_CHECK(out.good(), "writing '{}' failed (disk full?)", tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  CSEG_CHECK(in.good(), "cannot read '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  CSEG_CHECK(out.good(), "cannot append to '{}'", path);
+  out << line << "\n";
+}
+
+}  // namespace cseg::core

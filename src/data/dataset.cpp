@@ -1,0 +1,72 @@
+#include "cseg/data/dataset.h"
+
+#include <filesystem>
+
+#include "cseg/core/error.h"
+#include "cseg/data/image_io.h"
+
+namespace cseg::data {
+
+FileListDataset::FileListDataset(DatasetInfo info, std::vector<Entry> entries,
+                                 std::array<int, 256> label_table, std::string description)
+    : info_(std::move(info)),
+      entries_(std::move(entries)),
+      table_(label_table),
+      description_(std::move(description)) {
+  CSEG_CHECK(!entries_.empty(), "{} lists no images", description_);
+  CSEG_CHECK(static_cast<int>(info_.class_names.size()) == info_.num_classes,
+             "{}: {} class names for {} classes", description_, info_.class_names.size(), info_.num_classes);
+}
+
+std::array<int, 256> FileListDataset::identity_table(int num_classes) {
+  std::array<int, 256> t;
+  t.fill(kInvalid);
+  for (int v = 0; v < num_classes && v < 255; ++v) t[v] = v;
+  t[255] = 255;
+  return t;
+}
+
+std::string FileListDataset::mask_stamp(size_t index) const {
+  std::error_code ec;
+  const auto& path = entries_.at(index).mask_path;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return "missing";
+  auto time = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+  return fmt::format("{}:{}", size, time);
+}
+
+cv::Mat FileListDataset::load_mask(size_t index) const {
+  const Entry& e = entries_.at(index);
+  cv::Mat raw = read_label_png(e.mask_path);
+  // Map through the table with a LUT; detect invalid values on the raw histogram.
+  bool seen[256] = {false};
+  for (int y = 0; y < raw.rows; ++y) {
+    const uint8_t* row = raw.ptr<uint8_t>(y);
+    for (int x = 0; x < raw.cols; ++x) seen[row[x]] = true;
+  }
+  cv::Mat lut(1, 256, CV_8UC1);
+  for (int v = 0; v < 256; ++v) {
+    if (seen[v] && table_[v] == kInvalid)
+      fail("label file '{}' holds the value {}, which is not a label of {} ({} classes, 255 = "
+           "ignore)",
+           e.mask_path, v, info_.name, info_.num_classes);
+    lut.at<uint8_t>(v) = static_cast<uint8_t>(table_[v] == kInvalid ? 255 : table_[v]);
+  }
+  cv::Mat mapped;
+  cv::LUT(raw, lut, mapped);
+  return mapped;
+}
+
+Sample FileListDataset::load(size_t index) const {
+  const Entry& e = entries_.at(index);
+  Sample s;
+  s.id = e.id;
+  s.image = read_rgb(e.image_path);
+  s.mask = load_mask(index);
+  CSEG_CHECK(s.image.size() == s.mask.size(),
+             "label file '{}' is {}x{} but its image '{}' is {}x{} (width x height)", e.mask_path,
+             s.mask.cols, s.mask.rows, e.image_path, s.image.cols, s.image.rows);
+  return s;
+}
+
+}  // namespace cseg::data

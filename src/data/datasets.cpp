@@ -1,0 +1,164 @@
+#include "cseg/data/datasets.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cseg/core/error.h"
+#include "cseg/data/class_tables.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::data {
+
+namespace {
+
+std::vector<std::string> read_lines(const fs::path& file) {
+  std::ifstream in(file);
+  CSEG_CHECK(in.good(), "cannot read split list '{}'", file.string());
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+void require_root(const config::DatasetConfig& cfg) {
+  CSEG_CHECK(fs::is_directory(cfg.root), "dataset root '{}' (dataset '{}') does not exist or is not a folder",
+             cfg.root, cfg.name);
+}
+
+std::string strip_slash(std::string s) {
+  while (!s.empty() && s.front() == '/') s.erase(s.begin());
+  return s;
+}
+
+/// VOC and everything written in its layout (FMNIST-Scenes).
+std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const std::string& split,
+                                         DatasetInfo info) {
+  require_root(cfg);
+  const fs::path root(cfg.root);
+  const std::vector<fs::path> candidates{root / "ImageSets" / "Segmentation" / (split + ".txt"),
+                                         root / (split + ".txt"), root / "splits" / (split + ".txt")};
+  fs::path list;
+  for (const auto& c : candidates)
+    if (fs::exists(c)) { list = c; break; }
+  CSEG_CHECK(!list.empty(), "{} split '{}': no list file; looked for {}, {} and {}", info.name, split,
+             candidates[0].string(), candidates[1].string(), candidates[2].string());
+  std::vector<FileListDataset::Entry> entries;
+  const bool aug_only = !fs::exists(root / "SegmentationClass") && fs::exists(root / "SegmentationClassAug");
+  for (const auto& line : read_lines(list)) {
+    std::istringstream ss(line);
+    std::string a, b;
+    ss >> a >> b;
+    FileListDataset::Entry e;
+    if (b.empty()) {  // plain id
+      e.id = a;
+      e.image_path = (root / "JPEGImages" / (a + ".jpg")).string();
+      e.mask_path = (root / (aug_only ? "SegmentationClassAug" : "SegmentationClass") / (a + ".png")).string();
+    } else {  // "image mask" pair, relative to the root
+      e.image_path = (root / strip_slash(a)).string();
+      e.mask_path = (root / strip_slash(b)).string();
+      e.id = fs::path(a).stem().string();
+    }
+    entries.push_back(std::move(e));
+  }
+  int n = info.num_classes;
+  return std::make_unique<FileListDataset>(
+      std::move(info), std::move(entries), FileListDataset::identity_table(n),
+      fmt::format("{} split '{}' at {} (list {})", cfg.name, split, cfg.root, list.string()));
+}
+
+std::unique_ptr<Dataset> make_ade20k(const config::DatasetConfig& cfg, const std::string& split) {
+  require_root(cfg);
+  std::string dir = split == "train" ? "training" : split == "val" ? "validation" : split;
+  const fs::path images = fs::path(cfg.root) / "images" / dir;
+  const fs::path labels = fs::path(cfg.root) / "annotations" / dir;
+  CSEG_CHECK(fs::is_directory(images), "ade20k split '{}': folder '{}' does not exist (splits: training, validation)",
+             split, images.string());
+  std::vector<FileListDataset::Entry> entries;
+  for (const auto& f : fs::directory_iterator(images)) {
+    if (f.path().extension() != ".jpg") continue;
+    std::string stem = f.path().stem().string();
+    entries.push_back({stem, f.path().string(), (labels / (stem + ".png")).string()});
+  }
+  std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
+  DatasetInfo info{"ade20k", 151, ade20k_class_names()};
+  return std::make_unique<FileListDataset>(info, std::move(entries), FileListDataset::identity_table(151),
+                                           fmt::format("ade20k split '{}' at {}", split, cfg.root));
+}
+
+std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const std::string& split) {
+  require_root(cfg);
+  const fs::path images = fs::path(cfg.root) / "leftImg8bit" / split;
+  const fs::path labels = fs::path(cfg.root) / "gtFine" / split;
+  CSEG_CHECK(fs::is_directory(images), "cityscapes split '{}': folder '{}' does not exist", split,
+             images.string());
+  const std::string suffix = "_leftImg8bit.png";
+  std::vector<FileListDataset::Entry> entries;
+  for (const auto& city : fs::directory_iterator(images)) {
+    if (!city.is_directory()) continue;
+    for (const auto& f : fs::directory_iterator(city.path())) {
+      std::string name = f.path().filename().string();
+      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      std::string stem = name.substr(0, name.size() - suffix.size());
+      entries.push_back({stem, f.path().string(),
+                         (labels / city.path().filename() / (stem + "_gtFine_labelIds.png")).string()});
+    }
+  }
+  std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
+  DatasetInfo info{"cityscapes", 19, cityscapes_class_names()};
+  return std::make_unique<FileListDataset>(info, std::move(entries), cityscapes_label_table(),
+                                           fmt::format("cityscapes split '{}' at {}", split, cfg.root));
+}
+
+std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std::string& split) {
+  require_root(cfg);
+  CSEG_CHECK(cfg.num_classes >= 2 && cfg.num_classes <= 255,
+             "dataset 'folder' needs dataset.num_classes between 2 and 255 (got {})", cfg.num_classes);
+  const fs::path root(cfg.root);
+  const fs::path list = root / "splits" / (split + ".txt");
+  CSEG_CHECK(fs::exists(list), "folder dataset split '{}': list file '{}' does not exist", split, list.string());
+  std::vector<FileListDataset::Entry> entries;
+  for (const auto& id : read_lines(list))
+    entries.push_back({id, (root / cfg.image_dir / (id + cfg.image_ext)).string(),
+                       (root / cfg.mask_dir / (id + cfg.mask_ext)).string()});
+  DatasetInfo info{"folder", cfg.num_classes, cfg.class_names};
+  if (info.class_names.empty())
+    for (int c = 0; c < cfg.num_classes; ++c) info.class_names.push_back(c == 0 ? "background" : fmt::format("class_{}", c));
+  CSEG_CHECK(static_cast<int>(info.class_names.size()) == cfg.num_classes,
+             "dataset.class_names has {} names for dataset.num_classes = {}", info.class_names.size(), cfg.num_classes);
+  return std::make_unique<FileListDataset>(info, std::move(entries),
+                                           FileListDataset::identity_table(cfg.num_classes),
+                                           fmt::format("folder split '{}' at {}", split, cfg.root));
+}
+
+}  // namespace
+
+std::array<int, 256> cityscapes_label_table() {
+  std::array<int, 256> t;
+  t.fill(FileListDataset::kInvalid);
+  for (int v = 0; v <= 33; ++v) t[v] = 255;
+  const int pairs[19][2] = {{7, 0},   {8, 1},   {11, 2},  {12, 3},  {13, 4},  {17, 5},  {19, 6},
+                            {20, 7},  {21, 8},  {22, 9},  {23, 10}, {24, 11}, {25, 12}, {26, 13},
+                            {27, 14}, {28, 15}, {31, 16}, {32, 17}, {33, 18}};
+  for (const auto& p : pairs) t[p[0]] = p[1];
+  t[255] = 255;  // "license plate" (-1) is stored as 255 in some exports
+  return t;
+}
+
+std::vector<std::string> dataset_names() { return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes"}; }
+
+std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split) {
+  if (cfg.name == "voc") return make_voc_layout(cfg, split, {"voc", 21, voc_class_names()});
+  if (cfg.name == "fmnist_scenes")
+    return make_voc_layout(cfg, split, {"fmnist_scenes", 11, fmnist_scene_class_names()});
+  if (cfg.name == "ade20k") return make_ade20k(cfg, split);
+  if (cfg.name == "cityscapes") return make_cityscapes(cfg, split);
+  if (cfg.name == "folder") return make_folder(cfg, split);
+  fail("unknown dataset '{}'; known: {}", cfg.name, fmt::join(dataset_names(), ", "));
+}
+
+}  // namespace cseg::data

@@ -1,0 +1,292 @@
+#include "cseg/data/fmnist/scenes.h"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "cseg/core/error.h"
+#include "cseg/core/runtime.h"
+#include "cseg/data/class_index.h"
+#include "cseg/data/image_io.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::data::fmnist {
+
+namespace {
+
+std::vector<uint8_t> read_gz(const std::string& path) {
+  CSEG_CHECK(fs::exists(path), "Fashion-MNIST file '{}' does not exist (install the Debian package "
+             "dataset-fashion-mnist, or set CSEG_FMNIST_DIR)", path);
+  gzFile f = gzopen(path.c_str(), "rb");
+  CSEG_CHECK(f, "cannot open '{}'", path);
+  std::vector<uint8_t> out;
+  uint8_t buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  gzclose(f);
+  CSEG_CHECK(n == 0 && err == Z_OK, "'{}' is corrupt: {}", path, msg ? msg : "read error");
+  return out;
+}
+
+uint32_t be32(const std::vector<uint8_t>& b, size_t off) {
+  return (uint32_t(b[off]) << 24) | (uint32_t(b[off + 1]) << 16) | (uint32_t(b[off + 2]) << 8) | b[off + 3];
+}
+
+}  // namespace
+
+IdxSet read_idx(const std::string& images_path, const std::string& labels_path) {
+  auto img = read_gz(images_path);
+  auto lab = read_gz(labels_path);
+  CSEG_CHECK(img.size() >= 16 && be32(img, 0) == 2051, "'{}' is not an IDX image file (magic 2051)", images_path);
+  CSEG_CHECK(lab.size() >= 8 && be32(lab, 0) == 2049, "'{}' is not an IDX label file (magic 2049)", labels_path);
+  IdxSet s;
+  s.count = static_cast<int>(be32(img, 4));
+  s.rows = static_cast<int>(be32(img, 8));
+  s.cols = static_cast<int>(be32(img, 12));
+  CSEG_CHECK(img.size() == 16 + size_t(s.count) * s.rows * s.cols, "'{}' is truncated", images_path);
+  CSEG_CHECK(be32(lab, 4) == uint32_t(s.count) && lab.size() == 8 + size_t(s.count),
+             "'{}' does not match '{}' ({} images)", labels_path, images_path, s.count);
+  s.pixels.assign(img.begin() + 16, img.end());
+  s.labels.assign(lab.begin() + 8, lab.end());
+  for (auto l : s.labels) CSEG_CHECK(l < 10, "'{}' holds label {} (expected 0..9)", labels_path, l);
+  return s;
+}
+
+std::string default_fmnist_dir() {
+  if (const char* d = std::getenv("CSEG_FMNIST_DIR")) return d;
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+std::vector<std::string> environment_names() { return {"studio", "office", "warehouse", "outdoor", "night"}; }
+
+Environment environment_preset(const std::string& name) {
+  Environment e;
+  e.name = name;
+  if (name == "studio") return e;
+  if (name == "office") {
+    e.texture = "stripes"; e.background = {0.62, 0.55, 0.42}; e.texture_strength = 0.18;
+    e.tint = {1.05, 1.0, 0.88}; e.noise_sigma = 0.015;
+  } else if (name == "warehouse") {
+    e.texture = "checker"; e.background = {0.35, 0.36, 0.33}; e.texture_strength = 0.22;
+    e.brightness = 0.85; e.blur_sigma = 0.8; e.noise_sigma = 0.03;
+  } else if (name == "outdoor") {
+    e.texture = "gradient"; e.background = {0.40, 0.58, 0.38}; e.texture_strength = 0.3;
+    e.brightness = 1.2; e.tint = {1.0, 1.02, 1.08};
+  } else if (name == "night") {
+    e.texture = "blobs"; e.background = {0.12, 0.13, 0.22}; e.texture_strength = 0.12;
+    e.brightness = 0.55; e.tint = {0.85, 0.9, 1.15}; e.noise_sigma = 0.06; e.blur_sigma = 0.5;
+  } else {
+    fail("unknown environment '{}'; known: {}", name, fmt::join(environment_names(), ", "));
+  }
+  return e;
+}
+
+namespace {
+
+/// Background texture in [0,1] floats, H x W x 3.
+cv::Mat make_background(const SceneOptions& o, std::mt19937_64& rng) {
+  const Environment& env = o.environment;
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  cv::Mat pattern(o.height, o.width, CV_32FC1, cv::Scalar(0));
+  if (env.texture == "blobs") {
+    cv::Mat small(6, 6, CV_32FC1);
+    for (int i = 0; i < 36; ++i) small.at<float>(i) = u(rng) - 0.5f;
+    cv::resize(small, pattern, pattern.size(), 0, 0, cv::INTER_CUBIC);
+  } else if (env.texture == "gradient") {
+    float angle = u(rng) * 6.2832f;
+    for (int y = 0; y < o.height; ++y)
+      for (int x = 0; x < o.width; ++x)
+        pattern.at<float>(y, x) = 0.5f * (std::cos(angle) * x / o.width + std::sin(angle) * y / o.height);
+  } else if (env.texture == "stripes") {
+    float period = 8.f + 16.f * u(rng), angle = u(rng) * 3.1416f, phase = u(rng) * 6.2832f;
+    for (int y = 0; y < o.height; ++y)
+      for (int x = 0; x < o.width; ++x)
+        pattern.at<float>(y, x) =
+            0.5f * std::sin(phase + 6.2832f * (std::cos(angle) * x + std::sin(angle) * y) / period);
+  } else if (env.texture == "checker") {
+    int cell = 8 + static_cast<int>(u(rng) * 16);
+    for (int y = 0; y < o.height; ++y)
+      for (int x = 0; x < o.width; ++x) pattern.at<float>(y, x) = ((x / cell + y / cell) % 2) ? 0.5f : -0.5f;
+  } else {
+    CSEG_CHECK(env.texture == "flat", "environment '{}': unknown texture '{}' (flat, gradient, blobs, stripes, checker)",
+               env.name, env.texture);
+  }
+  cv::Mat bg(o.height, o.width, CV_32FC3);
+  // A small per-scene jitter of the base colour, so the background is not one constant.
+  float jitter[3];
+  for (float& j : jitter) j = (u(rng) - 0.5f) * 0.1f;
+  for (int y = 0; y < o.height; ++y)
+    for (int x = 0; x < o.width; ++x) {
+      float p = pattern.at<float>(y, x) * static_cast<float>(env.texture_strength) * 2.f;
+      auto& px = bg.at<cv::Vec3f>(y, x);
+      for (int c = 0; c < 3; ++c) px[c] = static_cast<float>(env.background[c]) + jitter[c] + p;
+    }
+  return bg;
+}
+
+}  // namespace
+
+Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& o, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  // Photos by class, within [first, first + count).
+  std::array<std::vector<int>, 10> by_class;
+  for (int i = first; i < first + count; ++i) by_class[photos.labels[i]].push_back(i);
+
+  cv::Mat image = make_background(o, rng);
+  cv::Mat label(o.height, o.width, CV_8UC1, cv::Scalar(0));
+  cv::Mat depth(o.height, o.width, CV_8UC1, cv::Scalar(0));  // paint order, 0 = background
+  const int items = o.min_items + static_cast<int>(u(rng) * (o.max_items - o.min_items + 1));
+  for (int k = 1; k <= std::min(items, 254); ++k) {
+    int cls = static_cast<int>(u(rng) * 10) % 10;
+    const auto& pool = by_class[cls];
+    CSEG_CHECK(!pool.empty(), "no Fashion-MNIST photo of class {} in the chosen range", cls);
+    int photo = pool[static_cast<size_t>(u(rng) * pool.size()) % pool.size()];
+    cv::Mat gray(photos.rows, photos.cols, CV_8UC1,
+                 const_cast<uint8_t*>(&photos.pixels[size_t(photo) * photos.rows * photos.cols]));
+    double scale = o.min_scale + u(rng) * (o.max_scale - o.min_scale);
+    int side = std::max(8, static_cast<int>(std::lround(photos.rows * scale)));
+    cv::Mat item;
+    cv::resize(gray, item, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+    if (u(rng) < 0.5) cv::flip(item, item, 1);
+    // Positions let an item leave the frame by up to a quarter of its size.
+    int x0 = static_cast<int>(-side / 4 + u(rng) * (o.width - side / 2));
+    int y0 = static_cast<int>(-side / 4 + u(rng) * (o.height - side / 2));
+    // A random, fairly saturated colour per item: colour carries no class information.
+    float colour[3];
+    for (float& c : colour) c = static_cast<float>(0.25 + 0.75 * u(rng));
+    for (int y = 0; y < side; ++y) {
+      int iy = y0 + y;
+      if (iy < 0 || iy >= o.height) continue;
+      for (int x = 0; x < side; ++x) {
+        int ix = x0 + x;
+        if (ix < 0 || ix >= o.width) continue;
+        float v = item.at<uint8_t>(y, x) / 255.f;
+        float alpha = std::min(1.f, v / 0.15f);  // soft edge from the photo's own dark surround
+        if (alpha <= 0.f) continue;
+        auto& px = image.at<cv::Vec3f>(iy, ix);
+        for (int c = 0; c < 3; ++c) px[c] = (1 - alpha) * px[c] + alpha * (0.15f + 0.85f * v) * colour[c];
+        if (alpha >= 0.5f) {
+          label.at<uint8_t>(iy, ix) = static_cast<uint8_t>(cls + 1);
+          depth.at<uint8_t>(iy, ix) = static_cast<uint8_t>(k);
+        }
+      }
+    }
+  }
+  // Void border as in VOC: pixels next to an item painted above them (background or an occluded
+  // item) within `border` pixels become 255.
+  cv::Mat out_label = label.clone();
+  const int r = o.border;
+  for (int y = 0; y < o.height && r > 0; ++y)
+    for (int x = 0; x < o.width; ++x) {
+      const uint8_t d = depth.at<uint8_t>(y, x), l = label.at<uint8_t>(y, x);
+      bool edge = false;
+      for (int dy = -r; dy <= r && !edge; ++dy)
+        for (int dx = -r; dx <= r && !edge; ++dx) {
+          int yy = y + dy, xx = x + dx;
+          if (yy < 0 || yy >= o.height || xx < 0 || xx >= o.width) continue;
+          edge = depth.at<uint8_t>(yy, xx) > d && label.at<uint8_t>(yy, xx) != l;
+        }
+      if (edge) out_label.at<uint8_t>(y, x) = 255;
+    }
+  // The light and the sensor.
+  const Environment& env = o.environment;
+  std::normal_distribution<float> noise(0.f, static_cast<float>(env.noise_sigma));
+  for (int y = 0; y < o.height; ++y)
+    for (int x = 0; x < o.width; ++x) {
+      auto& px = image.at<cv::Vec3f>(y, x);
+      for (int c = 0; c < 3; ++c) px[c] = px[c] * static_cast<float>(env.brightness * env.tint[c]);
+    }
+  if (env.blur_sigma > 0) cv::GaussianBlur(image, image, cv::Size(0, 0), env.blur_sigma);
+  Scene s;
+  s.width = o.width;
+  s.height = o.height;
+  s.rgb.resize(size_t(o.width) * o.height * 3);
+  s.label.assign(out_label.datastart, out_label.dataend);
+  for (int y = 0; y < o.height; ++y)
+    for (int x = 0; x < o.width; ++x) {
+      const auto& px = image.at<cv::Vec3f>(y, x);
+      for (int c = 0; c < 3; ++c) {
+        float v = px[c] + (env.noise_sigma > 0 ? noise(rng) : 0.f);
+        s.rgb[(size_t(y) * o.width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.f, 1.f) * 255.f + 0.5f);
+      }
+    }
+  return s;
+}
+
+namespace {
+nlohmann::json options_json(const GenerateOptions& g) {
+  const auto& s = g.scene;
+  const auto& e = s.environment;
+  return {{"generator", "cseg fmnist-scenes v1"},
+          {"seed", g.seed},
+          {"counts", {{"train", g.train}, {"val", g.val}, {"test", g.test}}},
+          {"size", {s.width, s.height}},
+          {"items", {s.min_items, s.max_items}},
+          {"scale", {s.min_scale, s.max_scale}},
+          {"border", s.border},
+          {"environment",
+           {{"name", e.name}, {"texture", e.texture}, {"background", e.background},
+            {"texture_strength", e.texture_strength}, {"brightness", e.brightness}, {"tint", e.tint},
+            {"blur_sigma", e.blur_sigma}, {"noise_sigma", e.noise_sigma}}}};
+}
+}  // namespace
+
+bool generate_scenes(const GenerateOptions& g) {
+  CSEG_CHECK(!g.out_dir.empty(), "fmnist-scenes: an output folder is required");
+  CSEG_CHECK(g.train >= 0 && g.val >= 0 && g.test >= 0, "fmnist-scenes: scene counts must be >= 0");
+  CSEG_CHECK(g.scene.min_items >= 1 && g.scene.min_items <= g.scene.max_items,
+             "fmnist-scenes: need 1 <= min_items <= max_items");
+  const fs::path out(g.out_dir);
+  const auto meta = options_json(g);
+  const fs::path meta_path = out / "scenes.json";
+  if (fs::exists(meta_path)) {
+    std::ifstream in(meta_path);
+    nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
+    if (!old.is_discarded() && old == meta) return false;
+  }
+  const std::string dir = g.fmnist_dir.empty() ? default_fmnist_dir() : g.fmnist_dir;
+  IdxSet train = read_idx(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
+  IdxSet t10k = read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz");
+  fs::remove(meta_path);
+  for (const char* sub : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"})
+    fs::create_directories(out / sub);
+  const Palette palette = voc_palette();
+  struct Split {
+    const char* name;
+    int n;
+    const IdxSet* photos;
+    int first, count;
+  };
+  const int half = t10k.count / 2;
+  const Split splits[] = {{"train", g.train, &train, 0, train.count},
+                          {"val", g.val, &t10k, 0, half},
+                          {"test", g.test, &t10k, half, t10k.count - half}};
+  for (size_t si = 0; si < 3; ++si) {
+    const Split& sp = splits[si];
+    std::vector<std::string> ids(sp.n);
+    parallel_for(sp.n, g.threads, [&](size_t i) {
+      ids[i] = fmt::format("{}_{:06d}", sp.name, i);
+      Scene s = compose_scene(*sp.photos, sp.first, sp.count, g.scene, core::mix_seed(g.seed, si + 1, i));
+      cv::Mat rgb(s.height, s.width, CV_8UC3, s.rgb.data());
+      cv::Mat lab(s.height, s.width, CV_8UC1, s.label.data());
+      write_jpeg((out / "JPEGImages" / (ids[i] + ".jpg")).string(), rgb, 95);
+      write_label_png((out / "SegmentationClass" / (ids[i] + ".png")).string(), lab, palette);
+    });
+    std::ofstream list(out / "ImageSets" / "Segmentation" / (std::string(sp.name) + ".txt"));
+    for (const auto& id : ids) list << id << "\n";
+  }
+  std::ofstream(meta_path) << meta.dump(2) << "\n";  // written last: marks the set complete
+  return true;
+}
+
+}  // namespace cseg::data::fmnist

@@ -1,0 +1,143 @@
+#include "cseg/data/image_io.h"
+
+#include <png.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "cseg/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::data {
+
+cv::Mat read_rgb(const std::string& path) {
+  CSEG_CHECK(fs::exists(path), "image file '{}' does not exist", path);
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  CSEG_CHECK(!bgr.empty(), "image file '{}' cannot be decoded (corrupt or not an image)", path);
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+namespace {
+struct FileCloser {
+  void operator()(FILE* f) const { if (f) std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+[[noreturn]] void png_error_fn(png_structp png, png_const_charp msg) {
+  auto* text = static_cast<std::string*>(png_get_error_ptr(png));
+  *text = msg;
+  png_longjmp(png, 1);
+}
+void png_warning_fn(png_structp, png_const_charp) {}
+}  // namespace
+
+cv::Mat read_label_png(const std::string& path) {
+  CSEG_CHECK(fs::exists(path), "label file '{}' does not exist", path);
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  CSEG_CHECK(file, "label file '{}' cannot be opened", path);
+  unsigned char sig[8] = {0};
+  CSEG_CHECK(std::fread(sig, 1, 8, file.get()) == 8 && png_sig_cmp(sig, 0, 8) == 0,
+             "label file '{}' is not a PNG", path);
+  std::string error;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, png_error_fn, png_warning_fn);
+  png_infop info = png_create_info_struct(png);
+  cv::Mat out;
+  // libpng reports errors by longjmp; nothing with a destructor may live between here and there.
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    fail("label file '{}' is corrupt: {}", path, error);
+  }
+  png_init_io(png, file.get());
+  png_set_sig_bytes(png, 8);
+  png_read_info(png, info);
+  const int color = png_get_color_type(png, info);
+  const int depth = png_get_bit_depth(png, info);
+  const auto width = png_get_image_width(png, info);
+  const auto height = png_get_image_height(png, info);
+  if ((color != PNG_COLOR_TYPE_PALETTE && color != PNG_COLOR_TYPE_GRAY) || depth > 8) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    fail("label file '{}': expected a palette or 8-bit grayscale PNG of class indices, got "
+         "colour type {} with {} bits",
+         path, color, depth);
+  }
+  if (depth < 8) png_set_packing(png);  // 1/2/4-bit indices -> one byte each, values kept
+  png_read_update_info(png, info);
+  out.create(static_cast<int>(height), static_cast<int>(width), CV_8UC1);
+  std::vector<png_bytep> rows(height);
+  for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.ptr<uint8_t>(static_cast<int>(y));
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  return out;
+}
+
+Palette voc_palette() {
+  Palette p(256);
+  for (int i = 0; i < 256; ++i) {
+    int r = 0, g = 0, b = 0, c = i;
+    for (int j = 0; j < 8; ++j) {
+      r |= ((c >> 0) & 1) << (7 - j);
+      g |= ((c >> 1) & 1) << (7 - j);
+      b |= ((c >> 2) & 1) << (7 - j);
+      c >>= 3;
+    }
+    p[i] = {static_cast<uint8_t>(r), static_cast<uint8_t>(g), static_cast<uint8_t>(b)};
+  }
+  return p;
+}
+
+namespace {
+std::string temp_name(const std::string& path) { return path + ".tmp"; }
+}  // namespace
+
+void write_label_png(const std::string& path, const cv::Mat& labels, const Palette& palette) {
+  CSEG_CHECK(labels.type() == CV_8UC1 && labels.isContinuous(), "write_label_png('{}'): expected a continuous 8-bit label map", path);
+  CSEG_CHECK(palette.size() == 256, "write_label_png('{}'): the palette needs 256 entries", path);
+  const std::string tmp = temp_name(path);
+  FilePtr file(std::fopen(tmp.c_str(), "wb"));
+  CSEG_CHECK(file, "cannot write '{}'", tmp);
+  std::string error;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &error, png_error_fn, png_warning_fn);
+  png_infop info = png_create_info_struct(png);
+  std::vector<png_color> plte(256);
+  for (int i = 0; i < 256; ++i) plte[i] = {palette[i][0], palette[i][1], palette[i][2]};
+  std::vector<png_bytep> rows(labels.rows);
+  for (int y = 0; y < labels.rows; ++y) rows[y] = const_cast<png_bytep>(labels.ptr<uint8_t>(y));
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    fail("cannot write label PNG '{}': {}", path, error);
+  }
+  png_init_io(png, file.get());
+  png_set_IHDR(png, info, labels.cols, labels.rows, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_PLTE(png, info, plte.data(), 256);
+  png_write_info(png, info);
+  png_write_image(png, rows.data());
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  file.reset();
+  fs::rename(tmp, path);
+}
+
+void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> bytes;
+  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}),
+             "cannot encode JPEG '{}'", path);
+  const std::string tmp = temp_name(path);
+  {
+    FilePtr file(std::fopen(tmp.c_str(), "wb"));
+    CSEG_CHECK(file && std::fwrite(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(),
+               "cannot write '{}'", tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace cseg::data

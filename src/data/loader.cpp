@@ -1,0 +1,146 @@
+#include "cseg/data/loader.h"
+
+#include <opencv2/core/utility.hpp>
+#include <random>
+
+#include "cseg/core/error.h"
+#include "cseg/core/runtime.h"
+#include "cseg/data/transforms.h"
+
+namespace cseg::data {
+
+std::array<uint8_t, 256> identity_lut() {
+  std::array<uint8_t, 256> t;
+  for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(i);
+  return t;
+}
+
+Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOptions options)
+    : dataset_(dataset), indices_(std::move(indices)), options_(std::move(options)) {
+  CSEG_CHECK(!indices_.empty(), "{}: the loader was given no images", dataset_.describe());
+  CSEG_CHECK(options_.batch_size > 0, "batch size must be > 0");
+  // Loader threads already run in parallel; OpenCV's own pool would oversubscribe 2 cores.
+  cv::setNumThreads(1);
+}
+
+Loader::~Loader() { stop_workers(); }
+
+size_t Loader::batches_per_epoch() const {
+  const size_t b = options_.batch_size;
+  return options_.train ? indices_.size() / b : (indices_.size() + b - 1) / b;
+}
+
+void Loader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  stopping_ = false;
+}
+
+void Loader::start_epoch(int epoch) {
+  stop_workers();
+  epoch_ = epoch;
+  order_ = indices_;
+  if (options_.train) {
+    std::mt19937_64 rng(core::mix_seed(options_.seed, 0x5EED, epoch));
+    std::shuffle(order_.begin(), order_.end(), rng);
+  }
+  total_ = batches_per_epoch();
+  CSEG_CHECK(total_ > 0, "{}: {} images are fewer than one batch of {}", dataset_.describe(),
+             indices_.size(), options_.batch_size);
+  consumed_ = claimed_ = 0;
+  ready_.clear();
+  error_ = nullptr;
+  for (int t = 0; t < options_.workers; ++t) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void Loader::worker_loop() {
+  while (true) {
+    size_t mine;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] {
+        return stopping_ || claimed_ >= total_ || claimed_ < consumed_ + size_t(std::max(1, options_.prefetch));
+      });
+      if (stopping_ || claimed_ >= total_ || error_) return;
+      mine = claimed_++;
+    }
+    try {
+      Batch b = make_batch(mine);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(mine, std::move(b));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    cv_.notify_all();
+  }
+}
+
+std::optional<Batch> Loader::next() {
+  if (consumed_ >= total_) return std::nullopt;
+  if (options_.workers == 0) return make_batch(consumed_++);
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return error_ || ready_.count(consumed_); });
+  if (error_) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.at(consumed_));
+  ready_.erase(consumed_);
+  ++consumed_;
+  lock.unlock();
+  cv_.notify_all();
+  return b;
+}
+
+Batch Loader::make_batch(size_t batch_number) const {
+  const size_t begin = batch_number * options_.batch_size;
+  const size_t end = std::min(order_.size(), begin + options_.batch_size);
+  std::vector<Sample> samples;
+  samples.reserve(end - begin);
+  for (size_t pos = begin; pos < end; ++pos) {
+    Sample s = dataset_.load(order_[pos]);
+    if (options_.train) {
+      std::mt19937_64 rng(core::mix_seed(options_.seed, epoch_, pos));
+      augment_train(s, options_.augment, rng);
+    }
+    remap_labels(s.mask, options_.lut);
+    samples.push_back(std::move(s));
+  }
+  int h = 0, w = 0;
+  for (const auto& s : samples) {
+    h = std::max(h, s.image.rows);
+    w = std::max(w, s.image.cols);
+  }
+  const int64_t n = static_cast<int64_t>(samples.size());
+  // Smaller images (evaluation at full resolution) are padded: image with 0 after normalisation,
+  // labels with 255 so padding never counts in a metric or a loss.
+  Batch batch;
+  batch.images = torch::zeros({n, 3, h, w}, torch::kFloat32);
+  batch.labels = torch::full({n, h, w}, 255, torch::kInt64);
+  auto img = batch.images.accessor<float, 4>();
+  auto lab = batch.labels.accessor<int64_t, 3>();
+  float scale[3], shift[3];
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = static_cast<float>(1.0 / (255.0 * options_.augment.std[c]));
+    shift[c] = static_cast<float>(options_.augment.mean[c] / options_.augment.std[c]);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const Sample& s = samples[i];
+    for (int y = 0; y < s.image.rows; ++y) {
+      const uint8_t* px = s.image.ptr<uint8_t>(y);
+      const uint8_t* lb = s.mask.ptr<uint8_t>(y);
+      for (int x = 0; x < s.image.cols; ++x) {
+        for (int c = 0; c < 3; ++c) img[i][c][y][x] = px[3 * x + c] * scale[c] - shift[c];
+        lab[i][y][x] = lb[x];
+      }
+    }
+    batch.ids.push_back(s.id);
+    batch.indices.push_back(order_[begin + i]);
+  }
+  return batch;
+}
+
+}  // namespace cseg::data

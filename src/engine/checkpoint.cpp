@@ -1,0 +1,119 @@
+#include "cseg/engine/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+
+#include "cseg/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::engine {
+
+namespace {
+constexpr int64_t kFormat = 1;
+
+torch::Tensor ints(const std::vector<int>& v) {
+  std::vector<int64_t> w(v.begin(), v.end());
+  return torch::tensor(w, torch::kInt64);
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
+                     const methods::Method* method, const TrainState& s) {
+  torch::serialize::OutputArchive root;
+  root.write("format", torch::tensor(kFormat));
+  root.write("step", torch::tensor(int64_t(s.step)));
+  root.write("epoch", torch::tensor(int64_t(s.epoch)));
+  root.write("iteration", torch::tensor(s.iteration));
+  root.write("best_val", torch::tensor(s.best_val, torch::kFloat64));
+  root.write("heads", ints(model.head_sizes()));
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    root.write("rng", gen.get_state());
+  }
+  torch::serialize::OutputArchive m;
+  model.save(m);
+  root.write("model", m);
+  if (optimizer) {
+    torch::serialize::OutputArchive o;
+    optimizer->save(o);
+    root.write("optimizer", o);
+  }
+  if (method) {
+    torch::serialize::OutputArchive a;
+    method->save(a);
+    root.write("method", a);
+  }
+  const std::string tmp = path + ".tmp";
+  fs::create_directories(fs::path(path).parent_path());
+  root.save_to(tmp);
+  fs::rename(tmp, path);
+}
+
+namespace {
+torch::serialize::InputArchive open(const std::string& path) {
+  CSEG_CHECK(fs::exists(path), "checkpoint '{}' does not exist", path);
+  torch::serialize::InputArchive in;
+  try {
+    in.load_from(path);
+  } catch (const std::exception& e) {
+    fail("checkpoint '{}' cannot be read (not a cseg checkpoint, or truncated)", path);
+  }
+  torch::Tensor format;
+  CSEG_CHECK(in.try_read("format", format) && format.item<int64_t>() == kFormat,
+             "checkpoint '{}' is not a cseg checkpoint of format {}", path, kFormat);
+  return in;
+}
+
+TrainState read_state(torch::serialize::InputArchive& in) {
+  TrainState s;
+  torch::Tensor t;
+  in.read("step", t);
+  s.step = static_cast<int>(t.item<int64_t>());
+  in.read("epoch", t);
+  s.epoch = static_cast<int>(t.item<int64_t>());
+  in.read("iteration", t);
+  s.iteration = t.item<int64_t>();
+  in.read("best_val", t);
+  s.best_val = t.item<double>();
+  torch::Tensor heads;
+  in.read("heads", heads);
+  for (int64_t i = 0; i < heads.numel(); ++i) s.heads.push_back(static_cast<int>(heads[i].item<int64_t>()));
+  return s;
+}
+}  // namespace
+
+TrainState read_checkpoint_state(const std::string& path) {
+  auto in = open(path);
+  return read_state(in);
+}
+
+TrainState load_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
+                           methods::Method* method) {
+  auto in = open(path);
+  TrainState s = read_state(in);
+  CSEG_CHECK(s.heads == model.head_sizes(), "checkpoint '{}' has heads [{}] but the model has [{}]", path,
+             fmt::join(s.heads, ","), fmt::join(model.head_sizes(), ","));
+  torch::serialize::InputArchive m;
+  in.read("model", m);
+  model.load(m);
+  if (optimizer) {
+    torch::serialize::InputArchive o;
+    if (in.try_read("optimizer", o)) optimizer->load(o);
+  }
+  if (method) {
+    torch::serialize::InputArchive a;
+    if (in.try_read("method", a)) method->load(a);
+  }
+  torch::Tensor rng;
+  if (in.try_read("rng", rng)) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  return s;
+}
+
+}  // namespace cseg::engine

@@ -1,0 +1,33 @@
+#include "cseg/engine/evaluator.h"
+
+#include "cseg/data/loader.h"
+
+namespace cseg::engine {
+
+metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
+                                  const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
+                                  const EvalOptions& options) {
+  data::LoaderOptions lo;
+  lo.batch_size = options.batch_size;
+  lo.train = false;
+  lo.workers = options.workers;
+  lo.lut = lut;
+  lo.augment.mean = options.mean;
+  lo.augment.std = options.std;
+  data::Loader loader(dataset, indices, lo);
+  loader.start_epoch(0);
+  const int classes = model.num_classes();
+  metrics::ConfusionMatrix cm(classes);
+  model.eval();
+  torch::NoGradGuard no_grad;
+  while (auto batch = loader.next()) {
+    auto pred = model.forward(batch->images).logits.argmax(1);
+    // Labels the model cannot know yet are ignored rather than counted as errors: a protocol that
+    // keeps them maps them to 255 or 0 itself (scenario eval label maps).
+    auto labels = batch->labels.masked_fill(batch->labels >= classes, 255);
+    cm.update(pred, labels);
+  }
+  return cm;
+}
+
+}  // namespace cseg::engine

@@ -1,0 +1,90 @@
+#include "cseg/engine/experiment_data.h"
+
+#include "cseg/core/error.h"
+#include "cseg/data/datasets.h"
+
+namespace cseg::engine {
+
+scenarios::TaskSteps experiment_steps(const config::ExperimentConfig& cfg, int num_classes) {
+  scenarios::TaskSteps steps;
+  if (!cfg.scenario.steps.empty()) {
+    steps = cfg.scenario.steps;
+    scenarios::validate_steps(steps, num_classes, "scenario.steps");
+  } else {
+    steps = scenarios::resolve_task(cfg.dataset.name, cfg.scenario.task, num_classes);
+  }
+  if (!cfg.scenario.order.empty()) steps = scenarios::apply_order(steps, cfg.scenario.order, num_classes);
+  return steps;
+}
+
+ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir, int threads) {
+  ExperimentData d;
+  auto open = [&](const std::string& split) {
+    SplitData s;
+    s.dataset = data::make_dataset(cfg.dataset, split);
+    s.index = data::build_class_index(*s.dataset, cache_dir, threads);
+    return s;
+  };
+  d.train = open(cfg.dataset.train_split);
+  d.val = open(cfg.dataset.val_split);
+  d.test = open(cfg.dataset.test_split);
+  const auto& info = d.train.dataset->info();
+  d.scenario = std::make_unique<scenarios::Scenario>(
+      experiment_steps(cfg, info.num_classes), scenarios::parse_mode(cfg.scenario.mode),
+      scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
+  for (int l = 0; l < info.num_classes; ++l) d.class_names.push_back(info.class_names.at(d.scenario->dataset_label(l)));
+  return d;
+}
+
+namespace {
+nlohmann::json label_map_json(const scenarios::LabelMap& m, int num_classes) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int v = 0; v < num_classes; ++v) j[std::to_string(v)] = m[v];
+  j["255"] = m[255];
+  return j;
+}
+nlohmann::json ids_json(const SplitData& s, const std::vector<size_t>& idx) {
+  nlohmann::json j = nlohmann::json::array();
+  for (size_t i : idx) j.push_back(s.dataset->id(i));
+  return j;
+}
+}  // namespace
+
+nlohmann::json describe_scenario(const ExperimentData& d, bool with_ids) {
+  const auto& sc = *d.scenario;
+  const int n = d.train.dataset->info().num_classes;
+  nlohmann::json out;
+  out["dataset"] = d.train.dataset->info().name;
+  out["mode"] = scenarios::to_string(sc.mode());
+  out["protocol"] = scenarios::to_string(sc.protocol());
+  out["class_names"] = d.class_names;
+  out["steps"] = nlohmann::json::array();
+  for (int k = 0; k < sc.num_steps(); ++k) {
+    nlohmann::json s;
+    s["step"] = k;
+    s["dataset_classes"] = sc.steps()[k];
+    std::vector<int> labels;
+    std::vector<std::string> names;
+    for (int l = sc.first_label(k); l < sc.classes_after(k); ++l) {
+      labels.push_back(l);
+      names.push_back(d.class_names[l]);
+    }
+    s["step_labels"] = labels;
+    s["class_names"] = names;
+    auto train = sc.train_images(k, d.train.index);
+    auto val = sc.eval_images(k, d.val.index);
+    auto test = sc.eval_images(k, d.test.index);
+    s["num_images"] = {{"train", train.size()}, {"val", val.size()}, {"test", test.size()}};
+    if (with_ids) {
+      s["train_ids"] = ids_json(d.train, train);
+      s["val_ids"] = ids_json(d.val, val);
+      s["test_ids"] = ids_json(d.test, test);
+    }
+    s["train_label_map"] = label_map_json(sc.train_labels(k), n);
+    s["eval_label_map"] = label_map_json(sc.eval_labels(k), n);
+    out["steps"].push_back(s);
+  }
+  return out;
+}
+
+}  // namespace cseg::engine

@@ -1,0 +1,356 @@
+#include "cseg/engine/trainer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "cseg/core/error.h"
+#include "cseg/core/files.h"
+#include "cseg/core/runtime.h"
+#include "cseg/data/loader.h"
+#include "cseg/engine/checkpoint.h"
+#include "cseg/engine/evaluator.h"
+#include "cseg/logging/progress.h"
+#include "cseg/losses/losses.h"
+#include "cseg/metrics/confusion.h"
+#include "cseg/metrics/continual.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace cseg::engine {
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+nlohmann::json opt_json(const std::vector<std::optional<double>>& v) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& x : v) j.push_back(opt_json(x));
+  return j;
+}
+
+/// SGD over four parameter groups: encoder/decoder x with/without weight decay. Biases and
+/// normalisation weights (the 1-d tensors) get no weight decay.
+std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, const config::OptimConfig& o,
+                                                  double lr, std::vector<double>& base_lrs) {
+  std::set<const void*> encoder;
+  for (auto& p : model.encoder_parameters()) encoder.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> groups[4];  // enc-decay, enc-no-decay, dec-decay, dec-no-decay
+  for (auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    const bool enc = encoder.count(p.unsafeGetTensorImpl()) > 0;
+    const bool no_decay = p.dim() <= 1;
+    groups[(enc ? 0 : 2) + (no_decay ? 1 : 0)].push_back(p);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  base_lrs.clear();
+  for (int g = 0; g < 4; ++g) {
+    if (groups[g].empty()) continue;
+    const double group_lr = g < 2 ? lr : lr * o.head_lr_mult;
+    auto opts = std::make_unique<torch::optim::SGDOptions>(group_lr);
+    opts->momentum(o.momentum).nesterov(o.nesterov).weight_decay(g % 2 == 1 ? 0.0 : o.weight_decay);
+    param_groups.emplace_back(groups[g], std::move(opts));
+    base_lrs.push_back(group_lr);
+  }
+  return std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(lr));
+}
+
+/// Poly decay (1 - t/T)^power with optional linear warm-up, as a factor of the base rate.
+double lr_factor(const config::OptimConfig& o, int64_t it, int64_t total) {
+  double f = 1.0;
+  if (o.schedule == "poly") f = std::pow(1.0 - double(it) / double(std::max<int64_t>(1, total)), o.power);
+  if (o.warmup_iters > 0 && it < o.warmup_iters) f *= double(it + 1) / o.warmup_iters;
+  return f;
+}
+
+}  // namespace
+
+std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
+                                                        const scenarios::Scenario& sc, int last_step) {
+  auto model = models::make_model(cfg.model, sc.classes_after(0));
+  for (int k = 1; k <= last_step; ++k) model->add_head(sc.classes_after(k) - sc.classes_after(k - 1));
+  return model;
+}
+
+Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
+                 std::string run_dir)
+    : cfg_(cfg), data_(data), method_(method), run_dir_(std::move(run_dir)) {}
+
+std::string Trainer::checkpoint(const std::string& name) const {
+  return (fs::path(run_dir_) / "checkpoints" / name).string();
+}
+
+std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
+  return build_model_for_step(cfg_, *data_.scenario, last_step);
+}
+
+void Trainer::write_results() {
+  core::write_text_atomic((fs::path(run_dir_) / "results.json").string(), results_.dump(2) + "\n");
+  // Per-class IoU per step, one row per step (the CSV PLOP writes).
+  std::string csv = "step";
+  for (const auto& n : data_.class_names) csv += "," + n;
+  csv += "\n";
+  for (const auto& s : results_["steps"]) {
+    csv += std::to_string(s["step"].get<int>());
+    const auto& iou = s["test"]["per_class_iou"];
+    for (size_t c = 0; c < data_.class_names.size(); ++c)
+      csv += "," + (c < iou.size() && !iou[c].is_null() ? fmt::format("{:.6f}", iou[c].get<double>()) : std::string());
+    csv += "\n";
+  }
+  core::write_text_atomic((fs::path(run_dir_) / "per_class_iou.csv").string(), csv);
+}
+
+nlohmann::json Trainer::run() {
+  const auto& sc = *data_.scenario;
+  fs::create_directories(fs::path(run_dir_) / "checkpoints");
+  core::write_text_atomic((fs::path(run_dir_) / "scenario.json").string(),
+                          describe_scenario(data_, true).dump(1) + "\n");
+
+  const fs::path results_path = fs::path(run_dir_) / "results.json";
+  results_ = {{"schema", "cseg.results/1"},
+              {"experiment", cfg_.name},
+              {"method", method_.name()},
+              {"dataset", data_.train.dataset->info().name},
+              {"task", cfg_.scenario.steps.empty() ? cfg_.scenario.task : "custom"},
+              {"mode", cfg_.scenario.mode},
+              {"protocol", cfg_.scenario.protocol},
+              {"model", cfg_.model.name},
+              {"seed", cfg_.seed},
+              {"class_names", data_.class_names},
+              {"steps", nlohmann::json::array()}};
+  // Resume: keep the steps whose end-of-step checkpoint and results both exist.
+  int first = cfg_.train.start_step;
+  if (fs::exists(results_path)) {
+    auto old = nlohmann::json::parse(core::read_text(results_path.string()), nullptr, false);
+    if (!old.is_discarded() && old.contains("steps"))
+      for (const auto& s : old["steps"]) {
+        int k = s["step"].get<int>();
+        if (k == first && fs::exists(checkpoint(fmt::format("step{}.pt", k)))) {
+          results_["steps"].push_back(s);
+          ++first;
+        }
+      }
+  }
+  CSEG_CHECK(first <= sc.num_steps(), "train.start_step {} is past the scenario's {} steps", first, sc.num_steps());
+  if (first > 0) {
+    const bool resumed = first > cfg_.train.start_step;
+    const std::string from = resumed ? checkpoint(fmt::format("step{}.pt", first - 1)) : cfg_.train.init_checkpoint;
+    model_ = build_model(first - 1);
+    load_checkpoint(from, *model_, nullptr, &method_);
+    spdlog::info("[{}] {} from {} (steps 0..{} done)", method_.name(), resumed ? "resuming" : "starting",
+                 from, first - 1);
+  } else {
+    core::seed_torch(core::mix_seed(cfg_.seed, 0xC0DE));
+    model_ = build_model(0);
+  }
+  for (int k = first; k < sc.num_steps(); ++k) {
+    StepTiming timing = train_step(k);
+    results_["steps"].push_back(evaluate_step(k, timing));
+    // Accuracy matrix over tasks (R[i][j] = mIoU on task j's classes after step i).
+    metrics::AccuracyMatrix r;
+    for (const auto& s : results_["steps"]) {
+      std::vector<std::optional<double>> row;
+      for (const auto& v : s["task_miou"]) row.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
+      row.resize(sc.num_steps());
+      r.push_back(row);
+    }
+    results_["accuracy_matrix"] = nlohmann::json::array();
+    for (const auto& row : r) results_["accuracy_matrix"].push_back(opt_json(row));
+    results_["forgetting"] = opt_json(metrics::forgetting(r));
+    results_["bwt"] = opt_json(metrics::backward_transfer(r));
+    double avg = 0;
+    for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
+    results_["avg_miou"] = avg / results_["steps"].size();
+    write_results();
+  }
+  return results_;
+}
+
+Trainer::StepTiming Trainer::train_step(int k) {
+  const auto& sc = *data_.scenario;
+  const auto& tc = cfg_.train;
+  methods::StepContext ctx;
+  ctx.step = k;
+  ctx.num_old_classes = k == 0 ? 0 : sc.classes_after(k - 1);
+  ctx.num_classes = sc.classes_after(k);
+  ctx.scenario = &sc;
+  ctx.config = &cfg_;
+  if (static_cast<int>(model_->head_sizes().size()) == k) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  ctx.model = model_.get();
+  core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
+  method_.on_step_begin(ctx);
+
+  const bool cumulative = method_.data_policy() == methods::DataPolicy::Cumulative;
+  std::vector<size_t> images = cumulative ? sc.cumulative_train_images(k, data_.train.index)
+                                          : sc.train_images(k, data_.train.index);
+  data::LoaderOptions lo;
+  lo.batch_size = tc.batch_size;
+  lo.train = true;
+  lo.workers = tc.workers;
+  lo.prefetch = tc.prefetch;
+  lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
+  lo.augment = cfg_.augment;
+  lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(k);
+  data::Loader loader(*data_.train.dataset, images, lo);
+
+  const int64_t per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
+  int64_t total = tc.iterations > 0        ? tc.iterations
+                  : tc.steps_per_class > 0 ? int64_t(tc.steps_per_class) * (ctx.num_classes - ctx.num_old_classes)
+                                           : int64_t(tc.epochs) * per_epoch;
+  if (tc.debug) total = std::min<int64_t>(total, tc.debug_iterations);
+  const double lr = (k > 0 && cfg_.optim.lr_next > 0) ? cfg_.optim.lr_next : cfg_.optim.lr;
+  std::vector<double> base_lrs;
+  auto optimizer = make_optimizer(*model_, cfg_.optim, lr, base_lrs);
+
+  TrainState state;
+  state.step = k;
+  const std::string last = checkpoint(fmt::format("step{}_last.pt", k));
+  if (fs::exists(last)) {
+    state = load_checkpoint(last, *model_, optimizer.get(), &method_);
+    spdlog::info("[{}] step {}: resuming after epoch {} (iteration {}/{})", method_.name(), k, state.epoch,
+                 state.iteration, total);
+  }
+  spdlog::info("[{}] step {}: classes {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k,
+               fmt::join(std::vector<std::string>(data_.class_names.begin() + ctx.num_old_classes,
+                                                  data_.class_names.begin() + ctx.num_classes), ", "),
+               images.size(), total, per_epoch, lr);
+
+  StepTiming timing;
+  timing.train_images = images.size();
+  const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  logging::Progress progress(fmt::format("[{}] step {}", method_.name(), k), total, tc.log_every);
+  model_->train();
+  double loss_avg = 0;
+  while (state.iteration < total) {
+    loader.start_epoch(state.epoch);
+    const auto epoch_start = Clock::now();
+    double wait = 0;
+    int64_t seen = 0;
+    while (state.iteration < total) {
+      const auto t0 = Clock::now();
+      auto batch = loader.next();
+      wait += seconds_since(t0);
+      if (!batch) break;
+      const double f = lr_factor(cfg_.optim, state.iteration, total);
+      for (size_t g = 0; g < optimizer->param_groups().size(); ++g)
+        static_cast<torch::optim::SGDOptions&>(optimizer->param_groups()[g].options()).lr(base_lrs[g] * f);
+      ctx.iteration = state.iteration;
+      ctx.epoch = state.epoch;
+      method_.before_forward(ctx, *batch);
+      auto out = model_->forward(batch->images);
+      methods::LossTerms terms{{cfg_.loss.name, method_.task_loss(ctx, *batch, out.logits)}};
+      if (out.aux_logits.defined())
+        terms.emplace_back("aux", cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch->labels));
+      method_.add_loss_terms(ctx, *batch, out, terms);
+      torch::Tensor loss = terms[0].second;
+      for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
+      optimizer->zero_grad();
+      loss.backward();
+      method_.after_backward(ctx);
+      optimizer->step();
+      const double lv = loss.item<double>();
+      CSEG_CHECK(std::isfinite(lv), "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?)",
+                 method_.name(), k, state.iteration, lv, base_lrs[0] * f);
+      loss_avg = state.iteration == 0 ? lv : 0.95 * loss_avg + 0.05 * lv;
+      ++state.iteration;
+      seen += batch->size();
+      progress.update(state.iteration, fmt::format("loss {:.4f}", loss_avg));
+      if (state.iteration % tc.log_every == 0 || state.iteration == total) {
+        nlohmann::json line{{"method", method_.name()}, {"step", k}, {"iteration", state.iteration},
+                            {"epoch", state.epoch}, {"lr", base_lrs[0] * f}, {"loss", lv}};
+        for (const auto& [name, t] : terms) line["loss_" + name] = t.item<double>();
+        core::append_line(metrics_path, line.dump());
+      }
+    }
+    timing.train_seconds += seconds_since(epoch_start);
+    timing.data_wait_seconds += wait;
+    timing.images += seen;
+    ++state.epoch;
+    if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
+      EvalOptions eo{cfg_.eval.batch_size, std::max(1, tc.workers), cfg_.augment.mean, cfg_.augment.std};
+      auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k), eo);
+      model_->train();
+      const double miou = metrics::score(cm).miou;
+      core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
+                                                     {"val_miou", miou}}.dump());
+      spdlog::info("[{}] step {} epoch {}: val mIoU {:.4f}", method_.name(), k, state.epoch, miou);
+      if (miou > state.best_val) {
+        state.best_val = miou;
+        save_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, &method_, state);
+      }
+    }
+    save_checkpoint(last, *model_, optimizer.get(), &method_, state);
+  }
+  progress.finish(fmt::format("loss {:.4f}", loss_avg));
+  ctx.iteration = state.iteration;
+  if (cfg_.eval.use_best && state.best_val >= 0)
+    load_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, nullptr);
+  method_.on_step_end(ctx);
+  save_checkpoint(checkpoint(fmt::format("step{}.pt", k)), *model_, nullptr, &method_, state);
+  fs::remove(last);
+  timing.iterations = state.iteration;
+  timing.epochs = state.epoch;
+  timing.best_val = state.best_val;
+  return timing;
+}
+
+nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
+  const auto& sc = *data_.scenario;
+  EvalOptions eo{cfg_.eval.batch_size, std::max(1, cfg_.train.workers), cfg_.augment.mean, cfg_.augment.std};
+  const auto images = sc.eval_images(k, data_.test.index);
+  const auto start = Clock::now();
+  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), eo);
+  const double eval_seconds = seconds_since(start);
+  model_->train();
+  const auto s = metrics::score(cm);
+  const int old_end = sc.classes_after(0), all_end = sc.classes_after(k);
+  auto old_miou = metrics::mean_iou(s, 0, old_end);
+  auto new_miou = k == 0 ? std::nullopt : metrics::mean_iou(s, old_end, all_end);
+  nlohmann::json test{{"images", images.size()},
+                      {"miou", s.miou},
+                      {"miou_old", opt_json(old_miou)},
+                      {"miou_new", opt_json(new_miou)},
+                      {"hiou", (old_miou && new_miou) ? nlohmann::json(metrics::harmonic_iou(*old_miou, *new_miou))
+                                                      : nlohmann::json()},
+                      {"pixel_accuracy", s.pixel_accuracy},
+                      {"mean_accuracy", s.mean_accuracy},
+                      {"fw_iou", s.fw_iou},
+                      {"per_class_iou", opt_json(s.iou)},
+                      {"precision", opt_json(s.precision)},
+                      {"recall", opt_json(s.recall)},
+                      {"eval_seconds", eval_seconds}};
+  nlohmann::json confusion = nlohmann::json::array();
+  for (int t = 0; t < cm.num_classes(); ++t) {
+    std::vector<int64_t> row(cm.counts().begin() + size_t(t) * cm.num_classes(),
+                             cm.counts().begin() + size_t(t + 1) * cm.num_classes());
+    confusion.push_back(row);
+  }
+  test["confusion"] = confusion;
+  std::vector<std::optional<double>> task_miou;
+  for (int j = 0; j <= k; ++j) task_miou.push_back(metrics::mean_iou(s, sc.first_label(j), sc.classes_after(j)));
+  std::vector<std::string> new_names(data_.class_names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
+                                     data_.class_names.begin() + all_end);
+  const double ips = timing.train_seconds > 0 ? timing.images / timing.train_seconds : 0;
+  spdlog::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k, s.miou,
+               old_miou ? fmt::format("{:.4f}", *old_miou) : "-", new_miou ? fmt::format("{:.4f}", *new_miou) : "-",
+               images.size());
+  return {{"step", k},
+          {"new_classes", new_names},
+          {"num_classes", all_end},
+          {"train_images", timing.train_images},
+          {"iterations", timing.iterations},
+          {"epochs", timing.epochs},
+          {"train_seconds", timing.train_seconds},
+          {"images_per_second", ips},
+          {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},
+          {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
+          {"task_miou", opt_json(task_miou)},
+          {"test", test}};
+}
+
+}  // namespace cseg::engine

@@ -1,0 +1,88 @@
+#include <gtest/gtest.h>
+
+#include "cseg/config/config.h"
+#include "cseg/config/experiment.h"
+#include "fixtures.h"
+
+using namespace cseg;
+using cseg::test::expect_error;
+using cseg::test::TempDir;
+
+namespace {
+void write(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+const char* kMinimal = R"(
+dataset: {name: voc, root: /tmp}
+train: {iterations: 5}
+)";
+}  // namespace
+
+TEST(Config, BasesMergeAndOverridesWin) {
+  TempDir d;
+  write(d / "base.yaml", "train: {iterations: 5, batch_size: 4}\noptim: {lr: 0.1}\ndataset: {name: voc, root: /x}\n");
+  write(d / "exp.yaml", "_base_: base.yaml\noptim: {lr: 0.2}\n");
+  auto tree = config::load({(d / "exp.yaml").string(), {"train.batch_size=7", "optim.nesterov=true"}, ""});
+  auto cfg = config::parse_experiment(tree);
+  EXPECT_EQ(cfg.train.iterations, 5);        // from the base
+  EXPECT_DOUBLE_EQ(cfg.optim.lr, 0.2);       // the file overrides its base
+  EXPECT_EQ(cfg.train.batch_size, 7);        // the command line overrides both
+  EXPECT_TRUE(cfg.optim.nesterov);
+  EXPECT_DOUBLE_EQ(cfg.optim.momentum, 0.9); // untouched default
+  EXPECT_EQ(tree.origin("optim.lr"), (d / "exp.yaml").string());
+  EXPECT_EQ(tree.origin("train.batch_size"), "command line");
+}
+
+TEST(Config, UnknownKeyNamesKeyAndFile) {
+  TempDir d;
+  write(d / "exp.yaml", std::string(kMinimal) + "optim: {lrr: 0.1}\n");
+  expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
+               {"unknown config key", "'optim.lrr'", "exp.yaml"});
+}
+
+TEST(Config, WrongTypeNamesKeyFileAndValue) {
+  TempDir d;
+  write(d / "exp.yaml", std::string(kMinimal) + "optim: {lr: fast}\n");
+  expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
+               {"'optim.lr'", "exp.yaml", "expected a number", "fast"});
+}
+
+TEST(Config, WrongTypeFromCommandLine) {
+  TempDir d;
+  write(d / "exp.yaml", kMinimal);
+  expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {"train.batch_size=[1,2]"}, ""})); },
+               {"'train.batch_size'", "command line", "expected an integer"});
+}
+
+TEST(Config, EnvFileResolvesPathsAndMissingOnesFail) {
+  TempDir d;
+  write(d / "env.yaml", "data_root: /datasets\n");
+  write(d / "exp.yaml", "dataset: {name: voc, root: '${data_root}/VOC2012'}\ntrain: {iterations: 1}\n");
+  auto cfg = config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, (d / "env.yaml").string()}));
+  EXPECT_EQ(cfg.dataset.root, "/datasets/VOC2012");
+  write(d / "bad.yaml", "dataset: {name: voc, root: '${no_such_root_xyz}/a'}\ntrain: {iterations: 1}\n");
+  expect_error([&] { config::load({(d / "bad.yaml").string(), {}, ""}); },
+               {"'dataset.root'", "no_such_root_xyz", "bad.yaml"});
+}
+
+TEST(Config, BadChoicesAndBudgetsAreErrors) {
+  TempDir d;
+  write(d / "exp.yaml", kMinimal);
+  const std::string p = (d / "exp.yaml").string();
+  expect_error([&] { config::parse_experiment(config::load({p, {"scenario.mode=mixed"}, ""})); },
+               {"'scenario.mode'", "mixed", "overlap, disjoint, sequential"});
+  expect_error([&] { config::parse_experiment(config::load({p, {"train.epochs=2"}, ""})); },
+               {"exactly one of epochs, iterations, steps_per_class"});
+  expect_error([&] { config::load({p, {"novalue"}, ""}); }, {"override 'novalue'", "key=value"});
+  expect_error([&] { config::load({(d / "missing.yaml").string(), {}, ""}); }, {"missing.yaml", "does not exist"});
+  write(d / "syntax.yaml", "a: [1, 2\n");
+  expect_error([&] { config::load({(d / "syntax.yaml").string(), {}, ""}); }, {"syntax.yaml", "YAML syntax error"});
+}
+
+TEST(Config, DumpIsTheResolvedConfig) {
+  TempDir d;
+  write(d / "exp.yaml", kMinimal);
+  auto tree = config::load({(d / "exp.yaml").string(), {"seed=3"}, ""});
+  const std::string text = tree.dump();
+  EXPECT_NE(text.find("seed: 3"), std::string::npos);
+  EXPECT_NE(text.find("root: /tmp"), std::string::npos);
+}

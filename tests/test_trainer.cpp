@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include "cseg/core/files.h"
+#include "cseg/core/runtime.h"
+#include "cseg/engine/trainer.h"
+#include "tiny_experiment.h"
+
+using namespace cseg;
+
+namespace {
+/// Records every hook call, to prove the order the trainer promises (methods/method.h).
+class RecordingMethod : public methods::Method {
+ public:
+  std::vector<std::string> calls;
+  std::vector<int> logit_channels;
+  std::string name() const override { return "recording"; }
+  void on_step_begin(methods::StepContext& c) override {
+    calls.push_back(fmt::format("step_begin {} old={} all={}", c.step, c.num_old_classes, c.num_classes));
+  }
+  void before_forward(methods::StepContext&, Batch&) override { calls.push_back("before_forward"); }
+  torch::Tensor task_loss(methods::StepContext& c, const Batch& b, const torch::Tensor& logits) override {
+    calls.push_back("task_loss");
+    logit_channels.push_back(static_cast<int>(logits.size(1)));
+    return Method::task_loss(c, b, logits);
+  }
+  void add_loss_terms(methods::StepContext&, const Batch&, const models::ModelOutput& out,
+                      methods::LossTerms& terms) override {
+    calls.push_back("add_loss_terms");
+    terms.emplace_back("probe", out.logits.sum() * 0);
+  }
+  void after_backward(methods::StepContext& c) override {
+    // Gradients exist here and the optimizer has not stepped yet.
+    bool any = false;
+    for (auto& p : c.model->parameters()) any = any || (p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
+    calls.push_back(any ? "after_backward(grad)" : "after_backward(no grad)");
+  }
+  void on_step_end(methods::StepContext& c) override { calls.push_back(fmt::format("step_end {}", c.step)); }
+};
+}  // namespace
+
+TEST(Trainer, HookOrderResultsAndCheckpoints) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  core::configure_runtime({1, false});
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  RecordingMethod method;
+  engine::Trainer trainer(cfg, data, method, (d / "run").string());
+  auto results = trainer.run();
+
+  const std::vector<std::string> iteration{"before_forward", "task_loss", "add_loss_terms", "after_backward(grad)"};
+  std::vector<std::string> expected{"step_begin 0 old=0 all=3"};
+  for (int i = 0; i < 2; ++i) expected.insert(expected.end(), iteration.begin(), iteration.end());
+  expected.push_back("step_end 0");
+  expected.push_back("step_begin 1 old=3 all=5");
+  for (int i = 0; i < 2; ++i) expected.insert(expected.end(), iteration.begin(), iteration.end());
+  expected.push_back("step_end 1");
+  EXPECT_EQ(method.calls, expected);
+  EXPECT_EQ(method.logit_channels, (std::vector<int>{3, 3, 5, 5}));  // a head was added for step 1
+
+  ASSERT_EQ(results["steps"].size(), 2u);
+  const auto& s1 = results["steps"][1];
+  EXPECT_FALSE(s1["test"]["miou_old"].is_null());
+  EXPECT_FALSE(s1["test"]["miou_new"].is_null());
+  EXPECT_EQ(s1["test"]["per_class_iou"].size(), 5u);
+  EXPECT_EQ(results["accuracy_matrix"].size(), 2u);
+  EXPECT_TRUE(results["accuracy_matrix"][0][1].is_null());
+  EXPECT_FALSE(results["forgetting"][0].is_null());
+  for (const char* f : {"results.json", "per_class_iou.csv", "scenario.json", "metrics.jsonl", "checkpoints/step0.pt",
+                        "checkpoints/step1.pt"})
+    EXPECT_TRUE(std::filesystem::exists(d / "run" / f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(d / "run/checkpoints/step1_last.pt"));  // removed at step end
+  const std::string metrics = core::read_text((d / "run/metrics.jsonl").string());
+  EXPECT_NE(metrics.find("\"loss_probe\""), std::string::npos);  // each named term is logged
+  EXPECT_NE(metrics.find("\"loss_ce\""), std::string::npos);
+
+  // A second run on the same folder has nothing left to do: no hook runs, same results.
+  RecordingMethod again;
+  auto rerun = engine::Trainer(cfg, data, again, (d / "run").string()).run();
+  EXPECT_TRUE(again.calls.empty());
+  EXPECT_EQ(rerun["steps"], results["steps"]);
+}
+
+TEST(Trainer, JointTrainsOnEverythingSeen) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 1);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  methods::Joint joint;
+  auto r = engine::Trainer(cfg, data, joint, (d / "run").string()).run();
+  // Step 1 of joint sees every image with a seen class (all 12); fine-tuning only those with 3 or 4.
+  EXPECT_EQ(r["steps"][1]["train_images"].get<size_t>(), 12u);
+  EXPECT_EQ(data.scenario->train_images(1, data.train.index).size(), 9u);
+}
