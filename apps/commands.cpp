@@ -62,7 +62,7 @@ void print_table(const nlohmann::json& methods) {
     for (const auto& [name, r] : methods.items()) {
       if (k < r["steps"].size()) {
         const auto& t = r["steps"][k]["test"];
-        line += fmt::format(" {} {} {} |", cell(t["miou_old"]), cell(t["miou_new"]), cell(t["miou"]));
+        line += fmt::format(" {} {} {}   |", cell(t["miou_old"]), cell(t["miou_new"]), cell(t["miou"]));
       } else {
         line += std::string(24, ' ') + "|";
       }
@@ -112,7 +112,7 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
   const auto& s = split == "test" ? data.test : data.val;
   const auto images = sc.eval_images(step, s.index);
   auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step),
-                             {cfg.eval.batch_size, std::max(1, cfg.train.workers), cfg.augment.mean, cfg.augment.std});
+                             {cfg.eval.batch_size, cfg.train.workers, cfg.augment.mean, cfg.augment.std});
   auto scores = metrics::score(cm);
   nlohmann::json j{{"checkpoint", checkpoint}, {"step", step}, {"split", split}, {"images", images.size()},
                    {"miou", scores.miou}, {"pixel_accuracy", scores.pixel_accuracy},

@@ -18,7 +18,7 @@ int scenario(const ConfigArgs& args, bool json, bool ids);
 struct SceneArgs {
   std::string out, fmnist_dir, environment = "studio";
   uint64_t seed = 0;
-  int train = 2000, val = 300, test = 500, size = 128, min_items = 1, max_items = 4, threads = 0;
+  int train = 2000, val = 300, test = 500, size = 96, min_items = 2, max_items = 4, threads = 0;
 };
 int data_fmnist_scenes(const SceneArgs& args);
 int list(const std::string& what);

@@ -272,7 +272,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     timing.images += seen;
     ++state.epoch;
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
-      EvalOptions eo{cfg_.eval.batch_size, std::max(1, tc.workers), cfg_.augment.mean, cfg_.augment.std};
+      EvalOptions eo{cfg_.eval.batch_size, tc.workers, cfg_.augment.mean, cfg_.augment.std};
       auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k), eo);
       model_->train();
       const double miou = metrics::score(cm).miou;
@@ -301,7 +301,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
 
 nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& sc = *data_.scenario;
-  EvalOptions eo{cfg_.eval.batch_size, std::max(1, cfg_.train.workers), cfg_.augment.mean, cfg_.augment.std};
+  EvalOptions eo{cfg_.eval.batch_size, cfg_.train.workers, cfg_.augment.mean, cfg_.augment.std};
   const auto images = sc.eval_images(k, data_.test.index);
   const auto start = Clock::now();
   auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), eo);

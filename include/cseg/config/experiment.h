@@ -69,7 +69,10 @@ struct TrainConfig {
   int epochs = 0;                      ///< per step; exactly one of epochs, iterations,
   int iterations = 0;                  ///< steps_per_class must be > 0
   int steps_per_class = 0;             ///< BACS: iterations = steps_per_class * new classes
-  int workers = 2;                     ///< loader threads
+  int workers = 0;                     ///< loader threads; 0 = load in the training thread.
+                                       ///< On 2 cores a loader thread beside LibTorch's OpenMP
+                                       ///< threads costs 2.4x (bench/README.md): use >= 1 only
+                                       ///< where cores are spare.
   int prefetch = 4;                    ///< batches prepared ahead
   bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
   int debug_iterations = 3;

@@ -38,8 +38,8 @@ Environment environment_preset(const std::string& name);
 std::vector<std::string> environment_names();
 
 struct SceneOptions {
-  int width = 128, height = 128;
-  int min_items = 1, max_items = 4;
+  int width = 96, height = 96;
+  int min_items = 2, max_items = 4;
   double min_scale = 1.4, max_scale = 3.2;  ///< item size = 28 px * scale
   int border = 1;                           ///< void (255) border width around items, as in VOC
   Environment environment;
