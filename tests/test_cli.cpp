@@ -157,3 +157,26 @@ TEST(Cli, ScenarioJsonAndList) {
   EXPECT_EQ(l.code, 0);
   EXPECT_NE(l.output.find("19-1b"), std::string::npos);
 }
+
+TEST(Cli, EvalReproducesTheTrainersNumbersAndValidationKeepsTheBest) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  write(d / "a.yaml", test::tiny_config_yaml((d / "data").string(), (d / "run").string(), 6));
+  auto r = run("train -c " + (d / "a.yaml").string() + " eval.val_every=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("val mIoU"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(d / "run/finetune/checkpoints/step1_best.pt"));
+  auto res = results_of(d / "run");
+  const auto& step1 = res["methods"]["finetune"]["steps"][1];
+  EXPECT_FALSE(step1["val_best_miou"].is_null());
+  auto e = run("eval -c " + (d / "a.yaml").string() + " --checkpoint " +
+               (d / "run/finetune/checkpoints/step1.pt").string() + " --step 1");
+  ASSERT_EQ(e.code, 0) << e.output;
+  auto j = nlohmann::json::parse(e.output);
+  EXPECT_NEAR(j["miou"].get<double>(), step1["test"]["miou"].get<double>(), 1e-9);
+  // A checkpoint of the wrong step does not fit the model built for step 1.
+  auto wrong = run("eval -c " + (d / "a.yaml").string() + " --checkpoint " +
+                   (d / "run/finetune/checkpoints/step0.pt").string() + " --step 1");
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.output.find("heads"), std::string::npos) << wrong.output;
+}

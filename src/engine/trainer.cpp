@@ -151,24 +151,32 @@ nlohmann::json Trainer::run() {
   for (int k = first; k < sc.num_steps(); ++k) {
     StepTiming timing = train_step(k);
     results_["steps"].push_back(evaluate_step(k, timing));
-    // Accuracy matrix over tasks (R[i][j] = mIoU on task j's classes after step i).
-    metrics::AccuracyMatrix r;
-    for (const auto& s : results_["steps"]) {
-      std::vector<std::optional<double>> row;
-      for (const auto& v : s["task_miou"]) row.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
-      row.resize(sc.num_steps());
-      r.push_back(row);
-    }
-    results_["accuracy_matrix"] = nlohmann::json::array();
-    for (const auto& row : r) results_["accuracy_matrix"].push_back(opt_json(row));
-    results_["forgetting"] = opt_json(metrics::forgetting(r));
-    results_["bwt"] = opt_json(metrics::backward_transfer(r));
-    double avg = 0;
-    for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
-    results_["avg_miou"] = avg / results_["steps"].size();
+    summarize();
     write_results();
   }
+  summarize();  // also when a rerun found every step done
+  write_results();
   return results_;
+}
+
+void Trainer::summarize() {
+  const auto& sc = *data_.scenario;
+  if (results_["steps"].empty()) return;
+  // Accuracy matrix over tasks (R[i][j] = mIoU on task j's classes after step i).
+  metrics::AccuracyMatrix r;
+  for (const auto& s : results_["steps"]) {
+    std::vector<std::optional<double>> row;
+    for (const auto& v : s["task_miou"]) row.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
+    row.resize(sc.num_steps());
+    r.push_back(row);
+  }
+  results_["accuracy_matrix"] = nlohmann::json::array();
+  for (const auto& row : r) results_["accuracy_matrix"].push_back(opt_json(row));
+  results_["forgetting"] = opt_json(metrics::forgetting(r));
+  results_["bwt"] = opt_json(metrics::backward_transfer(r));
+  double avg = 0;
+  for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
+  results_["avg_miou"] = avg / results_["steps"].size();
 }
 
 Trainer::StepTiming Trainer::train_step(int k) {

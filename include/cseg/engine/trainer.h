@@ -35,6 +35,8 @@ class Trainer {
   std::shared_ptr<models::Segmenter> build_model(int last_step) const;
   StepTiming train_step(int step);
   nlohmann::json evaluate_step(int step, const StepTiming& timing);
+  /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
+  void summarize();
   void write_results();
   std::string checkpoint(const std::string& name) const;
 
