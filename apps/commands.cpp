@@ -111,8 +111,7 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
   CSEG_CHECK(split == "test" || split == "val", "--split must be test or val (got '{}')", split);
   const auto& s = split == "test" ? data.test : data.val;
   const auto images = sc.eval_images(step, s.index);
-  auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step),
-                             {cfg.eval.batch_size, cfg.train.workers, cfg.augment.mean, cfg.augment.std});
+  auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step), engine::eval_options(cfg));
   auto scores = metrics::score(cm);
   nlohmann::json j{{"checkpoint", checkpoint}, {"step", step}, {"split", split}, {"images", images.size()},
                    {"miou", scores.miou}, {"pixel_accuracy", scores.pixel_accuracy},

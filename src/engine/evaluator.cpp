@@ -4,6 +4,10 @@
 
 namespace cseg::engine {
 
+EvalOptions eval_options(const config::ExperimentConfig& cfg) {
+  return {cfg.eval.batch_size, cfg.train.workers, cfg.augment.mean, cfg.augment.std};
+}
+
 metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
                                   const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
                                   const EvalOptions& options) {

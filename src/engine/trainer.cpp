@@ -137,6 +137,7 @@ nlohmann::json Trainer::run() {
       }
   }
   CSEG_CHECK(first <= sc.num_steps(), "train.start_step {} is past the scenario's {} steps", first, sc.num_steps());
+  summarize();  // the restored steps' summary, also when a rerun finds every step done
   if (first > 0) {
     const bool resumed = first > cfg_.train.start_step;
     const std::string from = resumed ? checkpoint(fmt::format("step{}.pt", first - 1)) : cfg_.train.init_checkpoint;
@@ -154,8 +155,6 @@ nlohmann::json Trainer::run() {
     summarize();
     write_results();
   }
-  summarize();  // also when a rerun found every step done
-  write_results();
   return results_;
 }
 
@@ -280,8 +279,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
     timing.images += seen;
     ++state.epoch;
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
-      EvalOptions eo{cfg_.eval.batch_size, tc.workers, cfg_.augment.mean, cfg_.augment.std};
-      auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k), eo);
+      auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k),
+                         eval_options(cfg_));
       model_->train();
       const double miou = metrics::score(cm).miou;
       core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
@@ -309,10 +308,9 @@ Trainer::StepTiming Trainer::train_step(int k) {
 
 nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& sc = *data_.scenario;
-  EvalOptions eo{cfg_.eval.batch_size, cfg_.train.workers, cfg_.augment.mean, cfg_.augment.std};
   const auto images = sc.eval_images(k, data_.test.index);
   const auto start = Clock::now();
-  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), eo);
+  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), eval_options(cfg_));
   const double eval_seconds = seconds_since(start);
   model_->train();
   const auto s = metrics::score(cm);

@@ -3,6 +3,7 @@
 #include <array>
 #include <vector>
 
+#include "cseg/config/experiment.h"
 #include "cseg/data/dataset.h"
 #include "cseg/metrics/confusion.h"
 #include "cseg/models/segmenter.h"
@@ -14,6 +15,9 @@ struct EvalOptions {
   int workers = 1;
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
 };
+
+/// The evaluation options an experiment implies (eval batch, loader workers, normalisation).
+EvalOptions eval_options(const config::ExperimentConfig& cfg);
 
 /// Predicts argmax over the model's classes for `indices` of `dataset` (labels remapped by
 /// `lut`) and accumulates a confusion matrix of the model's class count. Leaves the model in
