@@ -51,3 +51,112 @@ TEST(FastScnn, CopyStateMakesIdenticalModels) {
   auto x = torch::randn({1, 3, 32, 32});
   EXPECT_TRUE(torch::allclose(a->forward(x).logits, b->forward(x).logits));
 }
+
+#include "cseg/models/cost.h"
+#include "cseg/models/deeplab.h"
+#include "cseg/models/unet.h"
+
+TEST(DeepLab, ShapesTapsAndHeadsForV3AndV3Plus) {
+  for (bool plus : {false, true}) {
+    for (int stride : {8, 16}) {
+      SCOPED_TRACE(fmt::format("plus={} stride={}", plus, stride));
+      DeepLab m(DeepLabOptions{{4}, 18, stride, {}, Norm::bn, plus, true});
+      m.train();
+      auto out = m.forward(torch::randn({2, 3, 48, 64}));
+      EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{2, 4, 48, 64}));
+      EXPECT_EQ(out.aux_logits.sizes(), (std::vector<int64_t>{2, 4, 48, 64}));
+      EXPECT_EQ(out.features.at("stem").sizes(), (std::vector<int64_t>{2, 64, 12, 16}));
+      EXPECT_EQ(out.features.at("layer1").sizes(), (std::vector<int64_t>{2, 64, 12, 16}));
+      EXPECT_EQ(out.features.at("layer4").sizes(), (std::vector<int64_t>{2, 512, 48 / stride, 64 / stride}));
+      EXPECT_EQ(out.features.at("aspp").size(1), 256);
+      // V3+ decodes at 1/4 (the low-level skip), V3 at the output stride.
+      const int64_t dec = plus ? 12 : 48 / stride;
+      EXPECT_EQ(out.features.at("decoder").size(2), dec);
+      EXPECT_EQ(out.features.at("logits_lowres").sizes(), (std::vector<int64_t>{2, 4, dec, dec * 64 / 48}));
+      // layer4's tap is before the final ReLU: it has negative values.
+      EXPECT_LT(out.features.at("layer4").min().item<float>(), 0.0f);
+      m.add_head(3);
+      m.eval();
+      auto e = m.forward(torch::randn({1, 3, 37, 50}));  // odd sizes
+      EXPECT_EQ(e.logits.sizes(), (std::vector<int64_t>{1, 7, 37, 50}));
+      EXPECT_FALSE(e.aux_logits.defined());
+    }
+  }
+}
+
+TEST(DeepLab, TrainsWithOneImagePerBatch) {
+  // BatchNorm in ASPP's image-pooling branch sees one value per channel: it must not throw.
+  DeepLab m(DeepLabOptions{{3}, 18, 16, {}, Norm::bn, false, false});
+  m.train();
+  auto out = m.forward(torch::randn({1, 3, 32, 32}));
+  out.logits.sum().backward();
+  EXPECT_EQ(out.logits.size(1), 3);
+}
+
+TEST(Norm, FrozenBatchNormAndLeakyActivation) {
+  DeepLab frozen(DeepLabOptions{{3}, 18, 16, {}, Norm::frozen_bn, false, false});
+  frozen.train();
+  auto before = frozen.named_buffers()["backbone.bn1.running_mean"].clone();
+  auto out = frozen.forward(torch::randn({2, 3, 32, 32}) * 3 + 1);
+  out.logits.sum().backward();
+  // Running statistics stay and the affine parameters get no gradient.
+  EXPECT_TRUE(torch::equal(before, frozen.named_buffers()["backbone.bn1.running_mean"]));
+  EXPECT_FALSE(frozen.named_parameters()["backbone.layer1.0.bn1.weight"].requires_grad());
+  EXPECT_TRUE(frozen.named_parameters()["backbone.layer1.0.conv1.weight"].grad().defined());
+
+  // bn_leaky: negative pre-activations leak with slope 0.01 instead of being cut to 0.
+  DeepLab leaky(DeepLabOptions{{3}, 18, 16, {}, Norm::bn_leaky, false, false});
+  leaky.eval();
+  auto stem = leaky.forward(torch::randn({1, 3, 32, 32})).features.at("stem");
+  EXPECT_LT(stem.min().item<float>(), 0.0f);
+  DeepLab relu(DeepLabOptions{{3}, 18, 16, {}, Norm::bn, false, false});
+  relu.eval();
+  EXPECT_GE(relu.forward(torch::randn({1, 3, 32, 32})).features.at("stem").min().item<float>(), 0.0f);
+}
+
+TEST(UNet, ShapesTapsBilinearAndTransposed) {
+  for (bool bilinear : {true, false}) {
+    UNet m(UNetOptions{{3}, 8, bilinear, Norm::bn, true, 0.1});
+    m.train();
+    auto out = m.forward(torch::randn({2, 3, 36, 52}));  // not a multiple of 16: padded skips
+    EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{2, 3, 36, 52}));
+    EXPECT_EQ(out.aux_logits.sizes(), (std::vector<int64_t>{2, 3, 36, 52}));
+    EXPECT_EQ(out.features.at("inc").sizes(), (std::vector<int64_t>{2, 8, 36, 52}));
+    EXPECT_EQ(out.features.at("down4").size(1), bilinear ? 64 : 128);
+    EXPECT_EQ(out.features.at("decoder").size(1), 8);
+    m.add_head(2);
+    EXPECT_EQ(m.num_classes(), 5);
+  }
+}
+
+TEST(Cost, MultiplyAddsMatchTheFormulaPerModule) {
+  // UNet at 32x32 with 4 channels: inc is two 3x3 convs at full resolution.
+  UNet m(UNetOptions{{3}, 4, true, Norm::bn, false, 0.0});
+  auto cost = measure_cost(m, 32, 32, 1, 1);
+  const int64_t inc = 32 * 32 * (4 * 3 * 9 + 4 * 4 * 9);
+  const int64_t outc = 32 * 32 * 3 * 4;
+  std::map<std::string, ModuleCost> by_name;
+  for (const auto& c : cost.modules) by_name[c.name] = c;
+  EXPECT_EQ(by_name.at("inc").macs, inc);
+  EXPECT_EQ(by_name.at("outc").macs, outc);
+  EXPECT_EQ(by_name.at("inc").params, 4 * 3 * 9 + 4 * 4 * 9 + 4 * 4);  // convs (no bias) + 2 BN (weight, bias)
+  int64_t sum = 0;
+  for (const auto& c : cost.modules) sum += c.macs;
+  EXPECT_EQ(sum, cost.macs);  // depth 1: the top-level modules partition the total
+  // Batch and resolution scale the count linearly; parameters do not change.
+  auto twice = measure_cost(m, 64, 32, 2, 1);
+  EXPECT_EQ(twice.macs, 4 * cost.macs);
+  EXPECT_EQ(twice.params, cost.params);
+  // Deeper levels list the children.
+  auto deep = measure_cost(m, 32, 32, 1, 3);
+  bool found = false;
+  for (const auto& c : deep.modules) found |= c.name == "inc.double_conv.0";
+  EXPECT_TRUE(found);
+
+  // Fast-SCNN at 1024x2048: ~1.1 M parameters (19 classes) and a few GMACs in the literature
+  // (0.9-1.0 GMAC for the 1.11 M-parameter network at 1024x2048 counting convolutions).
+  FastScnn f(FastScnnOptions{{19}, false, 0.1});
+  auto fc = measure_cost(f, 256, 512, 1, 1);
+  EXPECT_GT(fc.macs, 0);
+  EXPECT_EQ(fc.trainable_params, fc.params - 0);
+}

@@ -50,10 +50,25 @@ void read_scenario(Section s, ScenarioConfig& c) {
 }
 
 void read_model(Section s, ModelConfig& c) {
-  s.read_choice("name", c.name, {"fast_scnn"});
+  s.read_choice("name", c.name, {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"});
   s.read("aux", c.aux);
   s.read("dropout", c.dropout);
+  s.read_choice("norm", c.norm, {"bn", "frozen_bn", "bn_leaky"});
+  s.read_choice("backbone", c.backbone, {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"});
+  s.read("output_stride", c.output_stride);
+  s.read("aspp_rates", c.aspp_rates);
+  s.read("unet_channels", c.unet_channels);
+  s.read_choice("unet_upsampling", c.unet_upsampling, {"bilinear", "transposed"});
+  s.read("pretrained", c.pretrained);
+  s.read_choice("pretrained_mode", c.pretrained_mode, {"full", "backbone", "skip_classifier"});
+  s.read("pretrained_strict", c.pretrained_strict);
   s.finish();
+  CSEG_CHECK(c.output_stride == 8 || c.output_stride == 16, "config key {}: output_stride must be 8 or 16, got {}",
+             s.where("output_stride"), c.output_stride);
+  CSEG_CHECK(c.unet_channels >= 2 && c.unet_channels % 2 == 0, "config key {}: unet_channels must be an even number >= 2, got {}",
+             s.where("unet_channels"), c.unet_channels);
+  CSEG_CHECK(c.name == "fast_scnn" ? c.norm == "bn" : true, "config key {}: fast_scnn supports only norm bn, got {}",
+             s.where("norm"), c.norm);
 }
 
 void read_optim(Section s, OptimConfig& c) {

@@ -16,6 +16,7 @@
 #include "cseg/logging/progress.h"
 #include "cseg/losses/losses.h"
 #include "cseg/metrics/confusion.h"
+#include "cseg/weights/load.h"
 #include "cseg/metrics/continual.h"
 
 namespace fs = std::filesystem;
@@ -148,6 +149,13 @@ nlohmann::json Trainer::run() {
   } else {
     core::seed_torch(core::mix_seed(cfg_.seed, 0xC0DE));
     model_ = build_model(0);
+    if (!cfg_.model.pretrained.empty()) {
+      auto report = weights::load_weights(*model_, cfg_.model.pretrained,
+                                          weights::parse_load_mode(cfg_.model.pretrained_mode),
+                                          cfg_.model.pretrained_strict);
+      spdlog::info("pretrained weights: {} tensors from {} ({} mode){}", report.loaded, cfg_.model.pretrained,
+                   cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
+    }
   }
   for (int k = first; k < sc.num_steps(); ++k) {
     StepTiming timing = train_step(k);

@@ -9,22 +9,9 @@ namespace cseg::models {
 
 namespace {
 
-/// nn::Sequential with a concrete forward, so it can nest inside another Sequential (LibTorch
-/// cannot store a plain Sequential in one).
-struct SeqImpl : nn::SequentialImpl {
-  using nn::SequentialImpl::SequentialImpl;
-  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(std::move(x)); }
-};
-TORCH_MODULE(Seq);
-
-Seq named(std::initializer_list<nn::NamedAnyModule> items) { return Seq(std::make_shared<SeqImpl>(items)); }
-template <typename... M>
-Seq seq(M&&... modules) {
-  return Seq(std::make_shared<SeqImpl>(std::forward<M>(modules)...));
-}
-
-nn::Conv2d conv(int in, int out, int k, int stride = 1, int pad = 0, int groups = 1, bool bias = false) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).groups(groups).bias(bias));
+/// The reference's convolutions (no dilation), as counted Conv modules.
+Conv conv(int in, int out, int k, int stride = 1, int pad = 0, int groups = 1, bool bias = false) {
+  return conv2d(in, out, k, stride, pad, 1, groups, bias);
 }
 
 /// Wraps `inner` as the child "conv": the reference's _Conv/_DSConv/_DWConv keep their layers in
@@ -47,13 +34,8 @@ Seq dw_conv(int dw, int out, int stride = 1) {
   return named_conv(seq(conv(dw, out, 3, stride, 1, dw), nn::BatchNorm2d(out), nn::ReLU(true)));
 }
 
-torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w) {
-  if (x.size(2) == h && x.size(3) == w) return x;
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(true));
-}
+/// The reference resizes with align_corners=True throughout.
+torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) { return resize_to(x, h, w, true); }
 
 /// MobileNetV2 inverted residual without the final activation.
 struct LinearBottleneckImpl : nn::Module {
@@ -82,7 +64,7 @@ struct PyramidPoolingImpl : nn::Module {
     const int bins[4] = {1, 2, 3, 6};
     for (int i = 0; i < 4; ++i) {
       auto pooled = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({bins[i], bins[i]}));
-      parts.push_back(resize_to(branches[i]->forward(pooled), h, w));
+      parts.push_back(resize(branches[i]->forward(pooled), h, w));
     }
     return proj->forward(torch::cat(parts, 1));
   }
@@ -120,7 +102,7 @@ struct FeatureFusionImpl : nn::Module {
   torch::Tensor forward(const torch::Tensor& high, const torch::Tensor& low) {
     // The reference upsamples by a fixed 4; resizing to the high-resolution map's size is the
     // same for inputs divisible by 32 and also works for the others.
-    auto l = lower->forward(dwconv->forward(resize_to(low, high.size(2), high.size(3))));
+    auto l = lower->forward(dwconv->forward(resize(low, high.size(2), high.size(3))));
     return torch::relu(higher->forward(high) + l);
   }
   Seq dwconv{nullptr}, lower{nullptr}, higher{nullptr};
@@ -174,14 +156,10 @@ ModelOutput FastScnn::forward(const torch::Tensor& x) {
   auto* cls = classifier_->as<ClassifierImpl>();
   auto decoded = cls->dsconv2->forward(cls->dsconv1->forward(fused));
   auto dropped = dropout_->forward(decoded);
-  std::vector<torch::Tensor> parts;
-  for (const auto& head : *heads_) parts.push_back(head->as<nn::Conv2dImpl>()->forward(dropped));
-  out.logits = resize_to(torch::cat(parts, 1), h, w);
+  out.logits = resize(run_heads(heads_, dropped), h, w);
   if (options_.aux && is_training()) {
     auto a = auxlayer_->forward(higher);
-    std::vector<torch::Tensor> aparts;
-    for (const auto& head : *aux_heads_) aparts.push_back(head->as<nn::Conv2dImpl>()->forward(a));
-    out.aux_logits = resize_to(torch::cat(aparts, 1), h, w);
+    out.aux_logits = resize(run_heads(aux_heads_, a), h, w);
   }
   out.features = {{"learning_to_downsample", higher}, {"global_feature_extractor", global},
                   {"feature_fusion", fused}, {"decoder", decoded}};
@@ -197,33 +175,10 @@ std::vector<torch::Tensor> FastScnn::encoder_parameters() {
 
 std::shared_ptr<Segmenter> FastScnn::make_like() const { return std::make_shared<FastScnn>(options_); }
 
-std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes) {
-  if (cfg.name == "fast_scnn") {
-    FastScnnOptions o;
-    o.heads = {initial_classes};
-    o.aux = cfg.aux;
-    o.dropout = cfg.dropout;
-    return std::make_shared<FastScnn>(o);
-  }
-  fail("unknown model '{}'; known: {}", cfg.name, fmt::join(model_names(), ", "));
-}
-
-std::vector<std::string> model_names() { return {"fast_scnn"}; }
-
-void copy_state(Segmenter& dst, const Segmenter& src) {
-  torch::NoGradGuard guard;
-  auto sp = src.named_parameters(true);
-  auto sb = src.named_buffers(true);
-  for (auto& p : dst.named_parameters(true)) {
-    const auto* s = sp.find(p.key());
-    CSEG_CHECK(s && s->sizes() == p.value().sizes(), "copy_state: parameter '{}' does not match", p.key());
-    p.value().copy_(*s);
-  }
-  for (auto& b : dst.named_buffers(true)) {
-    const auto* s = sb.find(b.key());
-    CSEG_CHECK(s && s->sizes() == b.value().sizes(), "copy_state: buffer '{}' does not match", b.key());
-    b.value().copy_(*s);
-  }
+std::vector<Segmenter::HeadAlias> FastScnn::head_aliases() const {
+  std::vector<HeadAlias> a{{"classifier.conv.1", "classifier.heads"}};
+  if (options_.aux) a.push_back({"auxlayer.4", "aux_heads"});
+  return a;
 }
 
 }  // namespace cseg::models

@@ -39,9 +39,19 @@ struct ScenarioConfig {
 };
 
 struct ModelConfig {
-  std::string name = "fast_scnn";
+  std::string name = "fast_scnn";      ///< fast_scnn | deeplabv3 | deeplabv3plus | unet
   bool aux = false;                    ///< auxiliary (deep supervision) head where the model has one
-  double dropout = 0.1;
+  double dropout = 0.1;                ///< before the heads (fast_scnn, unet)
+  std::string norm = "bn";             ///< bn | frozen_bn | bn_leaky (BN + LeakyReLU(0.01), in-place ABN)
+  std::string backbone = "resnet101";  ///< deeplab: resnet18 | resnet34 | resnet50 | resnet101 | resnet152
+  int output_stride = 16;              ///< deeplab: 16 or 8
+  std::vector<int> aspp_rates;         ///< deeplab: empty = 6,12,18 (stride 16) or 12,24,36 (stride 8)
+  int unet_channels = 64;              ///< unet: width of the first level
+  std::string unet_upsampling = "bilinear";  ///< unet: bilinear | transposed
+  /// Initial weights (a torch.save file or a cseg checkpoint) loaded before step 0 trains.
+  std::string pretrained;
+  std::string pretrained_mode = "full";  ///< full | backbone | skip_classifier
+  bool pretrained_strict = true;         ///< fail when the load report is not empty
 };
 
 struct OptimConfig {

@@ -8,6 +8,7 @@
 /// Feature taps in ModelOutput::features: "learning_to_downsample" (1/8, 64 ch),
 /// "global_feature_extractor" (1/32, 128 ch), "feature_fusion" (1/8, 128 ch),
 /// "decoder" (1/8, 128 ch, input of the heads).
+#include "cseg/models/layers.h"
 #include "cseg/models/segmenter.h"
 
 namespace cseg::models {
@@ -26,6 +27,10 @@ class FastScnn : public Segmenter {
   std::vector<int> head_sizes() const override { return options_.heads; }
   std::vector<torch::Tensor> encoder_parameters() override;
   std::shared_ptr<Segmenter> make_like() const override;
+  std::vector<std::string> backbone_prefixes() const override {
+    return {"learning_to_downsample.", "global_feature_extractor."};
+  }
+  std::vector<HeadAlias> head_aliases() const override;
 
  private:
   FastScnnOptions options_;

@@ -35,6 +35,19 @@ class Segmenter : public torch::nn::Module {
   virtual std::vector<torch::Tensor> encoder_parameters() = 0;
   /// A fresh model with the same options and heads (state not copied): for teachers and resume.
   virtual std::shared_ptr<Segmenter> make_like() const = 0;
+
+  /// State-dict key prefixes of the pretrainable encoder ("backbone." for DeepLab), for loading
+  /// a backbone only (weights::LoadMode::backbone).
+  virtual std::vector<std::string> backbone_prefixes() const = 0;
+
+  /// Where the reference implementation keeps the single classifier conv that cseg splits into
+  /// per-step heads: e.g. torchvision's `classifier.4` is cseg's `classifier.heads.<k>`. Weight
+  /// import maps one onto the other, splitting the reference's rows over the heads.
+  struct HeadAlias {
+    std::string reference;  ///< module path of the reference's conv ("classifier.4")
+    std::string heads;      ///< module path of cseg's ModuleList of heads ("classifier.heads")
+  };
+  virtual std::vector<HeadAlias> head_aliases() const = 0;
 };
 
 /// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).

@@ -1,0 +1,51 @@
+#pragma once
+/// Model cost: parameters and multiply-adds per forward pass, per module and in total.
+///
+/// Multiply-adds are counted while a forward runs (the convolutions and linear layers report what
+/// they computed for the actual input), so data-dependent shapes, dilation, groups and skipped
+/// branches are all accounted for without a separate shape model. Normalisation, activations,
+/// pooling and interpolation are not counted (well under 1% of a segmenter's multiply-adds).
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cseg::models {
+
+class Segmenter;
+
+/// While alive, collects the multiply-adds reported on this thread, keyed by module.
+class CostProbe {
+ public:
+  CostProbe();
+  ~CostProbe();
+  CostProbe(const CostProbe&) = delete;
+  CostProbe& operator=(const CostProbe&) = delete;
+  void add(const torch::nn::Module* module, int64_t macs) { macs_[module] += macs; }
+  const std::map<const torch::nn::Module*, int64_t>& macs() const { return macs_; }
+
+ private:
+  std::map<const torch::nn::Module*, int64_t> macs_;
+  CostProbe* previous_;
+};
+
+struct ModuleCost {
+  std::string name;    ///< module path ("backbone.layer1"); "" for the whole model
+  int64_t params = 0;  ///< parameters (trainable or not) under this module
+  int64_t macs = 0;    ///< multiply-adds per forward under this module
+};
+
+struct ModelCost {
+  int64_t params = 0;
+  int64_t trainable_params = 0;
+  int64_t macs = 0;
+  std::vector<ModuleCost> modules;  ///< modules up to `depth` levels, in registration order
+};
+
+/// Runs one inference forward of a [batch, 3, height, width] zero input (no autograd, eval mode;
+/// the training mode is restored) and sums parameters and multiply-adds per module path up to
+/// `depth` levels deep (1 = top-level children).
+ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int depth = 1);
+
+}  // namespace cseg::models

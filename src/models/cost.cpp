@@ -1,0 +1,60 @@
+#include "cseg/models/cost.h"
+
+#include "cseg/models/layers.h"
+#include "cseg/models/segmenter.h"
+
+namespace cseg::models {
+
+namespace {
+thread_local CostProbe* active_probe = nullptr;
+
+int depth_of(const std::string& path) { return path.empty() ? 0 : int(std::count(path.begin(), path.end(), '.')) + 1; }
+}  // namespace
+
+void report_macs(const torch::nn::Module* module, int64_t macs) {
+  if (active_probe) active_probe->add(module, macs);
+}
+
+CostProbe::CostProbe() : previous_(active_probe) { active_probe = this; }
+CostProbe::~CostProbe() { active_probe = previous_; }
+
+ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t batch, int depth) {
+  const bool was_training = model.is_training();
+  model.eval();
+  CostProbe probe;
+  {
+    torch::NoGradGuard no_grad;
+    model.forward(torch::zeros({batch, 3, height, width}));
+  }
+  model.train(was_training);
+
+  ModelCost cost;
+  for (const auto& p : model.parameters()) {
+    cost.params += p.numel();
+    if (p.requires_grad()) cost.trainable_params += p.numel();
+  }
+  std::map<std::string, size_t> index;  // path -> position in cost.modules
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    if (depth_of(item.key()) > depth) continue;
+    index[item.key()] = cost.modules.size();
+    ModuleCost m;
+    m.name = item.key();
+    for (const auto& p : item.value()->parameters()) m.params += p.numel();
+    cost.modules.push_back(m);
+  }
+  // Attribute each counted module's multiply-adds to its ancestors up to `depth`.
+  for (const auto& item : model.named_modules("", false)) {
+    auto it = probe.macs().find(item.value().get());
+    if (it == probe.macs().end()) continue;
+    cost.macs += it->second;
+    std::string path = item.key();
+    while (!path.empty()) {
+      if (auto at = index.find(path); at != index.end()) cost.modules[at->second].macs += it->second;
+      auto dot = path.rfind('.');
+      path = dot == std::string::npos ? std::string() : path.substr(0, dot);
+    }
+  }
+  return cost;
+}
+
+}  // namespace cseg::models

@@ -1,0 +1,61 @@
+// The model registry: config name -> constructor, and state copying between models.
+#include "cseg/core/error.h"
+#include "cseg/models/deeplab.h"
+#include "cseg/models/fast_scnn.h"
+#include "cseg/models/unet.h"
+
+namespace cseg::models {
+
+std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes) {
+  const Norm norm = parse_norm(cfg.norm);
+  if (cfg.name == "fast_scnn") {
+    CSEG_CHECK(norm == Norm::bn, "model.norm '{}' is not available for fast_scnn (only bn)", cfg.norm);
+    FastScnnOptions o;
+    o.heads = {initial_classes};
+    o.aux = cfg.aux;
+    o.dropout = cfg.dropout;
+    return std::make_shared<FastScnn>(o);
+  }
+  if (cfg.name == "deeplabv3" || cfg.name == "deeplabv3plus") {
+    DeepLabOptions o;
+    o.heads = {initial_classes};
+    o.depth = parse_resnet_depth(cfg.backbone);
+    o.output_stride = cfg.output_stride;
+    o.aspp_rates = cfg.aspp_rates;
+    o.norm = norm;
+    o.plus = cfg.name == "deeplabv3plus";
+    o.aux = cfg.aux;
+    return std::make_shared<DeepLab>(o);
+  }
+  if (cfg.name == "unet") {
+    UNetOptions o;
+    o.heads = {initial_classes};
+    o.channels = cfg.unet_channels;
+    o.bilinear = cfg.unet_upsampling == "bilinear";
+    o.norm = norm;
+    o.aux = cfg.aux;
+    o.dropout = cfg.dropout;
+    return std::make_shared<UNet>(o);
+  }
+  fail("unknown model '{}'; known: {}", cfg.name, fmt::join(model_names(), ", "));
+}
+
+std::vector<std::string> model_names() { return {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"}; }
+
+void copy_state(Segmenter& dst, const Segmenter& src) {
+  torch::NoGradGuard guard;
+  auto sp = src.named_parameters(true);
+  auto sb = src.named_buffers(true);
+  for (auto& p : dst.named_parameters(true)) {
+    const auto* s = sp.find(p.key());
+    CSEG_CHECK(s && s->sizes() == p.value().sizes(), "copy_state: parameter '{}' does not match", p.key());
+    p.value().copy_(*s);
+  }
+  for (auto& b : dst.named_buffers(true)) {
+    const auto* s = sb.find(b.key());
+    CSEG_CHECK(s && s->sizes() == b.value().sizes(), "copy_state: buffer '{}' does not match", b.key());
+    b.value().copy_(*s);
+  }
+}
+
+}  // namespace cseg::models

@@ -1,0 +1,227 @@
+#include "cseg/weights/load.h"
+
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "cseg/core/error.h"
+
+namespace cseg::weights {
+
+LoadMode parse_load_mode(const std::string& name) {
+  if (name == "full") return LoadMode::full;
+  if (name == "backbone") return LoadMode::backbone;
+  if (name == "skip_classifier") return LoadMode::skip_classifier;
+  fail("unknown weights mode '{}'; expected full, backbone or skip_classifier", name);
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string shape(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+/// The first few entries of a list, for a one-line error.
+std::string first_few(const std::vector<std::string>& v, size_t n = 4) {
+  std::vector<std::string> head(v.begin(), v.begin() + long(std::min(n, v.size())));
+  return fmt::format("{}{}", fmt::join(head, ", "), v.size() > n ? fmt::format(", ... ({} more)", v.size() - n) : "");
+}
+
+/// In-place-ABN ResNet names (MiB/PLOP/SDR's ImageNet weights) -> torchvision names.
+std::string rename_inplace_abn(const std::string& key) {
+  static const std::regex stem(R"(^mod1\.(conv1|bn1)\.(.*)$)");
+  static const std::regex block(R"(^mod(\d)\.block(\d+)\.(convs\.)?(conv\d|bn\d|proj_conv|proj_bn)\.(.*)$)");
+  static const std::regex fc(R"(^classifier\.fc\.(.*)$)");
+  std::smatch m;
+  if (std::regex_match(key, m, stem)) return m[1].str() + "." + m[2].str();
+  if (std::regex_match(key, m, block)) {
+    std::string part = m[4].str();
+    if (part == "proj_conv") part = "downsample.0";
+    if (part == "proj_bn") part = "downsample.1";
+    return fmt::format("layer{}.{}.{}.{}", std::stoi(m[1].str()) - 1, std::stoi(m[2].str()) - 1, part, m[5].str());
+  }
+  if (std::regex_match(key, m, fc)) return "fc." + m[1].str();
+  return key;
+}
+
+/// A cseg checkpoint's (or any LibTorch OutputArchive's) model tensors, flattened.
+void flatten_archive(torch::serialize::InputArchive& in, const std::string& prefix, NamedTensors& out) {
+  for (const auto& key : in.keys()) {
+    torch::Tensor t;
+    if (in.try_read(key, t)) {
+      out.emplace_back(prefix + key, t);
+      continue;
+    }
+    torch::serialize::InputArchive child;
+    if (in.try_read(key, child)) flatten_archive(child, prefix + key + ".", out);
+  }
+}
+
+bool read_cseg_checkpoint(const std::string& path, NamedTensors& out) {
+  torch::serialize::InputArchive in;
+  try {
+    in.load_from(path);
+  } catch (const std::exception&) {
+    return false;  // not a LibTorch archive: a torch.save file
+  }
+  torch::serialize::InputArchive model;
+  torch::Tensor format;
+  if (!in.try_read("format", format) || !in.try_read("model", model)) return false;
+  flatten_archive(model, "", out);
+  return true;
+}
+
+}  // namespace
+
+NamedTensors read_weights(const std::string& path, std::string* found_at) {
+  NamedTensors out;
+  if (read_cseg_checkpoint(path, out)) {
+    if (found_at) *found_at = "cseg checkpoint";
+    return out;
+  }
+  auto root = read_torch_file(path);
+  return find_state_dict(*root, path, found_at);
+}
+
+std::string LoadReport::to_string() const {
+  std::ostringstream s;
+  s << fmt::format("{}: {} tensors loaded (state dict at {}), {} ignored by mode\n", file, loaded, found_at, ignored);
+  for (const auto& n : notes) s << "  note: " << n << "\n";
+  for (const auto& k : missing) s << "  missing (model has, file lacks): " << k << "\n";
+  for (const auto& k : unexpected) s << "  unexpected (file has, model lacks): " << k << "\n";
+  for (const auto& k : mismatched) s << "  shape mismatch: " << k << "\n";
+  if (ok()) s << "  report empty: every tensor matched\n";
+  return s.str();
+}
+
+LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadMode mode, bool strict,
+                           const std::string& file) {
+  LoadReport r;
+  r.file = file;
+  // DataParallel / DDP checkpoints prefix every key with "module.".
+  if (!tensors.empty() && std::all_of(tensors.begin(), tensors.end(), [](const auto& kv) { return starts_with(kv.first, "module."); })) {
+    for (auto& kv : tensors) kv.first = kv.first.substr(7);
+    r.notes.push_back("stripped the 'module.' prefix (DataParallel checkpoint)");
+  }
+
+  // Model tensors by name, in registration order.
+  std::vector<std::pair<std::string, torch::Tensor>> target;
+  for (const auto& p : model.named_parameters(true)) target.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers(true)) target.emplace_back(b.key(), b.value());
+  std::map<std::string, torch::Tensor> target_map(target.begin(), target.end());
+  const auto backbone = model.backbone_prefixes();
+  auto in_backbone = [&](const std::string& k) {
+    return std::any_of(backbone.begin(), backbone.end(), [&](const std::string& p) { return starts_with(k, p); });
+  };
+
+  if (mode == LoadMode::backbone) {
+    if (std::any_of(tensors.begin(), tensors.end(), [](const auto& kv) { return starts_with(kv.first, "mod1.conv1."); })) {
+      for (auto& kv : tensors) kv.first = rename_inplace_abn(kv.first);
+      r.notes.push_back("renamed in-place-ABN ResNet keys (mod*/block*/convs/proj_*) to torchvision's");
+    }
+    // A bare ImageNet ResNet (conv1.weight, layer1...) into a model whose backbone is "backbone.".
+    if (backbone.size() == 1 && !target_map.count("conv1.weight") && target_map.count(backbone[0] + "conv1.weight") &&
+        std::any_of(tensors.begin(), tensors.end(), [](const auto& kv) { return kv.first == "conv1.weight"; })) {
+      for (auto& kv : tensors)  // the ImageNet classifier (fc) is not part of a segmentation backbone
+        if (!starts_with(kv.first, backbone[0]) && !starts_with(kv.first, "fc.")) kv.first = backbone[0] + kv.first;
+      r.notes.push_back(fmt::format("prefixed the ResNet keys with '{}'", backbone[0]));
+    }
+  }
+
+  std::map<std::string, torch::Tensor> source;
+  std::vector<std::string> source_order;
+  for (auto& [k, t] : tensors) {
+    if (!source.count(k)) source_order.push_back(k);
+    source[k] = t;
+  }
+
+  // The reference's single classifier conv -> per-step heads (rows split by head size).
+  std::set<std::string> head_keys;  // model keys that belong to heads
+  const auto sizes = model.head_sizes();
+  for (const auto& alias : model.head_aliases()) {
+    for (const auto& [k, t] : target)
+      if (starts_with(k, alias.heads + ".")) head_keys.insert(k);
+    for (const char* suffix : {"weight", "bias"}) {
+      const std::string ref = alias.reference + "." + suffix;
+      auto it = source.find(ref);
+      if (it == source.end()) continue;
+      torch::Tensor t = it->second;
+      source.erase(it);
+      source_order.erase(std::find(source_order.begin(), source_order.end(), ref));
+      const int total = model.num_classes();
+      if (mode == LoadMode::skip_classifier) {
+        ++r.ignored;
+        continue;
+      }
+      if (t.dim() == 0 || t.size(0) != total) {
+        r.mismatched.push_back(fmt::format("{} -> {}.*.{}: file {} vs model heads [{}] ({} classes)", ref, alias.heads,
+                                           suffix, shape(t), fmt::join(sizes, ", "), total));
+        continue;
+      }
+      int64_t row = 0;
+      for (size_t h = 0; h < sizes.size(); ++h) {
+        const std::string key = fmt::format("{}.{}.{}", alias.heads, h, suffix);
+        source[key] = t.narrow(0, row, sizes[h]);
+        source_order.push_back(key);
+        row += sizes[h];
+      }
+      if (std::string(suffix) == "weight")
+        r.notes.push_back(fmt::format("mapped {} onto {}.0..{}", alias.reference, alias.heads, sizes.size() - 1));
+    }
+  }
+
+  auto in_scope = [&](const std::string& k) {
+    if (mode == LoadMode::backbone) return in_backbone(k);
+    if (mode == LoadMode::skip_classifier) return !head_keys.count(k);
+    return true;
+  };
+
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (model tensor, file tensor)
+  for (const auto& [k, t] : target) {
+    if (!in_scope(k)) continue;
+    auto it = source.find(k);
+    if (it == source.end()) {
+      // BatchNorm's batch counter is absent from frozen-BN checkpoints and unused by cseg.
+      if (!(k.size() >= 19 && k.compare(k.size() - 19, 19, "num_batches_tracked") == 0)) r.missing.push_back(k);
+      continue;
+    }
+    if (it->second.sizes() != t.sizes()) {
+      r.mismatched.push_back(fmt::format("{}: file {} vs model {}", k, shape(it->second), shape(t)));
+      continue;
+    }
+    copies.emplace_back(t, it->second);
+  }
+  for (const auto& k : source_order) {
+    const bool known = target_map.count(k) > 0;
+    if (known && in_scope(k)) continue;  // copied, or reported as a shape mismatch
+    // A name the model lacks is unexpected when it falls in the part this mode loads.
+    const bool loaded_part = mode == LoadMode::backbone ? in_backbone(k) : !head_keys.count(k);
+    if (!known && loaded_part) r.unexpected.push_back(k);
+    else ++r.ignored;
+  }
+
+  if (strict && !r.ok()) {
+    std::vector<std::string> parts;
+    if (!r.missing.empty()) parts.push_back(fmt::format("{} missing ({})", r.missing.size(), first_few(r.missing)));
+    if (!r.unexpected.empty()) parts.push_back(fmt::format("{} unexpected ({})", r.unexpected.size(), first_few(r.unexpected)));
+    if (!r.mismatched.empty()) parts.push_back(fmt::format("{} with another shape ({})", r.mismatched.size(), first_few(r.mismatched, 2)));
+    fail("{}: the weights do not fit the model: {}; use `cseg weights check` for the full report, or load "
+         "non-strictly / with mode backbone or skip_classifier",
+         file, fmt::join(parts, "; "));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src);
+  r.loaded = int(copies.size());
+  return r;
+}
+
+LoadReport load_weights(models::Segmenter& model, const std::string& path, LoadMode mode, bool strict) {
+  std::string found_at;
+  auto tensors = read_weights(path, &found_at);
+  auto report = load_state_dict(model, std::move(tensors), mode, strict, path);
+  report.found_at = found_at;
+  return report;
+}
+
+}  // namespace cseg::weights

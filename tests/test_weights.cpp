@@ -1,0 +1,284 @@
+// Weight import: the torch.save reader (zip and legacy), the load report, and parity with
+// torchvision's ResNet and DeepLabV3 on fixtures made by tools/make_weight_fixtures.py.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "cseg/core/error.h"
+#include "cseg/models/deeplab.h"
+#include "cseg/models/fast_scnn.h"
+#include "cseg/models/resnet.h"
+#include "cseg/models/unet.h"
+#include "cseg/weights/load.h"
+#include "fixtures.h"
+
+using namespace cseg;
+using namespace cseg::models;
+using weights::LoadMode;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(CSEG_SOURCE_DIR) + "/tests/data/weights/" + name; }
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// The deterministic weights of tools/make_weight_fixtures.py (`synth`), in exact integer
+/// arithmetic so both sides agree to the last bit.
+torch::Tensor synth(const std::string& name, c10::IntArrayRef shape) {
+  if (ends_with(name, "num_batches_tracked")) return torch::tensor(int64_t(0));
+  const int64_t m32 = int64_t(1) << 32;
+  uint32_t h = 0x811C9DC5u;
+  for (unsigned char c : name) h = (h ^ c) * 0x01000193u;
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  auto x = torch::remainder(torch::arange(n, torch::kLong) * 40503 + int64_t(h), m32);
+  x = torch::bitwise_xor(x, x.__rshift__(15));
+  x = torch::remainder(x * 1664525 + 1013904223, m32);
+  x = torch::bitwise_xor(x, x.__rshift__(13));
+  x = torch::remainder(x * 22695477 + 1, m32);
+  auto u = x.to(torch::kDouble) / double(m32) - 0.5;
+  torch::Tensor v;
+  if (ends_with(name, "running_var")) v = 1.0 + (u + 0.5);
+  else if (ends_with(name, "running_mean")) v = 0.2 * u;
+  else if (shape.size() == 1 && ends_with(name, "weight")) v = 0.85 + 0.4 * u;
+  else if (ends_with(name, "bias")) v = 0.02 * u;
+  else v = u * std::sqrt(12.0 * 2.0 / double(n / shape[0]));
+  return v.to(torch::kFloat).reshape(shape);
+}
+
+struct Parity {
+  torch::Tensor input, output;
+  weights::NamedTensors state;  ///< torchvision's keys with synthetic values
+};
+
+Parity read_parity(const std::string& name) {
+  auto root = weights::read_torch_file(fixture("parity_" + name + ".pt"));
+  Parity p;
+  p.input = root->get("input")->tensor;
+  p.output = root->get("output")->tensor;
+  for (auto& [k, t] : weights::find_state_dict(*root->get("state"), name)) p.state.emplace_back(k, synth(k, t.sizes()));
+  return p;
+}
+
+void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream(file, std::ios::binary) << bytes;
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+}  // namespace
+
+TEST(TorchFile, ZipAndLegacyFormatsReadTheSameValues) {
+  for (const char* file : {"mixed_zip.pt", "mixed_legacy.pt"}) {
+    SCOPED_TRACE(file);
+    auto root = weights::read_torch_file(fixture(file));
+    EXPECT_EQ(root->get("epoch")->i, 3);
+    EXPECT_DOUBLE_EQ(root->get("lr")->f, 0.01);
+    EXPECT_EQ(root->get("name")->s, "mixed");
+    EXPECT_TRUE(root->get("flag")->b);
+    EXPECT_EQ(root->get("none")->kind, weights::PyValue::Kind::None);
+    EXPECT_EQ(root->get("tuple")->items.size(), 3u);
+    EXPECT_EQ(root->get("big")->kind, weights::PyValue::Kind::BigInt);
+    std::string where;
+    auto sd = weights::find_state_dict(*root, file, &where);
+    EXPECT_EQ(where, "key 'state_dict'");
+    std::map<std::string, torch::Tensor> t(sd.begin(), sd.end());
+    ASSERT_EQ(sd.size(), 7u);  // param, view, same_storage, half, long, nested.a, nested.b
+    EXPECT_TRUE(torch::equal(t["param"], torch::arange(6, torch::kFloat).reshape({2, 3})));
+    EXPECT_TRUE(torch::equal(t["view"], torch::tensor({2.0, 4.0, 6.0}, torch::kDouble)));
+    EXPECT_TRUE(torch::equal(t["same_storage"], torch::arange(10, torch::kDouble)));
+    EXPECT_EQ(t["half"].scalar_type(), torch::kHalf);
+    EXPECT_FLOAT_EQ(t["half"][0].item<float>(), 1.5f);
+    EXPECT_TRUE(torch::equal(t["long"], torch::tensor({int64_t(7), int64_t(-9)})));
+    EXPECT_TRUE(torch::equal(t["nested.a"], torch::ones({2, 2})));
+  }
+}
+
+TEST(TorchFile, BadFilesGiveClearErrors) {
+  test::TempDir d;
+  test::expect_error([&] { weights::read_torch_file((d / "none.pt").string()); }, {"cannot open"});
+  write_bytes(d / "text.pt", "hello, not a checkpoint");
+  test::expect_error([&] { weights::read_torch_file((d / "text.pt").string()); }, {"not a torch.save file"});
+  // A truncated legacy file.
+  std::ifstream in(fixture("mixed_legacy.pt"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  write_bytes(d / "cut.pt", bytes.substr(0, bytes.size() / 2));
+  test::expect_error([&] { weights::read_torch_file((d / "cut.pt").string()); }, {"cut.pt"});
+}
+
+TEST(Parity, ResNetMatchesTorchvisionKeyForKey) {
+  for (int depth : {50, 101}) {
+    SCOPED_TRACE(depth);
+    auto p = read_parity("resnet" + std::to_string(depth));
+    ResNet net(ResNetOptions{depth, {}, Norm::bn, 1000});
+    // Exactly torchvision's keys: every model tensor in the file and every file tensor in the model.
+    std::map<std::string, torch::Tensor> file(p.state.begin(), p.state.end());
+    size_t model_keys = 0;
+    torch::NoGradGuard no_grad;
+    for (auto& kv : net->named_parameters()) {
+      ASSERT_TRUE(file.count(kv.key())) << kv.key();
+      kv.value().copy_(file[kv.key()]);
+      ++model_keys;
+    }
+    for (auto& kv : net->named_buffers()) {
+      ASSERT_TRUE(file.count(kv.key())) << kv.key();
+      kv.value().copy_(file[kv.key()]);
+      ++model_keys;
+    }
+    EXPECT_EQ(model_keys, file.size());
+    net->eval();
+    const double diff = max_abs_diff(net->forward(p.input), p.output);
+    std::printf("parity resnet%d: max |cseg - torchvision| = %.3g (output max %.3g)\n", depth, diff,
+                p.output.abs().max().item<double>());
+    EXPECT_LT(diff, 1e-4);
+  }
+}
+
+TEST(Parity, DeepLabV3MatchesTorchvisionThroughTheImporter) {
+  for (int depth : {50, 101}) {
+    SCOPED_TRACE(depth);
+    auto p = read_parity("deeplabv3_resnet" + std::to_string(depth));
+    // torchvision's layout: output stride 8, rates 12/24/36, 5 classes, aux head on.
+    DeepLab m(DeepLabOptions{{5}, depth, 8, {}, Norm::bn, false, true});
+    auto report = weights::load_state_dict(m, p.state, LoadMode::full, true, "parity");
+    EXPECT_TRUE(report.ok()) << report.to_string();
+    m.eval();
+    torch::NoGradGuard no_grad;
+    const double diff = max_abs_diff(m.forward(p.input).logits, p.output);
+    std::printf("parity deeplabv3_resnet%d: max |cseg - torchvision| = %.3g (output max %.3g)\n", depth, diff,
+                p.output.abs().max().item<double>());
+    EXPECT_LT(diff, 1e-4);
+    if (depth == 50) {
+      // The reference's single classifier conv splits over per-step heads: same logits.
+      DeepLab split(DeepLabOptions{{3, 2}, depth, 8, {}, Norm::bn, false, true});
+      EXPECT_TRUE(weights::load_state_dict(split, p.state, LoadMode::full, true, "parity").ok());
+      split.eval();
+      EXPECT_LT(max_abs_diff(split.forward(p.input).logits, p.output), 1e-4);
+    }
+  }
+}
+
+TEST(LoadReport, TorchvisionCheckpointLoadsWithAnEmptyReport) {
+  // A real torchvision state_dict() (an OrderedDict, zip format) with the values left out.
+  DeepLab m(DeepLabOptions{{5}, 50, 8, {}, Norm::bn, false, true});
+  auto report = weights::load_weights(m, fixture("deeplabv3_resnet50_shapes.pt"), LoadMode::full, true);
+  EXPECT_TRUE(report.ok()) << report.to_string();
+  EXPECT_EQ(report.found_at, "root");
+  EXPECT_EQ(report.loaded, int(m.named_parameters().size() + m.named_buffers().size()));
+}
+
+TEST(LoadReport, AWrongFileNamesTheBadKeys) {
+  DeepLab m(DeepLabOptions{{5}, 50, 8, {}, Norm::bn, false, true});
+  const auto wrong = fixture("deeplabv3_resnet50_wrong.pt");
+  auto r = weights::load_weights(m, wrong, LoadMode::full, false);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.missing, (std::vector<std::string>{"backbone.layer1.0.conv1.weight", "classifier.1.weight"}));
+  EXPECT_EQ(r.unexpected, (std::vector<std::string>{"backbone.layer1.0.conv1.weightt"}));
+  ASSERT_EQ(r.mismatched.size(), 1u);
+  EXPECT_NE(r.mismatched[0].find("backbone.conv1.weight: file [64, 3, 5, 5] vs model [64, 3, 7, 7]"), std::string::npos);
+  const auto text = r.to_string();
+  EXPECT_NE(text.find("missing (model has, file lacks): classifier.1.weight"), std::string::npos) << text;
+  // Strict loading fails on one line naming the file and the keys, and copies nothing.
+  auto before = m.named_parameters()["backbone.layer2.0.conv1.weight"].clone();
+  test::expect_error([&] { weights::load_weights(m, wrong, LoadMode::full, true); },
+                     {"deeplabv3_resnet50_wrong.pt: the weights do not fit the model: 2 missing "
+                      "(backbone.layer1.0.conv1.weight, classifier.1.weight); 1 unexpected"});
+  EXPECT_TRUE(torch::equal(before, m.named_parameters()["backbone.layer2.0.conv1.weight"]));
+}
+
+TEST(LoadReport, BackboneOnlyFromAnImageNetResNetAndSkippingTheClassifier) {
+  auto p = read_parity("resnet50");  // conv1.weight, layer1..4, fc: an ImageNet checkpoint's keys
+  DeepLab m(DeepLabOptions{{7}, 50, 16, {}, Norm::bn, true, false});
+  auto r = weights::load_state_dict(m, p.state, LoadMode::backbone, true, "imagenet");
+  EXPECT_TRUE(r.ok()) << r.to_string();
+  EXPECT_EQ(r.ignored, 2);  // fc.weight, fc.bias
+  EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer3.5.conv2.weight"],
+                           synth("layer3.5.conv2.weight", {256, 256, 3, 3})));
+  // The full model strictly would miss the decoder: the report says so.
+  EXPECT_FALSE(weights::load_state_dict(m, p.state, LoadMode::full, false, "imagenet").ok());
+
+  // torchvision's 5-class DeepLab into a 9-class model: everything but the heads.
+  auto dl = read_parity("deeplabv3_resnet50");
+  DeepLab nine(DeepLabOptions{{9}, 50, 8, {}, Norm::bn, false, true});
+  EXPECT_FALSE(weights::load_state_dict(nine, dl.state, LoadMode::full, false, "dl").ok());
+  auto skip = weights::load_state_dict(nine, dl.state, LoadMode::skip_classifier, true, "dl");
+  EXPECT_TRUE(skip.ok()) << skip.to_string();
+  EXPECT_EQ(skip.ignored, 4);  // classifier.4 and aux_classifier.4, weight and bias
+}
+
+TEST(LoadReport, InPlaceAbnResNetNamesAndDataParallelPrefix) {
+  // MiB/PLOP's ImageNet ResNet names: mod1.conv1, mod{2..5}.block{n}.convs.{conv,bn}{i}, proj_*.
+  DeepLab m(DeepLabOptions{{4}, 18, 16, {}, Norm::bn_leaky, false, false});
+  weights::NamedTensors abn;
+  for (auto& kv : m.named_parameters()) {
+    std::string k = kv.key();
+    if (k.rfind("backbone.", 0) != 0) continue;
+    k = k.substr(9);
+    std::smatch s;
+    static const std::regex layer(R"(^layer(\d)\.(\d+)\.(.*)$)");
+    if (std::regex_match(k, s, layer)) {
+      std::string rest = s[3].str();
+      if (rest.rfind("downsample.0", 0) == 0) rest = "proj_conv" + rest.substr(12);
+      else if (rest.rfind("downsample.1", 0) == 0) rest = "proj_bn" + rest.substr(12);
+      else rest = "convs." + rest;
+      k = fmt::format("mod{}.block{}.{}", std::stoi(s[1]) + 1, std::stoi(s[2]) + 1, rest);
+    } else {
+      k = "mod1." + k;
+    }
+    abn.emplace_back("module." + k, torch::full(kv.value().sizes(), 0.5));
+  }
+  auto r = weights::load_state_dict(m, abn, LoadMode::backbone, false, "abn");
+  EXPECT_TRUE(r.missing.size() > 0);  // BN running statistics were left out of this file
+  EXPECT_TRUE(r.unexpected.empty()) << r.to_string();
+  EXPECT_TRUE(r.mismatched.empty()) << r.to_string();
+  EXPECT_EQ(r.loaded, int(abn.size()));
+  EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer4.1.bn2.weight"], torch::full({512}, 0.5)));
+}
+
+TEST(LoadReport, ReferenceClassifierNamesOfFastScnnAndUNet) {
+  // The Fast-SCNN reference keeps its last conv as classifier.conv.1 and the aux one as auxlayer.4;
+  // milesial's UNet as outc.conv.
+  auto rename = [](Segmenter& m, const std::map<std::string, std::string>& prefixes) {
+    weights::NamedTensors out;
+    for (auto& kv : m.named_parameters()) {
+      std::string k = kv.key();
+      for (auto& [ours, ref] : prefixes)
+        if (k.rfind(ours, 0) == 0) k = ref + k.substr(ours.size());
+      out.emplace_back(k, kv.value().clone().fill_(0.25));
+    }
+    for (auto& kv : m.named_buffers()) out.emplace_back(kv.key(), kv.value().clone());
+    return out;
+  };
+  FastScnn f(FastScnnOptions{{19}, true, 0.1});
+  auto fr = weights::load_state_dict(f, rename(f, {{"classifier.heads.0", "classifier.conv.1"}, {"aux_heads.0", "auxlayer.4"}}),
+                                     LoadMode::full, true, "fast_scnn_citys");
+  EXPECT_TRUE(fr.ok()) << fr.to_string();
+  EXPECT_TRUE(torch::equal(f.named_parameters()["classifier.heads.0.weight"], torch::full({19, 128, 1, 1}, 0.25)));
+
+  UNet u(UNetOptions{{3}, 8, true, Norm::bn, false, 0.0});
+  auto ur = weights::load_state_dict(u, rename(u, {{"outc.heads.0", "outc.conv"}}), LoadMode::full, true, "unet");
+  EXPECT_TRUE(ur.ok()) << ur.to_string();
+  // milesial's names for the first levels.
+  auto params = u.named_parameters();
+  for (const char* key : {"inc.double_conv.0.weight", "inc.double_conv.4.bias", "down1.maxpool_conv.1.double_conv.3.weight",
+                          "up1.conv.double_conv.0.weight", "up4.conv.double_conv.4.weight", "outc.heads.0.weight"})
+    EXPECT_NE(params.find(key), nullptr) << key;
+}
+
+TEST(LoadReport, CsegCheckpointsAreWeightsToo) {
+  test::TempDir d;
+  UNet a(UNetOptions{{3, 2}, 8, true, Norm::bn, false, 0.0});
+  torch::serialize::OutputArchive root, model;
+  root.write("format", torch::tensor(int64_t(1)));
+  a.save(model);
+  root.write("model", model);
+  root.save_to((d / "step1.pt").string());
+  UNet b(UNetOptions{{3, 2}, 8, true, Norm::bn, false, 0.0});
+  auto r = weights::load_weights(b, (d / "step1.pt").string(), LoadMode::full, true);
+  EXPECT_TRUE(r.ok()) << r.to_string();
+  EXPECT_EQ(r.found_at, "cseg checkpoint");
+  EXPECT_TRUE(torch::equal(a.named_parameters()["up2.conv.double_conv.0.weight"], b.named_parameters()["up2.conv.double_conv.0.weight"]));
+}
