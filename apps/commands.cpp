@@ -11,15 +11,20 @@
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
+#include "cseg/data/class_tables.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
+#include "cseg/engine/predictor.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/logging/progress.h"
 #include "cseg/methods/method.h"
+#include "cseg/models/cost.h"
 #include "cseg/models/segmenter.h"
+#include "cseg/weights/load.h"
+#include "cseg/scenarios/scenario.h"
 #include "cseg/scenarios/task_table.h"
 
 namespace fs = std::filesystem;
@@ -33,6 +38,17 @@ config::ExperimentConfig load_experiment(const ConfigArgs& a, config::ConfigTree
   auto cfg = config::parse_experiment(tree);
   if (tree_out) *tree_out = tree;
   core::configure_runtime({cfg.threads, true});
+  return cfg;
+}
+
+/// The experiment of `a`; without a config file only the model section (from the overrides) is
+/// read, and the class count defaults to Pascal VOC's 21.
+config::ExperimentConfig load_model_experiment(const ConfigArgs& a, int& classes) {
+  if (!a.config.empty()) return load_experiment(a);
+  auto tree = config::load({"", a.overrides, a.env});
+  config::ExperimentConfig cfg;
+  cfg.model = config::parse_model_section(tree);
+  if (classes <= 0) classes = 21;
   return cfg;
 }
 
@@ -70,6 +86,49 @@ void print_table(const nlohmann::json& methods) {
     std::cout << line << "\n";
   }
   std::cout << "(old = step-0 classes incl. background; new = classes added later; all = every class seen)\n";
+}
+
+/// The class count of the config's dataset without opening it (tables of the named datasets).
+int dataset_classes(const config::DatasetConfig& d) {
+  if (d.name == "voc") return int(data::voc_class_names().size());
+  if (d.name == "fmnist_scenes") return int(data::fmnist_scene_class_names().size());
+  if (d.name == "ade20k") return int(data::ade20k_class_names().size());
+  if (d.name == "cityscapes") return int(data::cityscapes_class_names().size());
+  CSEG_CHECK(d.num_classes > 0, "dataset '{}' has no known class count: set dataset.num_classes or pass --classes",
+             d.name);
+  return d.num_classes;
+}
+
+/// Builds the model of the config and loads its weights from `source`.
+std::shared_ptr<models::Segmenter> model_from(const config::ExperimentConfig& cfg, const ModelSource& source,
+                                              bool require_weights) {
+  CSEG_CHECK(source.checkpoint.empty() || source.weights.empty(), "give --checkpoint or --weights, not both");
+  CSEG_CHECK(!require_weights || !source.checkpoint.empty() || !source.weights.empty(),
+             "give the model's weights: --checkpoint (a cseg step checkpoint) or --weights (a torch.save file)");
+  if (!source.checkpoint.empty()) {
+    auto state = engine::read_checkpoint_state(source.checkpoint);
+    CSEG_CHECK(!state.heads.empty(), "checkpoint '{}' has no classifier heads", source.checkpoint);
+    auto model = models::make_model(cfg.model, state.heads[0]);
+    for (size_t k = 1; k < state.heads.size(); ++k) model->add_head(state.heads[k]);
+    engine::load_checkpoint(source.checkpoint, *model, nullptr, nullptr);
+    return model;
+  }
+  const int classes = source.classes > 0 ? source.classes : dataset_classes(cfg.dataset);
+  auto model = models::make_model(cfg.model, classes);
+  if (!source.weights.empty()) {
+    auto report = weights::load_weights(*model, source.weights, weights::parse_load_mode(source.weights_mode), true);
+    spdlog::info("loaded {} tensors from {}", report.loaded, source.weights);
+  }
+  return model;
+}
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0 && s[i - 1] != '-') out += ',';
+    out += s[i];
+  }
+  return out;
 }
 
 }  // namespace
@@ -163,6 +222,96 @@ int data_fmnist_scenes(const SceneArgs& a) {
   else
     std::cout << "scenes in " << a.out << " already match these options; nothing to do\n";
   return 0;
+}
+
+int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p) {
+  auto cfg = load_experiment(args);
+  auto model = model_from(cfg, source, true);
+  engine::PredictOptions o;
+  o.input = p.input;
+  o.out = p.out;
+  o.batch_size = p.batch_size;
+  o.save_probs = p.probs;
+  o.save_logits = p.logits;
+  o.alpha = p.alpha;
+  o.mean = cfg.augment.mean;
+  o.std = cfg.augment.std;
+  // Step labels follow the scenario's class order: write dataset labels (and their colours).
+  const int n_classes = source.classes > 0 ? source.classes : dataset_classes(cfg.dataset);
+  if (!source.checkpoint.empty()) {
+    scenarios::Scenario sc(engine::experiment_steps(cfg, n_classes), scenarios::parse_mode(cfg.scenario.mode),
+                           scenarios::parse_protocol(cfg.scenario.protocol), n_classes);
+    for (int k = 0; k < model->num_classes(); ++k) o.dataset_labels.push_back(sc.dataset_label(k));
+  }
+  std::vector<std::string> names = cfg.dataset.class_names;
+  if (names.empty() && cfg.dataset.name == "voc") names = data::voc_class_names();
+  if (names.empty() && cfg.dataset.name == "fmnist_scenes") names = data::fmnist_scene_class_names();
+  if (names.empty() && cfg.dataset.name == "ade20k") names = data::ade20k_class_names();
+  if (names.empty() && cfg.dataset.name == "cityscapes") names = data::cityscapes_class_names();
+  nlohmann::json classes = nlohmann::json::array();
+  for (int k = 0; k < model->num_classes(); ++k) {
+    const int label = o.dataset_labels.empty() ? k : o.dataset_labels[k];
+    const auto& c = o.palette[label];
+    classes.push_back({{"channel", k}, {"label", label}, {"name", label < int(names.size()) ? names[label] : std::to_string(label)},
+                       {"rgb", {c[0], c[1], c[2]}}});
+  }
+  fs::create_directories(p.out);
+  core::write_text_atomic((fs::path(p.out) / "classes.json").string(), classes.dump(1) + "\n");
+  const size_t n = engine::predict(*model, o);
+  std::cout << fmt::format("predicted {} image(s) with {} ({} classes) -> {}\n", n, cfg.model.name, model->num_classes(),
+                           p.out);
+  return 0;
+}
+
+int model_info(const ConfigArgs& args, ModelInfoArgs m) {
+  auto cfg = load_model_experiment(args, m.classes);
+  CSEG_CHECK(m.height >= 32 && m.width >= 32, "--size must be at least 32x32 (got {}x{})", m.height, m.width);
+  CSEG_CHECK(m.batch >= 1 && m.depth >= 1, "--batch and --depth must be >= 1");
+  ModelSource source;
+  source.classes = m.classes;
+  auto model = model_from(cfg, source, false);
+  auto cost = models::measure_cost(*model, m.height, m.width, m.batch, m.depth);
+  if (m.json) {
+    nlohmann::json j{{"model", cfg.model.name}, {"classes", model->num_classes()}, {"input", {m.batch, 3, m.height, m.width}},
+                     {"params", cost.params}, {"trainable_params", cost.trainable_params}, {"macs", cost.macs},
+                     {"modules", nlohmann::json::array()}};
+    for (const auto& c : cost.modules) j["modules"].push_back({{"name", c.name}, {"params", c.params}, {"macs", c.macs}});
+    std::cout << j.dump(1) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{} ({} classes) at {}x3x{}x{}: multiply-adds of convolutions and linear layers\n",
+                           cfg.model.name, model->num_classes(), m.batch, m.height, m.width);
+  std::cout << fmt::format("{:<48} {:>14} {:>12} {:>7}\n", "module", "params", "GMACs", "%MACs");
+  for (const auto& c : cost.modules) {
+    const int depth = int(std::count(c.name.begin(), c.name.end(), '.'));
+    std::cout << fmt::format("{:<48} {:>14} {:>12.3f} {:>6.1f}%\n", std::string(2 * depth, ' ') + c.name,
+                             with_commas(c.params), c.macs / 1e9, cost.macs ? 100.0 * c.macs / cost.macs : 0.0);
+  }
+  std::cout << fmt::format("{:<48} {:>14} {:>12.3f}\n", "total", with_commas(cost.params), cost.macs / 1e9);
+  std::cout << fmt::format("trainable parameters: {}\n", with_commas(cost.trainable_params));
+  return 0;
+}
+
+int weights_list(const std::string& file) {
+  std::string where;
+  auto tensors = weights::read_weights(file, &where);
+  int64_t total = 0;
+  for (const auto& [k, t] : tensors) {
+    std::cout << fmt::format("{:<64} {:<10} [{}]\n", k, std::string(c10::toString(t.scalar_type())), fmt::join(t.sizes(), ", "));
+    total += t.numel();
+  }
+  std::cout << fmt::format("{} tensors, {} values (state dict at {})\n", tensors.size(), with_commas(total), where);
+  return 0;
+}
+
+int weights_check(const ConfigArgs& args, const ModelSource& source) {
+  ModelSource empty;
+  empty.classes = source.classes;
+  auto cfg = load_model_experiment(args, empty.classes);
+  auto model = model_from(cfg, empty, false);
+  auto report = weights::load_weights(*model, source.weights, weights::parse_load_mode(source.weights_mode), false);
+  std::cout << report.to_string();
+  return report.ok() ? 0 : 1;
 }
 
 int list(const std::string& what) {

@@ -21,6 +21,30 @@ struct SceneArgs {
   int train = 2000, val = 300, test = 500, size = 96, min_items = 2, max_items = 4, threads = 0;
 };
 int data_fmnist_scenes(const SceneArgs& args);
+
+/// Where a model's weights come from: a cseg checkpoint (heads from the file) or a torch.save /
+/// cseg weights file loaded into a model of `classes` classes (0: the dataset's class count).
+struct ModelSource {
+  std::string checkpoint, weights, weights_mode = "full";
+  int classes = 0;
+};
+
+struct PredictArgs {
+  std::string input, out;
+  int batch_size = 4;
+  bool probs = false, logits = false;
+  double alpha = 0.5;
+};
+int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p);
+
+struct ModelInfoArgs {
+  int classes = 0, batch = 1, depth = 2, height = 512, width = 512;
+  bool json = false;
+};
+int model_info(const ConfigArgs& args, ModelInfoArgs m);
+
+int weights_list(const std::string& file);
+int weights_check(const ConfigArgs& args, const ModelSource& source);
 int list(const std::string& what);
 
 }  // namespace cseg::app

@@ -55,6 +55,44 @@ int main(int argc, char** argv) {
   fm->add_option("--fmnist-dir", scene.fmnist_dir, "folder of the Fashion-MNIST IDX files");
   fm->add_option("--threads", scene.threads, "threads (0: all cores)");
 
+  cseg::app::ConfigArgs pred_args, info_args, check_args;
+  cseg::app::ModelSource source, check_source;
+  cseg::app::PredictArgs pred;
+  auto* predict = app.add_subcommand("predict", "segment an image or a folder of images (label PNG, overlay, .npy)");
+  add_config_options(predict, pred_args, true);
+  predict->add_option("--checkpoint", source.checkpoint, "a cseg step checkpoint (heads from the file)")->check(CLI::ExistingFile);
+  predict->add_option("--weights", source.weights, "a torch.save state dict (torchvision, reference code) or cseg checkpoint")
+      ->check(CLI::ExistingFile);
+  predict->add_option("--weights-mode", source.weights_mode, "full (default), backbone or skip_classifier");
+  predict->add_option("--classes", source.classes, "classes of the model for --weights (default: the dataset's)");
+  predict->add_option("--input,-i", pred.input, "an image file or a folder (searched recursively)")->required();
+  predict->add_option("--out,-o", pred.out, "output folder (keeps the input's sub-folders)")->required();
+  predict->add_option("--batch-size", pred.batch_size, "images per forward (same-size images are batched)");
+  predict->add_flag("--probs", pred.probs, "also write <name>_probs.npy (float32 [C, H, W] softmax)");
+  predict->add_flag("--logits", pred.logits, "also write <name>_logits.npy (float32 [C, H, W])");
+  predict->add_option("--alpha", pred.alpha, "overlay opacity of the class colours (0..1)");
+
+  cseg::app::ModelInfoArgs info;
+  std::string size = "512x512";
+  auto* minfo = app.add_subcommand("model-info", "parameters and multiply-adds per module of the config's model");
+  add_config_options(minfo, info_args, false);
+  minfo->add_option("--classes", info.classes, "classes (default: the dataset's)");
+  minfo->add_option("--size", size, "input HEIGHTxWIDTH, e.g. 1024x2048");
+  minfo->add_option("--batch", info.batch, "batch size");
+  minfo->add_option("--depth", info.depth, "module levels to list (1: top-level modules)");
+  minfo->add_flag("--json", info.json, "print JSON");
+
+  std::string weights_file;
+  auto* wts = app.add_subcommand("weights", "inspect PyTorch / cseg weight files");
+  wts->require_subcommand(1);
+  auto* wlist = wts->add_subcommand("list", "list the tensors of a weights file (key, dtype, shape)");
+  wlist->add_option("file", weights_file, "torch.save file or cseg checkpoint")->required()->check(CLI::ExistingFile);
+  auto* wcheck = wts->add_subcommand("check", "the load report of a weights file against the config's model");
+  add_config_options(wcheck, check_args, false);
+  wcheck->add_option("--weights", check_source.weights, "torch.save file or cseg checkpoint")->required()->check(CLI::ExistingFile);
+  wcheck->add_option("--mode", check_source.weights_mode, "full (default), backbone or skip_classifier");
+  wcheck->add_option("--classes", check_source.classes, "classes of the model (default: the dataset's)");
+
   std::string topic;
   auto* lst = app.add_subcommand("list", "list datasets, tasks, models, methods, protocols, losses, environments");
   lst->add_option("topic", topic, "one topic only");
@@ -68,6 +106,20 @@ int main(int argc, char** argv) {
     if (*scen) return cseg::app::scenario(scen_args, json, ids);
     if (*fm) return cseg::app::data_fmnist_scenes(scene);
     if (*lst) return cseg::app::list(topic);
+    if (*predict) return cseg::app::predict(pred_args, source, pred);
+    if (*minfo) {
+      const auto x = size.find('x');
+      try {
+        CSEG_CHECK(x != std::string::npos, "");
+        info.height = std::stoi(size.substr(0, x));
+        info.width = std::stoi(size.substr(x + 1));
+      } catch (const std::exception&) {
+        throw cseg::Error(fmt::format("--size '{}' is not HEIGHTxWIDTH (e.g. 512x1024)", size));
+      }
+      return cseg::app::model_info(info_args, info);
+    }
+    if (*wlist) return cseg::app::weights_list(weights_file);
+    if (*wcheck) return cseg::app::weights_check(check_args, check_source);
   } catch (const cseg::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -180,3 +180,72 @@ TEST(Cli, EvalReproducesTheTrainersNumbersAndValidationKeepsTheBest) {
   EXPECT_EQ(wrong.code, 2);
   EXPECT_NE(wrong.output.find("heads"), std::string::npos) << wrong.output;
 }
+
+TEST(Cli, PredictModelInfoAndWeights) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  write(d / "c.yaml", test::tiny_config_yaml((d / "data").string(), (d / "run").string(), 1));
+  const std::string cfg = "-c " + (d / "c.yaml").string();
+  ASSERT_EQ(run("train " + cfg).code, 0);
+  const auto ckpt = (d / "run" / "finetune" / "checkpoints" / "step1.pt").string();
+
+  // A folder tree: outputs keep the sub-folders; a non-image file is skipped.
+  fs::create_directories(d / "in" / "sub");
+  fs::copy_file(d / "data" / "images" / "va0.jpg", d / "in" / "a.jpg");
+  fs::copy_file(d / "data" / "images" / "va1.jpg", d / "in" / "sub" / "b.jpg");
+  write(d / "in" / "notes.txt", "not an image");
+  auto r = run("predict " + cfg + " --checkpoint " + ckpt + " -i " + (d / "in").string() + " -o " +
+               (d / "out").string() + " --probs --logits");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("predicted 2 image(s)"), std::string::npos) << r.output;
+  for (const char* f : {"a.png", "a_overlay.jpg", "a_probs.npy", "a_logits.npy", "sub/b.png", "sub/b_overlay.jpg", "classes.json"})
+    EXPECT_TRUE(fs::exists(d / "out" / f)) << f;
+  auto labels = data::read_label_png((d / "out" / "a.png").string());
+  EXPECT_EQ(labels.rows, 32);
+  double lo, hi;
+  cv::minMaxLoc(labels, &lo, &hi);
+  EXPECT_LE(hi, 4);  // the model's 5 classes
+  // .npy: version 1.0 header, float32 [5, 32, 32], probabilities sum to 1 per pixel.
+  const std::string npy = core::read_text((d / "out" / "a_probs.npy").string());
+  EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  EXPECT_NE(npy.find("'shape': (5, 32, 32)"), std::string::npos);
+  const size_t header = 10 + (uint8_t(npy[8]) | (uint8_t(npy[9]) << 8));
+  ASSERT_EQ(npy.size(), header + 5 * 32 * 32 * 4);
+  EXPECT_EQ(header % 64, 0u);
+  const float* p = reinterpret_cast<const float*>(npy.data() + header);
+  float sum = 0;
+  for (int c = 0; c < 5; ++c) sum += p[c * 32 * 32 + 100];
+  EXPECT_NEAR(sum, 1.0f, 1e-5);
+
+  // Bad input: one-line errors naming what is wrong.
+  r = run("predict " + cfg + " --checkpoint " + ckpt + " -i " + (d / "in" / "notes.txt").string() + " -o " + (d / "o2").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("notes.txt' is not an image"), std::string::npos) << r.output;
+  r = run("predict " + cfg + " -i " + (d / "in").string() + " -o " + (d / "o3").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
+
+  // model-info: a table with the total; JSON with per-module multiply-adds.
+  r = run("model-info model.name=deeplabv3 model.backbone=resnet18 --size 64x96 --classes 5 --depth 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("backbone"), std::string::npos);
+  EXPECT_NE(r.output.find("total"), std::string::npos);
+  r = run("model-info model.name=unet model.unet_channels=4 --size 32x32 --classes 3 --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["classes"].get<int>(), 3);
+  EXPECT_GT(j["macs"].get<int64_t>(), 0);
+  EXPECT_EQ(run("model-info --size big").code, 2);
+
+  // weights list / check against a torchvision checkpoint layout.
+  const std::string tv = std::string(CSEG_SOURCE_DIR) + "/tests/data/weights/deeplabv3_resnet50_shapes.pt";
+  r = run("weights list " + tv);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("classifier.4.weight"), std::string::npos);
+  r = run("weights check --weights " + tv + " model.name=deeplabv3 model.backbone=resnet50 model.output_stride=8 model.aux=true --classes 5");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("report empty"), std::string::npos) << r.output;
+  r = run("weights check --weights " + tv + " model.name=deeplabv3 model.backbone=resnet50 --classes 5");
+  EXPECT_EQ(r.code, 1) << r.output;  // no aux head in the model: aux_classifier.* unexpected
+  EXPECT_NE(r.output.find("unexpected (file has, model lacks): aux_classifier.0.weight"), std::string::npos) << r.output;
+}

@@ -153,10 +153,16 @@ TEST(Cost, MultiplyAddsMatchTheFormulaPerModule) {
   for (const auto& c : deep.modules) found |= c.name == "inc.double_conv.0";
   EXPECT_TRUE(found);
 
-  // Fast-SCNN at 1024x2048: ~1.1 M parameters (19 classes) and a few GMACs in the literature
-  // (0.9-1.0 GMAC for the 1.11 M-parameter network at 1024x2048 counting convolutions).
+  // Fast-SCNN's first conv (3 -> 32, 3x3, stride 2, no padding) at 256x512: 127 x 255 outputs.
   FastScnn f(FastScnnOptions{{19}, false, 0.1});
-  auto fc = measure_cost(f, 256, 512, 1, 1);
-  EXPECT_GT(fc.macs, 0);
-  EXPECT_EQ(fc.trainable_params, fc.params - 0);
+  auto fc = measure_cost(f, 256, 512, 1, 4);
+  std::map<std::string, ModuleCost> fast;
+  for (const auto& c : fc.modules) fast[c.name] = c;
+  EXPECT_EQ(fast.at("learning_to_downsample.conv.conv.0").macs, int64_t(127) * 255 * 32 * 27);
+  EXPECT_EQ(fc.trainable_params, fc.params);
+
+  // Frozen BatchNorm parameters count as parameters but not as trainable ones.
+  DeepLab frozen(DeepLabOptions{{3}, 18, 16, {}, Norm::frozen_bn, false, false});
+  auto dc = measure_cost(frozen, 64, 64, 1, 1);
+  EXPECT_LT(dc.trainable_params, dc.params);
 }

@@ -2,6 +2,7 @@
 
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
+#include "cseg/engine/checkpoint.h"
 #include "cseg/engine/trainer.h"
 #include "tiny_experiment.h"
 
@@ -91,4 +92,60 @@ TEST(Trainer, JointTrainsOnEverythingSeen) {
   // Step 1 of joint sees every image with a seen class (all 12); fine-tuning only those with 3 or 4.
   EXPECT_EQ(r["steps"][1]["train_images"].get<size_t>(), 12u);
   EXPECT_EQ(data.scenario->train_images(1, data.train.index).size(), 9u);
+}
+
+// Every model family trains two steps through the trainer from the config (tiny inputs).
+TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  struct Case {
+    std::string name;
+    std::function<void(config::ModelConfig&)> set;
+  };
+  const std::vector<Case> cases{
+      {"deeplabv3", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.aux = true; }},
+      {"deeplabv3plus", [](config::ModelConfig& m) { m.name = "deeplabv3plus"; m.backbone = "resnet18"; m.norm = "bn_leaky"; }},
+      {"deeplabv3_frozen_os8", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.output_stride = 8; m.norm = "frozen_bn"; }},
+      {"unet", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.aux = true; }},
+      {"unet_transposed", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.unet_upsampling = "transposed"; }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto cfg = test::tiny_config((d / "data").string(), (d / c.name).string(), 2);
+    c.set(cfg.model);
+    auto data = engine::open_experiment_data(cfg, "", 1);
+    methods::FineTune ft;
+    auto r = engine::Trainer(cfg, data, ft, (d / c.name).string()).run();
+    ASSERT_EQ(r["steps"].size(), 2u);
+    EXPECT_TRUE(std::filesystem::exists(d / c.name / "checkpoints" / "step1.pt"));
+    EXPECT_GE(r["steps"][1]["test"]["miou"].get<double>(), 0.0);
+    // The checkpoint restores the model with both heads.
+    auto model = engine::build_model_for_step(cfg, *data.scenario, 1);
+    EXPECT_NO_THROW(engine::load_checkpoint((d / c.name / "checkpoints" / "step1.pt").string(), *model, nullptr, nullptr));
+    EXPECT_EQ(model->head_sizes(), (std::vector<int>{3, 2}));
+  }
+}
+
+TEST(Trainer, PretrainedWeightsFromTheConfig) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "a").string(), 1);
+  cfg.model.name = "unet";
+  cfg.model.unet_channels = 8;
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  methods::FineTune ft;
+  engine::Trainer(cfg, data, ft, (d / "a").string()).run();
+  // Start a new run from run a's step-0 weights, skipping its classifier.
+  auto b = cfg;
+  b.output_dir = (d / "b").string();
+  b.model.pretrained = (d / "a" / "checkpoints" / "step0.pt").string();
+  b.model.pretrained_mode = "skip_classifier";
+  EXPECT_NO_THROW(engine::Trainer(b, data, ft, (d / "b").string()).run());
+  // A file that does not fit fails before training, naming the file and the keys.
+  auto c = cfg;
+  c.output_dir = (d / "c").string();
+  c.model.unet_channels = 16;
+  c.model.pretrained = b.model.pretrained;
+  test::expect_error([&] { engine::Trainer(c, data, ft, (d / "c").string()).run(); },
+                     {"step0.pt: the weights do not fit the model", "with another shape (inc.double_conv.0.weight"});
 }

@@ -130,6 +130,12 @@ void read_eval(Section s, EvalConfig& c) {
 
 }  // namespace
 
+ModelConfig parse_model_section(const ConfigTree& tree) {
+  ModelConfig c;
+  read_model(tree.root().section("model"), c);
+  return c;
+}
+
 ExperimentConfig parse_experiment(const ConfigTree& tree) {
   ExperimentConfig c;
   Section root = tree.root();

@@ -115,5 +115,7 @@ struct ExperimentConfig {
 
 /// Reads every section strictly: unknown keys and wrong types throw, naming key and file.
 ExperimentConfig parse_experiment(const ConfigTree& tree);
+/// Only the `model` section (for commands that need no dataset, e.g. `cseg model-info`).
+ModelConfig parse_model_section(const ConfigTree& tree);
 
 }  // namespace cseg::config
