@@ -146,7 +146,10 @@ int train(const ConfigArgs& args, const std::string& command_line) {
                threads_of(cfg));
   // Build every method first: an unknown name fails before any training starts.
   std::vector<std::unique_ptr<methods::Method>> methods;
-  for (const auto& m : cfg.methods) methods.push_back(methods::make_method(m));
+  for (const auto& m : cfg.methods) {
+    auto it = cfg.method_options.find(m);
+    methods.push_back(methods::make_method(m, it == cfg.method_options.end() ? std::map<std::string, std::string>{} : it->second));
+  }
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   nlohmann::json all{{"schema", "cseg.experiment/1"}, {"experiment", cfg.name}, {"methods", nlohmann::json::object()}};
   for (auto& method : methods) {

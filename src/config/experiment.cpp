@@ -144,6 +144,16 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   root.read("threads", c.threads);
   root.read("output_dir", c.output_dir);
   root.read("methods", c.methods);
+  {
+    Section opts = root.section("method_options");
+    for (const auto& method : opts.keys()) {
+      Section m = opts.section(method);
+      auto& out = c.method_options[method];
+      for (const auto& key : m.keys()) m.read(key, out[key]);
+      m.finish();
+    }
+    opts.finish();
+  }
   read_dataset(root.section("dataset"), c.dataset);
   read_augment(root.section("augment"), c.augment);
   read_scenario(root.section("scenario"), c.scenario);
@@ -154,6 +164,9 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   read_eval(root.section("eval"), c.eval);
   root.finish();
   CSEG_CHECK(!c.methods.empty(), "config key {}: list at least one method", root.where("methods"));
+  for (const auto& [name, opts] : c.method_options)
+    CSEG_CHECK(std::find(c.methods.begin(), c.methods.end(), name) != c.methods.end(),
+               "config key 'method_options.{}': '{}' is not in methods [{}]", name, name, fmt::join(c.methods, ", "));
   if (c.output_dir.empty()) c.output_dir = tree.env().at("output_root") + "/" + c.name;
   return c;
 }

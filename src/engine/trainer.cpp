@@ -195,10 +195,18 @@ Trainer::StepTiming Trainer::train_step(int k) {
   ctx.num_classes = sc.classes_after(k);
   ctx.scenario = &sc;
   ctx.config = &cfg_;
+  // The teacher: the model as it ended step k-1, copied before the new head is added (on a
+  // resume, model_ holds step k-1's checkpoint here; the mid-step state is loaded below).
+  std::shared_ptr<models::Segmenter> old_model;
+  if (k > 0 && method_.needs_old_model()) {
+    old_model = model_->make_like();
+    models::copy_state(*old_model, *model_);
+    old_model->eval();
+    for (auto& p : old_model->parameters()) p.set_requires_grad(false);
+    ctx.old_model = old_model.get();
+  }
   if (static_cast<int>(model_->head_sizes().size()) == k) model_->add_head(ctx.num_classes - ctx.num_old_classes);
   ctx.model = model_.get();
-  core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
-  method_.on_step_begin(ctx);
 
   const bool cumulative = method_.data_policy() == methods::DataPolicy::Cumulative;
   std::vector<size_t> images = cumulative ? sc.cumulative_train_images(k, data_.train.index)
@@ -211,6 +219,15 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
   lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(k);
+  ctx.visit_train_data = [&](const std::function<void(const Batch&)>& fn) {
+    data::LoaderOptions vo = lo;
+    vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
+    data::Loader visit(*data_.train.dataset, images, vo);
+    visit.start_epoch(0);
+    while (auto b = visit.next()) fn(*b);
+  };
+  core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
+  method_.on_step_begin(ctx);
   data::Loader loader(*data_.train.dataset, images, lo);
 
   const int64_t per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
@@ -257,6 +274,12 @@ Trainer::StepTiming Trainer::train_step(int k) {
       ctx.iteration = state.iteration;
       ctx.epoch = state.epoch;
       method_.before_forward(ctx, *batch);
+      models::ModelOutput old_out;
+      if (old_model) {
+        torch::NoGradGuard no_grad;
+        old_out = old_model->forward(batch->images);
+        ctx.old_output = &old_out;
+      }
       auto out = model_->forward(batch->images);
       methods::LossTerms terms{{cfg_.loss.name, method_.task_loss(ctx, *batch, out.logits)}};
       if (out.aux_logits.defined())
@@ -268,6 +291,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
       loss.backward();
       method_.after_backward(ctx);
       optimizer->step();
+      method_.after_optimizer_step(ctx);
+      ctx.old_output = nullptr;
       const double lv = loss.item<double>();
       CSEG_CHECK(std::isfinite(lv), "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?)",
                  method_.name(), k, state.iteration, lv, base_lrs[0] * f);

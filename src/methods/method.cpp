@@ -4,6 +4,8 @@
 
 #include "cseg/core/error.h"
 #include "cseg/losses/losses.h"
+#include "cseg/methods/distillation.h"
+#include "cseg/methods/regularizers.h"
 
 namespace cseg::methods {
 
@@ -12,22 +14,36 @@ torch::Tensor Method::task_loss(StepContext& ctx, const Batch& batch, const torc
 }
 
 namespace {
+using Regularizer = ParameterRegularizer::Kind;
 struct Entry {
   const char* name;
-  std::function<std::unique_ptr<Method>()> make;
+  std::function<std::unique_ptr<Method>(Options)> make;
 };
+template <typename M>
+std::unique_ptr<Method> plain(Options o) {
+  o.finish();  // no options
+  return std::make_unique<M>();
+}
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> table{
-      {"finetune", [] { return std::make_unique<FineTune>(); }},
-      {"joint", [] { return std::make_unique<Joint>(); }},
+      {"finetune", plain<FineTune>},
+      {"joint", plain<Joint>},
+      {"lwf", [](Options o) { return std::make_unique<LwF>(std::move(o)); }},
+      {"lwf_mc", [](Options o) { return std::make_unique<LwFMC>(std::move(o)); }},
+      {"ilt", [](Options o) { return std::make_unique<ILT>(std::move(o)); }},
+      {"ewc", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::EWC, std::move(o)); }},
+      {"pi", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::PI, std::move(o)); }},
+      {"rw", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::RW, std::move(o)); }},
+      {"mib", [](Options o) { return std::make_unique<MiB>(std::move(o)); }},
+      {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
   };
   return table;
 }
 }  // namespace
 
-std::unique_ptr<Method> make_method(const std::string& name) {
+std::unique_ptr<Method> make_method(const std::string& name, const std::map<std::string, std::string>& options) {
   for (const auto& e : registry())
-    if (name == e.name) return e.make();
+    if (name == e.name) return e.make(Options(name, options));
   fail("unknown method '{}'; known: {}", name, fmt::join(method_names(), ", "));
 }
 

@@ -157,7 +157,7 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
   if (options_.aux && is_training())
     out.aux_logits = resize_to(run_heads(aux_heads_, aux_classifier_->as<AuxHeadImpl>()->forward(f.out[2])), h, w);
   out.features = {{"stem", f.stem},       {"layer1", f.pre[0]}, {"layer2", f.pre[1]},
-                  {"layer3", f.pre[2]},   {"layer4", f.pre[3]}, {"aspp", aspp},
+                  {"layer3", f.pre[2]},   {"layer4", f.pre[3]}, {"encoder", f.out[3]}, {"aspp", aspp},
                   {"decoder", decoded},   {"logits_lowres", lowres}};
   return out;
 }

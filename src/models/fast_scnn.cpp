@@ -156,13 +156,15 @@ ModelOutput FastScnn::forward(const torch::Tensor& x) {
   auto* cls = classifier_->as<ClassifierImpl>();
   auto decoded = cls->dsconv2->forward(cls->dsconv1->forward(fused));
   auto dropped = dropout_->forward(decoded);
-  out.logits = resize(run_heads(heads_, dropped), h, w);
+  auto lowres = run_heads(heads_, dropped);
+  out.logits = resize(lowres, h, w);
   if (options_.aux && is_training()) {
     auto a = auxlayer_->forward(higher);
     out.aux_logits = resize(run_heads(aux_heads_, a), h, w);
   }
   out.features = {{"learning_to_downsample", higher}, {"global_feature_extractor", global},
-                  {"feature_fusion", fused}, {"decoder", decoded}};
+                  {"feature_fusion", fused}, {"decoder", decoded},
+                  {"encoder", global}, {"logits_lowres", lowres}};
   return out;
 }
 

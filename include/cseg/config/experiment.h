@@ -2,6 +2,7 @@
 /// Typed experiment configuration. Defaults live here, in the declarations; a YAML file only
 /// states what differs. See configs/base/*.yaml for every key with a comment.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,9 @@ struct ExperimentConfig {
   int threads = 0;                     ///< 0: all cores
   std::string output_dir;              ///< run folder; default ${output_root}/<name>
   std::vector<std::string> methods{"finetune"};
+  /// Per-method option overrides, `method_options: {mib: {kd_weight: 100}}`: raw scalar strings,
+  /// typed and checked by each method (methods/options.h), so unknown keys fail by name.
+  std::map<std::string, std::map<std::string, std::string>> method_options;
   DatasetConfig dataset;
   AugmentConfig augment;
   ScenarioConfig scenario;

@@ -3,12 +3,15 @@
 /// owns the loop and calls these hooks; a method overrides only what it needs.
 ///
 /// Per step:   on_step_begin
-///   per batch:  before_forward -> (forward) -> task_loss + add_loss_terms -> (backward)
-///               -> after_backward -> (optimizer step)
+///   per batch:  before_forward -> (forward; the old model's forward) -> task_loss
+///               + add_loss_terms -> (backward) -> after_backward -> (optimizer step)
+///               -> after_optimizer_step
 ///             on_step_end
 /// save/load carry the method's state in every checkpoint so a resumed run continues exactly.
 #include <torch/torch.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +35,15 @@ struct StepContext {
   models::Segmenter* model = nullptr;
   const scenarios::Scenario* scenario = nullptr;
   const config::ExperimentConfig* config = nullptr;
+  /// The model as it ended the previous step: a frozen copy in eval mode without gradients,
+  /// made only for methods that ask (needs_old_model) and only at steps > 0.
+  models::Segmenter* old_model = nullptr;
+  /// The old model's output on the current batch, computed once per batch without autograd
+  /// (set between before_forward and task_loss).
+  const models::ModelOutput* old_output = nullptr;
+  /// Runs `fn` over one pass of this step's training data (training augmentation, a seed of its
+  /// own so the training order is unchanged): for statistics such as PLOP's entropy thresholds.
+  std::function<void(const std::function<void(const Batch&)>&)> visit_train_data;
 };
 
 /// Named loss terms: each is logged under its name; the trainer sums them.
@@ -48,6 +60,8 @@ class Method {
   virtual ~Method() = default;
   virtual std::string name() const = 0;
   virtual DataPolicy data_policy() const { return DataPolicy::CurrentStep; }
+  /// True: the trainer keeps the previous step's model as a teacher (StepContext::old_model).
+  virtual bool needs_old_model() const { return false; }
 
   virtual void on_step_begin(StepContext&) {}
   virtual void before_forward(StepContext&, Batch&) {}
@@ -56,6 +70,7 @@ class Method {
   /// Extra terms (distillation, regularisers).
   virtual void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) {}
   virtual void after_backward(StepContext&) {}
+  virtual void after_optimizer_step(StepContext&) {}
   virtual void on_step_end(StepContext&) {}
   virtual void save(torch::serialize::OutputArchive&) const {}
   virtual void load(torch::serialize::InputArchive&) {}
@@ -75,8 +90,9 @@ class Joint : public Method {
   DataPolicy data_policy() const override { return DataPolicy::Cumulative; }
 };
 
-/// The method registry: an explicit table (no self-registering statics).
-std::unique_ptr<Method> make_method(const std::string& name);
+/// The method registry: an explicit table (no self-registering statics). `options` are the
+/// method's `method_options` from the config; unknown keys throw.
+std::unique_ptr<Method> make_method(const std::string& name, const std::map<std::string, std::string>& options = {});
 std::vector<std::string> method_names();
 
 }  // namespace cseg::methods

@@ -10,8 +10,9 @@
 /// classifier.classifier.0/1 (3x3 fuse conv + norm), heads at `classifier.heads.<k>`
 /// (reference: `classifier.classifier.3`).
 ///
-/// Feature taps: "stem", "layer1".."layer4" (each stage before its final activation), "aspp"
-/// (ASPP output), "decoder" (input of the heads), "logits_lowres" (logits before upsampling).
+/// Feature taps: "stem", "layer1".."layer4" (each stage before its final activation), "encoder"
+/// (layer4 after it), "aspp" (ASPP output), "decoder" (input of the heads), "logits_lowres"
+/// (logits before upsampling).
 #include "cseg/models/resnet.h"
 #include "cseg/models/segmenter.h"
 
@@ -37,6 +38,7 @@ class DeepLab : public Segmenter {
   std::shared_ptr<Segmenter> make_like() const override { return std::make_shared<DeepLab>(options_); }
   std::vector<std::string> backbone_prefixes() const override { return {"backbone."}; }
   std::vector<HeadAlias> head_aliases() const override;
+  std::vector<std::string> stage_taps() const override { return {"layer1", "layer2", "layer3", "layer4", "decoder"}; }
   const DeepLabOptions& options() const { return options_; }
 
  private:

@@ -7,7 +7,8 @@
 ///
 /// Feature taps in ModelOutput::features: "learning_to_downsample" (1/8, 64 ch),
 /// "global_feature_extractor" (1/32, 128 ch), "feature_fusion" (1/8, 128 ch),
-/// "decoder" (1/8, 128 ch, input of the heads).
+/// "decoder" (1/8, 128 ch, input of the heads), "encoder" (= global_feature_extractor),
+/// "logits_lowres" (1/8).
 #include "cseg/models/layers.h"
 #include "cseg/models/segmenter.h"
 
@@ -31,6 +32,9 @@ class FastScnn : public Segmenter {
     return {"learning_to_downsample.", "global_feature_extractor."};
   }
   std::vector<HeadAlias> head_aliases() const override;
+  std::vector<std::string> stage_taps() const override {
+    return {"learning_to_downsample", "global_feature_extractor", "feature_fusion", "decoder"};
+  }
 
  private:
   FastScnnOptions options_;

@@ -48,6 +48,11 @@ class Segmenter : public torch::nn::Module {
     std::string heads;      ///< module path of cseg's ModuleList of heads ("classifier.heads")
   };
   virtual std::vector<HeadAlias> head_aliases() const = 0;
+
+  /// Feature taps of the network's stages in forward order (the maps PLOP's POD distils, before
+  /// the logits). Every model also exposes "encoder" (the encoder's output, ILT's distillation
+  /// target) and "logits_lowres" (logits before the final upsampling).
+  virtual std::vector<std::string> stage_taps() const = 0;
 };
 
 /// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).

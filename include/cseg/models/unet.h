@@ -8,7 +8,8 @@
 /// LibTorch build); `transposed` restores the original ConvTranspose2d. With bilinear upsampling
 /// the bottleneck has half the channels, as in the reference.
 ///
-/// Feature taps: "inc", "down1".."down4" (encoder outputs), "decoder" (input of the heads).
+/// Feature taps: "inc", "down1".."down4" (encoder outputs; "encoder" = down4), "decoder" (input
+/// of the heads), "logits_lowres" (= the logits: UNet predicts at full resolution).
 #include "cseg/models/segmenter.h"
 
 #include "cseg/models/layers.h"
@@ -34,6 +35,7 @@ class UNet : public Segmenter {
   std::shared_ptr<Segmenter> make_like() const override { return std::make_shared<UNet>(options_); }
   std::vector<std::string> backbone_prefixes() const override { return {"inc.", "down1.", "down2.", "down3.", "down4."}; }
   std::vector<HeadAlias> head_aliases() const override;
+  std::vector<std::string> stage_taps() const override { return {"inc", "down1", "down2", "down3", "down4", "decoder"}; }
 
  private:
   int bottleneck_channels() const { return options_.channels * 16 / (options_.bilinear ? 2 : 1); }

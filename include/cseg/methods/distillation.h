@@ -1,0 +1,101 @@
+#pragma once
+/// Methods that learn new classes while distilling the previous step's model (the teacher the
+/// trainer keeps in StepContext::old_model): LwF, LwF-MC, ILT, MiB and PLOP. Constants default
+/// to the papers' (../shared/reference/methods.md); each is a `method_options` key.
+#include <array>
+
+#include "cseg/methods/method.h"
+#include "cseg/methods/options.h"
+
+namespace cseg::methods {
+
+/// MiB's initialisation of the newest head: every new class copies the background's weights and
+/// bias - log(N_new + 1), and the background's bias drops by the same amount, so background and
+/// the N_new new classes split the old background probability evenly. Applied to the main and
+/// auxiliary heads (Segmenter::head_aliases).
+void init_new_head_from_background(models::Segmenter& model);
+
+/// LwF (Li & Hoiem): cross-entropy + kd_weight (100) * lwf_kd on the logits.
+class LwF : public Method {
+ public:
+  explicit LwF(Options o);
+  std::string name() const override { return "lwf"; }
+  bool needs_old_model() const override { return true; }
+  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+
+ private:
+  double kd_weight_;
+};
+
+/// LwF-MC (iCaRL's loss): one-hot BCE + kd_weight (10) * C_old * sigmoid_kd.
+class LwFMC : public Method {
+ public:
+  explicit LwFMC(Options o);
+  std::string name() const override { return "lwf_mc"; }
+  bool needs_old_model() const override { return true; }
+  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+
+ private:
+  double kd_weight_;
+};
+
+/// ILT (Michieli & Zanuttigh): LwF's kd (kd_weight 100) + feature_weight (100) * MSE between
+/// the encoder outputs of the new and the old model.
+class ILT : public Method {
+ public:
+  explicit ILT(Options o);
+  std::string name() const override { return "ilt"; }
+  bool needs_old_model() const override { return true; }
+  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+
+ private:
+  double kd_weight_, feature_weight_;
+};
+
+/// MiB (Cermelli et al. 2020): unbiased cross-entropy, unbiased distillation (kd_weight 10; the
+/// authors use 100 for 15-1), and the background-based initialisation of new heads (init).
+class MiB : public Method {
+ public:
+  explicit MiB(Options o);
+  std::string name() const override { return "mib"; }
+  bool needs_old_model() const override { return true; }
+  void on_step_begin(StepContext&) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+
+ private:
+  double kd_weight_;
+  bool init_;
+};
+
+/// PLOP (Douillard et al. 2021): local POD on the stage taps and the low-resolution logits
+/// (pod_weight 0.01, pod_logits_weight 0.0005, times sqrt(C_all / C_new), mean over the maps);
+/// pseudo-labels on background pixels from the old model where its normalised entropy is below
+/// the per-class threshold (the median over the step's training pixels it predicts as that class,
+/// at least threshold_min 0.001; computed with a 1000-bin histogram, i.e. the correct median to
+/// within 0.001, not the reference's running-sum bug); per-image adaptive factor on the CE;
+/// MiB's head initialisation.
+class PLOP : public Method {
+ public:
+  explicit PLOP(Options o);
+  std::string name() const override { return "plop"; }
+  bool needs_old_model() const override { return true; }
+  void on_step_begin(StepContext&) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+  void save(torch::serialize::OutputArchive&) const override;
+  void load(torch::serialize::InputArchive&) override;
+  /// Per old class (background included), the entropy threshold of the current step.
+  const torch::Tensor& thresholds() const { return thresholds_; }
+  /// Labels with PLOP's pseudo-labels and the per-image adaptive factor (exposed for tests).
+  static std::pair<torch::Tensor, torch::Tensor> pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
+                                                              const torch::Tensor& thresholds);
+
+ private:
+  double pod_weight_, pod_logits_weight_, threshold_min_;
+  bool pseudo_;
+  torch::Tensor thresholds_;
+};
+
+}  // namespace cseg::methods

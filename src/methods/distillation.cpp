@@ -1,0 +1,153 @@
+#include "cseg/methods/distillation.h"
+
+#include <cmath>
+
+#include "cseg/core/error.h"
+#include "cseg/losses/losses.h"
+#include "cseg/methods/continual_losses.h"
+
+namespace F = torch::nn::functional;
+
+namespace cseg::methods {
+
+void init_new_head_from_background(models::Segmenter& model) {
+  const auto sizes = model.head_sizes();
+  if (sizes.size() < 2) return;
+  const int newest = int(sizes.size()) - 1, n_new = sizes.back();
+  auto params = model.named_parameters();
+  torch::NoGradGuard no_grad;
+  for (const auto& alias : model.head_aliases()) {
+    auto* w_bg = params.find(alias.heads + ".0.weight");
+    auto* b_bg = params.find(alias.heads + ".0.bias");
+    auto* w_new = params.find(fmt::format("{}.{}.weight", alias.heads, newest));
+    auto* b_new = params.find(fmt::format("{}.{}.bias", alias.heads, newest));
+    if (!w_bg || !b_bg || !w_new || !b_new) continue;
+    const double shift = std::log(double(n_new) + 1.0);
+    w_new->copy_(w_bg->narrow(0, 0, 1).expand_as(*w_new));
+    b_new->copy_((b_bg->narrow(0, 0, 1) - shift).expand_as(*b_new));
+    b_bg->narrow(0, 0, 1).sub_(shift);
+  }
+}
+
+LwF::LwF(Options o) : kd_weight_(o.real("kd_weight", 100.0)) { o.finish(); }
+
+void LwF::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
+  if (ctx.old_output) terms.emplace_back("kd", kd_weight_ * lwf_kd(out.logits, ctx.old_output->logits));
+}
+
+LwFMC::LwFMC(Options o) : kd_weight_(o.real("kd_weight", 10.0)) { o.finish(); }
+
+torch::Tensor LwFMC::task_loss(StepContext&, const Batch& batch, const torch::Tensor& logits) {
+  return onehot_bce(logits, batch.labels);
+}
+
+void LwFMC::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
+  if (ctx.old_output)
+    terms.emplace_back("kd", kd_weight_ * double(ctx.num_old_classes) * sigmoid_kd(out.logits, ctx.old_output->logits));
+}
+
+ILT::ILT(Options o) : kd_weight_(o.real("kd_weight", 100.0)), feature_weight_(o.real("feature_weight", 100.0)) {
+  o.finish();
+}
+
+void ILT::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
+  if (!ctx.old_output) return;
+  terms.emplace_back("kd", kd_weight_ * lwf_kd(out.logits, ctx.old_output->logits));
+  terms.emplace_back("feature_kd", feature_weight_ * F::mse_loss(out.features.at("encoder"), ctx.old_output->features.at("encoder")));
+}
+
+MiB::MiB(Options o) : kd_weight_(o.real("kd_weight", 10.0)), init_(o.flag("init", true)) { o.finish(); }
+
+void MiB::on_step_begin(StepContext& ctx) {
+  if (ctx.step > 0 && init_) init_new_head_from_background(*ctx.model);
+}
+
+torch::Tensor MiB::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
+  if (ctx.step == 0) return Method::task_loss(ctx, batch, logits);
+  return unbiased_ce(logits, batch.labels, ctx.num_old_classes);
+}
+
+void MiB::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
+  if (ctx.old_output) terms.emplace_back("kd", kd_weight_ * unbiased_kd(out.logits, ctx.old_output->logits));
+}
+
+PLOP::PLOP(Options o)
+    : pod_weight_(o.real("pod_weight", 0.01)),
+      pod_logits_weight_(o.real("pod_logits_weight", 0.0005)),
+      threshold_min_(o.real("threshold_min", 0.001)),
+      pseudo_(o.flag("pseudo_labels", true)) {
+  o.finish();
+}
+
+void PLOP::on_step_begin(StepContext& ctx) {
+  if (ctx.step == 0) return;
+  init_new_head_from_background(*ctx.model);
+  if (!pseudo_) return;
+  // Median normalised entropy per class the old model predicts, over the step's training pixels.
+  const int c_old = ctx.num_old_classes, bins = 1000;
+  auto hist = torch::zeros({c_old, bins}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  ctx.visit_train_data([&](const Batch& b) {
+    auto logits = ctx.old_model->forward(b.images).logits;
+    auto pred = logits.argmax(1).flatten();
+    auto ent = normalized_entropy(logits).flatten();
+    auto bin = (ent * bins).to(torch::kLong).clamp(0, bins - 1);
+    hist.view(-1).index_add_(0, pred * bins + bin, torch::ones_like(pred));
+  });
+  thresholds_ = torch::full({c_old}, threshold_min_, torch::kFloat);
+  auto cum = hist.cumsum(1);
+  for (int c = 0; c < c_old; ++c) {
+    const int64_t total = cum[c][bins - 1].item<int64_t>();
+    if (total == 0) continue;  // never predicted: keep the minimum
+    // First bin whose cumulative count reaches half the total; its upper edge is the median.
+    const int64_t k = (cum[c] < (total + 1) / 2).sum().item<int64_t>();
+    thresholds_[c] = std::max(threshold_min_, double(k + 1) / bins);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
+                                                            const torch::Tensor& thresholds) {
+  auto old_pred = old_logits.argmax(1);
+  auto confident = normalized_entropy(old_logits) < thresholds.index({old_pred});
+  auto bg = labels == 0;
+  auto out = torch::where(bg & confident, old_pred, labels);
+  out = torch::where(bg & ~confident, torch::full_like(labels, 255), out);
+  // Per image: the share of background pixels that got a confident label.
+  auto n_bg = bg.sum({1, 2}).to(torch::kFloat);
+  auto n_conf = (bg & confident).sum({1, 2}).to(torch::kFloat);
+  auto factor = torch::where(n_bg > 0, n_conf / n_bg.clamp_min(1), torch::ones_like(n_bg));
+  return {out, factor};
+}
+
+torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
+  if (ctx.step == 0 || !pseudo_ || !ctx.old_output) return Method::task_loss(ctx, batch, logits);
+  auto [labels, factor] = pseudo_label(batch.labels, ctx.old_output->logits, thresholds_);
+  auto per_pixel = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
+  auto valid = (labels != 255).to(torch::kFloat);
+  return (per_pixel * factor.view({-1, 1, 1})).sum() / valid.sum().clamp_min(1);
+}
+
+void PLOP::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
+  if (!ctx.old_output) return;
+  const auto& old = ctx.old_output->features;
+  std::vector<torch::Tensor> losses;
+  for (const auto& tap : ctx.model->stage_taps()) losses.push_back(pod_weight_ * local_pod(old.at(tap), out.features.at(tap)));
+  // Logits: the new classes' channels are summed into the background so the channel counts match.
+  auto x = out.features.at("logits_lowres");
+  const int64_t c_old = ctx.num_old_classes;
+  auto merged = torch::cat({x.narrow(1, 0, 1) + x.narrow(1, c_old, x.size(1) - c_old).sum(1, true), x.narrow(1, 1, c_old - 1)}, 1);
+  losses.push_back(pod_logits_weight_ * local_pod(old.at("logits_lowres"), merged));
+  const double adaptive = std::sqrt(double(ctx.num_classes) / double(ctx.num_classes - ctx.num_old_classes));
+  terms.emplace_back("pod", adaptive * torch::stack(losses).mean());
+}
+
+void PLOP::save(torch::serialize::OutputArchive& a) const {
+  if (thresholds_.defined()) a.write("thresholds", thresholds_);
+}
+
+void PLOP::load(torch::serialize::InputArchive& a) {
+  torch::Tensor t;
+  if (a.try_read("thresholds", t)) thresholds_ = t;
+}
+
+}  // namespace cseg::methods

@@ -1,0 +1,176 @@
+// The continual methods: each loss on tiny tensors against hand-derived values, the invariants the
+// papers rely on, and a two-step run of every method through the trainer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cseg/engine/trainer.h"
+#include "cseg/methods/continual_losses.h"
+#include "cseg/methods/distillation.h"
+#include "cseg/methods/regularizers.h"
+#include "cseg/models/fast_scnn.h"
+#include "tiny_experiment.h"
+
+using namespace cseg;
+using namespace cseg::methods;
+namespace F = torch::nn::functional;
+
+namespace {
+/// One pixel with the given channel values: [1, C, 1, 1].
+torch::Tensor pixel(std::vector<float> v) { return torch::tensor(v).view({1, -1, 1, 1}); }
+torch::Tensor label(int64_t v) { return torch::full({1, 1, 1}, v, torch::kLong); }
+}  // namespace
+
+TEST(ContinualLosses, LwfKdByHand) {
+  // q = softmax(0, 0) = (1/2, 1/2); p = softmax(0, log 3) = (1/4, 3/4); the third channel is new.
+  // loss = -mean_c q_c log p_c = -(0.5 log(1/4) + 0.5 log(3/4)) / 2 = 0.4184936
+  auto loss = lwf_kd(pixel({0.f, std::log(3.f), 5.f}), pixel({0.f, 0.f}));
+  EXPECT_NEAR(loss.item<double>(), 0.4184936, 1e-6);
+  // Identical old and current logits still cost their entropy (not 0): log 2 / 2.
+  EXPECT_NEAR(lwf_kd(pixel({1.f, 1.f}), pixel({1.f, 1.f})).item<double>(), std::log(2.0) / 2, 1e-6);
+}
+
+TEST(ContinualLosses, UnbiasedCrossEntropyByHandAndInvariant) {
+  // x = (0, 0, 0), two old classes, target 1 (an old class: background now).
+  // log p(bg) = logsumexp(0, 0) - logsumexp(0, 0, 0) = log(2/3); loss = 0.4054651
+  EXPECT_NEAR(unbiased_ce(pixel({0.f, 0.f, 0.f}), label(1), 2).item<double>(), 0.4054651, 1e-6);
+  // A new class: target 2, log p = 0 - log 3.
+  EXPECT_NEAR(unbiased_ce(pixel({0.f, 0.f, 0.f}), label(2), 2).item<double>(), std::log(3.0), 1e-6);
+  // With no old class but the background, it is plain cross-entropy.
+  torch::manual_seed(0);
+  auto x = torch::randn({2, 4, 3, 5});
+  auto t = torch::randint(0, 4, {2, 3, 5}, torch::kLong);
+  t[0][0][0] = 255;
+  auto ce = F::cross_entropy(x, t, F::CrossEntropyFuncOptions().ignore_index(255));
+  EXPECT_NEAR(unbiased_ce(x, t, 1).item<double>(), ce.item<double>(), 1e-6);
+  EXPECT_NEAR(unbiased_ce(x, t, 0).item<double>(), ce.item<double>(), 1e-6);
+}
+
+TEST(ContinualLosses, UnbiasedDistillationByHand) {
+  // q = (1/2, 1/2) over (bg, old class 1); x = (0, 0, 0) with class 2 new.
+  // log p(bg or new) = log(2/3), log p(1) = log(1/3);
+  // loss = -(0.5 log(2/3) + 0.5 log(1/3)) / 2 = 0.3760193
+  EXPECT_NEAR(unbiased_kd(pixel({0.f, 0.f, 0.f}), pixel({0.f, 0.f})).item<double>(), 0.3760193, 1e-6);
+}
+
+TEST(ContinualLosses, LwfMcByHand) {
+  // One-hot BCE: x = (0, 0), target 1: 2 classes x log 2 (sigmoid(0) = 1/2 for both) = 2 log 2.
+  EXPECT_NEAR(onehot_bce(pixel({0.f, 0.f}), label(1)).item<double>(), 2 * std::log(2.0), 1e-6);
+  EXPECT_NEAR(onehot_bce(pixel({0.f, 0.f}), label(255)).item<double>(), 0.0, 1e-12);  // ignored pixel
+  // Sigmoid distillation, one channel: target sigmoid(0) = 1/2, x = 0: BCE = log 2.
+  EXPECT_NEAR(sigmoid_kd(pixel({0.f, 7.f}), pixel({0.f})).item<double>(), std::log(2.0), 1e-6);
+}
+
+TEST(ContinualLosses, LocalPodByHandAndZeroForIdenticalMaps) {
+  // old = 0, new = 1 on a 1 x 2 x 2 map. Scale 1: width-pooled (2 values) + height-pooled (2):
+  // 4 differences of 1 -> norm 2. Scale 2 adds 4 regions x (1 + 1) values -> sqrt(12).
+  auto a = torch::zeros({1, 1, 2, 2}), b = torch::ones({1, 1, 2, 2});
+  EXPECT_NEAR(local_pod(a, b, {1}).item<double>(), 2.0, 1e-6);
+  EXPECT_NEAR(local_pod(a, b, {1, 2}).item<double>(), std::sqrt(12.0), 1e-6);
+  // Squared maps: the sign does not matter.
+  EXPECT_NEAR(local_pod(a, -b, {1}).item<double>(), 2.0, 1e-6);
+  auto m = torch::randn({2, 3, 5, 7});
+  EXPECT_EQ(local_pod(m, m).item<double>(), 0.0);
+  // Non-square and maps smaller than the grid work (regions never empty).
+  auto small = torch::randn({2, 3, 1, 3});
+  EXPECT_GT(local_pod(small, small * 2).item<double>(), 0.0);
+  // A 2 x 4 map at scale 2 has 1 x 2 regions: new = 1 everywhere vs 0 -> per region 1 + 2 values,
+  // 4 regions -> 12, plus scale 1: 2 + 4 = 6 -> sqrt(18).
+  EXPECT_NEAR(local_pod(torch::zeros({1, 1, 2, 4}), torch::ones({1, 1, 2, 4}), {1, 2}).item<double>(), std::sqrt(18.0), 1e-6);
+}
+
+TEST(ContinualLosses, MibInitialisationSplitsTheBackgroundEvenly) {
+  models::FastScnn model(models::FastScnnOptions{{3}, true, 0.0});
+  model.eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, 64, 64});
+  auto before = torch::softmax(model.forward(x).logits, 1);
+  model.add_head(2);
+  init_new_head_from_background(model);
+  auto after = torch::softmax(model.forward(x).logits, 1);
+  // bg and the 2 new classes share the old background probability in three equal parts.
+  EXPECT_TRUE(torch::allclose(after.select(1, 0), after.select(1, 3), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(after.select(1, 0), after.select(1, 4), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(after.select(1, 0) * 3, before.select(1, 0), 1e-4, 1e-6));
+  // Old classes keep their probability.
+  EXPECT_TRUE(torch::allclose(after.narrow(1, 1, 2), before.narrow(1, 1, 2), 1e-4, 1e-6));
+}
+
+TEST(ContinualLosses, PlopPseudoLabelsByHand) {
+  // Three pixels: background with a confident old prediction (class 1), background with a
+  // uniform (uncertain) old prediction, and a pixel of the new class 3.
+  auto labels = torch::tensor({int64_t(0), int64_t(0), int64_t(3)}).view({1, 1, 3});
+  // old[0, c, 0, p]: pixel 0 -> (0, 10, 0), pixels 1 and 2 -> (0, 0, 0).
+  auto old = torch::stack({torch::tensor({0.f, 0.f, 0.f}), torch::tensor({10.f, 0.f, 0.f}), torch::tensor({0.f, 0.f, 0.f})})
+            .view({1, 3, 1, 3});
+  auto thresholds = torch::full({3}, 0.5f);
+  auto [pseudo, factor] = PLOP::pseudo_label(labels, old, thresholds);
+  EXPECT_EQ(pseudo[0][0][0].item<int64_t>(), 1);    // confident: the old prediction
+  EXPECT_EQ(pseudo[0][0][1].item<int64_t>(), 255);  // normalised entropy 1 >= 0.5: ignored
+  EXPECT_EQ(pseudo[0][0][2].item<int64_t>(), 3);    // labelled pixels keep their label
+  EXPECT_FLOAT_EQ(factor[0].item<float>(), 0.5f);   // 1 of 2 background pixels is confident
+  // Normalised entropy: uniform = 1.
+  EXPECT_NEAR(normalized_entropy(pixel({0.f, 0.f, 0.f})).item<double>(), 1.0, 1e-6);
+}
+
+TEST(ContinualLosses, RegularizerPenaltyAndNormalisation) {
+  models::FastScnn model(models::FastScnnOptions{{3}, false, 0.0});
+  ParameterRegularizer::TensorMap old, importance;
+  for (const auto& p : model.named_parameters()) {
+    old[p.key()] = p.value().detach().clone();
+    importance[p.key()] = torch::ones_like(p.value());
+  }
+  // At the old parameters the penalty is 0.
+  EXPECT_EQ(ParameterRegularizer::penalty(model, importance, old).item<double>(), 0.0);
+  // Moving one weight by 1 and another by 2 with importances 1 and 0.5: 1 + 0.5 * 4 = 3.
+  const std::string a = "classifier.heads.0.bias";
+  auto moved = old;
+  moved[a] = old[a].clone();
+  moved[a][0] -= 1.0;
+  moved[a][1] -= 2.0;
+  importance[a] = torch::tensor({1.f, 0.5f, 0.f});
+  EXPECT_NEAR(ParameterRegularizer::penalty(model, importance, moved).item<double>(), 3.0, 1e-5);
+  // Min-max normalisation over all tensors together.
+  auto n = ParameterRegularizer::normalized({{"x", torch::tensor({2.f, 4.f})}, {"y", torch::tensor({6.f})}});
+  EXPECT_NEAR(n["x"][0].item<float>(), 0.0, 1e-6);
+  EXPECT_NEAR(n["x"][1].item<float>(), 0.5, 1e-6);
+  EXPECT_NEAR(n["y"][0].item<float>(), 1.0, 1e-6);
+}
+
+TEST(ContinualMethods, UnknownOptionsFailByName) {
+  test::expect_error([] { make_method("mib", {{"kd_wieght", "3"}}); }, {"method_options.mib.kd_wieght", "kd_weight"});
+  test::expect_error([] { make_method("ewc", {{"weight", "lots"}}); }, {"method_options.ewc.weight", "expected a number"});
+  test::expect_error([] { make_method("finetune", {{"x", "1"}}); }, {"method_options.finetune.x"});
+}
+
+// Every method trains two steps (3 classes, then 2) and evaluates, with its loss terms logged.
+TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  const std::map<std::string, std::vector<std::string>> terms{
+      {"lwf", {"kd"}}, {"lwf_mc", {"kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
+      {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}}};
+  for (const auto& [name, expected] : terms) {
+    SCOPED_TRACE(name);
+    auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
+    auto data = engine::open_experiment_data(cfg, "", 1);
+    auto method = make_method(name);
+    auto r = engine::Trainer(cfg, data, *method, (d / name).string()).run();
+    ASSERT_EQ(r["steps"].size(), 2u);
+    EXPECT_TRUE(std::isfinite(r["steps"][1]["test"]["miou"].get<double>()));
+    // Step 1's logged iterations carry the method's terms, finite.
+    std::ifstream in(d / name / "metrics.jsonl");
+    std::string line;
+    bool seen = false;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line);
+      if (!j.contains("iteration") || j["step"] != 1) continue;
+      for (const auto& t : expected) {
+        ASSERT_TRUE(j.contains("loss_" + t)) << line;
+        EXPECT_TRUE(std::isfinite(j["loss_" + t].get<double>())) << line;
+      }
+      seen = true;
+    }
+    EXPECT_TRUE(seen);
+  }
+}
