@@ -4,10 +4,13 @@
 
 #include <cmath>
 
+#include "cseg/core/files.h"
+#include "cseg/engine/checkpoint.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/regularizers.h"
+#include "cseg/methods/rehearsal.h"
 #include "cseg/models/fast_scnn.h"
 #include "tiny_experiment.h"
 
@@ -149,7 +152,8 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   test::write_tiny_dataset(d / "data");
   const std::map<std::string, std::vector<std::string>> terms{
       {"lwf", {"kd"}}, {"lwf_mc", {"kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
-      {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}}};
+      {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
+      {"der++", {"der", "der_ce"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
@@ -172,5 +176,133 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
       seen = true;
     }
     EXPECT_TRUE(seen);
+  }
+}
+
+namespace {
+ReplayItem crop(int cls, double uncertainty = 0, float embed = 0) {
+  ReplayItem it;
+  it.image = torch::full({3, 4, 4}, float(cls));
+  it.label = torch::full({4, 4}, int64_t(cls));
+  it.label[0][0] = 0;
+  it.uncertainty = uncertainty;
+  it.embedding = torch::tensor({1.0f, embed});
+  return it;
+}
+}  // namespace
+
+TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
+  // Reservoir: never more than the capacity, uniform over everything offered.
+  ReplayBuffer res({3, "reservoir", "random", 1});
+  std::vector<ReplayItem> ten;
+  for (int i = 0; i < 10; ++i) ten.push_back(crop(1 + i % 2));
+  res.add(ten, 0, 1);
+  EXPECT_EQ(res.size(), 3u);
+  // A crop is float16 3x4x4 (96 bytes) + uint8 4x4 labels (16 bytes).
+  EXPECT_EQ(res.bytes(), 3 * (96 + 16));
+
+  // Class-balanced: step 0 has classes 1 (6 crops) and 2 (2 crops), capacity 4 -> 2 + 2;
+  // step 1 adds class 3 -> round-robin quotas 2, 1, 1.
+  ReplayBuffer cb({4, "class_balanced", "random", 1});
+  std::vector<ReplayItem> s0;
+  for (int i = 0; i < 6; ++i) s0.push_back(crop(1));
+  for (int i = 0; i < 2; ++i) s0.push_back(crop(2));
+  s0.push_back(crop(0));  // background only: not stored
+  cb.add(s0, 0, 1);
+  std::map<int, int> per_class;
+  for (size_t i = 0; i < cb.size(); ++i) ++per_class[cb[i].group];
+  EXPECT_EQ(per_class, (std::map<int, int>{{1, 2}, {2, 2}}));
+  std::vector<ReplayItem> s1;
+  for (int i = 0; i < 5; ++i) s1.push_back(crop(3));
+  cb.add(s1, 1, 3);
+  per_class.clear();
+  for (size_t i = 0; i < cb.size(); ++i) ++per_class[cb[i].group];
+  EXPECT_EQ(per_class, (std::map<int, int>{{1, 2}, {2, 1}, {3, 1}}));
+  EXPECT_EQ(cb.per_step(), (std::map<int, int>{{0, 3}, {1, 1}}));
+
+  // Experience-balanced with uncertainty selection keeps the most uncertain crops of each step.
+  ReplayBuffer eb({2, "experience_balanced", "uncertainty", 1});
+  eb.add({crop(1, 0.1), crop(1, 0.9), crop(2, 0.5)}, 0, 1);
+  EXPECT_EQ(eb.size(), 2u);
+  EXPECT_DOUBLE_EQ(eb[0].uncertainty, 0.9);
+  EXPECT_DOUBLE_EQ(eb[1].uncertainty, 0.5);
+  eb.add({crop(3, 0.2)}, 1, 3);
+  EXPECT_EQ(eb.per_step(), (std::map<int, int>{{0, 1}, {1, 1}}));
+  EXPECT_DOUBLE_EQ(eb[0].uncertainty, 0.9);  // the step keeps its best crop
+
+  // Herding: the first crop chosen is the one closest to the group's mean embedding.
+  ReplayBuffer hb({1, "experience_balanced", "herding", 1});
+  hb.add({crop(1, 0, 3.0f), crop(1, 0, 0.1f), crop(1, 0, -3.0f)}, 0, 1);
+  EXPECT_NEAR(hb[0].embedding[1].item<float>(), 0.1f, 1e-6);
+
+  // Checkpoint round trip.
+  torch::serialize::OutputArchive out;
+  cb.save(out);
+  test::TempDir d;
+  out.save_to((d / "b.pt").string());
+  torch::serialize::InputArchive in;
+  in.load_from((d / "b.pt").string());
+  ReplayBuffer back({4, "class_balanced", "random", 1});
+  back.load(in);
+  ASSERT_EQ(back.size(), cb.size());
+  for (size_t i = 0; i < cb.size(); ++i) {
+    EXPECT_TRUE(torch::equal(back[i].image, cb[i].image));
+    EXPECT_EQ(back[i].group, cb[i].group);
+  }
+  // Draws are distinct and reproducible.
+  EXPECT_EQ(cb.draw(3, 7), cb.draw(3, 7));
+  auto all = cb.draw(10, 7);
+  EXPECT_EQ(std::set<size_t>(all.begin(), all.end()).size(), 4u);
+}
+
+TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  Rehearsal replay(Rehearsal::Kind::Replay, Options("replay", {{"memory", "5"}, {"ratio", "0.5"}}));
+  engine::Trainer(cfg, data, replay, (d / "run").string()).run();
+  EXPECT_EQ(replay.buffer().size(), 5u);
+  // A step-1 batch of 4 gets 4 stored crops (ratio 0.5 of the final batch).
+  StepContext ctx;
+  ctx.step = 1;
+  Batch b;
+  b.images = torch::zeros({4, 3, 32, 32});
+  b.labels = torch::zeros({4, 32, 32}, torch::kLong);
+  b.ids = {"a", "b", "c", "d"};
+  b.indices = {0, 1, 2, 3};
+  replay.before_forward(ctx, b);
+  EXPECT_EQ(b.size(), 8);
+  EXPECT_EQ(b.labels.size(0), 8);
+  EXPECT_EQ(b.ids.size(), 8u);
+}
+
+// Method state (Fisher, scores, thresholds, buffers) lives in the step checkpoints: re-running a
+// step from the previous step's checkpoint in a fresh process state gives the same numbers.
+TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++"}) {
+    SCOPED_TRACE(name);
+    const auto dir = d / name;
+    auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
+    auto data = engine::open_experiment_data(cfg, "", 1);
+    auto first = make_method(name);
+    auto full = engine::Trainer(cfg, data, *first, dir.string()).run();
+    // Forget step 1: its checkpoint (kept aside) and its results.
+    std::filesystem::rename(dir / "checkpoints" / "step1.pt", dir / "first_step1.pt");
+    auto saved = nlohmann::json::parse(core::read_text((dir / "results.json").string()));
+    saved["steps"].erase(1);
+    core::write_text_atomic((dir / "results.json").string(), saved.dump());
+    auto again = make_method(name);
+    auto rerun = engine::Trainer(cfg, data, *again, dir.string()).run();
+    EXPECT_EQ(rerun["steps"][1]["test"]["miou"], full["steps"][1]["test"]["miou"]);
+    EXPECT_EQ(rerun["steps"][1]["test"]["per_class_iou"], full["steps"][1]["test"]["per_class_iou"]);
+    // The retrained step ends with exactly the same weights.
+    auto a = engine::build_model_for_step(cfg, *data.scenario, 1), b = engine::build_model_for_step(cfg, *data.scenario, 1);
+    engine::load_checkpoint((dir / "first_step1.pt").string(), *a, nullptr, nullptr);
+    engine::load_checkpoint((dir / "checkpoints" / "step1.pt").string(), *b, nullptr, nullptr);
+    auto pb = b->named_parameters();
+    for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
   }
 }

@@ -6,6 +6,7 @@
 #include "cseg/losses/losses.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/regularizers.h"
+#include "cseg/methods/rehearsal.h"
 
 namespace cseg::methods {
 
@@ -36,6 +37,9 @@ const std::vector<Entry>& registry() {
       {"rw", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::RW, std::move(o)); }},
       {"mib", [](Options o) { return std::make_unique<MiB>(std::move(o)); }},
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
+      {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }},
+      {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }},
+      {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }},
   };
   return table;
 }

@@ -1,0 +1,69 @@
+#pragma once
+/// The replay buffer every rehearsal method shares (image replay, DER/DER++, SSUL-M, BACS):
+/// training crops of earlier steps with their labels (and, for DER, the model's low-resolution
+/// logits at storage time), a fixed capacity in images, and its memory in bytes.
+///
+/// Storage policy (what share of the capacity each part of the past gets):
+///   reservoir           : uniform over every crop offered so far (Vitter's algorithm R)
+///   class_balanced      : equal share per foreground class; a crop counts for the class of its
+///                         step with the most pixels in it
+///   experience_balanced : equal share per step
+/// Selection (which crops fill a share, for the balanced policies):
+///   random, herding (iCaRL: crops whose running mean embedding stays closest to the group's
+///   mean), uncertainty (highest mean entropy of the model's prediction first).
+/// Images are kept as float16 (normalised), labels as uint8, logits as float16. The whole
+/// content goes into the step checkpoint, so a resumed run replays the same crops.
+#include <torch/torch.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace cseg::methods {
+
+struct ReplayItem {
+  torch::Tensor image;      ///< [3, H, W]
+  torch::Tensor label;      ///< [H, W] step labels at storage time (255 ignore)
+  torch::Tensor logits;     ///< [C_then, h, w] or undefined
+  torch::Tensor embedding;  ///< [D] for herding (not stored)
+  double uncertainty = 0;   ///< mean normalised entropy (not stored)
+  int step = 0;
+  int group = 0;            ///< class (class_balanced) or step (experience_balanced)
+};
+
+class ReplayBuffer {
+ public:
+  struct Options {
+    int capacity = 100;
+    std::string policy = "class_balanced";  ///< reservoir | class_balanced | experience_balanced
+    std::string selection = "random";       ///< random | herding | uncertainty
+    uint64_t seed = 0;
+  };
+  explicit ReplayBuffer(Options o);
+
+  /// Offers the crops of step `step` (their `group` is set here from the policy);
+  /// `first_label` = first step label introduced at `step` (for the class of a crop).
+  void add(std::vector<ReplayItem> candidates, int step, int first_label);
+
+  size_t size() const { return items_.size(); }
+  const ReplayItem& operator[](size_t i) const { return items_[i]; }
+  /// `n` distinct items (all if n >= size), drawn with a generator seeded by `seed`.
+  std::vector<size_t> draw(size_t n, uint64_t seed) const;
+  /// Stacked images [n, 3, H, W] (float32) and labels [n, H, W] (int64) of `indices`.
+  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices) const;
+  int64_t bytes() const;
+  /// Items per step, for logging and tests.
+  std::map<int, int> per_step() const;
+
+  void save(torch::serialize::OutputArchive& a) const;
+  void load(torch::serialize::InputArchive& a);
+
+ private:
+  std::vector<size_t> order(const std::vector<ReplayItem>& group) const;
+  Options o_;
+  std::vector<ReplayItem> items_;
+  int64_t offered_ = 0;  ///< reservoir: crops offered so far
+};
+
+}  // namespace cseg::methods

@@ -1,0 +1,183 @@
+#include "cseg/methods/replay_buffer.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "cseg/core/error.h"
+#include "cseg/core/runtime.h"
+
+namespace cseg::methods {
+
+ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
+  CSEG_CHECK(o_.capacity >= 1, "replay memory must hold at least 1 image, got {}", o_.capacity);
+  for (const auto& [v, allowed] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {o_.policy, {"reservoir", "class_balanced", "experience_balanced"}},
+           {o_.selection, {"random", "herding", "uncertainty"}}})
+    CSEG_CHECK(std::find(allowed.begin(), allowed.end(), v) != allowed.end(), "replay option '{}' is not one of {}", v,
+               fmt::join(allowed, ", "));
+}
+
+std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) const {
+  std::vector<size_t> idx(group.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  if (o_.selection == "uncertainty") {
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return group[a].uncertainty > group[b].uncertainty; });
+  } else if (o_.selection == "herding" && !group.empty() && group[0].embedding.defined()) {
+    auto e = torch::stack([&] {
+      std::vector<torch::Tensor> v;
+      for (const auto& it : group) v.push_back(torch::nn::functional::normalize(it.embedding.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+      return v;
+    }());
+    auto mean = e.mean(0);
+    auto sum = torch::zeros_like(mean);
+    std::vector<bool> used(group.size(), false);
+    idx.clear();
+    for (size_t t = 1; t <= group.size(); ++t) {
+      // The crop that keeps the running mean of the chosen ones closest to the group's mean.
+      auto dist = ((sum.unsqueeze(0) + e) / double(t) - mean.unsqueeze(0)).norm(2, 1);
+      for (size_t i = 0; i < used.size(); ++i)
+        if (used[i]) dist[long(i)] = std::numeric_limits<float>::infinity();
+      const auto best = size_t(dist.argmin().item<int64_t>());
+      used[best] = true;
+      sum += e[long(best)];
+      idx.push_back(best);
+    }
+  } else {
+    std::mt19937_64 rng(core::mix_seed(o_.seed, 0x5E1, group.size()));
+    std::shuffle(idx.begin(), idx.end(), rng);
+  }
+  return idx;
+}
+
+void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_label) {
+  for (auto& c : candidates) {
+    c.step = step;
+    c.image = c.image.to(torch::kHalf);
+    c.label = c.label.to(torch::kUInt8);
+    if (c.logits.defined()) c.logits = c.logits.to(torch::kHalf);
+    if (o_.policy == "class_balanced") {
+      // The class of this step with the most pixels; crops without one are not stored.
+      auto counts = torch::bincount(c.label.flatten().to(torch::kLong), {}, 256);
+      auto step_counts = counts.narrow(0, first_label, 255 - first_label);
+      c.group = step_counts.sum().item<int64_t>() > 0 ? first_label + int(step_counts.argmax().item<int64_t>()) : -1;
+    } else {
+      c.group = step;
+    }
+  }
+  if (o_.policy == "reservoir") {
+    std::mt19937_64 rng(core::mix_seed(o_.seed, 0x7E5, uint64_t(step)));
+    for (auto& c : candidates) {
+      ++offered_;
+      if (int(items_.size()) < o_.capacity) {
+        items_.push_back(std::move(c));
+      } else {
+        std::uniform_int_distribution<int64_t> pick(0, offered_ - 1);
+        const int64_t j = pick(rng);
+        if (j < o_.capacity) items_[size_t(j)] = std::move(c);
+      }
+    }
+  } else {
+    // Group the old items (kept in priority order) and the new candidates (ordered by selection).
+    std::map<int, std::vector<ReplayItem>> groups;
+    for (auto& it : items_) groups[it.group].push_back(std::move(it));
+    std::map<int, std::vector<ReplayItem>> fresh;
+    for (auto& c : candidates)
+      if (c.group >= 0) fresh[c.group].push_back(std::move(c));
+    for (auto& [g, list] : fresh) {
+      std::vector<ReplayItem> ordered;
+      for (size_t i : order(list)) ordered.push_back(std::move(list[i]));
+      auto& dst = groups[g];
+      for (auto& it : ordered) dst.push_back(std::move(it));
+    }
+    // Equal quotas; capacity a group cannot use goes to the others, in group order.
+    const size_t n = groups.size();
+    std::map<int, size_t> quota;
+    size_t left = size_t(o_.capacity);
+    for (auto& [g, list] : groups) quota[g] = 0;
+    bool progress = true;
+    while (left > 0 && progress) {
+      progress = false;
+      for (auto& [g, list] : groups) {
+        if (left == 0) break;
+        if (quota[g] < list.size()) {
+          ++quota[g];
+          --left;
+          progress = true;
+        }
+      }
+    }
+    (void)n;
+    items_.clear();
+    for (auto& [g, list] : groups)
+      for (size_t i = 0; i < quota[g]; ++i) items_.push_back(std::move(list[i]));
+  }
+}
+
+std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed) const {
+  std::vector<size_t> idx(items_.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  if (n < idx.size()) idx.resize(n);
+  return idx;
+}
+
+std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices) const {
+  std::vector<torch::Tensor> images, labels;
+  for (size_t i : indices) {
+    images.push_back(items_[i].image.to(torch::kFloat));
+    labels.push_back(items_[i].label.to(torch::kLong));
+  }
+  return {torch::stack(images), torch::stack(labels)};
+}
+
+int64_t ReplayBuffer::bytes() const {
+  int64_t b = 0;
+  for (const auto& it : items_) {
+    b += it.image.numel() * it.image.element_size() + it.label.numel() * it.label.element_size();
+    if (it.logits.defined()) b += it.logits.numel() * it.logits.element_size();
+  }
+  return b;
+}
+
+std::map<int, int> ReplayBuffer::per_step() const {
+  std::map<int, int> m;
+  for (const auto& it : items_) ++m[it.step];
+  return m;
+}
+
+void ReplayBuffer::save(torch::serialize::OutputArchive& a) const {
+  a.write("replay_size", torch::tensor(int64_t(items_.size())));
+  a.write("replay_offered", torch::tensor(offered_));
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const auto& it = items_[i];
+    const auto p = "replay_" + std::to_string(i);
+    a.write(p + "_image", it.image);
+    a.write(p + "_label", it.label);
+    a.write(p + "_meta", torch::tensor({int64_t(it.step), int64_t(it.group)}));
+    if (it.logits.defined()) a.write(p + "_logits", it.logits);
+  }
+}
+
+void ReplayBuffer::load(torch::serialize::InputArchive& a) {
+  items_.clear();
+  torch::Tensor n, offered;
+  if (!a.try_read("replay_size", n)) return;
+  a.read("replay_offered", offered);
+  offered_ = offered.item<int64_t>();
+  for (int64_t i = 0; i < n.item<int64_t>(); ++i) {
+    const auto p = "replay_" + std::to_string(i);
+    ReplayItem it;
+    torch::Tensor meta;
+    a.read(p + "_image", it.image);
+    a.read(p + "_label", it.label);
+    a.read(p + "_meta", meta);
+    it.step = int(meta[0].item<int64_t>());
+    it.group = int(meta[1].item<int64_t>());
+    torch::Tensor logits;
+    if (a.try_read(p + "_logits", logits)) it.logits = logits;
+    items_.push_back(std::move(it));
+  }
+}
+
+}  // namespace cseg::methods
