@@ -11,6 +11,7 @@
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/regularizers.h"
 #include "cseg/methods/rehearsal.h"
+#include "cseg/methods/sdr.h"
 #include "cseg/models/fast_scnn.h"
 #include "tiny_experiment.h"
 
@@ -153,7 +154,7 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   const std::map<std::string, std::vector<std::string>> terms{
       {"lwf", {"kd"}}, {"lwf_mc", {"kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}};
+      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
@@ -282,7 +283,7 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++"}) {
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
@@ -305,4 +306,14 @@ TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
     auto pb = b->named_parameters();
     for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
   }
+}
+
+TEST(ContinualLosses, SdrClassMeansUseEveryImageOfTheBatch) {
+  // Two images, 1 x 2 feature maps with D = 1: class 1 has features 1 (image 0) and 3, 5 (image 1).
+  auto f = torch::tensor({1.f, 7.f, 3.f, 5.f}).view({2, 1, 1, 2});
+  auto l = torch::tensor({int64_t(1), int64_t(0), int64_t(1), int64_t(1)}).view({2, 1, 2});
+  auto [sums, counts] = SDR::class_sums(f, l, 2);
+  EXPECT_FLOAT_EQ(counts[1].item<float>(), 3.f);
+  EXPECT_FLOAT_EQ((sums[1] / counts[1]).item<float>(), 3.f);  // (1 + 3 + 5) / 3, not the mean of image means
+  EXPECT_FLOAT_EQ(counts[0].item<float>(), 0.f);               // background is not a prototype
 }

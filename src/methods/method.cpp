@@ -7,6 +7,7 @@
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/regularizers.h"
 #include "cseg/methods/rehearsal.h"
+#include "cseg/methods/sdr.h"
 
 namespace cseg::methods {
 
@@ -37,6 +38,7 @@ const std::vector<Entry>& registry() {
       {"rw", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::RW, std::move(o)); }},
       {"mib", [](Options o) { return std::make_unique<MiB>(std::move(o)); }},
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
+      {"sdr", [](Options o) { return std::make_unique<SDR>(std::move(o)); }},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }},
