@@ -15,6 +15,7 @@
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/checkpoint.h"
+#include "cseg/engine/compare.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/predictor.h"
@@ -292,6 +293,16 @@ int model_info(const ConfigArgs& args, ModelInfoArgs m) {
   }
   std::cout << fmt::format("{:<48} {:>14} {:>12.3f}\n", "total", with_commas(cost.params), cost.macs / 1e9);
   std::cout << fmt::format("trainable parameters: {}\n", with_commas(cost.trainable_params));
+  return 0;
+}
+
+int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv) {
+  auto rows = engine::compare_runs(paths);
+  CSEG_CHECK(!rows.empty(), "compare: no per-method results.json under {}", fmt::join(paths, ", "));
+  const auto md = engine::comparison_markdown(rows);
+  std::cout << md;
+  if (!markdown.empty()) core::write_text_atomic(markdown, md);
+  if (!csv.empty()) core::write_text_atomic(csv, engine::comparison_csv(rows));
   return 0;
 }
 

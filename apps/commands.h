@@ -43,6 +43,7 @@ struct ModelInfoArgs {
 };
 int model_info(const ConfigArgs& args, ModelInfoArgs m);
 
+int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv);
 int weights_list(const std::string& file);
 int weights_check(const ConfigArgs& args, const ModelSource& source);
 int list(const std::string& what);

@@ -82,6 +82,13 @@ int main(int argc, char** argv) {
   minfo->add_option("--depth", info.depth, "module levels to list (1: top-level modules)");
   minfo->add_flag("--json", info.json, "print JSON");
 
+  std::vector<std::string> compare_paths;
+  std::string compare_md, compare_csv;
+  auto* cmp = app.add_subcommand("compare", "one table of final old/new/all mIoU, forgetting, time and memory per method");
+  cmp->add_option("runs", compare_paths, "run folders or results.json files (searched recursively)")->required();
+  cmp->add_option("--markdown", compare_md, "also write the Markdown table to this file");
+  cmp->add_option("--csv", compare_csv, "also write the table as CSV");
+
   std::string weights_file;
   auto* wts = app.add_subcommand("weights", "inspect PyTorch / cseg weight files");
   wts->require_subcommand(1);
@@ -118,6 +125,7 @@ int main(int argc, char** argv) {
       }
       return cseg::app::model_info(info_args, info);
     }
+    if (*cmp) return cseg::app::compare(compare_paths, compare_md, compare_csv);
     if (*wlist) return cseg::app::weights_list(weights_file);
     if (*wcheck) return cseg::app::weights_check(check_args, check_source);
   } catch (const cseg::Error& e) {

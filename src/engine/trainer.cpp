@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -23,6 +25,15 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace cseg::engine {
+
+namespace {
+/// The process's peak resident memory so far (getrusage; Linux reports KiB).
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+}  // namespace
 
 namespace {
 
@@ -386,6 +397,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"epochs", timing.epochs},
           {"train_seconds", timing.train_seconds},
           {"images_per_second", ips},
+          {"peak_rss_mb", peak_rss_mb()},
           {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
           {"task_miou", opt_json(task_miou)},

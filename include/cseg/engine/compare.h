@@ -1,0 +1,28 @@
+#pragma once
+/// Comparison tables across runs: final old/new/all mIoU, hIoU, forgetting, average mIoU, time
+/// per step and peak memory per (scenario, method), mean ± std over seeds.
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace cseg::engine {
+
+struct ComparisonRow {
+  std::string scenario;  ///< "task mode" (e.g. "5-1 overlap")
+  std::string method;
+  int runs = 0;          ///< seeds aggregated
+  // mean and std over the runs (std 0 for one run); mIoU values in [0, 1], NaN when undefined
+  double old_miou = 0, old_std = 0, new_miou = 0, new_std = 0, all_miou = 0, all_std = 0;
+  double hiou = 0, hiou_std = 0, forgetting = 0, avg_miou = 0;
+  double seconds_per_step = 0, peak_rss_mb = 0;
+};
+
+/// Reads every per-method results.json under `paths` (files or folders searched recursively;
+/// experiment-level files that merely collect methods are skipped) and aggregates them.
+std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths);
+
+std::string comparison_markdown(const std::vector<ComparisonRow>& rows);
+std::string comparison_csv(const std::vector<ComparisonRow>& rows);
+
+}  // namespace cseg::engine

@@ -1,0 +1,134 @@
+#include "cseg/engine/compare.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "cseg/core/error.h"
+#include "cseg/core/files.h"
+
+namespace fs = std::filesystem;
+
+namespace cseg::engine {
+
+namespace {
+double num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
+
+struct Stat {
+  std::vector<double> v;
+  void add(double x) { v.push_back(x); }
+  double mean() const {
+    double s = 0;
+    int n = 0;
+    for (double x : v)
+      if (!std::isnan(x)) s += x, ++n;
+    return n ? s / n : std::nan("");
+  }
+  double stddev() const {
+    const double m = mean();
+    double s = 0;
+    int n = 0;
+    for (double x : v)
+      if (!std::isnan(x)) s += (x - m) * (x - m), ++n;
+    return n > 1 ? std::sqrt(s / (n - 1)) : 0.0;
+  }
+};
+
+std::string pct(double v) { return std::isnan(v) ? "-" : fmt::format("{:.1f}", 100 * v); }
+std::string pct_pm(double v, double sd, int runs) {
+  if (std::isnan(v)) return "-";
+  return runs > 1 ? fmt::format("{:.1f} ± {:.1f}", 100 * v, 100 * sd) : pct(v);
+}
+}  // namespace
+
+std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
+  std::vector<fs::path> files;
+  for (const auto& p : paths) {
+    CSEG_CHECK(fs::exists(p), "compare: '{}' does not exist", p);
+    if (fs::is_regular_file(p)) {
+      files.emplace_back(p);
+      continue;
+    }
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && e.path().filename() == "results.json") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  struct Acc {
+    Stat old_m, new_m, all_m, hiou, forgetting, avg, seconds, rss;
+  };
+  std::map<std::pair<std::string, std::string>, Acc> acc;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const auto& f : files) {
+    auto j = nlohmann::json::parse(core::read_text(f.string()), nullptr, false);
+    CSEG_CHECK(!j.is_discarded(), "compare: '{}' is not valid JSON", f.string());
+    if (!j.contains("method") || !j.contains("steps") || j["steps"].empty()) continue;  // experiment summaries
+    const std::string scenario = fmt::format("{} {}", j.value("task", std::string("?")), j.value("mode", std::string("?")));
+    const auto key = std::make_pair(scenario, j["method"].get<std::string>());
+    if (!acc.count(key)) order.push_back(key);
+    auto& a = acc[key];
+    const auto& last = j["steps"].back()["test"];
+    a.old_m.add(num(last["miou_old"]));
+    a.new_m.add(num(last["miou_new"]));
+    a.all_m.add(num(last["miou"]));
+    a.hiou.add(num(last["hiou"]));
+    a.forgetting.add(num(j["forgetting"]));
+    a.avg.add(num(j["avg_miou"]));
+    double secs = 0, rss = 0;
+    for (const auto& s : j["steps"]) {
+      secs += num(s["train_seconds"]);
+      rss = std::max(rss, s.contains("peak_rss_mb") ? num(s["peak_rss_mb"]) : 0.0);
+    }
+    a.seconds.add(secs / double(j["steps"].size()));
+    a.rss.add(rss);
+  }
+  std::vector<ComparisonRow> rows;
+  for (const auto& key : order) {
+    const auto& a = acc[key];
+    ComparisonRow r;
+    r.scenario = key.first;
+    r.method = key.second;
+    r.runs = int(a.all_m.v.size());
+    r.old_miou = a.old_m.mean(), r.old_std = a.old_m.stddev();
+    r.new_miou = a.new_m.mean(), r.new_std = a.new_m.stddev();
+    r.all_miou = a.all_m.mean(), r.all_std = a.all_m.stddev();
+    r.hiou = a.hiou.mean(), r.hiou_std = a.hiou.stddev();
+    r.forgetting = a.forgetting.mean();
+    r.avg_miou = a.avg.mean();
+    r.seconds_per_step = a.seconds.mean();
+    r.peak_rss_mb = a.rss.mean();
+    rows.push_back(r);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.scenario < y.scenario; });
+  return rows;
+}
+
+std::string comparison_markdown(const std::vector<ComparisonRow>& rows) {
+  std::string out;
+  std::string scenario;
+  for (const auto& r : rows) {
+    if (r.scenario != scenario) {
+      scenario = r.scenario;
+      out += fmt::format("\n**{}** (final step, test set; mIoU %)\n\n", scenario);
+      out += "| method | old | new | all | hIoU | forgetting | avg mIoU | s / step | peak MB | runs |\n";
+      out += "|---|---|---|---|---|---|---|---|---|---|\n";
+    }
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} |\n", r.method,
+                       pct_pm(r.old_miou, r.old_std, r.runs), pct_pm(r.new_miou, r.new_std, r.runs),
+                       pct_pm(r.all_miou, r.all_std, r.runs), pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting),
+                       pct(r.avg_miou), r.seconds_per_step, r.peak_rss_mb, r.runs);
+  }
+  return out;
+}
+
+std::string comparison_csv(const std::vector<ComparisonRow>& rows) {
+  std::string out =
+      "scenario,method,runs,miou_old,miou_old_std,miou_new,miou_new_std,miou_all,miou_all_std,hiou,hiou_std,"
+      "forgetting,avg_miou,seconds_per_step,peak_rss_mb\n";
+  for (const auto& r : rows)
+    out += fmt::format("{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.0f}\n",
+                       r.scenario, r.method, r.runs, r.old_miou, r.old_std, r.new_miou, r.new_std, r.all_miou, r.all_std,
+                       r.hiou, r.hiou_std, r.forgetting, r.avg_miou, r.seconds_per_step, r.peak_rss_mb);
+  return out;
+}
+
+}  // namespace cseg::engine
