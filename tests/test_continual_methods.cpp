@@ -12,6 +12,7 @@
 #include "cseg/methods/regularizers.h"
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
+#include "cseg/methods/ssul.h"
 #include "cseg/models/fast_scnn.h"
 #include "tiny_experiment.h"
 
@@ -154,7 +155,7 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   const std::map<std::string, std::vector<std::string>> terms{
       {"lwf", {"kd"}}, {"lwf_mc", {"kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}};
+      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
@@ -283,7 +284,7 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr"}) {
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
@@ -316,4 +317,20 @@ TEST(ContinualLosses, SdrClassMeansUseEveryImageOfTheBatch) {
   EXPECT_FLOAT_EQ(counts[1].item<float>(), 3.f);
   EXPECT_FLOAT_EQ((sums[1] / counts[1]).item<float>(), 3.f);  // (1 + 3 + 5) / 3, not the mean of image means
   EXPECT_FLOAT_EQ(counts[0].item<float>(), 0.f);               // background is not a prototype
+}
+
+TEST(ContinualLosses, SsulTargetsUnknownAndPseudoLabels) {
+  // Four pixels, 3 classes seen (bg, 1 old, 2 new): background not salient, background salient,
+  // background where the old model is sure of class 1 (sigmoid(3) = 0.95 >= 0.7), and class 2.
+  auto labels = torch::tensor({int64_t(0), int64_t(0), int64_t(0), int64_t(2)}).view({1, 1, 4});
+  auto saliency = torch::tensor({int64_t(0), int64_t(1), int64_t(1), int64_t(1)}).view({1, 1, 4});
+  auto old = torch::stack({torch::zeros({4}), torch::tensor({-3.f, -3.f, 3.f, -3.f})}).view({1, 2, 1, 4});
+  auto [onehot, valid] = SSUL::targets(labels, saliency, old, 3, 0.7);
+  auto target = onehot.argmax(1)[0][0];
+  EXPECT_EQ(target[0].item<int64_t>(), 0);  // background
+  EXPECT_EQ(target[1].item<int64_t>(), 3);  // unknown (channel C = 3)
+  EXPECT_EQ(target[2].item<int64_t>(), 1);  // pseudo-label wins over unknown
+  EXPECT_EQ(target[3].item<int64_t>(), 2);
+  EXPECT_TRUE(valid.all().item<bool>());
+  EXPECT_EQ(onehot.sum().item<float>(), 4.f);  // one-hot
 }

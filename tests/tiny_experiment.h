@@ -15,6 +15,18 @@ inline void write_tiny_dataset(const fs::path& root) {
   for (int i = 0; i < 4; ++i) val.push_back(label_map(32, 32, {{1 + i, 4, 4, 12, 12}, {1 + (i + 2) % 4, 18, 16, 10, 10}}));
   write_folder_dataset(root, "train", train, "tr");
   write_folder_dataset(root, "val", val, "va");
+  // Saliency maps for SSUL: every labelled (non-background) pixel.
+  fs::create_directories(root / "SaliencyMap");
+  data::Palette gray(256, {0, 0, 0});
+  gray[1] = {255, 255, 255};
+  for (size_t i = 0; i < train.size(); ++i) {
+    cv::Mat s = (train[i] != 0) / 255;
+    data::write_label_png((root / "SaliencyMap" / ("tr" + std::to_string(i) + ".png")).string(), s, gray);
+  }
+  for (size_t i = 0; i < val.size(); ++i) {
+    cv::Mat s = (val[i] != 0) / 255;
+    data::write_label_png((root / "SaliencyMap" / ("va" + std::to_string(i) + ".png")).string(), s, gray);
+  }
 }
 
 inline std::string tiny_config_yaml(const std::string& root, const std::string& out, int iterations) {

@@ -20,6 +20,7 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.read("mask_dir", c.mask_dir);
   s.read("image_ext", c.image_ext);
   s.read("mask_ext", c.mask_ext);
+  s.read("saliency_dir", c.saliency_dir);
   s.finish();
   CSEG_CHECK(!c.root.empty(), "config key {}: a dataset root is required", s.where("root"));
 }

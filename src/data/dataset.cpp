@@ -57,6 +57,18 @@ cv::Mat FileListDataset::load_mask(size_t index) const {
   return mapped;
 }
 
+cv::Mat Dataset::load_saliency(size_t) const {
+  fail("{} has no saliency maps (SSUL needs them: dataset.saliency_dir, or a SaliencyMap/ folder "
+       "beside JPEGImages/)", describe());
+}
+
+cv::Mat FileListDataset::load_saliency(size_t index) const {
+  const Entry& e = entries_.at(index);
+  if (e.saliency_path.empty()) return Dataset::load_saliency(index);
+  cv::Mat s = read_label_png(e.saliency_path);
+  return s;
+}
+
 Sample FileListDataset::load(size_t index) const {
   const Entry& e = entries_.at(index);
   Sample s;

@@ -35,6 +35,21 @@ std::string strip_slash(std::string s) {
 }
 
 /// VOC and everything written in its layout (FMNIST-Scenes).
+/// Saliency maps (SSUL): <dir>/<id>.png for every entry; dataset.saliency_dir "auto" uses
+/// <root>/SaliencyMap when it exists.
+void attach_saliency(const config::DatasetConfig& cfg, std::vector<FileListDataset::Entry>& entries) {
+  const fs::path root(cfg.root);
+  fs::path saliency;
+  if (cfg.saliency_dir == "auto") {
+    if (fs::is_directory(root / "SaliencyMap")) saliency = root / "SaliencyMap";
+  } else if (!cfg.saliency_dir.empty()) {
+    saliency = fs::path(cfg.saliency_dir).is_absolute() ? fs::path(cfg.saliency_dir) : root / cfg.saliency_dir;
+    CSEG_CHECK(fs::is_directory(saliency), "dataset.saliency_dir '{}' is not a folder", saliency.string());
+  }
+  if (!saliency.empty())
+    for (auto& e : entries) e.saliency_path = (saliency / (e.id + ".png")).string();
+}
+
 std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const std::string& split,
                                          DatasetInfo info) {
   require_root(cfg);
@@ -64,6 +79,7 @@ std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const
     }
     entries.push_back(std::move(e));
   }
+  attach_saliency(cfg, entries);
   int n = info.num_classes;
   return std::make_unique<FileListDataset>(
       std::move(info), std::move(entries), FileListDataset::identity_table(n),
@@ -130,6 +146,7 @@ std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std
     for (int c = 0; c < cfg.num_classes; ++c) info.class_names.push_back(c == 0 ? "background" : fmt::format("class_{}", c));
   CSEG_CHECK(static_cast<int>(info.class_names.size()) == cfg.num_classes,
              "dataset.class_names has {} names for dataset.num_classes = {}", info.class_names.size(), cfg.num_classes);
+  attach_saliency(cfg, entries);
   return std::make_unique<FileListDataset>(info, std::move(entries),
                                            FileListDataset::identity_table(cfg.num_classes),
                                            fmt::format("folder split '{}' at {}", split, cfg.root));

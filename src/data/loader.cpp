@@ -102,6 +102,11 @@ Batch Loader::make_batch(size_t batch_number) const {
   samples.reserve(end - begin);
   for (size_t pos = begin; pos < end; ++pos) {
     Sample s = dataset_.load(order_[pos]);
+    if (options_.saliency) {
+      s.saliency = dataset_.load_saliency(order_[pos]);
+      CSEG_CHECK(s.saliency.size() == s.mask.size(), "{}: saliency map of '{}' is {}x{}, its image {}x{}",
+                 dataset_.describe(), s.id, s.saliency.cols, s.saliency.rows, s.mask.cols, s.mask.rows);
+    }
     if (options_.train) {
       std::mt19937_64 rng(core::mix_seed(options_.seed, epoch_, pos));
       augment_train(s, options_.augment, rng);
@@ -120,6 +125,7 @@ Batch Loader::make_batch(size_t batch_number) const {
   Batch batch;
   batch.images = torch::zeros({n, 3, h, w}, torch::kFloat32);
   batch.labels = torch::full({n, h, w}, 255, torch::kInt64);
+  if (options_.saliency) batch.saliency = torch::zeros({n, h, w}, torch::kUInt8);
   auto img = batch.images.accessor<float, 4>();
   auto lab = batch.labels.accessor<int64_t, 3>();
   float scale[3], shift[3];
@@ -135,6 +141,13 @@ Batch Loader::make_batch(size_t batch_number) const {
       for (int x = 0; x < s.image.cols; ++x) {
         for (int c = 0; c < 3; ++c) img[i][c][y][x] = px[3 * x + c] * scale[c] - shift[c];
         lab[i][y][x] = lb[x];
+      }
+    }
+    if (options_.saliency) {
+      auto sal = batch.saliency.accessor<uint8_t, 3>();
+      for (int y = 0; y < s.saliency.rows; ++y) {
+        const uint8_t* sp = s.saliency.ptr<uint8_t>(y);
+        for (int x = 0; x < s.saliency.cols; ++x) sal[i][y][x] = sp[x];
       }
     }
     batch.ids.push_back(s.id);

@@ -49,7 +49,8 @@ nlohmann::json opt_json(const std::vector<std::optional<double>>& v) {
 /// SGD over four parameter groups: encoder/decoder x with/without weight decay. Biases and
 /// normalisation weights (the 1-d tensors) get no weight decay.
 std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, const config::OptimConfig& o,
-                                                  double lr, std::vector<double>& base_lrs) {
+                                                  double lr, std::vector<double>& base_lrs,
+                                                  const std::vector<torch::Tensor>& method_params) {
   std::set<const void*> encoder;
   for (auto& p : model.encoder_parameters()) encoder.insert(p.unsafeGetTensorImpl());
   std::vector<torch::Tensor> groups[4];  // enc-decay, enc-no-decay, dec-decay, dec-no-decay
@@ -59,6 +60,8 @@ std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, cons
     const bool no_decay = p.dim() <= 1;
     groups[(enc ? 0 : 2) + (no_decay ? 1 : 0)].push_back(p);
   }
+  for (const auto& p : method_params)
+    if (p.requires_grad()) groups[2 + (p.dim() <= 1 ? 1 : 0)].push_back(p);
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   base_lrs.clear();
   for (int g = 0; g < 4; ++g) {
@@ -92,6 +95,12 @@ std::shared_ptr<models::Segmenter> build_model_for_step(const config::Experiment
 Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
                  std::string run_dir)
     : cfg_(cfg), data_(data), method_(method), run_dir_(std::move(run_dir)) {}
+
+EvalOptions Trainer::method_eval_options() {
+  auto o = eval_options(cfg_);
+  o.predict = [this](const models::ModelOutput& out) { return method_.predict(out); };
+  return o;
+}
 
 std::string Trainer::checkpoint(const std::string& name) const {
   return (fs::path(run_dir_) / "checkpoints" / name).string();
@@ -230,6 +239,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
   lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(k);
+  lo.saliency = method_.needs_saliency();
   ctx.visit_train_data = [&](const std::function<void(const Batch&)>& fn) {
     data::LoaderOptions vo = lo;
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
@@ -248,7 +258,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   if (tc.debug) total = std::min<int64_t>(total, tc.debug_iterations);
   const double lr = (k > 0 && cfg_.optim.lr_next > 0) ? cfg_.optim.lr_next : cfg_.optim.lr;
   std::vector<double> base_lrs;
-  auto optimizer = make_optimizer(*model_, cfg_.optim, lr, base_lrs);
+  auto optimizer = make_optimizer(*model_, cfg_.optim, lr, base_lrs, method_.parameters());
 
   TrainState state;
   state.step = k;
@@ -324,7 +334,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     ++state.epoch;
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
       auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k),
-                         eval_options(cfg_));
+                         method_eval_options());
       model_->train();
       const double miou = metrics::score(cm).miou;
       core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
@@ -354,7 +364,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& sc = *data_.scenario;
   const auto images = sc.eval_images(k, data_.test.index);
   const auto start = Clock::now();
-  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), eval_options(cfg_));
+  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
   const double eval_seconds = seconds_since(start);
   model_->train();
   const auto s = metrics::score(cm);

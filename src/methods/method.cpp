@@ -8,6 +8,7 @@
 #include "cseg/methods/regularizers.h"
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
+#include "cseg/methods/ssul.h"
 
 namespace cseg::methods {
 
@@ -39,6 +40,7 @@ const std::vector<Entry>& registry() {
       {"mib", [](Options o) { return std::make_unique<MiB>(std::move(o)); }},
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
       {"sdr", [](Options o) { return std::make_unique<SDR>(std::move(o)); }},
+      {"ssul", [](Options o) { return std::make_unique<SSUL>(std::move(o)); }},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }},

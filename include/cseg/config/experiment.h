@@ -17,6 +17,9 @@ struct DatasetConfig {
   std::string val_split = "val";
   std::string test_split = "val";
   std::string cache_dir;               ///< filtered index lists; default <output_dir>/../.cache
+  /// Saliency maps (<id>.png, > 0 = salient) for SSUL: "auto" = <root>/SaliencyMap when it
+  /// exists (VOC layout, FMNIST-Scenes), "" = none, or a folder (relative to root).
+  std::string saliency_dir = "auto";
   // Generic folder datasets only:
   int num_classes = 0;                 ///< classes including background 0
   std::vector<std::string> class_names;

@@ -17,6 +17,7 @@ struct Sample {
   std::string id;
   cv::Mat image;  ///< H x W x 3, uint8, RGB
   cv::Mat mask;   ///< H x W, uint8, dataset labels (0..num_classes-1, 255 = ignore)
+  cv::Mat saliency;  ///< H x W, uint8 (0 = not salient), only when the loader asks for it
 };
 
 struct DatasetInfo {
@@ -40,6 +41,10 @@ class Dataset {
   /// Changes when the mask of `index` changes on disk (size and modification time), so cached
   /// class indices are rebuilt after masks are edited in place.
   virtual std::string mask_stamp(size_t index) const = 0;
+  /// The saliency map of `index` (H x W uint8, > 0 = salient) for SSUL's unknown class; throws
+  /// naming the dataset when it has none.
+  virtual cv::Mat load_saliency(size_t index) const;
+  virtual bool has_saliency() const { return false; }
 };
 
 /// A dataset given as a list of (id, image file, label file), with a table mapping each raw
@@ -49,6 +54,7 @@ class FileListDataset : public Dataset {
  public:
   struct Entry {
     std::string id, image_path, mask_path;
+    std::string saliency_path;  ///< empty: none
   };
   static constexpr int kInvalid = -1;
   /// label_table[v] = dataset label for raw value v, 255 for ignore, kInvalid if v must not occur.
@@ -62,6 +68,8 @@ class FileListDataset : public Dataset {
   cv::Mat load_mask(size_t index) const override;
   std::string describe() const override { return description_; }
   std::string mask_stamp(size_t index) const override;
+  cv::Mat load_saliency(size_t index) const override;
+  bool has_saliency() const override { return !entries_.empty() && !entries_[0].saliency_path.empty(); }
   const Entry& entry(size_t i) const { return entries_.at(i); }
 
   /// Identity table for labels 0..num_classes-1 plus 255.

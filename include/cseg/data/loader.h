@@ -26,6 +26,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   config::AugmentConfig augment;
   std::array<uint8_t, 256> lut{};  ///< dataset label -> step label
+  bool saliency = false;           ///< also load, augment and collate saliency maps
 };
 
 /// Identity label table.

@@ -1,6 +1,7 @@
 #pragma once
 /// Evaluation: a model over a set of images at full resolution -> confusion matrix.
 #include <array>
+#include <functional>
 #include <vector>
 
 #include "cseg/config/experiment.h"
@@ -14,6 +15,9 @@ struct EvalOptions {
   int batch_size = 1;
   int workers = 1;
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  /// Labels [N, H, W] from the model's output; default argmax of the logits (a method such as
+  /// SSUL supplies its own, see Method::predict).
+  std::function<torch::Tensor(const models::ModelOutput&)> predict;
 };
 
 /// The evaluation options an experiment implies (eval batch, loader workers, normalisation).

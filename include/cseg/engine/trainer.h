@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cseg/config/experiment.h"
+#include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/methods/method.h"
 
@@ -39,6 +40,8 @@ class Trainer {
   void summarize();
   void write_results();
   std::string checkpoint(const std::string& name) const;
+  /// Evaluation options with the method's predict (SSUL merges its unknown class).
+  EvalOptions method_eval_options();
 
   const config::ExperimentConfig& cfg_;
   const ExperimentData& data_;

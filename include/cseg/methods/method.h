@@ -72,6 +72,13 @@ class Method {
   virtual void after_backward(StepContext&) {}
   virtual void after_optimizer_step(StepContext&) {}
   virtual void on_step_end(StepContext&) {}
+  /// Parameters the method owns and trains with the model (e.g. SSUL's unknown head); they join
+  /// the decoder's parameter groups. Called when a step's optimizer is built.
+  virtual std::vector<torch::Tensor> parameters() { return {}; }
+  /// Whether the step's batches must carry saliency maps (Batch::saliency).
+  virtual bool needs_saliency() const { return false; }
+  /// Labels [N, H, W] from a model output at evaluation; default: argmax of the logits.
+  virtual torch::Tensor predict(const models::ModelOutput& out) { return out.logits.argmax(1); }
   virtual void save(torch::serialize::OutputArchive&) const {}
   virtual void load(torch::serialize::InputArchive&) {}
 };

@@ -233,6 +233,7 @@ nlohmann::json options_json(const GenerateOptions& g) {
           {"size", {s.width, s.height}},
           {"items", {s.min_items, s.max_items}},
           {"scale", {s.min_scale, s.max_scale}},
+          {"saliency_maps", true},
           {"border", s.border},
           {"environment",
            {{"name", e.name}, {"texture", e.texture}, {"background", e.background},
@@ -258,9 +259,11 @@ bool generate_scenes(const GenerateOptions& g) {
   IdxSet train = read_idx(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
   IdxSet t10k = read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz");
   fs::remove(meta_path);
-  for (const char* sub : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"})
+  for (const char* sub : {"JPEGImages", "SegmentationClass", "SaliencyMap", "ImageSets/Segmentation"})
     fs::create_directories(out / sub);
   const Palette palette = voc_palette();
+  Palette saliency_palette(256, {0, 0, 0});
+  saliency_palette[1] = {255, 255, 255};
   struct Split {
     const char* name;
     int n;
@@ -281,6 +284,10 @@ bool generate_scenes(const GenerateOptions& g) {
       cv::Mat lab(s.height, s.width, CV_8UC1, s.label.data());
       write_jpeg((out / "JPEGImages" / (ids[i] + ".jpg")).string(), rgb, 95);
       write_label_png((out / "SegmentationClass" / (ids[i] + ".png")).string(), lab, palette);
+      // Saliency (for SSUL): every item pixel, its 255 border included. Ideal saliency: a
+      // detector's maps on real photos are noisier.
+      cv::Mat sal = (lab != 0) / 255;
+      write_label_png((out / "SaliencyMap" / (ids[i] + ".png")).string(), sal, saliency_palette);
     });
     std::ofstream list(out / "ImageSets" / "Segmentation" / (std::string(sp.name) + ".txt"));
     for (const auto& id : ids) list << id << "\n";

@@ -1,0 +1,148 @@
+#include "cseg/methods/ssul.h"
+
+#include "cseg/core/error.h"
+#include "cseg/models/layers.h"
+
+namespace F = torch::nn::functional;
+
+namespace cseg::methods {
+
+SSUL::SSUL(Options o)
+    : pseudo_threshold_(o.real("pseudo_threshold", 0.7)), bg_lr_mult_(o.real("bg_lr_mult", 1e-4)) {
+  o.finish();
+}
+
+std::vector<torch::Tensor> SSUL::parameters() { return {weight_, bias_}; }
+
+void SSUL::ensure_head(models::Segmenter& model) {
+  if (weight_.defined()) return;
+  // The decoder's width, from one small forward.
+  const bool was_training = model.is_training();
+  model.eval();
+  int64_t channels = 0;
+  {
+    torch::NoGradGuard no_grad;
+    channels = model.forward(torch::zeros({1, 3, 64, 64})).features.at("decoder").size(1);
+  }
+  model.train(was_training);
+  weight_ = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).set_requires_grad(true);
+  bias_ = torch::zeros({1}).set_requires_grad(true);
+}
+
+torch::Tensor SSUL::unknown_logits(const models::ModelOutput& out) {
+  auto x = F::conv2d(out.features.at("decoder"), weight_, F::Conv2dFuncOptions().bias(bias_));
+  return models::resize_to(x, out.logits.size(2), out.logits.size(3));
+}
+
+void SSUL::on_step_begin(StepContext& ctx) {
+  ensure_head(*ctx.model);
+  auto& model = *ctx.model;
+  for (auto& p : model.parameters()) p.set_requires_grad(true);
+  if (ctx.step == 0) return;
+  // Freeze everything but the heads, then the old heads (head 0 stays for its background row).
+  std::set<std::string> heads;
+  for (const auto& alias : model.head_aliases()) heads.insert(alias.heads + ".");
+  const int newest = int(model.head_sizes().size()) - 1;
+  for (auto& p : model.named_parameters()) {
+    bool head = false;
+    int index = -1;
+    for (const auto& h : heads)
+      if (p.key().rfind(h, 0) == 0) {
+        head = true;
+        index = std::stoi(p.key().substr(h.size()));
+      }
+    if (!head || (index > 0 && index < newest)) p.value().set_requires_grad(false);
+  }
+  // New heads start as the unknown class (SSUL's initialisation).
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  for (const auto& alias : model.head_aliases()) {
+    auto* w = params.find(fmt::format("{}.{}.weight", alias.heads, newest));
+    auto* b = params.find(fmt::format("{}.{}.bias", alias.heads, newest));
+    if (w && b && w->size(1) == weight_.size(1)) {
+      w->copy_(weight_.expand_as(*w));
+      b->copy_(bias_.expand_as(*b));
+    }
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> SSUL::targets(const torch::Tensor& labels, const torch::Tensor& saliency,
+                                                      const torch::Tensor& old_logits, int num_classes,
+                                                      double pseudo_threshold) {
+  auto l = labels.clone();
+  const auto unknown = int64_t(num_classes);
+  auto bg = labels == 0;
+  if (old_logits.defined() && old_logits.size(1) > 1) {
+    auto scores = torch::sigmoid(old_logits.narrow(1, 1, old_logits.size(1) - 1));
+    auto [best, cls] = scores.max(1);
+    auto pseudo = bg & (best >= pseudo_threshold);
+    l = torch::where(pseudo, cls + 1, l);
+    bg = bg & ~pseudo;
+  }
+  if (saliency.defined()) l = torch::where(bg & (saliency > 0), torch::full_like(l, unknown), l);
+  auto valid = l != 255;
+  auto safe = torch::where(valid, l, torch::zeros_like(l));
+  auto onehot = F::one_hot(safe, num_classes + 1).permute({0, 3, 1, 2}).to(torch::kFloat);
+  return {onehot, valid};
+}
+
+torch::Tensor SSUL::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor&) {
+  // Computed in add_loss_terms, where the decoder features (for the unknown head) are at hand.
+  (void)ctx;
+  (void)batch;
+  return torch::zeros({});
+}
+
+void SSUL::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput& out, LossTerms& terms) {
+  CSEG_CHECK(batch.saliency.defined(), "ssul: the batch has no saliency maps");
+  auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
+  auto [onehot, valid] = targets(batch.labels, batch.saliency.to(torch::kLong), ctx.old_output ? ctx.old_output->logits : torch::Tensor(),
+                                 ctx.num_classes, pseudo_threshold_);
+  auto bce = F::binary_cross_entropy_with_logits(all, onehot, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+  auto mask = valid.unsqueeze(1).to(torch::kFloat);
+  terms.emplace_back("bce", (bce * mask).sum() / (mask.sum() * double(all.size(1))).clamp_min(1));
+}
+
+void SSUL::after_backward(StepContext& ctx) {
+  if (ctx.step == 0) return;
+  // Head 0 at later steps: only the background row learns, bg_lr_mult times slower.
+  auto params = ctx.model->named_parameters();
+  for (const auto& alias : ctx.model->head_aliases())
+    for (const char* suffix : {".0.weight", ".0.bias"}) {
+      auto* p = params.find(alias.heads + suffix);
+      if (!p || !p->grad().defined()) continue;
+      auto g = p->grad();
+      g.narrow(0, 1, g.size(0) - 1).zero_();
+      g.narrow(0, 0, 1).mul_(bg_lr_mult_);
+    }
+}
+
+torch::Tensor SSUL::predict(const models::ModelOutput& out) {
+  if (!weight_.defined()) return out.logits.argmax(1);
+  torch::NoGradGuard no_grad;
+  auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
+  auto pred = all.argmax(1);
+  return pred.masked_fill(pred == out.logits.size(1), 0);  // unknown counts as background
+}
+
+void SSUL::save(torch::serialize::OutputArchive& a) const {
+  if (!weight_.defined()) return;
+  a.write("unknown_weight", weight_.detach());
+  a.write("unknown_bias", bias_.detach());
+}
+
+void SSUL::load(torch::serialize::InputArchive& a) {
+  torch::Tensor w, b;
+  if (!a.try_read("unknown_weight", w) || !a.try_read("unknown_bias", b)) return;
+  if (weight_.defined() && weight_.sizes() == w.sizes()) {
+    // In place: the step's optimizer may already hold these tensors (mid-step resume).
+    torch::NoGradGuard no_grad;
+    weight_.copy_(w);
+    bias_.copy_(b);
+  } else {
+    weight_ = w.clone().set_requires_grad(true);
+    bias_ = b.clone().set_requires_grad(true);
+  }
+}
+
+}  // namespace cseg::methods
