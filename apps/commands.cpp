@@ -147,6 +147,11 @@ int train(const ConfigArgs& args, const std::string& command_line) {
                threads_of(cfg));
   // Build every method first: an unknown name fails before any training starts.
   std::vector<std::unique_ptr<methods::Method>> methods;
+  // Options may be given for methods not run now (a shared base config), but not for unknown ones.
+  const auto known = methods::method_names();
+  for (const auto& [name, opts] : cfg.method_options)
+    CSEG_CHECK(std::find(known.begin(), known.end(), name) != known.end(),
+               "config key 'method_options.{}': unknown method '{}'; known: {}", name, name, fmt::join(known, ", "));
   for (const auto& m : cfg.methods) {
     auto it = cfg.method_options.find(m);
     methods.push_back(methods::make_method(m, it == cfg.method_options.end() ? std::map<std::string, std::string>{} : it->second));

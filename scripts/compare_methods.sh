@@ -14,7 +14,7 @@ $CSEG data fmnist-scenes --out "$DATA"
 mkdir -p "$OUT/logs"
 methods=("$@")
 if [ ${#methods[@]} -eq 0 ]; then
-  methods=(finetune joint lwf lwf_mc ilt ewc pi rw mib plop sdr replay der der++)
+  methods=(finetune joint lwf lwf_mc ilt ewc pi rw mib plop sdr ssul replay der der++ bacs)
 fi
 for cfg in configs/compare/5-5_overlap.yaml configs/compare/5-5_disjoint.yaml \
            configs/compare/5-1_overlap.yaml configs/compare/5-1_disjoint.yaml; do

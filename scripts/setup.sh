@@ -11,6 +11,7 @@ packages=(
   libpng-dev zlib1g-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  protobuf-compiler                  # tests decode the TensorBoard files cseg writes
   dataset-fashion-mnist              # the photos of the embedded default data
 )
 

@@ -13,6 +13,7 @@
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
+#include "cseg/methods/bacs.h"
 #include "cseg/models/fast_scnn.h"
 #include "tiny_experiment.h"
 
@@ -153,9 +154,9 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
   const std::map<std::string, std::vector<std::string>> terms{
-      {"lwf", {"kd"}}, {"lwf_mc", {"kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
+      {"lwf", {"kd"}}, {"lwf_mc", {"bce", "kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}};
+      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
@@ -284,7 +285,7 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul"}) {
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "bacs"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
@@ -333,4 +334,20 @@ TEST(ContinualLosses, SsulTargetsUnknownAndPseudoLabels) {
   EXPECT_EQ(target[3].item<int64_t>(), 2);
   EXPECT_TRUE(valid.all().item<bool>());
   EXPECT_EQ(onehot.sum().item<float>(), 4.f);  // one-hot
+}
+
+TEST(ContinualLosses, BacsFocalLossAndBackgroundWeightsByHand) {
+  // Focal loss, gamma 2: p = 0.5 for a positive pixel -> -(1 - 0.5)^2 log 0.5 = 0.1732868;
+  // a negative pixel with p = 0.1 -> -(0.1)^2 log 0.9 = 0.0010536; mean of the two.
+  auto p = torch::tensor({0.5f, 0.1f});
+  auto t = torch::tensor({1.f, 0.f});
+  auto valid = torch::tensor({true, true});
+  EXPECT_NEAR(BACS::focal_loss(p, t, valid).item<double>(), (0.1732868 + 0.0010536) / 2, 1e-6);
+  // Background weights: (1 - w)^2 on background, w > 0.5 -> 1 -> weight 0; foreground 1.
+  auto labels = torch::tensor({int64_t(0), int64_t(0), int64_t(3)});
+  auto seen = torch::tensor({0.2f, 0.7f, 0.9f});
+  auto w = BACS::background_weights(labels, seen, 2.0);
+  EXPECT_NEAR(w[0].item<float>(), 0.64f, 1e-6);
+  EXPECT_EQ(w[1].item<float>(), 0.f);
+  EXPECT_EQ(w[2].item<float>(), 1.f);
 }

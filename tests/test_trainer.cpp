@@ -19,10 +19,10 @@ class RecordingMethod : public methods::Method {
     calls.push_back(fmt::format("step_begin {} old={} all={}", c.step, c.num_old_classes, c.num_classes));
   }
   void before_forward(methods::StepContext&, Batch&) override { calls.push_back("before_forward"); }
-  torch::Tensor task_loss(methods::StepContext& c, const Batch& b, const torch::Tensor& logits) override {
+  torch::Tensor task_loss(methods::StepContext& c, const Batch& b, const models::ModelOutput& out) override {
     calls.push_back("task_loss");
-    logit_channels.push_back(static_cast<int>(logits.size(1)));
-    return Method::task_loss(c, b, logits);
+    logit_channels.push_back(static_cast<int>(out.logits.size(1)));
+    return Method::task_loss(c, b, out);
   }
   void add_loss_terms(methods::StepContext&, const Batch&, const models::ModelOutput& out,
                       methods::LossTerms& terms) override {

@@ -8,16 +8,21 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
+#include "cseg/data/image_io.h"
 #include "cseg/data/loader.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/logging/progress.h"
+#include "cseg/logging/tensorboard.h"
 #include "cseg/losses/losses.h"
 #include "cseg/metrics/confusion.h"
+#include "cseg/models/cost.h"
 #include "cseg/weights/load.h"
 #include "cseg/metrics/continual.h"
 
@@ -102,6 +107,65 @@ EvalOptions Trainer::method_eval_options() {
   return o;
 }
 
+Trainer::~Trainer() = default;
+
+void Trainer::log_sequence(int k, const nlohmann::json& step) {
+  if (!tb_sequence_)
+    tb_sequence_ = std::make_unique<logging::TensorBoardWriter>((fs::path(run_dir_) / "tensorboard" / "sequence").string());
+  auto& tb = *tb_sequence_;
+  const auto& test = step["test"];
+  for (const char* key : {"miou", "miou_old", "miou_new", "hiou"})
+    if (test[key].is_number()) tb.scalar(std::string("test/") + key, test[key].get<double>(), k);
+  // Per-class IoU as scalars and as a Markdown table in the text tab.
+  std::string table = "| class | IoU (%) |\n|---|---|\n";
+  const auto& iou = test["per_class_iou"];
+  for (size_t c = 0; c < iou.size() && c < data_.class_names.size(); ++c) {
+    if (!iou[c].is_number()) continue;
+    tb.scalar("per_class_iou/" + data_.class_names[c], iou[c].get<double>(), k);
+    table += fmt::format("| {} | {:.1f} |\n", data_.class_names[c], 100 * iou[c].get<double>());
+  }
+  tb.text("per_class_iou", table, k);
+  // A few test images: input | ground truth | prediction, in the VOC palette.
+  const auto& sc = *data_.scenario;
+  auto ids = sc.eval_images(k, data_.test.index);
+  if (ids.size() > 4) ids.resize(4);
+  if (ids.empty()) return;
+  data::LoaderOptions lo;
+  lo.batch_size = int(ids.size());
+  lo.train = false;
+  lo.workers = 0;
+  lo.lut = sc.eval_labels(k);
+  lo.augment.mean = cfg_.augment.mean;
+  lo.augment.std = cfg_.augment.std;
+  data::Loader loader(*data_.test.dataset, ids, lo);
+  loader.start_epoch(0);
+  auto batch = loader.next();
+  if (!batch) return;
+  torch::Tensor pred;
+  {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    pred = method_.predict(model_->forward(batch->images));
+    model_->train();
+  }
+  auto mean = torch::tensor(cfg_.augment.mean, torch::kFloat).view({1, 3, 1, 1});
+  auto stdv = torch::tensor(cfg_.augment.std, torch::kFloat).view({1, 3, 1, 1});
+  auto rgb = ((batch->images * stdv + mean) * 255).clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  const auto palette = data::voc_palette();
+  auto lut = torch::empty({256, 3}, torch::kUInt8);
+  for (int i = 0; i < 256; ++i)
+    for (int c = 0; c < 3; ++c) lut[i][c] = palette[i][c];
+  auto colour = [&](const torch::Tensor& labels) { return lut.index({labels.clamp(0, 255).to(torch::kLong)}); };
+  auto rows = torch::cat({rgb, colour(batch->labels), colour(pred)}, 2);  // [N, H, 3W, 3]
+  auto grid = rows.reshape({-1, rows.size(2), 3}).contiguous();            // [N*H, 3W, 3]
+  cv::Mat img(int(grid.size(0)), int(grid.size(1)), CV_8UC3, grid.data_ptr<uint8_t>());
+  cv::Mat bgr;
+  cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> png;
+  cv::imencode(".png", bgr, png);
+  tb.image("test/input_truth_prediction", std::string(png.begin(), png.end()), img.rows, img.cols, 3, k);
+}
+
 std::string Trainer::checkpoint(const std::string& name) const {
   return (fs::path(run_dir_) / "checkpoints" / name).string();
 }
@@ -156,6 +220,7 @@ nlohmann::json Trainer::run() {
           ++first;
         }
       }
+    if (!old.is_discarded() && old.contains("cost")) results_["cost"] = old["cost"];
   }
   CSEG_CHECK(first <= sc.num_steps(), "train.start_step {} is past the scenario's {} steps", first, sc.num_steps());
   summarize();  // the restored steps' summary, also when a rerun finds every step done
@@ -177,10 +242,32 @@ nlohmann::json Trainer::run() {
                    cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
     }
   }
+  if (first < sc.num_steps()) results_.erase("cost");  // the model changes: measure again at the end
   for (int k = first; k < sc.num_steps(); ++k) {
     StepTiming timing = train_step(k);
     results_["steps"].push_back(evaluate_step(k, timing));
+    log_sequence(k, results_["steps"].back());
     summarize();
+    write_results();
+  }
+  if (!results_.contains("cost")) {
+    // The final model's cost: multiply-adds per image at the training crop and at the first
+    // test image's size, and inference latency there (batch 1).
+    auto sample = data_.test.dataset->load(0);
+    const int64_t th = sample.image.rows, tw = sample.image.cols, crop = cfg_.augment.crop_size;
+    auto train_cost = models::measure_cost(*model_, crop, crop);
+    auto test_cost = models::measure_cost(*model_, th, tw);
+    auto latency = models::measure_latency(*model_, th, tw, 1, 3, 10);
+    results_["cost"] = {{"params", train_cost.params},
+                        {"trainable_params", train_cost.trainable_params},
+                        {"macs_train", train_cost.macs},
+                        {"train_size", {crop, crop}},
+                        {"macs_test", test_cost.macs},
+                        {"test_size", {th, tw}},
+                        {"latency_ms_median", latency.median_ms},
+                        {"latency_ms_p90", latency.p90_ms},
+                        {"latency_batch", 1},
+                        {"threads", at::get_num_threads()}};
     write_results();
   }
   return results_;
@@ -256,6 +343,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
                   : tc.steps_per_class > 0 ? int64_t(tc.steps_per_class) * (ctx.num_classes - ctx.num_old_classes)
                                            : int64_t(tc.epochs) * per_epoch;
   if (tc.debug) total = std::min<int64_t>(total, tc.debug_iterations);
+  ctx.total_iterations = total;
+  ctx.iterations_per_epoch = per_epoch;
   const double lr = (k > 0 && cfg_.optim.lr_next > 0) ? cfg_.optim.lr_next : cfg_.optim.lr;
   std::vector<double> base_lrs;
   auto optimizer = make_optimizer(*model_, cfg_.optim, lr, base_lrs, method_.parameters());
@@ -277,6 +366,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   timing.train_images = images.size();
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   logging::Progress progress(fmt::format("[{}] step {}", method_.name(), k), total, tc.log_every);
+  logging::TensorBoardWriter tb_step((fs::path(run_dir_) / "tensorboard" / fmt::format("step{}", k)).string());
   model_->train();
   double loss_avg = 0;
   while (state.iteration < total) {
@@ -302,7 +392,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
         ctx.old_output = &old_out;
       }
       auto out = model_->forward(batch->images);
-      methods::LossTerms terms{{cfg_.loss.name, method_.task_loss(ctx, *batch, out.logits)}};
+      const std::string task_name = method_.task_loss_name().empty() ? cfg_.loss.name : method_.task_loss_name();
+      methods::LossTerms terms{{task_name, method_.task_loss(ctx, *batch, out)}};
       if (out.aux_logits.defined())
         terms.emplace_back("aux", cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch->labels));
       method_.add_loss_terms(ctx, *batch, out, terms);
@@ -326,6 +417,9 @@ Trainer::StepTiming Trainer::train_step(int k) {
                             {"epoch", state.epoch}, {"lr", base_lrs[0] * f}, {"loss", lv}};
         for (const auto& [name, t] : terms) line["loss_" + name] = t.item<double>();
         core::append_line(metrics_path, line.dump());
+        tb_step.scalar("lr", base_lrs[0] * f, state.iteration);
+        tb_step.scalar("loss/total", lv, state.iteration);
+        for (const auto& [name, t] : terms) tb_step.scalar("loss/" + name, t.item<double>(), state.iteration);
       }
     }
     timing.train_seconds += seconds_since(epoch_start);
@@ -408,6 +502,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"train_seconds", timing.train_seconds},
           {"images_per_second", ips},
           {"peak_rss_mb", peak_rss_mb()},
+          {"method_stats", method_.stats()},
           {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
           {"task_miou", opt_json(task_miou)},

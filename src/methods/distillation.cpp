@@ -37,8 +37,8 @@ void LwF::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutp
 
 LwFMC::LwFMC(Options o) : kd_weight_(o.real("kd_weight", 10.0)) { o.finish(); }
 
-torch::Tensor LwFMC::task_loss(StepContext&, const Batch& batch, const torch::Tensor& logits) {
-  return onehot_bce(logits, batch.labels);
+torch::Tensor LwFMC::task_loss(StepContext&, const Batch& batch, const models::ModelOutput& out) {
+  return onehot_bce(out.logits, batch.labels);
 }
 
 void LwFMC::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
@@ -62,9 +62,9 @@ void MiB::on_step_begin(StepContext& ctx) {
   if (ctx.step > 0 && init_) init_new_head_from_background(*ctx.model);
 }
 
-torch::Tensor MiB::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
-  if (ctx.step == 0) return Method::task_loss(ctx, batch, logits);
-  return unbiased_ce(logits, batch.labels, ctx.num_old_classes);
+torch::Tensor MiB::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
+  if (ctx.step == 0) return Method::task_loss(ctx, batch, out);
+  return unbiased_ce(out.logits, batch.labels, ctx.num_old_classes);
 }
 
 void MiB::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
@@ -119,8 +119,9 @@ std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& 
   return {out, factor};
 }
 
-torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
-  if (ctx.step == 0 || !pseudo_ || !ctx.old_output) return Method::task_loss(ctx, batch, logits);
+torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
+  if (ctx.step == 0 || !pseudo_ || !ctx.old_output) return Method::task_loss(ctx, batch, out);
+  const auto& logits = out.logits;
   auto [labels, factor] = pseudo_label(batch.labels, ctx.old_output->logits, thresholds_);
   auto per_pixel = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
   auto valid = (labels != 255).to(torch::kFloat);

@@ -9,11 +9,12 @@
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
+#include "cseg/methods/bacs.h"
 
 namespace cseg::methods {
 
-torch::Tensor Method::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
-  return losses::segmentation_loss(ctx.config->loss, logits, batch.labels);
+torch::Tensor Method::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
+  return losses::segmentation_loss(ctx.config->loss, out.logits, batch.labels);
 }
 
 namespace {
@@ -41,6 +42,7 @@ const std::vector<Entry>& registry() {
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
       {"sdr", [](Options o) { return std::make_unique<SDR>(std::move(o)); }},
       {"ssul", [](Options o) { return std::make_unique<SSUL>(std::move(o)); }},
+      {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }},

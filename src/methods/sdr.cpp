@@ -47,9 +47,9 @@ void SDR::on_step_begin(StepContext& ctx) {
   }
 }
 
-torch::Tensor SDR::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits) {
-  if (ctx.step == 0) return Method::task_loss(ctx, batch, logits);
-  return unbiased_ce(logits, batch.labels, ctx.num_old_classes);
+torch::Tensor SDR::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
+  if (ctx.step == 0) return Method::task_loss(ctx, batch, out);
+  return unbiased_ce(out.logits, batch.labels, ctx.num_old_classes);
 }
 
 void SDR::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput& out, LossTerms& terms) {

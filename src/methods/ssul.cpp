@@ -86,21 +86,15 @@ std::pair<torch::Tensor, torch::Tensor> SSUL::targets(const torch::Tensor& label
   return {onehot, valid};
 }
 
-torch::Tensor SSUL::task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor&) {
-  // Computed in add_loss_terms, where the decoder features (for the unknown head) are at hand.
-  (void)ctx;
-  (void)batch;
-  return torch::zeros({});
-}
-
-void SSUL::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput& out, LossTerms& terms) {
+torch::Tensor SSUL::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
   CSEG_CHECK(batch.saliency.defined(), "ssul: the batch has no saliency maps");
   auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
-  auto [onehot, valid] = targets(batch.labels, batch.saliency.to(torch::kLong), ctx.old_output ? ctx.old_output->logits : torch::Tensor(),
-                                 ctx.num_classes, pseudo_threshold_);
+  auto [onehot, valid] = targets(batch.labels, batch.saliency.to(torch::kLong),
+                                 ctx.old_output ? ctx.old_output->logits : torch::Tensor(), ctx.num_classes,
+                                 pseudo_threshold_);
   auto bce = F::binary_cross_entropy_with_logits(all, onehot, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
   auto mask = valid.unsqueeze(1).to(torch::kFloat);
-  terms.emplace_back("bce", (bce * mask).sum() / (mask.sum() * double(all.size(1))).clamp_min(1));
+  return (bce * mask).sum() / (mask.sum() * double(all.size(1))).clamp_min(1);
 }
 
 void SSUL::after_backward(StepContext& ctx) {

@@ -1,5 +1,7 @@
 #include "cseg/models/cost.h"
 
+#include <chrono>
+
 #include "cseg/models/layers.h"
 #include "cseg/models/segmenter.h"
 
@@ -55,6 +57,28 @@ ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t 
     }
   }
   return cost;
+}
+
+Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t batch, int warmup, int runs) {
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({batch, 3, height, width});
+  for (int i = 0; i < warmup; ++i) model.forward(x);
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(1, runs); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model.forward(x);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  model.train(was_training);
+  std::sort(ms.begin(), ms.end());
+  Latency l;
+  l.median_ms = ms[ms.size() / 2];
+  l.p90_ms = ms[std::min(ms.size() - 1, size_t(double(ms.size()) * 0.9))];
+  l.min_ms = ms.front();
+  l.images_per_second = l.median_ms > 0 ? 1000.0 * double(batch) / l.median_ms : 0;
+  return l;
 }
 
 }  // namespace cseg::models

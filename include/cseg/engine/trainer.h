@@ -16,12 +16,15 @@
 #include "cseg/engine/experiment_data.h"
 #include "cseg/methods/method.h"
 
+namespace cseg::logging { class TensorBoardWriter; }
+
 namespace cseg::engine {
 
 class Trainer {
  public:
   Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
           std::string run_dir);
+  ~Trainer();
   /// Trains the remaining steps and returns the results (also written to results.json).
   nlohmann::json run();
 
@@ -39,6 +42,9 @@ class Trainer {
   /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
   void summarize();
   void write_results();
+  /// TensorBoard run "sequence": test mIoU (all/old/new/hIoU), per-class IoU (scalars and a
+  /// table), input | truth | prediction of a few test images, at x = step.
+  void log_sequence(int step, const nlohmann::json& step_results);
   std::string checkpoint(const std::string& name) const;
   /// Evaluation options with the method's predict (SSUL merges its unknown class).
   EvalOptions method_eval_options();
@@ -49,6 +55,7 @@ class Trainer {
   std::string run_dir_;
   std::shared_ptr<models::Segmenter> model_;
   nlohmann::json results_;
+  std::unique_ptr<logging::TensorBoardWriter> tb_sequence_;
 };
 
 /// Builds a model with the heads of steps 0..last_step of `data`'s scenario.

@@ -33,7 +33,8 @@ class LwFMC : public Method {
   explicit LwFMC(Options o);
   std::string name() const override { return "lwf_mc"; }
   bool needs_old_model() const override { return true; }
-  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
+  std::string task_loss_name() const override { return "bce"; }
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
 
  private:
@@ -61,7 +62,7 @@ class MiB : public Method {
   std::string name() const override { return "mib"; }
   bool needs_old_model() const override { return true; }
   void on_step_begin(StepContext&) override;
-  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
 
  private:
@@ -82,7 +83,7 @@ class PLOP : public Method {
   std::string name() const override { return "plop"; }
   bool needs_old_model() const override { return true; }
   void on_step_begin(StepContext&) override;
-  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
   void save(torch::serialize::OutputArchive&) const override;
   void load(torch::serialize::InputArchive&) override;

@@ -8,6 +8,7 @@
 ///               -> after_optimizer_step
 ///             on_step_end
 /// save/load carry the method's state in every checkpoint so a resumed run continues exactly.
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <functional>
@@ -31,6 +32,8 @@ struct StepContext {
   int num_old_classes = 0;  ///< classes before this step (0 at step 0)
   int num_classes = 0;      ///< classes after this step
   int64_t iteration = 0;    ///< iterations done in this step
+  int64_t total_iterations = 0;      ///< the step's budget
+  int64_t iterations_per_epoch = 0;  ///< batches in one pass over the step's data
   int epoch = 0;
   models::Segmenter* model = nullptr;
   const scenarios::Scenario* scenario = nullptr;
@@ -65,8 +68,12 @@ class Method {
 
   virtual void on_step_begin(StepContext&) {}
   virtual void before_forward(StepContext&, Batch&) {}
-  /// The supervised loss on the batch's labels; default: the configured segmentation loss.
-  virtual torch::Tensor task_loss(StepContext& ctx, const Batch& batch, const torch::Tensor& logits);
+  /// The supervised loss on the batch's labels; default: the configured segmentation loss on
+  /// out.logits.
+  virtual torch::Tensor task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out);
+  /// The name the task loss is logged under when the method replaces the configured loss
+  /// (empty: the configured loss's name).
+  virtual std::string task_loss_name() const { return ""; }
   /// Extra terms (distillation, regularisers).
   virtual void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) {}
   virtual void after_backward(StepContext&) {}
@@ -79,6 +86,8 @@ class Method {
   virtual bool needs_saliency() const { return false; }
   /// Labels [N, H, W] from a model output at evaluation; default: argmax of the logits.
   virtual torch::Tensor predict(const models::ModelOutput& out) { return out.logits.argmax(1); }
+  /// Method-specific figures for results.json after a step (e.g. replay buffer bytes).
+  virtual nlohmann::json stats() const { return nlohmann::json::object(); }
   virtual void save(torch::serialize::OutputArchive&) const {}
   virtual void load(torch::serialize::InputArchive&) {}
 };

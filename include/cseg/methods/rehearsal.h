@@ -32,6 +32,9 @@ class Rehearsal : public Method {
   void save(torch::serialize::OutputArchive& a) const override { buffer_->save(a); }
   void load(torch::serialize::InputArchive& a) override { buffer_->load(a); }
   const ReplayBuffer& buffer() const { return *buffer_; }
+  nlohmann::json stats() const override {
+    return {{"replay_images", buffer_->size()}, {"replay_bytes", buffer_->bytes()}};
+  }
 
  private:
   Kind kind_;

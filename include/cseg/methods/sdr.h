@@ -25,7 +25,7 @@ class SDR : public Method {
   std::string name() const override { return "sdr"; }
   bool needs_old_model() const override { return true; }
   void on_step_begin(StepContext&) override;
-  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
   void save(torch::serialize::OutputArchive&) const override;
   void load(torch::serialize::InputArchive&) override;

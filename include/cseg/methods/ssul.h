@@ -26,8 +26,8 @@ class SSUL : public Method {
   bool needs_saliency() const override { return true; }
   std::vector<torch::Tensor> parameters() override;
   void on_step_begin(StepContext&) override;
-  torch::Tensor task_loss(StepContext&, const Batch&, const torch::Tensor& logits) override;
-  void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
+  torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
+  std::string task_loss_name() const override { return "bce"; }
   void after_backward(StepContext&) override;
   torch::Tensor predict(const models::ModelOutput& out) override;
   void save(torch::serialize::OutputArchive&) const override;
@@ -43,7 +43,6 @@ class SSUL : public Method {
   void ensure_head(models::Segmenter& model);
   double pseudo_threshold_, bg_lr_mult_;
   torch::Tensor weight_, bias_;  ///< the unknown head: [1, D, 1, 1], [1]
-  torch::Tensor pending_unknown_;  ///< this batch's unknown logits (set in add_loss_terms)
 };
 
 }  // namespace cseg::methods

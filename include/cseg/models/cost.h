@@ -48,4 +48,14 @@ struct ModelCost {
 /// `depth` levels deep (1 = top-level children).
 ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int depth = 1);
 
+struct Latency {
+  double median_ms = 0, p90_ms = 0, min_ms = 0;
+  double images_per_second = 0;  ///< batch / median
+};
+
+/// Inference forward time of a [batch, 3, height, width] input in eval mode without autograd:
+/// `warmup` untimed runs, then the median, 90th percentile and minimum of `runs` timed ones.
+Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int warmup = 3,
+                        int runs = 10);
+
 }  // namespace cseg::models
