@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "cseg/config/config.h"
@@ -50,6 +53,7 @@ config::ExperimentConfig load_model_experiment(const ConfigArgs& a, int& classes
   config::ExperimentConfig cfg;
   cfg.model = config::parse_model_section(tree);
   if (classes <= 0) classes = 21;
+  core::configure_runtime({0, true});  // every core, as a config with threads: 0
   return cfg;
 }
 
@@ -301,6 +305,78 @@ int model_info(const ConfigArgs& args, ModelInfoArgs m) {
   return 0;
 }
 
+int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary) {
+  auto tree = config::load({file, {}, ""});
+  auto root = tree.root();
+  std::string name = fs::path(file).stem().string(), output_dir = "runs/" + name;
+  std::vector<std::string> scenarios, methods, overrides;
+  std::vector<int> seeds{0};
+  int parallel = 1;
+  root.read("name", name);
+  root.read("parallel", parallel);
+  root.read("output_dir", output_dir);
+  root.read("scenarios", scenarios);
+  root.read("methods", methods);
+  root.read("seeds", seeds);
+  root.read("overrides", overrides);
+  root.finish();
+  CSEG_CHECK(!scenarios.empty() && !methods.empty() && !seeds.empty(),
+             "suite '{}': list scenarios (config files), methods and seeds", file);
+  const auto known = methods::method_names();
+  for (const auto& m : methods)
+    CSEG_CHECK(std::find(known.begin(), known.end(), m) != known.end(), "suite '{}': unknown method '{}'", file, m);
+  if (!only_methods.empty()) methods = only_methods;
+  // Scenario paths are relative to the suite file.
+  const fs::path base = fs::path(file).parent_path();
+  fs::create_directories(fs::path(output_dir) / "logs");
+  struct Job {
+    std::string label, cmd, log;
+  };
+  std::vector<Job> jobs;
+  for (const auto& scenario : scenarios) {
+    const fs::path cfg = fs::path(scenario).is_absolute() ? fs::path(scenario) : base / scenario;
+    CSEG_CHECK(fs::exists(cfg), "suite '{}': scenario config '{}' does not exist", file, cfg.string());
+    const std::string sname = cfg.stem().string();
+    for (const auto& m : methods)
+      for (int seed : seeds) {
+        const auto run = fs::path(output_dir) / sname / fmt::format("{}_seed{}", m, seed);
+        const auto log = fs::path(output_dir) / "logs" / fmt::format("{}.{}.seed{}.log", sname, m, seed);
+        std::string cmd = fmt::format("'{}' train -c '{}' 'methods=[{}]' seed={} 'output_dir={}'", binary, cfg.string(), m,
+                                      seed, run.string());
+        for (const auto& o : overrides) cmd += " '" + o + "'";
+        cmd += fmt::format(" > '{}' 2>&1", log.string());
+        jobs.push_back({fmt::format("{} / {} / seed {}", sname, m, seed), cmd, log.string()});
+      }
+  }
+  // `parallel` runs at once (each a separate process; set threads in the configs accordingly).
+  std::mutex mutex;
+  size_t next = 0, done = 0;
+  std::vector<std::string> failed;
+  auto worker = [&] {
+    while (true) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (next >= jobs.size()) return;
+        i = next++;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const int rc = std::system(jobs[i].cmd.c_str());
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::lock_guard<std::mutex> lock(mutex);
+      std::cout << fmt::format("[{}/{}] {} ({:.0f} s){}\n", ++done, jobs.size(), jobs[i].label, secs,
+                               rc == 0 ? "" : " FAILED, see " + jobs[i].log)
+                << std::flush;
+      if (rc != 0) failed.push_back(jobs[i].label);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 0; w < std::max(1, parallel); ++w) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  CSEG_CHECK(failed.empty(), "suite: {} run(s) failed: {}", failed.size(), fmt::join(failed, "; "));
+  return compare({output_dir}, (fs::path(output_dir) / "table.md").string(), (fs::path(output_dir) / "table.csv").string());
+}
+
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv) {
   auto rows = engine::compare_runs(paths);
   CSEG_CHECK(!rows.empty(), "compare: no per-method results.json under {}", fmt::join(paths, ", "));
@@ -308,6 +384,35 @@ int compare(const std::vector<std::string>& paths, const std::string& markdown, 
   std::cout << md;
   if (!markdown.empty()) core::write_text_atomic(markdown, md);
   if (!csv.empty()) core::write_text_atomic(csv, engine::comparison_csv(rows));
+  return 0;
+}
+
+int bench_model(const ConfigArgs& args, BenchModelArgs b) {
+  auto cfg = load_model_experiment(args, b.classes);
+  CSEG_CHECK(b.batch >= 1 && b.runs >= 1 && b.warmup >= 0, "--batch and --runs must be >= 1, --warmup >= 0");
+  ModelSource source;
+  source.classes = b.classes;
+  auto model = model_from(cfg, source, false);
+  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, median of {} runs after {} warm-up\n",
+                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(), b.runs, b.warmup);
+  std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
+                           "images/s", "GMACs/img");
+  for (const auto& size : b.sizes) {
+    const auto x = size.find('x');
+    int h = 0, w = 0;
+    try {
+      CSEG_CHECK(x != std::string::npos, "");
+      h = std::stoi(size.substr(0, x));
+      w = std::stoi(size.substr(x + 1));
+    } catch (const std::exception&) {
+      fail("--size '{}' is not HEIGHTxWIDTH (e.g. 1024x2048)", size);
+    }
+    CSEG_CHECK(h >= 32 && w >= 32, "--size {} is smaller than 32x32", size);
+    auto lat = models::measure_latency(*model, h, w, b.batch, b.warmup, b.runs);
+    auto cost = models::measure_cost(*model, h, w, 1, 1);
+    std::cout << fmt::format("{:>11} {:>10.2f} {:>10.2f} {:>10.2f} {:>12.1f} {:>9.3f}\n", size, lat.median_ms, lat.p90_ms,
+                             lat.min_ms, lat.images_per_second, cost.macs / 1e9);
+  }
   return 0;
 }
 

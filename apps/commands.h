@@ -43,6 +43,16 @@ struct ModelInfoArgs {
 };
 int model_info(const ConfigArgs& args, ModelInfoArgs m);
 
+struct BenchModelArgs {
+  std::vector<std::string> sizes{"512x512"};
+  int classes = 0, batch = 1, warmup = 3, runs = 10;
+};
+int bench_model(const ConfigArgs& args, BenchModelArgs b);
+
+/// Runs a grid of experiments (scenario configs x methods x seeds), one `cseg train` process
+/// each (finished runs are skipped by the trainer, unfinished ones resume), then writes the
+/// aggregated table (mean ± std over seeds) as table.md and table.csv in the suite's folder.
+int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary);
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv);
 int weights_list(const std::string& file);
 int weights_check(const ConfigArgs& args, const ModelSource& source);

@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "cseg/core/error.h"
@@ -82,6 +84,23 @@ int main(int argc, char** argv) {
   minfo->add_option("--depth", info.depth, "module levels to list (1: top-level modules)");
   minfo->add_flag("--json", info.json, "print JSON");
 
+  cseg::app::ConfigArgs bench_args;
+  cseg::app::BenchModelArgs bench;
+  auto* bm = app.add_subcommand("bench-model", "inference latency and throughput of the config's model at given sizes");
+  add_config_options(bm, bench_args, false);
+  bm->add_option("--size", bench.sizes, "input HEIGHTxWIDTH, repeatable (default 512x512)");
+  bm->add_option("--classes", bench.classes, "classes (default: the dataset's, or 21 without a config)");
+  bm->add_option("--batch", bench.batch, "batch size");
+  bm->add_option("--warmup", bench.warmup, "untimed runs first");
+  bm->add_option("--runs", bench.runs, "timed runs");
+
+  std::string suite_file;
+  std::vector<std::string> suite_methods;
+  auto* ste = app.add_subcommand("suite", "run a grid of experiments (scenarios x methods x seeds) and tabulate it");
+  ste->add_option("file", suite_file, "suite YAML: name, output_dir, scenarios, methods, seeds, overrides")
+      ->required()->check(CLI::ExistingFile);
+  ste->add_option("--methods", suite_methods, "run only these methods of the grid");
+
   std::vector<std::string> compare_paths;
   std::string compare_md, compare_csv;
   auto* cmp = app.add_subcommand("compare", "one table of final old/new/all mIoU, forgetting, time and memory per method");
@@ -125,6 +144,12 @@ int main(int argc, char** argv) {
       }
       return cseg::app::model_info(info_args, info);
     }
+    if (*ste) {
+      char self[4096] = {0};
+      const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+      return cseg::app::suite(suite_file, suite_methods, n > 0 ? std::string(self, size_t(n)) : std::string(argv[0]));
+    }
+    if (*bm) return cseg::app::bench_model(bench_args, bench);
     if (*cmp) return cseg::app::compare(compare_paths, compare_md, compare_csv);
     if (*wlist) return cseg::app::weights_list(weights_file);
     if (*wcheck) return cseg::app::weights_check(check_args, check_source);

@@ -249,3 +249,31 @@ TEST(Cli, PredictModelInfoAndWeights) {
   EXPECT_EQ(r.code, 1) << r.output;  // no aux head in the model: aux_classifier.* unexpected
   EXPECT_NE(r.output.find("unexpected (file has, model lacks): aux_classifier.0.weight"), std::string::npos) << r.output;
 }
+
+TEST(Cli, SuiteRunsAGridAndAggregatesSeeds) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  write(d / "tiny.yaml", test::tiny_config_yaml((d / "data").string(), (d / "unused").string(), 1));
+  write(d / "suite.yaml", fmt::format("name: grid\noutput_dir: {}\nscenarios: [tiny.yaml]\nmethods: [finetune, mib]\n"
+                                      "seeds: [0, 1]\nparallel: 2\noverrides: [train.iterations=2]\n",
+                                      (d / "out").string()));
+  auto r = run("suite " + (d / "suite.yaml").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("[4/4]"), std::string::npos) << r.output;
+  const auto table = core::read_text((d / "out" / "table.md").string());
+  EXPECT_NE(table.find("| finetune |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| mib |"), std::string::npos) << table;
+  EXPECT_NE(table.find(" ± "), std::string::npos) << table;  // two seeds: mean ± std
+  EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;  // runs per row
+  const auto csv = core::read_text((d / "out" / "table.csv").string());
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // header + 2 methods
+  // A rerun skips the finished runs and gives the same table.
+  auto again = run("suite " + (d / "suite.yaml").string());
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(core::read_text((d / "out" / "table.md").string()), table);
+  // A bad suite file fails on one line.
+  write(d / "bad.yaml", "scenarios: [tiny.yaml]\nmethods: [magic]\n");
+  auto bad = run("suite " + (d / "bad.yaml").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("unknown method 'magic'"), std::string::npos) << bad.output;
+}

@@ -102,6 +102,7 @@ void read_train(Section s, TrainConfig& c) {
   s.read("epochs", c.epochs);
   s.read("iterations", c.iterations);
   s.read("steps_per_class", c.steps_per_class);
+  s.read("first_step_factor", c.first_step_factor);
   s.read("workers", c.workers);
   s.read("prefetch", c.prefetch);
   s.read("debug", c.debug);
@@ -116,6 +117,7 @@ void read_train(Section s, TrainConfig& c) {
              "(got epochs={}, iterations={}, steps_per_class={})",
              c.epochs, c.iterations, c.steps_per_class);
   CSEG_CHECK(c.batch_size > 0, "config key {}: must be > 0", s.where("batch_size"));
+  CSEG_CHECK(c.first_step_factor > 0, "config key {}: must be > 0", s.where("first_step_factor"));
   CSEG_CHECK(c.workers >= 0, "config key {}: must be >= 0", s.where("workers"));
   CSEG_CHECK(c.start_step == 0 || !c.init_checkpoint.empty(),
              "config key {}: starting at step {} needs train.init_checkpoint", s.where("start_step"),

@@ -6,6 +6,7 @@
 
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/methods/method.h"
 
 namespace fs = std::filesystem;
 
@@ -71,7 +72,12 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     a.new_m.add(num(last["miou_new"]));
     a.all_m.add(num(last["miou"]));
     a.hiou.add(num(last["hiou"]));
-    a.forgetting.add(num(j["forgetting"]));
+    {  // mean forgetting over the tasks that have one
+      Stat f;
+      if (j["forgetting"].is_array())
+        for (const auto& v : j["forgetting"]) f.add(num(v));
+      a.forgetting.add(f.mean());
+    }
     a.avg.add(num(j["avg_miou"]));
     double secs = 0, rss = 0;
     for (const auto& s : j["steps"]) {
@@ -98,7 +104,12 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     r.peak_rss_mb = a.rss.mean();
     rows.push_back(r);
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.scenario < y.scenario; });
+  // Scenarios alphabetically, methods in the registry's order (baselines first).
+  const auto names = methods::method_names();
+  auto rank = [&](const std::string& m) { return size_t(std::find(names.begin(), names.end(), m) - names.begin()); };
+  std::stable_sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
+    return x.scenario != y.scenario ? x.scenario < y.scenario : rank(x.method) < rank(y.method);
+  });
   return rows;
 }
 

@@ -342,6 +342,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   int64_t total = tc.iterations > 0        ? tc.iterations
                   : tc.steps_per_class > 0 ? int64_t(tc.steps_per_class) * (ctx.num_classes - ctx.num_old_classes)
                                            : int64_t(tc.epochs) * per_epoch;
+  if (k == 0) total = std::max<int64_t>(1, std::llround(double(total) * tc.first_step_factor));
   if (tc.debug) total = std::min<int64_t>(total, tc.debug_iterations);
   ctx.total_iterations = total;
   ctx.iterations_per_epoch = per_epoch;

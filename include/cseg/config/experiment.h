@@ -83,6 +83,8 @@ struct TrainConfig {
   int epochs = 0;                      ///< per step; exactly one of epochs, iterations,
   int iterations = 0;                  ///< steps_per_class must be > 0
   int steps_per_class = 0;             ///< BACS: iterations = steps_per_class * new classes
+  double first_step_factor = 1.0;      ///< step 0's budget = this x the budget above (a base model
+                                       ///< from scratch needs more than an increment)
   int workers = 0;                     ///< loader threads; 0 = load in the training thread.
                                        ///< On 2 cores a loader thread beside LibTorch's OpenMP
                                        ///< threads costs 2.4x (bench/README.md): use >= 1 only

@@ -14,7 +14,8 @@ struct ComparisonRow {
   int runs = 0;          ///< seeds aggregated
   // mean and std over the runs (std 0 for one run); mIoU values in [0, 1], NaN when undefined
   double old_miou = 0, old_std = 0, new_miou = 0, new_std = 0, all_miou = 0, all_std = 0;
-  double hiou = 0, hiou_std = 0, forgetting = 0, avg_miou = 0;
+  double hiou = 0, hiou_std = 0, avg_miou = 0;
+  double forgetting = 0;  ///< mean over the tasks before the last of max_i R[i][j] - R[T][j]
   double seconds_per_step = 0, peak_rss_mb = 0;
 };
 
