@@ -1,5 +1,9 @@
 #include "cseg/core/files.h"
 
+#include <unistd.h>
+
+#include <thread>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,8 +14,13 @@ namespace fs = std::filesystem;
 
 namespace cseg::core {
 
+std::string temp_path_for(const std::string& path) {
+  return path + ".tmp." + std::to_string(getpid()) + "." +
+         std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 100000);
+}
+
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = temp_path_for(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     CSEG_CHECK(out.good(), "cannot write '{}'", tmp);

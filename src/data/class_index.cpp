@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cseg/core/error.h"
+#include "cseg/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -78,8 +79,7 @@ std::vector<LabelSet> build_class_index(const Dataset& dataset, const std::strin
   });
   if (!cache.empty()) {
     fs::create_directories(cache.parent_path());
-    fs::path tmp = cache;
-    tmp += ".tmp";
+    const fs::path tmp = core::temp_path_for(cache.string());
     {
       std::ofstream out(tmp, std::ios::binary);
       uint64_t count = index.size();

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "cseg/core/error.h"
+#include "cseg/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -93,7 +94,7 @@ Palette voc_palette() {
 }
 
 namespace {
-std::string temp_name(const std::string& path) { return path + ".tmp"; }
+std::string temp_name(const std::string& path) { return core::temp_path_for(path); }
 }  // namespace
 
 void write_label_png(const std::string& path, const cv::Mat& labels, const Palette& palette) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "cseg/core/error.h"
+#include "cseg/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -46,7 +47,7 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
     method->save(a);
     root.write("method", a);
   }
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = core::temp_path_for(path);
   fs::create_directories(fs::path(path).parent_path());
   root.save_to(tmp);
   fs::rename(tmp, path);
