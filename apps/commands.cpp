@@ -94,11 +94,17 @@ void print_table(const nlohmann::json& methods) {
 }
 
 /// The class count of the config's dataset without opening it (tables of the named datasets).
+/// The class table of a named dataset (voc, fmnist_scenes, ade20k, cityscapes); empty otherwise.
+std::vector<std::string> table_class_names(const std::string& dataset) {
+  if (dataset == "voc") return data::voc_class_names();
+  if (dataset == "fmnist_scenes") return data::fmnist_scene_class_names();
+  if (dataset == "ade20k") return data::ade20k_class_names();
+  if (dataset == "cityscapes") return data::cityscapes_class_names();
+  return {};
+}
+
 int dataset_classes(const config::DatasetConfig& d) {
-  if (d.name == "voc") return int(data::voc_class_names().size());
-  if (d.name == "fmnist_scenes") return int(data::fmnist_scene_class_names().size());
-  if (d.name == "ade20k") return int(data::ade20k_class_names().size());
-  if (d.name == "cityscapes") return int(data::cityscapes_class_names().size());
+  if (const auto names = table_class_names(d.name); !names.empty()) return int(names.size());
   CSEG_CHECK(d.num_classes > 0, "dataset '{}' has no known class count: set dataset.num_classes or pass --classes",
              d.name);
   return d.num_classes;
@@ -257,10 +263,7 @@ int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs
     for (int k = 0; k < model->num_classes(); ++k) o.dataset_labels.push_back(sc.dataset_label(k));
   }
   std::vector<std::string> names = cfg.dataset.class_names;
-  if (names.empty() && cfg.dataset.name == "voc") names = data::voc_class_names();
-  if (names.empty() && cfg.dataset.name == "fmnist_scenes") names = data::fmnist_scene_class_names();
-  if (names.empty() && cfg.dataset.name == "ade20k") names = data::ade20k_class_names();
-  if (names.empty() && cfg.dataset.name == "cityscapes") names = data::cityscapes_class_names();
+  if (names.empty()) names = table_class_names(cfg.dataset.name);
   nlohmann::json classes = nlohmann::json::array();
   for (int k = 0; k < model->num_classes(); ++k) {
     const int label = o.dataset_labels.empty() ? k : o.dataset_labels[k];
@@ -387,6 +390,15 @@ int compare(const std::vector<std::string>& paths, const std::string& markdown, 
   return 0;
 }
 
+std::pair<int, int> parse_size(const std::string& size) {
+  const auto x = size.find('x');
+  try {
+    if (x != std::string::npos) return {std::stoi(size.substr(0, x)), std::stoi(size.substr(x + 1))};
+  } catch (const std::exception&) {
+  }
+  fail("--size '{}' is not HEIGHTxWIDTH (e.g. 512x1024)", size);
+}
+
 int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   auto cfg = load_model_experiment(args, b.classes);
   CSEG_CHECK(b.batch >= 1 && b.runs >= 1 && b.warmup >= 0, "--batch and --runs must be >= 1, --warmup >= 0");
@@ -398,15 +410,7 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
                            "images/s", "GMACs/img");
   for (const auto& size : b.sizes) {
-    const auto x = size.find('x');
-    int h = 0, w = 0;
-    try {
-      CSEG_CHECK(x != std::string::npos, "");
-      h = std::stoi(size.substr(0, x));
-      w = std::stoi(size.substr(x + 1));
-    } catch (const std::exception&) {
-      fail("--size '{}' is not HEIGHTxWIDTH (e.g. 1024x2048)", size);
-    }
+    const auto [h, w] = parse_size(size);
     CSEG_CHECK(h >= 32 && w >= 32, "--size {} is smaller than 32x32", size);
     auto lat = models::measure_latency(*model, h, w, b.batch, b.warmup, b.runs);
     auto cost = models::measure_cost(*model, h, w, 1, 1);

@@ -2,6 +2,7 @@
 // The `cseg` subcommands: thin wrappers that parse options, build from the config and call the
 // library. Each returns the process exit code.
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cseg::app {
@@ -36,6 +37,9 @@ struct PredictArgs {
   double alpha = 0.5;
 };
 int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p);
+
+/// "512x1024" -> {512, 1024}; throws naming the value otherwise.
+std::pair<int, int> parse_size(const std::string& size);
 
 struct ModelInfoArgs {
   int classes = 0, batch = 1, depth = 2, height = 512, width = 512;

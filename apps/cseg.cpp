@@ -134,14 +134,7 @@ int main(int argc, char** argv) {
     if (*lst) return cseg::app::list(topic);
     if (*predict) return cseg::app::predict(pred_args, source, pred);
     if (*minfo) {
-      const auto x = size.find('x');
-      try {
-        CSEG_CHECK(x != std::string::npos, "");
-        info.height = std::stoi(size.substr(0, x));
-        info.width = std::stoi(size.substr(x + 1));
-      } catch (const std::exception&) {
-        throw cseg::Error(fmt::format("--size '{}' is not HEIGHTxWIDTH (e.g. 512x1024)", size));
-      }
+      std::tie(info.height, info.width) = cseg::app::parse_size(size);
       return cseg::app::model_info(info_args, info);
     }
     if (*ste) {

@@ -27,27 +27,11 @@ BACS::BACS(Options o) : feature_weight_(o.real("feature_weight", 0.25)), gamma_(
   o.finish();
 }
 
-std::vector<torch::Tensor> BACS::parameters() { return {weight_, bias_}; }
-
-void BACS::ensure_detector(models::Segmenter& model) {
-  if (weight_.defined()) return;
-  const bool was_training = model.is_training();
-  model.eval();
-  int64_t channels = 0;
-  {
-    torch::NoGradGuard no_grad;
-    channels = model.forward(torch::zeros({1, 3, 64, 64})).features.at("decoder").size(1);
-  }
-  model.train(was_training);
-  weight_ = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).set_requires_grad(true);
-  bias_ = torch::zeros({1}).set_requires_grad(true);
-  prototypes_ = torch::zeros({0, channels});
-  proto_counts_ = torch::zeros({0});
-}
+std::vector<torch::Tensor> BACS::parameters() { return {detector_.weight, detector_.bias}; }
 
 torch::Tensor BACS::detect(const torch::Tensor& features, const torch::Tensor& prototype, int64_t h, int64_t w) {
   auto diff = (torch::sigmoid(features) - torch::sigmoid(prototype).view({1, -1, 1, 1})).abs();
-  auto logit = F::conv2d(diff, weight_, F::Conv2dFuncOptions().bias(bias_));
+  auto logit = detector_(diff);
   return torch::sigmoid(models::resize_to(logit, h, w)).squeeze(1);
 }
 
@@ -62,7 +46,11 @@ torch::Tensor BACS::seen_probability(const torch::Tensor& features, int num_old_
 }
 
 void BACS::on_step_begin(StepContext& ctx) {
-  ensure_detector(*ctx.model);
+  if (!detector_.defined()) {
+    const int64_t channels = detector_.ensure(*ctx.model);
+    prototypes_ = torch::zeros({0, channels});
+    proto_counts_ = torch::zeros({0});
+  }
   if (prototypes_.size(0) <= ctx.step) {
     const int64_t extra = ctx.step + 1 - prototypes_.size(0);
     prototypes_ = torch::cat({prototypes_, torch::zeros({extra, prototypes_.size(1)})});
@@ -101,9 +89,7 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
   const auto& f = out.features.at("decoder");
   const int64_t h = out.logits.size(2), w = out.logits.size(3);
   // Prototype of this step: running mean of the decoder features of foreground pixels.
-  auto labels_small = F::interpolate(batch.labels.unsqueeze(1).to(torch::kFloat),
-                                     F::InterpolateFuncOptions().size(std::vector<int64_t>{f.size(2), f.size(3)}).mode(torch::kNearest))
-                          .squeeze(1);
+  auto labels_small = models::resize_nearest(batch.labels, f.size(2), f.size(3));
   auto fg = ((labels_small > 0) & (labels_small != 255)).to(torch::kFloat);
   {
     torch::NoGradGuard no_grad;
@@ -126,7 +112,7 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
     auto seen = pending_seen_.defined() ? pending_seen_.detach() : torch::Tensor();
     if (seen.defined()) {
       auto mask = ((batch.labels == 0) & (seen > 0.5)).to(torch::kFloat);
-      auto mask_small = F::interpolate(mask.unsqueeze(1), F::InterpolateFuncOptions().size(std::vector<int64_t>{f.size(2), f.size(3)}).mode(torch::kNearest));
+      auto mask_small = models::resize_nearest(mask, f.size(2), f.size(3)).unsqueeze(1);
       auto diff = (f - ctx.old_output->features.at("decoder")).pow(2) * mask_small;
       terms.emplace_back("feature_kd", feature_weight_ * diff.sum() / (mask_small.sum() * double(f.size(1))).clamp_min(1));
     }
@@ -137,9 +123,8 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
 void BACS::on_step_end(StepContext& ctx) { der_->on_step_end(ctx); }
 
 void BACS::save(torch::serialize::OutputArchive& a) const {
-  if (weight_.defined()) {
-    a.write("detector_weight", weight_.detach());
-    a.write("detector_bias", bias_.detach());
+  if (detector_.defined()) {
+    detector_.save(a, "detector");
     a.write("prototypes", prototypes_);
     a.write("prototype_counts", proto_counts_);
   }
@@ -147,17 +132,8 @@ void BACS::save(torch::serialize::OutputArchive& a) const {
 }
 
 void BACS::load(torch::serialize::InputArchive& a) {
-  torch::Tensor w, b, p, c;
-  if (a.try_read("detector_weight", w) && a.try_read("detector_bias", b) && a.try_read("prototypes", p) &&
-      a.try_read("prototype_counts", c)) {
-    torch::NoGradGuard no_grad;
-    if (weight_.defined() && weight_.sizes() == w.sizes()) {
-      weight_.copy_(w);  // in place: the optimizer may hold these tensors already
-      bias_.copy_(b);
-    } else {
-      weight_ = w.clone().set_requires_grad(true);
-      bias_ = b.clone().set_requires_grad(true);
-    }
+  torch::Tensor p, c;
+  if (detector_.load(a, "detector") && a.try_read("prototypes", p) && a.try_read("prototype_counts", c)) {
     prototypes_ = p.clone();
     proto_counts_ = c.clone();
   }

@@ -2,6 +2,7 @@
 
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/distillation.h"
+#include "cseg/models/layers.h"
 
 namespace F = torch::nn::functional;
 
@@ -10,9 +11,7 @@ namespace cseg::methods {
 namespace {
 /// Labels resized to the feature map by nearest neighbour.
 torch::Tensor labels_at(const torch::Tensor& labels, const torch::Tensor& features) {
-  auto l = labels.unsqueeze(1).to(torch::kFloat);
-  l = F::interpolate(l, F::InterpolateFuncOptions().size(std::vector<int64_t>{features.size(2), features.size(3)}).mode(torch::kNearest));
-  return l.squeeze(1).to(torch::kLong);
+  return models::resize_nearest(labels, features.size(2), features.size(3));
 }
 }  // namespace
 

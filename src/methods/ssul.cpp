@@ -12,30 +12,14 @@ SSUL::SSUL(Options o)
   o.finish();
 }
 
-std::vector<torch::Tensor> SSUL::parameters() { return {weight_, bias_}; }
-
-void SSUL::ensure_head(models::Segmenter& model) {
-  if (weight_.defined()) return;
-  // The decoder's width, from one small forward.
-  const bool was_training = model.is_training();
-  model.eval();
-  int64_t channels = 0;
-  {
-    torch::NoGradGuard no_grad;
-    channels = model.forward(torch::zeros({1, 3, 64, 64})).features.at("decoder").size(1);
-  }
-  model.train(was_training);
-  weight_ = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).set_requires_grad(true);
-  bias_ = torch::zeros({1}).set_requires_grad(true);
-}
+std::vector<torch::Tensor> SSUL::parameters() { return {unknown_.weight, unknown_.bias}; }
 
 torch::Tensor SSUL::unknown_logits(const models::ModelOutput& out) {
-  auto x = F::conv2d(out.features.at("decoder"), weight_, F::Conv2dFuncOptions().bias(bias_));
-  return models::resize_to(x, out.logits.size(2), out.logits.size(3));
+  return models::resize_to(unknown_(out.features.at("decoder")), out.logits.size(2), out.logits.size(3));
 }
 
 void SSUL::on_step_begin(StepContext& ctx) {
-  ensure_head(*ctx.model);
+  unknown_.ensure(*ctx.model);
   auto& model = *ctx.model;
   for (auto& p : model.parameters()) p.set_requires_grad(true);
   if (ctx.step == 0) return;
@@ -59,9 +43,9 @@ void SSUL::on_step_begin(StepContext& ctx) {
   for (const auto& alias : model.head_aliases()) {
     auto* w = params.find(fmt::format("{}.{}.weight", alias.heads, newest));
     auto* b = params.find(fmt::format("{}.{}.bias", alias.heads, newest));
-    if (w && b && w->size(1) == weight_.size(1)) {
-      w->copy_(weight_.expand_as(*w));
-      b->copy_(bias_.expand_as(*b));
+    if (w && b && w->size(1) == unknown_.weight.size(1)) {
+      w->copy_(unknown_.weight.expand_as(*w));
+      b->copy_(unknown_.bias.expand_as(*b));
     }
   }
 }
@@ -112,31 +96,15 @@ void SSUL::after_backward(StepContext& ctx) {
 }
 
 torch::Tensor SSUL::predict(const models::ModelOutput& out) {
-  if (!weight_.defined()) return out.logits.argmax(1);
+  if (!unknown_.defined()) return out.logits.argmax(1);
   torch::NoGradGuard no_grad;
   auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
   auto pred = all.argmax(1);
   return pred.masked_fill(pred == out.logits.size(1), 0);  // unknown counts as background
 }
 
-void SSUL::save(torch::serialize::OutputArchive& a) const {
-  if (!weight_.defined()) return;
-  a.write("unknown_weight", weight_.detach());
-  a.write("unknown_bias", bias_.detach());
-}
+void SSUL::save(torch::serialize::OutputArchive& a) const { unknown_.save(a, "unknown"); }
 
-void SSUL::load(torch::serialize::InputArchive& a) {
-  torch::Tensor w, b;
-  if (!a.try_read("unknown_weight", w) || !a.try_read("unknown_bias", b)) return;
-  if (weight_.defined() && weight_.sizes() == w.sizes()) {
-    // In place: the step's optimizer may already hold these tensors (mid-step resume).
-    torch::NoGradGuard no_grad;
-    weight_.copy_(w);
-    bias_.copy_(b);
-  } else {
-    weight_ = w.clone().set_requires_grad(true);
-    bias_ = b.clone().set_requires_grad(true);
-  }
-}
+void SSUL::load(torch::serialize::InputArchive& a) { unknown_.load(a, "unknown"); }
 
 }  // namespace cseg::methods

@@ -84,6 +84,12 @@ torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w, bool align
                                .align_corners(align_corners));
 }
 
+torch::Tensor resize_nearest(const torch::Tensor& maps, int64_t h, int64_t w) {
+  auto x = F::interpolate(maps.unsqueeze(1).to(torch::kFloat),
+                          F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest));
+  return x.squeeze(1).to(maps.scalar_type());
+}
+
 torch::Tensor run_heads(nn::ModuleList& heads, const torch::Tensor& x) {
   std::vector<torch::Tensor> parts;
   for (const auto& head : *heads) parts.push_back(head->as<ConvImpl>()->forward(x));

@@ -15,6 +15,7 @@
 ///  - DER++ on a replay buffer (alpha 0.8, beta 0.5; memory, policy, selection as `der++`).
 #include <memory>
 
+#include "cseg/methods/decoder_head.h"
 #include "cseg/methods/method.h"
 #include "cseg/methods/options.h"
 #include "cseg/methods/rehearsal.h"
@@ -44,9 +45,8 @@ class BACS : public Method {
  private:
   torch::Tensor detect(const torch::Tensor& features, const torch::Tensor& prototype, int64_t h, int64_t w);
   torch::Tensor seen_probability(const torch::Tensor& features, int num_old_steps, int64_t h, int64_t w);
-  void ensure_detector(models::Segmenter& model);
   double feature_weight_, gamma_;
-  torch::Tensor weight_, bias_;   ///< detector 1x1 conv: [1, D, 1, 1], [1]
+  DecoderHead detector_;          ///< the background detector's 1x1 conv
   torch::Tensor prototypes_;      ///< [steps, D]
   torch::Tensor proto_counts_;    ///< [steps]
   torch::Tensor pending_seen_;    ///< this batch's seen probability (task_loss -> add_loss_terms)

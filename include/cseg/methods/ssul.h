@@ -13,6 +13,7 @@
 ///    by bg_lr_mult (1e-4); new heads start as copies of the unknown head.
 ///  Not implemented: SSUL-M's exemplar memory (use `replay` for rehearsal); BatchNorm statistics
 ///  of the frozen layers still update in training mode (SSUL keeps them fixed).
+#include "cseg/methods/decoder_head.h"
 #include "cseg/methods/method.h"
 #include "cseg/methods/options.h"
 
@@ -40,9 +41,8 @@ class SSUL : public Method {
 
  private:
   torch::Tensor unknown_logits(const models::ModelOutput& out);
-  void ensure_head(models::Segmenter& model);
   double pseudo_threshold_, bg_lr_mult_;
-  torch::Tensor weight_, bias_;  ///< the unknown head: [1, D, 1, 1], [1]
+  DecoderHead unknown_;  ///< the unknown class's head
 };
 
 }  // namespace cseg::methods

@@ -81,6 +81,9 @@ Seq conv_norm_act(Norm norm, int in, int out, int k, int stride = 1, int pad = 0
 /// Bilinear resize to (h, w); a no-op when the size already matches.
 torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w, bool align_corners = false);
 
+/// Nearest-neighbour resize of per-pixel maps [N, H, W] (labels, masks) to (h, w), same dtype.
+torch::Tensor resize_nearest(const torch::Tensor& maps, int64_t h, int64_t w);
+
 /// Concatenates the outputs of per-step 1x1 heads along channels.
 torch::Tensor run_heads(torch::nn::ModuleList& heads, const torch::Tensor& x);
 
