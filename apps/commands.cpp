@@ -14,11 +14,12 @@
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
-#include "cseg/data/class_tables.h"
+#include "cseg/data/label_spaces.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/compare.h"
+#include "cseg/report/html_report.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/predictor.h"
@@ -93,18 +94,15 @@ void print_table(const nlohmann::json& methods) {
   std::cout << "(old = step-0 classes incl. background; new = classes added later; all = every class seen)\n";
 }
 
-/// The class count of the config's dataset without opening it (tables of the named datasets).
-/// The class table of a named dataset (voc, fmnist_scenes, ade20k, cityscapes); empty otherwise.
-std::vector<std::string> table_class_names(const std::string& dataset) {
-  if (dataset == "voc") return data::voc_class_names();
-  if (dataset == "fmnist_scenes") return data::fmnist_scene_class_names();
-  if (dataset == "ade20k") return data::ade20k_class_names();
-  if (dataset == "cityscapes") return data::cityscapes_class_names();
-  return {};
+/// The label space of the config's dataset without opening it: the named datasets' own, or a
+/// folder dataset's dataset.label_space; nullptr for a folder dataset without one.
+const data::LabelSpace* dataset_label_space(const config::DatasetConfig& d) {
+  return data::find_label_space(d.name == "folder" ? d.label_space : d.name);
 }
 
 int dataset_classes(const config::DatasetConfig& d) {
-  if (const auto names = table_class_names(d.name); !names.empty()) return int(names.size());
+  if (d.name != "folder")
+    if (const auto* space = dataset_label_space(d)) return int(space->class_names.size());
   CSEG_CHECK(d.num_classes > 0, "dataset '{}' has no known class count: set dataset.num_classes or pass --classes",
              d.name);
   return d.num_classes;
@@ -174,7 +172,9 @@ int train(const ConfigArgs& args, const std::string& command_line) {
     core::write_text_atomic((out / "results.json").string(), all.dump(2) + "\n");
   }
   print_table(all["methods"]);
+  cseg::report::write_report({out.string()}, (out / "report.html").string(), cfg.name);
   std::cout << "results: " << (out / "results.json").string() << "\n";
+  std::cout << "report:  " << (out / "report.html").string() << "\n";
   return 0;
 }
 
@@ -262,8 +262,10 @@ int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs
                            scenarios::parse_protocol(cfg.scenario.protocol), n_classes);
     for (int k = 0; k < model->num_classes(); ++k) o.dataset_labels.push_back(sc.dataset_label(k));
   }
+  const auto* space = dataset_label_space(cfg.dataset);
+  if (space) o.palette = space->palette;
   std::vector<std::string> names = cfg.dataset.class_names;
-  if (names.empty()) names = table_class_names(cfg.dataset.name);
+  if (names.empty() && space) names = space->class_names;
   nlohmann::json classes = nlohmann::json::array();
   for (int k = 0; k < model->num_classes(); ++k) {
     const int label = o.dataset_labels.empty() ? k : o.dataset_labels[k];
@@ -377,7 +379,24 @@ int suite(const std::string& file, const std::vector<std::string>& only_methods,
   for (int w = 0; w < std::max(1, parallel); ++w) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   CSEG_CHECK(failed.empty(), "suite: {} run(s) failed: {}", failed.size(), fmt::join(failed, "; "));
-  return compare({output_dir}, (fs::path(output_dir) / "table.md").string(), (fs::path(output_dir) / "table.csv").string());
+  const int rc = compare({output_dir}, (fs::path(output_dir) / "table.md").string(),
+                         (fs::path(output_dir) / "table.csv").string());
+  const auto page = (fs::path(output_dir) / "report.html").string();
+  cseg::report::write_report({output_dir}, page, "suite " + name);
+  std::cout << "report: " << page << "\n";
+  return rc;
+}
+
+int report(const std::vector<std::string>& paths, std::string out, std::string title) {
+  if (out.empty()) {
+    const fs::path first(paths.front());
+    out = ((fs::is_directory(first) ? first : first.parent_path()) / "report.html").string();
+  }
+  if (title.empty()) title = fs::absolute(out).parent_path().filename().string();
+  const size_t runs = cseg::report::write_report(paths, out, title);
+  std::cout << fmt::format("report of {} run(s): {}{}\n", runs, out,
+                           cseg::report::charts_built_in() ? "" : " (built without Chart.js: no charts)");
+  return 0;
 }
 
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv) {

@@ -58,6 +58,8 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b);
 /// aggregated table (mean ± std over seeds) as table.md and table.csv in the suite's folder.
 int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary);
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv);
+/// Writes the HTML report of the runs under `paths` (default: PATH/report.html of the first path).
+int report(const std::vector<std::string>& paths, std::string out, std::string title);
 int weights_list(const std::string& file);
 int weights_check(const ConfigArgs& args, const ModelSource& source);
 int list(const std::string& what);

@@ -108,6 +108,14 @@ int main(int argc, char** argv) {
   cmp->add_option("--markdown", compare_md, "also write the Markdown table to this file");
   cmp->add_option("--csv", compare_csv, "also write the table as CSV");
 
+  std::vector<std::string> report_paths;
+  std::string report_out, report_title;
+  auto* rep = app.add_subcommand("report", "one self-contained HTML page: tables, charts and predictions of runs");
+  rep->add_option("runs", report_paths, "run folders, suite folders or results.json files (searched recursively)")
+      ->required();
+  rep->add_option("-o,--output", report_out, "the HTML file (default: report.html in the first folder)");
+  rep->add_option("--title", report_title, "the page's title (default: the folder's name)");
+
   std::string weights_file;
   auto* wts = app.add_subcommand("weights", "inspect PyTorch / cseg weight files");
   wts->require_subcommand(1);
@@ -144,6 +152,7 @@ int main(int argc, char** argv) {
     }
     if (*bm) return cseg::app::bench_model(bench_args, bench);
     if (*cmp) return cseg::app::compare(compare_paths, compare_md, compare_csv);
+    if (*rep) return cseg::app::report(report_paths, report_out, report_title);
     if (*wlist) return cseg::app::weights_list(weights_file);
     if (*wcheck) return cseg::app::weights_check(check_args, check_source);
   } catch (const cseg::Error& e) {

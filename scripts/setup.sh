@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package cseg needs to build, test and run.
 # Idempotent: packages already present are left alone. Run as root or with sudo available.
+# `setup.sh --test` also installs what only the tests need (headless Chromium for the report test).
 set -euo pipefail
 
 packages=(
@@ -13,7 +14,11 @@ packages=(
   libgtest-dev libgmock-dev
   protobuf-compiler                  # tests decode the TensorBoard files cseg writes
   dataset-fashion-mnist              # the photos of the embedded default data
+  libjs-chart.js                     # Chart.js, inlined into the HTML reports at build time
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(chromium)               # tests render an HTML report in headless Chromium
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -267,6 +267,7 @@ TEST(Cli, SuiteRunsAGridAndAggregatesSeeds) {
   EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;  // runs per row
   const auto csv = core::read_text((d / "out" / "table.csv").string());
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // header + 2 methods
+  EXPECT_TRUE(fs::exists(d / "out" / "report.html"));  // rendered in test_report.cpp
   // A rerun skips the finished runs and gives the same table.
   auto again = run("suite " + (d / "suite.yaml").string());
   ASSERT_EQ(again.code, 0) << again.output;

@@ -2,6 +2,7 @@
 
 #include "cseg/config/config.h"
 #include "cseg/core/error.h"
+#include "cseg/data/label_spaces.h"
 
 namespace cseg::config {
 
@@ -16,6 +17,9 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.read("cache_dir", c.cache_dir);
   s.read("num_classes", c.num_classes);
   s.read("class_names", c.class_names);
+  auto spaces = data::label_space_names();
+  spaces.insert(spaces.begin(), "");
+  s.read_choice("label_space", c.label_space, spaces);
   s.read("image_dir", c.image_dir);
   s.read("mask_dir", c.mask_dir);
   s.read("image_ext", c.image_ext);

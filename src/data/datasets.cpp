@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "cseg/core/error.h"
-#include "cseg/data/class_tables.h"
+#include "cseg/data/label_spaces.h"
 
 namespace fs = std::filesystem;
 
@@ -22,6 +22,11 @@ std::vector<std::string> read_lines(const fs::path& file) {
     if (!line.empty()) lines.push_back(line);
   }
   return lines;
+}
+
+DatasetInfo info_of(const std::string& name) {
+  const auto& space = label_space(name);
+  return {name, int(space.class_names.size()), space.class_names, space.palette};
 }
 
 void require_root(const config::DatasetConfig& cfg) {
@@ -100,7 +105,7 @@ std::unique_ptr<Dataset> make_ade20k(const config::DatasetConfig& cfg, const std
     entries.push_back({stem, f.path().string(), (labels / (stem + ".png")).string()});
   }
   std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
-  DatasetInfo info{"ade20k", 151, ade20k_class_names()};
+  DatasetInfo info = info_of("ade20k");
   return std::make_unique<FileListDataset>(info, std::move(entries), FileListDataset::identity_table(151),
                                            fmt::format("ade20k split '{}' at {}", split, cfg.root));
 }
@@ -125,7 +130,7 @@ std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const
     }
   }
   std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
-  DatasetInfo info{"cityscapes", 19, cityscapes_class_names()};
+  DatasetInfo info = info_of("cityscapes");
   return std::make_unique<FileListDataset>(info, std::move(entries), cityscapes_label_table(),
                                            fmt::format("cityscapes split '{}' at {}", split, cfg.root));
 }
@@ -141,7 +146,16 @@ std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std
   for (const auto& id : read_lines(list))
     entries.push_back({id, (root / cfg.image_dir / (id + cfg.image_ext)).string(),
                        (root / cfg.mask_dir / (id + cfg.mask_ext)).string()});
-  DatasetInfo info{"folder", cfg.num_classes, cfg.class_names};
+  // Names and colours: dataset.class_names, else those of dataset.label_space, else generic names
+  // in the VOC colours.
+  const LabelSpace* space = cfg.label_space.empty() ? nullptr : &label_space(cfg.label_space);
+  DatasetInfo info{"folder", cfg.num_classes, cfg.class_names, space ? space->palette : voc_palette()};
+  if (info.class_names.empty() && space) {
+    CSEG_CHECK(int(space->class_names.size()) >= cfg.num_classes,
+               "dataset.label_space '{}' names {} classes, fewer than dataset.num_classes = {}", space->name,
+               space->class_names.size(), cfg.num_classes);
+    info.class_names.assign(space->class_names.begin(), space->class_names.begin() + cfg.num_classes);
+  }
   if (info.class_names.empty())
     for (int c = 0; c < cfg.num_classes; ++c) info.class_names.push_back(c == 0 ? "background" : fmt::format("class_{}", c));
   CSEG_CHECK(static_cast<int>(info.class_names.size()) == cfg.num_classes,
@@ -169,9 +183,7 @@ std::array<int, 256> cityscapes_label_table() {
 std::vector<std::string> dataset_names() { return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes"}; }
 
 std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split) {
-  if (cfg.name == "voc") return make_voc_layout(cfg, split, {"voc", 21, voc_class_names()});
-  if (cfg.name == "fmnist_scenes")
-    return make_voc_layout(cfg, split, {"fmnist_scenes", 11, fmnist_scene_class_names()});
+  if (cfg.name == "voc" || cfg.name == "fmnist_scenes") return make_voc_layout(cfg, split, info_of(cfg.name));
   if (cfg.name == "ade20k") return make_ade20k(cfg, split);
   if (cfg.name == "cityscapes") return make_cityscapes(cfg, split);
   if (cfg.name == "folder") return make_folder(cfg, split);

@@ -18,21 +18,8 @@ double num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : s
 struct Stat {
   std::vector<double> v;
   void add(double x) { v.push_back(x); }
-  double mean() const {
-    double s = 0;
-    int n = 0;
-    for (double x : v)
-      if (!std::isnan(x)) s += x, ++n;
-    return n ? s / n : std::nan("");
-  }
-  double stddev() const {
-    const double m = mean();
-    double s = 0;
-    int n = 0;
-    for (double x : v)
-      if (!std::isnan(x)) s += (x - m) * (x - m), ++n;
-    return n > 1 ? std::sqrt(s / (n - 1)) : 0.0;
-  }
+  double mean() const { return mean_std(v).mean; }
+  double stddev() const { return mean_std(v).std; }
 };
 
 std::string pct(double v) { return std::isnan(v) ? "-" : fmt::format("{:.1f}", 100 * v); }
@@ -42,10 +29,29 @@ std::string pct_pm(double v, double sd, int runs) {
 }
 }  // namespace
 
-std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
+MeanStd mean_std(const std::vector<double>& values) {
+  MeanStd r;
+  double sum = 0;
+  for (double x : values)
+    if (!std::isnan(x)) sum += x, ++r.n;
+  if (r.n == 0) return {std::nan(""), 0, 0};
+  r.mean = sum / r.n;
+  double sq = 0;
+  for (double x : values)
+    if (!std::isnan(x)) sq += (x - r.mean) * (x - r.mean);
+  r.std = r.n > 1 ? std::sqrt(sq / (r.n - 1)) : 0.0;
+  return r;
+}
+
+size_t method_rank(const std::string& method) {
+  static const auto names = methods::method_names();
+  return size_t(std::find(names.begin(), names.end(), method) - names.begin());
+}
+
+std::vector<MethodRun> find_method_runs(const std::vector<std::string>& paths) {
   std::vector<fs::path> files;
   for (const auto& p : paths) {
-    CSEG_CHECK(fs::exists(p), "compare: '{}' does not exist", p);
+    CSEG_CHECK(fs::exists(p), "'{}' does not exist (expected a run folder or a results.json)", p);
     if (fs::is_regular_file(p)) {
       files.emplace_back(p);
       continue;
@@ -54,17 +60,26 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
       if (e.is_regular_file() && e.path().filename() == "results.json") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
+  std::vector<MethodRun> runs;
+  for (const auto& f : files) {
+    auto j = nlohmann::json::parse(core::read_text(f.string()), nullptr, false);
+    CSEG_CHECK(!j.is_discarded(), "'{}' is not valid JSON", f.string());
+    if (!j.contains("method") || !j.contains("steps") || j["steps"].empty()) continue;  // experiment summaries
+    const std::string scenario = fmt::format("{} {}", j.value("task", std::string("?")), j.value("mode", std::string("?")));
+    runs.push_back({f.string(), scenario, j["method"].get<std::string>(), std::move(j)});
+  }
+  return runs;
+}
+
+std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
   struct Acc {
     Stat old_m, new_m, all_m, hiou, forgetting, avg, seconds, rss;
   };
   std::map<std::pair<std::string, std::string>, Acc> acc;
   std::vector<std::pair<std::string, std::string>> order;
-  for (const auto& f : files) {
-    auto j = nlohmann::json::parse(core::read_text(f.string()), nullptr, false);
-    CSEG_CHECK(!j.is_discarded(), "compare: '{}' is not valid JSON", f.string());
-    if (!j.contains("method") || !j.contains("steps") || j["steps"].empty()) continue;  // experiment summaries
-    const std::string scenario = fmt::format("{} {}", j.value("task", std::string("?")), j.value("mode", std::string("?")));
-    const auto key = std::make_pair(scenario, j["method"].get<std::string>());
+  for (const auto& run : find_method_runs(paths)) {
+    const auto& j = run.results;
+    const auto key = std::make_pair(run.scenario, run.method);
     if (!acc.count(key)) order.push_back(key);
     auto& a = acc[key];
     const auto& last = j["steps"].back()["test"];
@@ -105,10 +120,8 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     rows.push_back(r);
   }
   // Scenarios alphabetically, methods in the registry's order (baselines first).
-  const auto names = methods::method_names();
-  auto rank = [&](const std::string& m) { return size_t(std::find(names.begin(), names.end(), m) - names.begin()); };
   std::stable_sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
-    return x.scenario != y.scenario ? x.scenario < y.scenario : rank(x.method) < rank(y.method);
+    return x.scenario != y.scenario ? x.scenario < y.scenario : method_rank(x.method) < method_rank(y.method);
   });
   return rows;
 }

@@ -32,7 +32,13 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
   d.scenario = std::make_unique<scenarios::Scenario>(
       experiment_steps(cfg, info.num_classes), scenarios::parse_mode(cfg.scenario.mode),
       scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
-  for (int l = 0; l < info.num_classes; ++l) d.class_names.push_back(info.class_names.at(d.scenario->dataset_label(l)));
+  // Names and colours follow the step labels (a custom class order moves them).
+  const data::Palette dataset_palette = info.palette.size() == 256 ? info.palette : data::voc_palette();
+  d.palette = dataset_palette;
+  for (int l = 0; l < info.num_classes; ++l) {
+    d.class_names.push_back(info.class_names.at(d.scenario->dataset_label(l)));
+    d.palette[l] = dataset_palette[d.scenario->dataset_label(l)];
+  }
   return d;
 }
 

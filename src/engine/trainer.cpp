@@ -125,11 +125,21 @@ void Trainer::log_sequence(int k, const nlohmann::json& step) {
     table += fmt::format("| {} | {:.1f} |\n", data_.class_names[c], 100 * iou[c].get<double>());
   }
   tb.text("per_class_iou", table, k);
-  // A few test images: input | ground truth | prediction, in the VOC palette.
+  // A few test images: input | ground truth | prediction, in the dataset's colours; also kept as
+  // predictions/step<k>.png for the HTML report.
+  const auto grid = prediction_grid(k);
+  if (grid.png.empty()) return;
+  const auto folder = fs::path(run_dir_) / "predictions";
+  fs::create_directories(folder);
+  core::write_text_atomic((folder / fmt::format("step{}.png", k)).string(), grid.png);
+  tb.image("test/input_truth_prediction", grid.png, grid.height, grid.width, 3, k);
+}
+
+Trainer::EncodedImage Trainer::prediction_grid(int k) {
   const auto& sc = *data_.scenario;
   auto ids = sc.eval_images(k, data_.test.index);
   if (ids.size() > 4) ids.resize(4);
-  if (ids.empty()) return;
+  if (ids.empty()) return {};
   data::LoaderOptions lo;
   lo.batch_size = int(ids.size());
   lo.train = false;
@@ -140,7 +150,7 @@ void Trainer::log_sequence(int k, const nlohmann::json& step) {
   data::Loader loader(*data_.test.dataset, ids, lo);
   loader.start_epoch(0);
   auto batch = loader.next();
-  if (!batch) return;
+  if (!batch) return {};
   torch::Tensor pred;
   {
     torch::NoGradGuard no_grad;
@@ -151,10 +161,9 @@ void Trainer::log_sequence(int k, const nlohmann::json& step) {
   auto mean = torch::tensor(cfg_.augment.mean, torch::kFloat).view({1, 3, 1, 1});
   auto stdv = torch::tensor(cfg_.augment.std, torch::kFloat).view({1, 3, 1, 1});
   auto rgb = ((batch->images * stdv + mean) * 255).clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
-  const auto palette = data::voc_palette();
   auto lut = torch::empty({256, 3}, torch::kUInt8);
   for (int i = 0; i < 256; ++i)
-    for (int c = 0; c < 3; ++c) lut[i][c] = palette[i][c];
+    for (int c = 0; c < 3; ++c) lut[i][c] = data_.palette[i][c];
   auto colour = [&](const torch::Tensor& labels) { return lut.index({labels.clamp(0, 255).to(torch::kLong)}); };
   auto rows = torch::cat({rgb, colour(batch->labels), colour(pred)}, 2);  // [N, H, 3W, 3]
   auto grid = rows.reshape({-1, rows.size(2), 3}).contiguous();            // [N*H, 3W, 3]
@@ -163,7 +172,7 @@ void Trainer::log_sequence(int k, const nlohmann::json& step) {
   cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
   std::vector<uchar> png;
   cv::imencode(".png", bgr, png);
-  tb.image("test/input_truth_prediction", std::string(png.begin(), png.end()), img.rows, img.cols, 3, k);
+  return {std::string(png.begin(), png.end()), img.rows, img.cols};
 }
 
 std::string Trainer::checkpoint(const std::string& name) const {
@@ -190,6 +199,13 @@ void Trainer::write_results() {
   core::write_text_atomic((fs::path(run_dir_) / "per_class_iou.csv").string(), csv);
 }
 
+nlohmann::json Trainer::class_colours() const {
+  nlohmann::json colours = nlohmann::json::array();
+  for (size_t l = 0; l < data_.class_names.size(); ++l)
+    colours.push_back({data_.palette[l][0], data_.palette[l][1], data_.palette[l][2]});
+  return colours;
+}
+
 nlohmann::json Trainer::run() {
   const auto& sc = *data_.scenario;
   fs::create_directories(fs::path(run_dir_) / "checkpoints");
@@ -207,6 +223,7 @@ nlohmann::json Trainer::run() {
               {"model", cfg_.model.name},
               {"seed", cfg_.seed},
               {"class_names", data_.class_names},
+              {"class_colours", class_colours()},
               {"steps", nlohmann::json::array()}};
   // Resume: keep the steps whose end-of-step checkpoint and results both exist.
   int first = cfg_.train.start_step;

@@ -23,6 +23,9 @@ struct DatasetConfig {
   // Generic folder datasets only:
   int num_classes = 0;                 ///< classes including background 0
   std::vector<std::string> class_names;
+  /// Names (when class_names is empty) and colours from a known label space: voc, ade20k,
+  /// cityscapes, nyu40, fmnist_scenes. Empty: generic names in the VOC colours.
+  std::string label_space;
   std::string image_dir = "images", mask_dir = "masks", image_ext = ".jpg", mask_ext = ".png";
 };
 

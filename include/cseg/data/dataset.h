@@ -24,6 +24,7 @@ struct DatasetInfo {
   std::string name;
   int num_classes = 0;                  ///< including background 0
   std::vector<std::string> class_names; ///< num_classes entries
+  std::vector<std::array<uint8_t, 3>> palette;  ///< 256 colours by dataset label (label_spaces.h)
 };
 
 class Dataset {

@@ -19,6 +19,30 @@ struct ComparisonRow {
   double seconds_per_step = 0, peak_rss_mb = 0;
 };
 
+/// One per-method results.json found under the paths given to compare_runs or a report.
+struct MethodRun {
+  std::string file;        ///< the results.json
+  std::string scenario;    ///< "task mode"
+  std::string method;
+  nlohmann::json results;  ///< the parsed file (schema cseg.results/1)
+};
+
+/// Every per-method results.json with at least one finished step under `paths` (files, or folders
+/// searched recursively), sorted by path; experiment-level files that only collect methods are
+/// skipped. Throws naming a path that does not exist or a file that is not JSON.
+std::vector<MethodRun> find_method_runs(const std::vector<std::string>& paths);
+
+/// Mean and sample standard deviation of the values that are not NaN (NaN mean when none; std 0
+/// for fewer than two).
+struct MeanStd {
+  double mean = 0, std = 0;
+  int n = 0;
+};
+MeanStd mean_std(const std::vector<double>& values);
+
+/// The rank of `method` in the method registry's order (baselines first), for sorting.
+size_t method_rank(const std::string& method);
+
 /// Reads every per-method results.json under `paths` (files or folders searched recursively;
 /// experiment-level files that merely collect methods are skipped) and aggregates them.
 std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths);

@@ -10,6 +10,7 @@
 #include "cseg/config/experiment.h"
 #include "cseg/data/class_index.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/image_io.h"
 #include "cseg/scenarios/scenario.h"
 
 namespace cseg::engine {
@@ -23,6 +24,7 @@ struct ExperimentData {
   SplitData train, val, test;
   std::unique_ptr<scenarios::Scenario> scenario;
   std::vector<std::string> class_names;  ///< in step-label order (background first)
+  data::Palette palette;                 ///< colour per step label (255: the dataset's ignore colour)
 };
 
 /// `cache_dir` holds the class-presence indices (empty: no cache).

@@ -42,9 +42,17 @@ class Trainer {
   /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
   void summarize();
   void write_results();
+  /// [r, g, b] per step label, as results.json's class_colours.
+  nlohmann::json class_colours() const;
   /// TensorBoard run "sequence": test mIoU (all/old/new/hIoU), per-class IoU (scalars and a
   /// table), input | truth | prediction of a few test images, at x = step.
   void log_sequence(int step, const nlohmann::json& step_results);
+  struct EncodedImage {
+    std::string png;  ///< empty: nothing to show
+    int height = 0, width = 0;
+  };
+  /// The first (up to) four test images of `step`, one row each: input | truth | prediction.
+  EncodedImage prediction_grid(int step);
   std::string checkpoint(const std::string& name) const;
   /// Evaluation options with the method's predict (SSUL merges its unknown class).
   EvalOptions method_eval_options();

@@ -14,6 +14,7 @@
 #include "cseg/core/runtime.h"
 #include "cseg/data/class_index.h"
 #include "cseg/data/image_io.h"
+#include "cseg/data/label_spaces.h"
 
 namespace fs = std::filesystem;
 
@@ -261,7 +262,7 @@ bool generate_scenes(const GenerateOptions& g) {
   fs::remove(meta_path);
   for (const char* sub : {"JPEGImages", "SegmentationClass", "SaliencyMap", "ImageSets/Segmentation"})
     fs::create_directories(out / sub);
-  const Palette palette = voc_palette();
+  const Palette palette = label_space("fmnist_scenes").palette;
   Palette saliency_palette(256, {0, 0, 0});
   saliency_palette[1] = {255, 255, 255};
   struct Split {
