@@ -1,6 +1,12 @@
 #include "commands.h"
 
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -18,6 +24,7 @@
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/checkpoint.h"
+#include "cseg/distributed/process_group.h"
 #include "cseg/engine/compare.h"
 #include "cseg/report/html_report.h"
 #include "cseg/engine/evaluator.h"
@@ -145,12 +152,26 @@ std::string with_commas(int64_t v) {
 int train(const ConfigArgs& args, const std::string& command_line) {
   config::ConfigTree tree(nullptr);
   auto cfg = load_experiment(args, &tree);
-  fs::create_directories(cfg.output_dir);
+  // Data-parallel when started by `cseg launch` or torchrun (WORLD_SIZE > 1); rank 0 writes.
+  const auto env = distributed::environment_from_env();
+  std::unique_ptr<distributed::ProcessGroup> group;
+  const bool primary = env.rank == 0;
   const fs::path out(cfg.output_dir);
-  core::write_text_atomic((out / "config.yaml").string(), tree.dump());
-  core::write_text_atomic((out / "command.txt").string(),
-                          fmt::format("{}\ncseg {}\n", command_line, CSEG_VERSION));
-  logging::setup_logging((out / "log.txt").string());
+  if (primary) {
+    fs::create_directories(cfg.output_dir);
+    core::write_text_atomic((out / "config.yaml").string(), tree.dump());
+    core::write_text_atomic((out / "command.txt").string(),
+                            fmt::format("{}\ncseg {}\n", command_line, CSEG_VERSION));
+    logging::setup_logging((out / "log.txt").string());
+  } else {
+    logging::setup_logging("");
+    spdlog::set_level(spdlog::level::warn);
+  }
+  if (env.distributed()) {
+    group = distributed::ProcessGroup::connect(env, std::chrono::seconds(1800));
+    spdlog::info("data-parallel: {} processes (Gloo, rendezvous {}:{}), global batch {}", env.world_size,
+                 env.master_addr, env.master_port, cfg.train.batch_size);
+  }
   spdlog::info("cseg {} | experiment '{}' | run folder {} | {} threads", CSEG_VERSION, cfg.name, cfg.output_dir,
                threads_of(cfg));
   // Build every method first: an unknown name fails before any training starts.
@@ -167,10 +188,11 @@ int train(const ConfigArgs& args, const std::string& command_line) {
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   nlohmann::json all{{"schema", "cseg.experiment/1"}, {"experiment", cfg.name}, {"methods", nlohmann::json::object()}};
   for (auto& method : methods) {
-    engine::Trainer trainer(cfg, data, *method, (out / method->name()).string());
+    engine::Trainer trainer(cfg, data, *method, (out / method->name()).string(), group.get());
     all["methods"][method->name()] = trainer.run();
-    core::write_text_atomic((out / "results.json").string(), all.dump(2) + "\n");
+    if (primary) core::write_text_atomic((out / "results.json").string(), all.dump(2) + "\n");
   }
+  if (!primary) return 0;
   print_table(all["methods"]);
   cseg::report::write_report({out.string()}, (out / "report.html").string(), cfg.name);
   std::cout << "results: " << (out / "results.json").string() << "\n";
@@ -385,6 +407,68 @@ int suite(const std::string& file, const std::vector<std::string>& only_methods,
   cseg::report::write_report({output_dir}, page, "suite " + name);
   std::cout << "report: " << page << "\n";
   return rc;
+}
+
+namespace {
+/// A TCP port that was free a moment ago on loopback (the kernel's pick for port 0).
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CSEG_CHECK(fd >= 0, "launch: cannot open a socket to find a free port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  CSEG_CHECK(ok, "launch: cannot find a free port; pass --master-port");
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+int launch(int nproc, int port, const std::vector<std::string>& args, const std::string& binary) {
+  CSEG_CHECK(nproc >= 1 && nproc <= 256, "launch: --nproc {} must be between 1 and 256", nproc);
+  CSEG_CHECK(!args.empty(), "launch: give the command to run, e.g. cseg launch --nproc 2 train -c CONFIG");
+  if (port <= 0) port = free_port();
+  std::vector<pid_t> children;
+  for (int rank = 0; rank < nproc; ++rank) {
+    const pid_t pid = fork();
+    CSEG_CHECK(pid >= 0, "launch: fork failed for rank {}", rank);
+    if (pid == 0) {
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(binary.c_str(), argv.data());
+      std::perror("launch: exec");
+      _exit(127);
+    }
+    children.push_back(pid);
+  }
+  // The first process to fail ends the others (they would wait for it in a collective).
+  int result = 0;
+  size_t running = children.size();
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = wait(&status);
+    if (pid < 0) break;
+    --running;
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0 && result == 0) {
+      result = code;
+      const auto rank = std::find(children.begin(), children.end(), pid) - children.begin();
+      std::cerr << fmt::format("launch: rank {} exited with {}; stopping the others\n", rank, code);
+      for (pid_t c : children)
+        if (c != pid) kill(c, SIGTERM);
+    }
+  }
+  return result;
 }
 
 int report(const std::vector<std::string>& paths, std::string out, std::string title) {

@@ -58,6 +58,10 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b);
 /// aggregated table (mean ± std over seeds) as table.md and table.csv in the suite's folder.
 int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary);
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv);
+/// Runs `args` (a cseg command line) as `nproc` processes of one data-parallel group on this
+/// machine (RANK, WORLD_SIZE, MASTER_ADDR/PORT set as torchrun does); port 0 = a free one.
+/// Returns the first non-zero exit code, after stopping the other processes.
+int launch(int nproc, int port, const std::vector<std::string>& args, const std::string& binary);
 /// Writes the HTML report of the runs under `paths` (default: PATH/report.html of the first path).
 int report(const std::vector<std::string>& paths, std::string out, std::string title);
 int weights_list(const std::string& file);

@@ -108,6 +108,14 @@ int main(int argc, char** argv) {
   cmp->add_option("--markdown", compare_md, "also write the Markdown table to this file");
   cmp->add_option("--csv", compare_csv, "also write the table as CSV");
 
+  int launch_nproc = 2, launch_port = 0;
+  auto* lch = app.add_subcommand("launch", "data-parallel training: run a cseg command as N processes on this machine");
+  lch->add_option("--nproc", launch_nproc, "processes (each takes train.batch_size / N of every batch)");
+  lch->add_option("--master-port", launch_port, "rendezvous port on 127.0.0.1 (default: a free one)");
+  lch->prefix_command();
+  lch->footer("Example: cseg launch --nproc 2 train -c configs/quickstart.yaml threads=1\n"
+              "Several machines: run `cseg train` on each with torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.");
+
   std::vector<std::string> report_paths;
   std::string report_out, report_title;
   auto* rep = app.add_subcommand("report", "one self-contained HTML page: tables, charts and predictions of runs");
@@ -145,11 +153,11 @@ int main(int argc, char** argv) {
       std::tie(info.height, info.width) = cseg::app::parse_size(size);
       return cseg::app::model_info(info_args, info);
     }
-    if (*ste) {
-      char self[4096] = {0};
-      const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-      return cseg::app::suite(suite_file, suite_methods, n > 0 ? std::string(self, size_t(n)) : std::string(argv[0]));
-    }
+    char self[4096] = {0};
+    const ssize_t self_len = readlink("/proc/self/exe", self, sizeof self - 1);
+    const std::string binary = self_len > 0 ? std::string(self, size_t(self_len)) : std::string(argv[0]);
+    if (*ste) return cseg::app::suite(suite_file, suite_methods, binary);
+    if (*lch) return cseg::app::launch(launch_nproc, launch_port, lch->remaining(), binary);
     if (*bm) return cseg::app::bench_model(bench_args, bench);
     if (*cmp) return cseg::app::compare(compare_paths, compare_md, compare_csv);
     if (*rep) return cseg::app::report(report_paths, report_out, report_title);

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache lld pkg-config
   libtorch-dev                       # LibTorch 1.13 (CPU)
+  libgloo-dev                        # headers of Gloo, for LibTorch's c10d (data-parallel training)
   libopenblas0-openmp                # fast BLAS for LibTorch's matmul (see reference/performance.md)
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libpng-dev zlib1g-dev

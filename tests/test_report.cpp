@@ -119,10 +119,7 @@ TEST(LabelSpaces, NamesAndPalettesOfTheKnownDatasets) {
 TEST(LabelSpaces, FolderDatasetTakesNamesAndColoursFromItsLabelSpace) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  config::DatasetConfig c;
-  c.name = "folder";
-  c.root = (d / "data").string();
-  c.num_classes = 5;
+  auto c = test::tiny_dataset_config(d / "data");
   c.label_space = "nyu40";
   auto ds = data::make_dataset(c, "train");
   EXPECT_EQ(ds->info().class_names[1], "wall");

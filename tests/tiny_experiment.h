@@ -29,6 +29,15 @@ inline void write_tiny_dataset(const fs::path& root) {
   }
 }
 
+/// The dataset section of the tiny experiment (written by write_tiny_dataset at `root`).
+inline config::DatasetConfig tiny_dataset_config(const fs::path& root) {
+  config::DatasetConfig c;
+  c.name = "folder";
+  c.root = root.string();
+  c.num_classes = 5;
+  return c;
+}
+
 inline std::string tiny_config_yaml(const std::string& root, const std::string& out, int iterations) {
   return fmt::format(R"(name: tiny
 seed: 3

@@ -19,6 +19,11 @@ Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOption
     : dataset_(dataset), indices_(std::move(indices)), options_(std::move(options)) {
   CSEG_CHECK(!indices_.empty(), "{}: the loader was given no images", dataset_.describe());
   CSEG_CHECK(options_.batch_size > 0, "batch size must be > 0");
+  CSEG_CHECK(options_.shard_count >= 1 && options_.shard_rank >= 0 && options_.shard_rank < options_.shard_count,
+             "loader shard {} of {} is out of range", options_.shard_rank, options_.shard_count);
+  CSEG_CHECK(options_.batch_size % options_.shard_count == 0,
+             "train.batch_size {} (the global batch) does not split evenly over {} processes", options_.batch_size,
+             options_.shard_count);
   // Loader threads already run in parallel; OpenCV's own pool would oversubscribe 2 cores.
   cv::setNumThreads(1);
 }
@@ -98,9 +103,11 @@ std::optional<Batch> Loader::next() {
 Batch Loader::make_batch(size_t batch_number) const {
   const size_t begin = batch_number * options_.batch_size;
   const size_t end = std::min(order_.size(), begin + options_.batch_size);
+  std::vector<size_t> positions;  // this process's share of the global batch
+  for (size_t pos = begin + options_.shard_rank; pos < end; pos += options_.shard_count) positions.push_back(pos);
   std::vector<Sample> samples;
-  samples.reserve(end - begin);
-  for (size_t pos = begin; pos < end; ++pos) {
+  samples.reserve(positions.size());
+  for (size_t pos : positions) {
     Sample s = dataset_.load(order_[pos]);
     if (options_.saliency) {
       s.saliency = dataset_.load_saliency(order_[pos]);
@@ -151,7 +158,7 @@ Batch Loader::make_batch(size_t batch_number) const {
       }
     }
     batch.ids.push_back(s.id);
-    batch.indices.push_back(order_[begin + i]);
+    batch.indices.push_back(order_[positions[i]]);
   }
   return batch;
 }

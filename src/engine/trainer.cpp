@@ -16,6 +16,7 @@
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
 #include "cseg/data/loader.h"
+#include "cseg/distributed/process_group.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/logging/progress.h"
@@ -98,8 +99,10 @@ std::shared_ptr<models::Segmenter> build_model_for_step(const config::Experiment
 }
 
 Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
-                 std::string run_dir)
-    : cfg_(cfg), data_(data), method_(method), run_dir_(std::move(run_dir)) {}
+                 std::string run_dir, distributed::ProcessGroup* group)
+    : cfg_(cfg), data_(data), method_(method), run_dir_(std::move(run_dir)), group_(group) {}
+
+bool Trainer::primary() const { return !group_ || group_->rank() == 0; }
 
 EvalOptions Trainer::method_eval_options() {
   auto o = eval_options(cfg_);
@@ -184,6 +187,7 @@ std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
 }
 
 void Trainer::write_results() {
+  if (!primary()) return;
   core::write_text_atomic((fs::path(run_dir_) / "results.json").string(), results_.dump(2) + "\n");
   // Per-class IoU per step, one row per step (the CSV PLOP writes).
   std::string csv = "step";
@@ -208,9 +212,11 @@ nlohmann::json Trainer::class_colours() const {
 
 nlohmann::json Trainer::run() {
   const auto& sc = *data_.scenario;
-  fs::create_directories(fs::path(run_dir_) / "checkpoints");
-  core::write_text_atomic((fs::path(run_dir_) / "scenario.json").string(),
-                          describe_scenario(data_, true).dump(1) + "\n");
+  if (primary()) {
+    fs::create_directories(fs::path(run_dir_) / "checkpoints");
+    core::write_text_atomic((fs::path(run_dir_) / "scenario.json").string(),
+                            describe_scenario(data_, true).dump(1) + "\n");
+  }
 
   const fs::path results_path = fs::path(run_dir_) / "results.json";
   results_ = {{"schema", "cseg.results/1"},
@@ -263,11 +269,11 @@ nlohmann::json Trainer::run() {
   for (int k = first; k < sc.num_steps(); ++k) {
     StepTiming timing = train_step(k);
     results_["steps"].push_back(evaluate_step(k, timing));
-    log_sequence(k, results_["steps"].back());
+    if (primary()) log_sequence(k, results_["steps"].back());
     summarize();
     write_results();
   }
-  if (!results_.contains("cost")) {
+  if (!results_.contains("cost") && primary()) {
     // The final model's cost: multiply-adds per image at the training crop and at the first
     // test image's size, and inference latency there (batch 1).
     auto sample = data_.test.dataset->load(0);
@@ -344,8 +350,13 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.augment = cfg_.augment;
   lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(k);
   lo.saliency = method_.needs_saliency();
+  if (group_) {
+    lo.shard_rank = group_->rank();
+    lo.shard_count = group_->size();
+  }
   ctx.visit_train_data = [&](const std::function<void(const Batch&)>& fn) {
     data::LoaderOptions vo = lo;
+    vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
     data::Loader visit(*data_.train.dataset, images, vo);
     visit.start_epoch(0);
@@ -384,7 +395,21 @@ Trainer::StepTiming Trainer::train_step(int k) {
   timing.train_images = images.size();
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   logging::Progress progress(fmt::format("[{}] step {}", method_.name(), k), total, tc.log_every);
-  logging::TensorBoardWriter tb_step((fs::path(run_dir_) / "tensorboard" / fmt::format("step{}", k)).string());
+  std::unique_ptr<logging::TensorBoardWriter> tb_step;
+  if (primary())
+    tb_step = std::make_unique<logging::TensorBoardWriter>((fs::path(run_dir_) / "tensorboard" / fmt::format("step{}", k)).string());
+  // Data-parallel: every process starts the step from rank 0's weights, averages gradients, and
+  // takes rank 0's BatchNorm statistics before each forward (as DDP's broadcast_buffers).
+  std::vector<torch::Tensor> trained = model_->parameters();
+  for (const auto& p : method_.parameters()) trained.push_back(p);
+  std::vector<torch::Tensor> buffers = model_->buffers();
+  std::unique_ptr<distributed::GradientAverager> averager;
+  if (group_ && group_->size() > 1) {
+    std::vector<torch::Tensor> state = trained;
+    state.insert(state.end(), buffers.begin(), buffers.end());
+    distributed::broadcast_tensors(*group_, state);
+    averager = std::make_unique<distributed::GradientAverager>(*group_);
+  }
   model_->train();
   double loss_avg = 0;
   while (state.iteration < total) {
@@ -402,6 +427,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
         static_cast<torch::optim::SGDOptions&>(optimizer->param_groups()[g].options()).lr(base_lrs[g] * f);
       ctx.iteration = state.iteration;
       ctx.epoch = state.epoch;
+      if (averager) distributed::broadcast_tensors(*group_, buffers);
       method_.before_forward(ctx, *batch);
       models::ModelOutput old_out;
       if (old_model) {
@@ -419,6 +445,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
       optimizer->zero_grad();
       loss.backward();
+      if (averager) averager->average(trained);
       method_.after_backward(ctx);
       optimizer->step();
       method_.after_optimizer_step(ctx);
@@ -428,16 +455,16 @@ Trainer::StepTiming Trainer::train_step(int k) {
                  method_.name(), k, state.iteration, lv, base_lrs[0] * f);
       loss_avg = state.iteration == 0 ? lv : 0.95 * loss_avg + 0.05 * lv;
       ++state.iteration;
-      seen += batch->size();
+      seen += batch->size() * (group_ ? group_->size() : 1);  // the global batch
       progress.update(state.iteration, fmt::format("loss {:.4f}", loss_avg));
-      if (state.iteration % tc.log_every == 0 || state.iteration == total) {
+      if (primary() && (state.iteration % tc.log_every == 0 || state.iteration == total)) {
         nlohmann::json line{{"method", method_.name()}, {"step", k}, {"iteration", state.iteration},
                             {"epoch", state.epoch}, {"lr", base_lrs[0] * f}, {"loss", lv}};
         for (const auto& [name, t] : terms) line["loss_" + name] = t.item<double>();
         core::append_line(metrics_path, line.dump());
-        tb_step.scalar("lr", base_lrs[0] * f, state.iteration);
-        tb_step.scalar("loss/total", lv, state.iteration);
-        for (const auto& [name, t] : terms) tb_step.scalar("loss/" + name, t.item<double>(), state.iteration);
+        tb_step->scalar("lr", base_lrs[0] * f, state.iteration);
+        tb_step->scalar("loss/total", lv, state.iteration);
+        for (const auto& [name, t] : terms) tb_step->scalar("loss/" + name, t.item<double>(), state.iteration);
       }
     }
     timing.train_seconds += seconds_since(epoch_start);
@@ -449,23 +476,28 @@ Trainer::StepTiming Trainer::train_step(int k) {
                          method_eval_options());
       model_->train();
       const double miou = metrics::score(cm).miou;
-      core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
-                                                     {"val_miou", miou}}.dump());
+      if (primary())
+        core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
+                                                       {"val_miou", miou}}.dump());
       spdlog::info("[{}] step {} epoch {}: val mIoU {:.4f}", method_.name(), k, state.epoch, miou);
       if (miou > state.best_val) {
         state.best_val = miou;
-        save_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, &method_, state);
+        if (primary()) save_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, &method_, state);
       }
     }
-    save_checkpoint(last, *model_, optimizer.get(), &method_, state);
+    if (primary()) save_checkpoint(last, *model_, optimizer.get(), &method_, state);
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
   ctx.iteration = state.iteration;
-  if (cfg_.eval.use_best && state.best_val >= 0)
+  if (cfg_.eval.use_best && state.best_val >= 0) {
+    if (group_) group_->barrier();  // rank 0 has written the file the others read
     load_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, nullptr);
+  }
   method_.on_step_end(ctx);
-  save_checkpoint(checkpoint(fmt::format("step{}.pt", k)), *model_, nullptr, &method_, state);
-  fs::remove(last);
+  if (primary()) {
+    save_checkpoint(checkpoint(fmt::format("step{}.pt", k)), *model_, nullptr, &method_, state);
+    fs::remove(last);
+  }
   timing.iterations = state.iteration;
   timing.epochs = state.epoch;
   timing.best_val = state.best_val;

@@ -30,7 +30,11 @@ std::string clock_text(double seconds) {
 }  // namespace
 
 Progress::Progress(std::string label, int64_t total, int log_every)
-    : label_(std::move(label)), total_(total), log_every_(std::max(1, log_every)), tty_(isatty(fileno(stdout))) {
+    : label_(std::move(label)),
+      total_(total),
+      log_every_(std::max(1, log_every)),
+      // No bar when info lines are off (the other ranks of a data-parallel run).
+      tty_(isatty(fileno(stdout)) && spdlog::should_log(spdlog::level::info)) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 

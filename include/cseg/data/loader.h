@@ -27,6 +27,10 @@ struct LoaderOptions {
   config::AugmentConfig augment;
   std::array<uint8_t, 256> lut{};  ///< dataset label -> step label
   bool saliency = false;           ///< also load, augment and collate saliency maps
+  /// Data-parallel training: every process forms the same global batches of `batch_size` and
+  /// keeps the samples at positions shard_rank, shard_rank + shard_count, ... of each, so the
+  /// global batch is the same whatever the process count (batch_size must divide evenly).
+  int shard_rank = 0, shard_count = 1;
 };
 
 /// Identity label table.

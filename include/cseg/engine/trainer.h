@@ -17,13 +17,17 @@
 #include "cseg/methods/method.h"
 
 namespace cseg::logging { class TensorBoardWriter; }
+namespace cseg::distributed { class ProcessGroup; }
 
 namespace cseg::engine {
 
 class Trainer {
  public:
+  /// With a process `group` of several processes, training is data-parallel: each process takes
+  /// its share of every global batch (train.batch_size) and gradients are averaged before each
+  /// optimizer step; only rank 0 writes the run folder (checkpoints, results, logs).
   Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
-          std::string run_dir);
+          std::string run_dir, distributed::ProcessGroup* group = nullptr);
   ~Trainer();
   /// Trains the remaining steps and returns the results (also written to results.json).
   nlohmann::json run();
@@ -38,6 +42,8 @@ class Trainer {
   };
   std::shared_ptr<models::Segmenter> build_model(int last_step) const;
   StepTiming train_step(int step);
+  /// Rank 0 of a process group, or a single process: the one that writes the run folder.
+  bool primary() const;
   nlohmann::json evaluate_step(int step, const StepTiming& timing);
   /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
   void summarize();
@@ -64,6 +70,7 @@ class Trainer {
   std::shared_ptr<models::Segmenter> model_;
   nlohmann::json results_;
   std::unique_ptr<logging::TensorBoardWriter> tb_sequence_;
+  distributed::ProcessGroup* group_ = nullptr;
 };
 
 /// Builds a model with the heads of steps 0..last_step of `data`'s scenario.

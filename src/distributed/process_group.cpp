@@ -1,0 +1,137 @@
+#include "cseg/distributed/process_group.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+
+#include "cseg/core/error.h"
+
+namespace cseg::distributed {
+
+namespace {
+
+int env_int(const char* name, int fallback, int min_value, int max_value) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  CSEG_CHECK(end && *end == '\0' && x >= min_value && x <= max_value,
+             "environment variable {}='{}': expected an integer in [{}, {}]", name, v, min_value, max_value);
+  return int(x);
+}
+
+class GlooGroup : public ProcessGroup {
+ public:
+  GlooGroup(const Environment& env, std::chrono::seconds timeout) {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = uint16_t(env.master_port);
+    store_options.isServer = env.rank == 0;
+    store_options.numWorkers = size_t(env.world_size);
+    store_options.waitWorkers = true;
+    store_options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    try {
+      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+      auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+      // The interface that reaches the master: loopback for one machine, the LAN across machines.
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+      options->threads = 2;
+      group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, options);
+    } catch (const std::exception& e) {
+      fail("rank {} of {}: cannot join the process group at {}:{} ({})", env.rank, env.world_size, env.master_addr,
+           env.master_port, e.what());
+    }
+  }
+  int rank() const override { return group_->getRank(); }
+  int size() const override { return group_->getSize(); }
+
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors) override {
+    std::vector<c10::intrusive_ptr<c10d::Work>> pending;
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one{t};
+      pending.push_back(group_->allreduce(one));
+    }
+    for (auto& w : pending) w->wait();
+  }
+  void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    std::vector<c10::intrusive_ptr<c10d::Work>> pending;
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one{t};
+      pending.push_back(group_->broadcast(one, o));
+    }
+    for (auto& w : pending) w->wait();
+  }
+  void barrier() override { group_->barrier()->wait(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+};
+
+}  // namespace
+
+Environment environment_from_env() {
+  Environment e;
+  e.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 16);
+  e.rank = env_int("RANK", 0, 0, e.world_size - 1);
+  e.local_rank = env_int("LOCAL_RANK", e.rank, 0, e.world_size - 1);
+  e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+  return e;
+}
+
+std::unique_ptr<ProcessGroup> ProcessGroup::connect(const Environment& env, std::chrono::seconds timeout) {
+  CSEG_CHECK(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size, "rank {} is outside world size {}",
+             env.rank, env.world_size);
+  return std::make_unique<GlooGroup>(env, timeout);
+}
+
+GradientAverager::GradientAverager(ProcessGroup& group, size_t bucket_bytes)
+    : group_(group), bucket_bytes_(std::max<size_t>(bucket_bytes, 1)) {}
+
+void GradientAverager::average(const std::vector<torch::Tensor>& parameters) {
+  if (group_.size() == 1) return;
+  torch::NoGradGuard no_grad;
+  // Buckets of consecutive gradients of one dtype, about bucket_bytes each.
+  std::vector<std::vector<torch::Tensor>> buckets;
+  size_t bytes = 0;
+  for (const auto& p : parameters) {
+    const auto& g = p.grad();
+    if (!g.defined()) continue;
+    const size_t b = size_t(g.numel()) * g.element_size();
+    if (buckets.empty() || bytes + b > bucket_bytes_ || buckets.back().front().scalar_type() != g.scalar_type()) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().push_back(g);
+    bytes += b;
+  }
+  std::vector<torch::Tensor> flat;
+  for (const auto& bucket : buckets) {
+    std::vector<torch::Tensor> views;
+    for (const auto& g : bucket) views.push_back(g.reshape({-1}));
+    flat.push_back(torch::cat(views));
+  }
+  group_.all_reduce_sum(flat);
+  const double inv = 1.0 / group_.size();
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    int64_t offset = 0;
+    for (auto& g : buckets[i]) {
+      const int64_t n = g.numel();
+      g.copy_(flat[i].slice(0, offset, offset + n).view_as(g).mul_(inv));
+      offset += n;
+    }
+  }
+}
+
+void broadcast_tensors(ProcessGroup& group, const std::vector<torch::Tensor>& tensors) {
+  if (group.size() == 1 || tensors.empty()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : tensors) flat.push_back(t.detach());
+  group.broadcast(flat, 0);
+}
+
+}  // namespace cseg::distributed
