@@ -233,13 +233,20 @@ int scenario(const ConfigArgs& args, bool json, bool ids) {
     std::cout << d.dump(1) << "\n";
     return 0;
   }
-  std::cout << fmt::format("{} | task {} | mode {} | protocol {}\n", d["dataset"].get<std::string>(), cfg.scenario.task,
-                           d["mode"].get<std::string>(), d["protocol"].get<std::string>());
+  if (data.domain())
+    std::cout << fmt::format("{} | domain-incremental, {} environments, {} classes\n", d["dataset"].get<std::string>(),
+                             data.num_steps(), data.class_names.size());
+  else
+    std::cout << fmt::format("{} | task {} | mode {} | protocol {}\n", d["dataset"].get<std::string>(),
+                             cfg.scenario.task, d["mode"].get<std::string>(), d["protocol"].get<std::string>());
   for (const auto& s : d["steps"])
     std::cout << fmt::format("step {:>2}: {:>5} train {:>5} val {:>5} test | {}\n", s["step"].get<int>(),
                              s["num_images"]["train"].get<size_t>(), s["num_images"]["val"].get<size_t>(),
                              s["num_images"]["test"].get<size_t>(),
-                             fmt::join(s["class_names"].get<std::vector<std::string>>(), ", "));
+                             s.contains("environment")
+                                 ? fmt::format("environment {}{}", s["environment"].get<std::string>(),
+                                               s["labelled"].get<bool>() ? "" : " (unlabelled)")
+                                 : fmt::format("{}", fmt::join(s["class_names"].get<std::vector<std::string>>(), ", ")));
   return 0;
 }
 

@@ -26,7 +26,6 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.read("mask_ext", c.mask_ext);
   s.read("saliency_dir", c.saliency_dir);
   s.finish();
-  CSEG_CHECK(!c.root.empty(), "config key {}: a dataset root is required", s.where("root"));
 }
 
 void read_augment(Section s, AugmentConfig& c) {
@@ -45,6 +44,26 @@ void read_augment(Section s, AugmentConfig& c) {
 }
 
 void read_scenario(Section s, ScenarioConfig& c) {
+  s.read_choice("type", c.type, {"class", "domain"});
+  {
+    Section envs = s.section("environments");
+    for (const auto& name : envs.keys()) {
+      Section e = envs.section(name);
+      EnvironmentConfig env;
+      env.name = name;
+      e.read("root", env.root);
+      e.read("labelled", env.labelled);
+      e.finish();
+      CSEG_CHECK(!env.root.empty(), "config key {}: each environment needs a root", e.where("root"));
+      c.environments.push_back(env);
+    }
+    envs.finish();
+    if (c.type == "domain")
+      CSEG_CHECK(!c.environments.empty(), "config key {}: a domain scenario lists its environments (name: {{root: ...}})",
+                 s.where("environments"));
+    else
+      CSEG_CHECK(c.environments.empty(), "config key {}: environments need scenario.type: domain", s.where("environments"));
+  }
   s.read("task", c.task);
   s.read_choice("mode", c.mode, {"overlap", "disjoint", "sequential"});
   s.read_choice("protocol", c.protocol,
@@ -107,6 +126,7 @@ void read_train(Section s, TrainConfig& c) {
   s.read("iterations", c.iterations);
   s.read("steps_per_class", c.steps_per_class);
   s.read("first_step_factor", c.first_step_factor);
+  s.read("sync_bn", c.sync_bn);
   s.read("workers", c.workers);
   s.read("prefetch", c.prefetch);
   s.read("debug", c.debug);
@@ -169,7 +189,27 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   read_loss(root.section("loss"), c.loss);
   read_train(root.section("train"), c.train);
   read_eval(root.section("eval"), c.eval);
+  {
+    Section a = root.section("adaptation");
+    a.read_choice("pseudo_labels", c.adaptation.pseudo_labels, {"hard", "soft"});
+    a.read("threshold", c.adaptation.threshold);
+    a.read("temperature", c.adaptation.temperature);
+    a.read("class_fraction", c.adaptation.class_fraction);
+    a.finish();
+    CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
+               a.where("threshold"));
+    CSEG_CHECK(c.adaptation.temperature > 0, "config key {}: must be > 0", a.where("temperature"));
+    CSEG_CHECK(c.adaptation.class_fraction >= 0 && c.adaptation.class_fraction <= 1, "config key {}: must be in [0, 1]",
+               a.where("class_fraction"));
+  }
   root.finish();
+  CSEG_CHECK(!c.dataset.root.empty() || c.scenario.type == "domain",
+             "config key 'dataset.root': a dataset root is required");
+  if (c.scenario.type == "domain")
+    CSEG_CHECK(c.scenario.environments.front().labelled || !c.model.pretrained.empty(),
+               "config key 'scenario.environments.{}.labelled': the first environment must be labelled "
+               "(or model.pretrained given): an unlabelled step learns from the model before it",
+               c.scenario.environments.front().name);
   CSEG_CHECK(!c.methods.empty(), "config key {}: list at least one method", root.where("methods"));
 
   if (c.output_dir.empty()) c.output_dir = tree.env().at("output_root") + "/" + c.name;

@@ -17,21 +17,47 @@ scenarios::TaskSteps experiment_steps(const config::ExperimentConfig& cfg, int n
   return steps;
 }
 
+namespace {
+std::vector<int> all_labels(int n) {
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+}  // namespace
+
 ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir, int threads) {
   ExperimentData d;
-  auto open = [&](const std::string& split) {
+  auto open = [&](const config::DatasetConfig& dataset, const std::string& split) {
     SplitData s;
-    s.dataset = data::make_dataset(cfg.dataset, split);
+    s.dataset = data::make_dataset(dataset, split);
     s.index = data::build_class_index(*s.dataset, cache_dir, threads);
     return s;
   };
-  d.train = open(cfg.dataset.train_split);
-  d.val = open(cfg.dataset.val_split);
-  d.test = open(cfg.dataset.test_split);
+  if (cfg.scenario.type == "domain") {
+    // Every environment in the dataset's layout under its own root; one label space.
+    for (const auto& env : cfg.scenario.environments) {
+      auto dataset = cfg.dataset;
+      dataset.root = env.root;
+      EnvironmentData e{env.name, env.labelled, open(dataset, dataset.train_split), open(dataset, dataset.val_split),
+                        open(dataset, dataset.test_split)};
+      if (!d.environments.empty())
+        CSEG_CHECK(e.train.dataset->info().num_classes == d.environments.front().train.dataset->info().num_classes,
+                   "environment '{}' has another label space than the first", env.name);
+      d.environments.push_back(std::move(e));
+    }
+    d.train = d.environments.front().train;
+    d.val = d.environments.front().val;
+    d.test = d.environments.front().test;
+  } else {
+    d.train = open(cfg.dataset, cfg.dataset.train_split);
+    d.val = open(cfg.dataset, cfg.dataset.val_split);
+    d.test = open(cfg.dataset, cfg.dataset.test_split);
+  }
   const auto& info = d.train.dataset->info();
+  // A domain scenario has one class step: every class from the start, labels as in the dataset.
   d.scenario = std::make_unique<scenarios::Scenario>(
-      experiment_steps(cfg, info.num_classes), scenarios::parse_mode(cfg.scenario.mode),
-      scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
+      d.domain() ? scenarios::TaskSteps{all_labels(info.num_classes)} : experiment_steps(cfg, info.num_classes),
+      scenarios::parse_mode(cfg.scenario.mode), scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
   // Names and colours follow the step labels (a custom class order moves them).
   const data::Palette dataset_palette = info.palette.size() == 256 ? info.palette : data::voc_palette();
   d.palette = dataset_palette;
@@ -65,6 +91,23 @@ nlohmann::json describe_scenario(const ExperimentData& d, bool with_ids) {
   out["protocol"] = scenarios::to_string(sc.protocol());
   out["class_names"] = d.class_names;
   out["steps"] = nlohmann::json::array();
+  if (d.domain()) {
+    // Every step trains on one environment and is evaluated on all of them.
+    for (int k = 0; k < d.num_steps(); ++k) {
+      const auto& e = d.environments[k];
+      nlohmann::json s{{"step", k}, {"environment", e.name}, {"labelled", e.labelled},
+                       {"num_images", {{"train", e.train.dataset->size()}, {"val", e.val.dataset->size()},
+                                       {"test", e.test.dataset->size()}}}};
+      if (with_ids) {
+        std::vector<size_t> all(e.train.dataset->size());
+        for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+        s["train_ids"] = ids_json(e.train, all);
+      }
+      out["steps"].push_back(s);
+    }
+    out["type"] = "domain";
+    return out;
+  }
   for (int k = 0; k < sc.num_steps(); ++k) {
     nlohmann::json s;
     s["step"] = k;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -15,8 +16,10 @@
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
+#include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/data/loader.h"
 #include "cseg/distributed/process_group.h"
+#include "cseg/distributed/sync_batch_norm.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/logging/progress.h"
@@ -140,17 +143,19 @@ void Trainer::log_sequence(int k, const nlohmann::json& step) {
 
 Trainer::EncodedImage Trainer::prediction_grid(int k) {
   const auto& sc = *data_.scenario;
-  auto ids = sc.eval_images(k, data_.test.index);
+  const auto& split = data_.test_split(k);
+  const int sk = data_.scenario_step(k);
+  auto ids = sc.eval_images(sk, split.index);
   if (ids.size() > 4) ids.resize(4);
   if (ids.empty()) return {};
   data::LoaderOptions lo;
   lo.batch_size = int(ids.size());
   lo.train = false;
   lo.workers = 0;
-  lo.lut = sc.eval_labels(k);
+  lo.lut = sc.eval_labels(sk);
   lo.augment.mean = cfg_.augment.mean;
   lo.augment.std = cfg_.augment.std;
-  data::Loader loader(*data_.test.dataset, ids, lo);
+  data::Loader loader(*split.dataset, ids, lo);
   loader.start_epoch(0);
   auto batch = loader.next();
   if (!batch) return {};
@@ -183,7 +188,7 @@ std::string Trainer::checkpoint(const std::string& name) const {
 }
 
 std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
-  return build_model_for_step(cfg_, *data_.scenario, last_step);
+  return build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step));
 }
 
 void Trainer::write_results() {
@@ -203,6 +208,12 @@ void Trainer::write_results() {
   core::write_text_atomic((fs::path(run_dir_) / "per_class_iou.csv").string(), csv);
 }
 
+torch::Tensor Trainer::teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const {
+  torch::NoGradGuard no_grad;
+  return adaptation::hard_pseudo_labels(teacher.forward(images).logits, cfg_.adaptation.threshold,
+                                        cfg_.adaptation.class_fraction);
+}
+
 nlohmann::json Trainer::class_colours() const {
   nlohmann::json colours = nlohmann::json::array();
   for (size_t l = 0; l < data_.class_names.size(); ++l)
@@ -212,6 +223,11 @@ nlohmann::json Trainer::class_colours() const {
 
 nlohmann::json Trainer::run() {
   const auto& sc = *data_.scenario;
+  if (data_.domain()) {
+    const auto ok = methods::domain_method_names();
+    CSEG_CHECK(std::find(ok.begin(), ok.end(), method_.name()) != ok.end(),
+               "method '{}' is built around new classes; domain scenarios take: {}", method_.name(), fmt::join(ok, ", "));
+  }
   if (primary()) {
     fs::create_directories(fs::path(run_dir_) / "checkpoints");
     core::write_text_atomic((fs::path(run_dir_) / "scenario.json").string(),
@@ -231,6 +247,12 @@ nlohmann::json Trainer::run() {
               {"class_names", data_.class_names},
               {"class_colours", class_colours()},
               {"steps", nlohmann::json::array()}};
+  if (data_.domain()) {
+    results_["type"] = "domain";
+    results_["environments"] = nlohmann::json::array();
+    for (const auto& e : data_.environments)
+      results_["environments"].push_back({{"name", e.name}, {"labelled", e.labelled}});
+  }
   // Resume: keep the steps whose end-of-step checkpoint and results both exist.
   int first = cfg_.train.start_step;
   if (fs::exists(results_path)) {
@@ -244,8 +266,10 @@ nlohmann::json Trainer::run() {
         }
       }
     if (!old.is_discarded() && old.contains("cost")) results_["cost"] = old["cost"];
+    if (!old.is_discarded() && old.contains("initial_task_miou")) results_["initial_task_miou"] = old["initial_task_miou"];
   }
-  CSEG_CHECK(first <= sc.num_steps(), "train.start_step {} is past the scenario's {} steps", first, sc.num_steps());
+  CSEG_CHECK(first <= data_.num_steps(), "train.start_step {} is past the scenario's {} steps", first,
+             data_.num_steps());
   summarize();  // the restored steps' summary, also when a rerun finds every step done
   if (first > 0) {
     const bool resumed = first > cfg_.train.start_step;
@@ -265,8 +289,12 @@ nlohmann::json Trainer::run() {
                    cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
     }
   }
-  if (first < sc.num_steps()) results_.erase("cost");  // the model changes: measure again at the end
-  for (int k = first; k < sc.num_steps(); ++k) {
+  if (data_.domain() && !results_.contains("initial_task_miou")) {
+    // The model before any training, on every environment: the reference of forward transfer.
+    results_["initial_task_miou"] = opt_json(environment_mious().first);
+  }
+  if (first < data_.num_steps()) results_.erase("cost");  // the model changes: measure again at the end
+  for (int k = first; k < data_.num_steps(); ++k) {
     StepTiming timing = train_step(k);
     results_["steps"].push_back(evaluate_step(k, timing));
     if (primary()) log_sequence(k, results_["steps"].back());
@@ -304,13 +332,20 @@ void Trainer::summarize() {
   for (const auto& s : results_["steps"]) {
     std::vector<std::optional<double>> row;
     for (const auto& v : s["task_miou"]) row.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
-    row.resize(sc.num_steps());
+    row.resize(data_.num_steps());
     r.push_back(row);
   }
   results_["accuracy_matrix"] = nlohmann::json::array();
   for (const auto& row : r) results_["accuracy_matrix"].push_back(opt_json(row));
   results_["forgetting"] = opt_json(metrics::forgetting(r));
   results_["bwt"] = opt_json(metrics::backward_transfer(r));
+  results_["acc"] = opt_json(metrics::final_average(r));
+  if (data_.domain() && results_.contains("initial_task_miou")) {
+    std::vector<std::optional<double>> initial;
+    for (const auto& v : results_["initial_task_miou"])
+      initial.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
+    results_["fwt"] = opt_json(metrics::forward_transfer(r, initial));
+  }
   double avg = 0;
   for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
   results_["avg_miou"] = avg / results_["steps"].size();
@@ -321,26 +356,39 @@ Trainer::StepTiming Trainer::train_step(int k) {
   const auto& tc = cfg_.train;
   methods::StepContext ctx;
   ctx.step = k;
-  ctx.num_old_classes = k == 0 ? 0 : sc.classes_after(k - 1);
-  ctx.num_classes = sc.classes_after(k);
+  const int sk = data_.scenario_step(k);  // domain scenarios: 0, every class from the start
+  ctx.num_old_classes = k == 0 ? 0 : sc.classes_after(data_.scenario_step(k - 1));
+  ctx.num_classes = sc.classes_after(sk);
+  ctx.first_new_label = data_.domain() ? 0 : ctx.num_old_classes;
+  const bool labelled = data_.labelled(k);
   ctx.scenario = &sc;
   ctx.config = &cfg_;
   // The teacher: the model as it ended step k-1, copied before the new head is added (on a
   // resume, model_ holds step k-1's checkpoint here; the mid-step state is loaded below).
   std::shared_ptr<models::Segmenter> old_model;
-  if (k > 0 && method_.needs_old_model()) {
+  if (k > 0 && (method_.needs_old_model() || !labelled)) {
     old_model = model_->make_like();
     models::copy_state(*old_model, *model_);
     old_model->eval();
     for (auto& p : old_model->parameters()) p.set_requires_grad(false);
     ctx.old_model = old_model.get();
   }
-  if (static_cast<int>(model_->head_sizes().size()) == k) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  if (static_cast<int>(model_->head_sizes().size()) == sk) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  CSEG_CHECK(labelled || old_model, "step {}: an unlabelled environment needs a model to learn from (a labelled "
+             "step before it)", k);
   ctx.model = model_.get();
 
   const bool cumulative = method_.data_policy() == methods::DataPolicy::Cumulative;
-  std::vector<size_t> images = cumulative ? sc.cumulative_train_images(k, data_.train.index)
-                                          : sc.train_images(k, data_.train.index);
+  CSEG_CHECK(!(cumulative && data_.domain()), "method '{}' (all data seen so far) is not supported in domain "
+             "scenarios yet", method_.name());
+  const auto& split = data_.train_split(k);
+  std::vector<size_t> images;
+  if (!labelled) {  // every frame: choosing them by the classes in their masks would read labels
+    images.resize(split.dataset->size());
+    std::iota(images.begin(), images.end(), size_t(0));
+  } else {
+    images = cumulative ? sc.cumulative_train_images(k, split.index) : sc.train_images(sk, split.index);
+  }
   data::LoaderOptions lo;
   lo.batch_size = tc.batch_size;
   lo.train = true;
@@ -348,7 +396,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.prefetch = tc.prefetch;
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
-  lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(k);
+  lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
+  if (!labelled) lo.lut.fill(255);  // an unlabelled environment's labels are never read
   lo.saliency = method_.needs_saliency();
   if (group_) {
     lo.shard_rank = group_->rank();
@@ -358,13 +407,16 @@ Trainer::StepTiming Trainer::train_step(int k) {
     data::LoaderOptions vo = lo;
     vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
-    data::Loader visit(*data_.train.dataset, images, vo);
+    data::Loader visit(*split.dataset, images, vo);
     visit.start_epoch(0);
-    while (auto b = visit.next()) fn(*b);
+    while (auto b = visit.next()) {
+      if (!labelled) b->labels = teacher_labels(*old_model, b->images);  // e.g. what a replay buffer keeps
+      fn(*b);
+    }
   };
   core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
   method_.on_step_begin(ctx);
-  data::Loader loader(*data_.train.dataset, images, lo);
+  data::Loader loader(*split.dataset, images, lo);
 
   const int64_t per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
   int64_t total = tc.iterations > 0        ? tc.iterations
@@ -386,9 +438,11 @@ Trainer::StepTiming Trainer::train_step(int k) {
     spdlog::info("[{}] step {}: resuming after epoch {} (iteration {}/{})", method_.name(), k, state.epoch,
                  state.iteration, total);
   }
-  spdlog::info("[{}] step {}: classes {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k,
-               fmt::join(std::vector<std::string>(data_.class_names.begin() + ctx.num_old_classes,
-                                                  data_.class_names.begin() + ctx.num_classes), ", "),
+  const std::string what =
+      data_.domain() ? fmt::format("environment {}{}", data_.environments[k].name, labelled ? "" : " (unlabelled)")
+                     : fmt::format("classes {}", fmt::join(std::vector<std::string>(data_.class_names.begin() + ctx.num_old_classes,
+                                                                                  data_.class_names.begin() + ctx.num_classes), ", "));
+  spdlog::info("[{}] step {}: {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k, what,
                images.size(), total, per_epoch, lr);
 
   StepTiming timing;
@@ -404,11 +458,17 @@ Trainer::StepTiming Trainer::train_step(int k) {
   for (const auto& p : method_.parameters()) trained.push_back(p);
   std::vector<torch::Tensor> buffers = model_->buffers();
   std::unique_ptr<distributed::GradientAverager> averager;
+  struct SyncBatchNormScope {  // installed while this step trains, whatever ends it
+    explicit SyncBatchNormScope(distributed::ProcessGroup* g) { distributed::set_sync_batch_norm_group(g); }
+    ~SyncBatchNormScope() { distributed::set_sync_batch_norm_group(nullptr); }
+  };
+  std::unique_ptr<SyncBatchNormScope> sync_bn;
   if (group_ && group_->size() > 1) {
     std::vector<torch::Tensor> state = trained;
     state.insert(state.end(), buffers.begin(), buffers.end());
     distributed::broadcast_tensors(*group_, state);
     averager = std::make_unique<distributed::GradientAverager>(*group_);
+    if (tc.sync_bn) sync_bn = std::make_unique<SyncBatchNormScope>(group_);
   }
   model_->train();
   double loss_avg = 0;
@@ -428,6 +488,18 @@ Trainer::StepTiming Trainer::train_step(int k) {
       ctx.iteration = state.iteration;
       ctx.epoch = state.epoch;
       if (averager) distributed::broadcast_tensors(*group_, buffers);
+      // Unlabelled environment: the teacher labels this batch (before a method such as replay
+      // appends labelled samples of its own).
+      torch::Tensor soft_targets;
+      const int64_t own_samples = batch->size();
+      if (!labelled) {
+        if (cfg_.adaptation.pseudo_labels == "hard") {
+          batch->labels = teacher_labels(*old_model, batch->images);
+        } else {
+          torch::NoGradGuard no_grad;
+          soft_targets = old_model->forward(batch->images).logits;
+        }
+      }
       method_.before_forward(ctx, *batch);
       models::ModelOutput old_out;
       if (old_model) {
@@ -437,8 +509,18 @@ Trainer::StepTiming Trainer::train_step(int k) {
       }
       auto out = model_->forward(batch->images);
       const std::string task_name = method_.task_loss_name().empty() ? cfg_.loss.name : method_.task_loss_name();
-      methods::LossTerms terms{{task_name, method_.task_loss(ctx, *batch, out)}};
-      if (out.aux_logits.defined())
+      methods::LossTerms terms;
+      if (soft_targets.defined())
+        terms.emplace_back("soft_pseudo_labels", adaptation::soft_pseudo_label_loss(out.logits.slice(0, 0, own_samples),
+                                                                                   soft_targets, cfg_.adaptation.temperature));
+      // A batch whose pixels are all ignored (no confident pseudo-label, or soft targets without
+      // replayed samples) has no task loss: cross-entropy would be 0/0.
+      const bool has_labels = labelled || batch->labels.ne(255).any().item<bool>();
+      if (has_labels)
+        terms.emplace_back(task_name, method_.task_loss(ctx, *batch, out));
+      else
+        terms.emplace_back(task_name, out.logits.sum() * 0);
+      if (out.aux_logits.defined() && has_labels)
         terms.emplace_back("aux", cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch->labels));
       method_.add_loss_terms(ctx, *batch, out, terms);
       torch::Tensor loss = terms[0].second;
@@ -472,7 +554,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
     timing.images += seen;
     ++state.epoch;
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
-      auto cm = evaluate(*model_, *data_.val.dataset, sc.eval_images(k, data_.val.index), sc.eval_labels(k),
+      const auto& val = data_.val_split(k);
+      auto cm = evaluate(*model_, *val.dataset, sc.eval_images(sk, val.index), sc.eval_labels(sk),
                          method_eval_options());
       model_->train();
       const double miou = metrics::score(cm).miou;
@@ -504,19 +587,65 @@ Trainer::StepTiming Trainer::train_step(int k) {
   return timing;
 }
 
+std::pair<std::vector<std::optional<double>>, std::vector<metrics::ConfusionMatrix>> Trainer::environment_mious() {
+  const auto& sc = *data_.scenario;
+  std::vector<std::optional<double>> mious;
+  std::vector<metrics::ConfusionMatrix> matrices;
+  for (const auto& e : data_.environments) {
+    matrices.push_back(evaluate(*model_, *e.test.dataset, sc.eval_images(0, e.test.index), sc.eval_labels(0),
+                                method_eval_options()));
+    mious.push_back(metrics::score(matrices.back()).miou);
+  }
+  model_->train();
+  return {mious, matrices};
+}
+
 nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& sc = *data_.scenario;
-  const auto images = sc.eval_images(k, data_.test.index);
   const auto start = Clock::now();
-  auto cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
+  // Class-incremental: the step's test images; old = step-0 classes, new = later ones, and
+  // R[k][j] = mIoU over step j's classes. Domain-incremental: every environment's test set;
+  // R[k][j] = mIoU on environment j (past and future), old = mean over the earlier environments,
+  // new = the current one, all = mean over the environments seen so far; the per-class figures and
+  // the confusion matrix are the current environment's.
+  size_t num_images = 0;
+  metrics::ConfusionMatrix cm(1);
+  std::optional<double> old_miou, new_miou, all_miou;
+  std::vector<std::optional<double>> task_miou;
+  std::vector<std::string> new_names;
+  if (data_.domain()) {
+    auto [mious, matrices] = environment_mious();
+    task_miou = mious;
+    cm = matrices[k];
+    num_images = sc.eval_images(0, data_.environments[k].test.index).size();
+    auto mean = [&](int from, int to) -> std::optional<double> {
+      if (from >= to) return std::nullopt;
+      double sum = 0;
+      for (int j = from; j < to; ++j) sum += task_miou[j].value_or(0);
+      return sum / (to - from);
+    };
+    old_miou = mean(0, k);
+    new_miou = task_miou[k];
+    all_miou = mean(0, k + 1);
+    new_names = {data_.environments[k].name};
+  } else {
+    const auto images = sc.eval_images(k, data_.test.index);
+    num_images = images.size();
+    cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
+    model_->train();
+    const auto sc_scores = metrics::score(cm);
+    old_miou = metrics::mean_iou(sc_scores, 0, sc.classes_after(0));
+    if (k > 0) new_miou = metrics::mean_iou(sc_scores, sc.classes_after(0), sc.classes_after(k));
+    all_miou = sc_scores.miou;
+    for (int j = 0; j <= k; ++j) task_miou.push_back(metrics::mean_iou(sc_scores, sc.first_label(j), sc.classes_after(j)));
+    new_names.assign(data_.class_names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
+                     data_.class_names.begin() + sc.classes_after(k));
+  }
   const double eval_seconds = seconds_since(start);
-  model_->train();
   const auto s = metrics::score(cm);
-  const int old_end = sc.classes_after(0), all_end = sc.classes_after(k);
-  auto old_miou = metrics::mean_iou(s, 0, old_end);
-  auto new_miou = k == 0 ? std::nullopt : metrics::mean_iou(s, old_end, all_end);
-  nlohmann::json test{{"images", images.size()},
-                      {"miou", s.miou},
+  const int all_end = sc.classes_after(data_.scenario_step(k));
+  nlohmann::json test{{"images", num_images},
+                      {"miou", opt_json(all_miou)},
                       {"miou_old", opt_json(old_miou)},
                       {"miou_new", opt_json(new_miou)},
                       {"hiou", (old_miou && new_miou) ? nlohmann::json(metrics::harmonic_iou(*old_miou, *new_miou))
@@ -535,16 +664,12 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
     confusion.push_back(row);
   }
   test["confusion"] = confusion;
-  std::vector<std::optional<double>> task_miou;
-  for (int j = 0; j <= k; ++j) task_miou.push_back(metrics::mean_iou(s, sc.first_label(j), sc.classes_after(j)));
-  std::vector<std::string> new_names(data_.class_names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
-                                     data_.class_names.begin() + all_end);
   const double ips = timing.train_seconds > 0 ? timing.images / timing.train_seconds : 0;
-  spdlog::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k, s.miou,
-               old_miou ? fmt::format("{:.4f}", *old_miou) : "-", new_miou ? fmt::format("{:.4f}", *new_miou) : "-",
-               images.size());
+  spdlog::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k,
+               all_miou.value_or(0), old_miou ? fmt::format("{:.4f}", *old_miou) : "-",
+               new_miou ? fmt::format("{:.4f}", *new_miou) : "-", num_images);
   return {{"step", k},
-          {"new_classes", new_names},
+          {"new_classes", new_names},  // domain scenarios: the environment's name
           {"num_classes", all_end},
           {"train_images", timing.train_images},
           {"iterations", timing.iterations},

@@ -22,6 +22,9 @@ using Regularizer = ParameterRegularizer::Kind;
 struct Entry {
   const char* name;
   std::function<std::unique_ptr<Method>(Options)> make;
+  /// Also meaningful when steps are environments over one label space (no new classes, no
+  /// background shift); the others are built around new classes arriving.
+  bool domain_incremental = false;
 };
 template <typename M>
 std::unique_ptr<Method> plain(Options o) {
@@ -30,22 +33,22 @@ std::unique_ptr<Method> plain(Options o) {
 }
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> table{
-      {"finetune", plain<FineTune>},
+      {"finetune", plain<FineTune>, true},
       {"joint", plain<Joint>},
-      {"lwf", [](Options o) { return std::make_unique<LwF>(std::move(o)); }},
+      {"lwf", [](Options o) { return std::make_unique<LwF>(std::move(o)); }, true},
       {"lwf_mc", [](Options o) { return std::make_unique<LwFMC>(std::move(o)); }},
       {"ilt", [](Options o) { return std::make_unique<ILT>(std::move(o)); }},
-      {"ewc", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::EWC, std::move(o)); }},
-      {"pi", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::PI, std::move(o)); }},
-      {"rw", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::RW, std::move(o)); }},
+      {"ewc", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::EWC, std::move(o)); }, true},
+      {"pi", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::PI, std::move(o)); }, true},
+      {"rw", [](Options o) { return std::make_unique<ParameterRegularizer>(Regularizer::RW, std::move(o)); }, true},
       {"mib", [](Options o) { return std::make_unique<MiB>(std::move(o)); }},
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
       {"sdr", [](Options o) { return std::make_unique<SDR>(std::move(o)); }},
       {"ssul", [](Options o) { return std::make_unique<SSUL>(std::move(o)); }},
       {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
-      {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }},
-      {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }},
-      {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }},
+      {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
+      {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
+      {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},
   };
   return table;
 }
@@ -55,6 +58,13 @@ std::unique_ptr<Method> make_method(const std::string& name, const std::map<std:
   for (const auto& e : registry())
     if (name == e.name) return e.make(Options(name, options));
   fail("unknown method '{}'; known: {}", name, fmt::join(method_names(), ", "));
+}
+
+std::vector<std::string> domain_method_names() {
+  std::vector<std::string> n;
+  for (const auto& e : registry())
+    if (e.domain_incremental) n.push_back(e.name);
+  return n;
 }
 
 std::vector<std::string> method_names() {

@@ -104,7 +104,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
     }
   });
   ctx.model->train(was_training);
-  buffer_->add(std::move(candidates), ctx.step, ctx.scenario->first_label(ctx.step));
+  buffer_->add(std::move(candidates), ctx.step, ctx.first_new_label);
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);
   spdlog::info("[{}] replay buffer: {} crops, {:.1f} MB ({})", name(), buffer_->size(), buffer_->bytes() / 1e6, per_step);

@@ -44,4 +44,12 @@ std::optional<double> final_average(const AccuracyMatrix& r) {
   return sum / n;
 }
 
+std::optional<double> forward_transfer(const AccuracyMatrix& r, const std::vector<std::optional<double>>& initial) {
+  double sum = 0;
+  int n = 0;
+  for (size_t j = 1; j < r.size() && j < initial.size(); ++j)
+    if (j < r[j - 1].size() && r[j - 1][j] && initial[j]) sum += *r[j - 1][j] - *initial[j], ++n;
+  return n ? std::optional<double>(sum / n) : std::nullopt;
+}
+
 }  // namespace cseg::metrics

@@ -20,18 +20,18 @@ Seq named_conv(Seq inner) { return named({{"conv", inner}}); }
 
 /// _Conv: Conv-BN-ReLU.
 Seq conv_bn_relu(int in, int out, int k, int stride = 1, int pad = 0) {
-  return named_conv(seq(conv(in, out, k, stride, pad), nn::BatchNorm2d(out), nn::ReLU(true)));
+  return named_conv(seq(conv(in, out, k, stride, pad), BatchNorm2d(out), nn::ReLU(true)));
 }
 
 /// _DSConv: depthwise 3x3 + pointwise 1x1, each with BN and ReLU.
 Seq ds_conv(int dw, int out, int stride = 1) {
-  return named_conv(seq(conv(dw, dw, 3, stride, 1, dw), nn::BatchNorm2d(dw), nn::ReLU(true),
-                                   conv(dw, out, 1), nn::BatchNorm2d(out), nn::ReLU(true)));
+  return named_conv(seq(conv(dw, dw, 3, stride, 1, dw), BatchNorm2d(dw), nn::ReLU(true),
+                                   conv(dw, out, 1), BatchNorm2d(out), nn::ReLU(true)));
 }
 
 /// _DWConv: depthwise 3x3 with BN and ReLU.
 Seq dw_conv(int dw, int out, int stride = 1) {
-  return named_conv(seq(conv(dw, out, 3, stride, 1, dw), nn::BatchNorm2d(out), nn::ReLU(true)));
+  return named_conv(seq(conv(dw, out, 3, stride, 1, dw), BatchNorm2d(out), nn::ReLU(true)));
 }
 
 /// The reference resizes with align_corners=True throughout.
@@ -41,7 +41,7 @@ torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) { return resi
 struct LinearBottleneckImpl : nn::Module {
   LinearBottleneckImpl(int in, int out, int t, int stride) : shortcut(stride == 1 && in == out) {
     block = register_module("block", seq(conv_bn_relu(in, in * t, 1), dw_conv(in * t, in * t, stride),
-                                                    conv(in * t, out, 1), nn::BatchNorm2d(out)));
+                                                    conv(in * t, out, 1), BatchNorm2d(out)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto out = block->forward(x);
@@ -96,8 +96,8 @@ TORCH_MODULE(GlobalFeatureExtractor);
 struct FeatureFusionImpl : nn::Module {
   FeatureFusionImpl(int higher_in, int lower_in, int out) {
     dwconv = register_module("dwconv", dw_conv(lower_in, out, 1));
-    lower = register_module("conv_lower_res", seq(conv(out, out, 1, 1, 0, 1, true), nn::BatchNorm2d(out)));
-    higher = register_module("conv_higher_res", seq(conv(higher_in, out, 1, 1, 0, 1, true), nn::BatchNorm2d(out)));
+    lower = register_module("conv_lower_res", seq(conv(out, out, 1, 1, 0, 1, true), BatchNorm2d(out)));
+    higher = register_module("conv_higher_res", seq(conv(higher_in, out, 1, 1, 0, 1, true), BatchNorm2d(out)));
   }
   torch::Tensor forward(const torch::Tensor& high, const torch::Tensor& low) {
     // The reference upsamples by a fixed 4; resizing to the high-resolution map's size is the
@@ -133,7 +133,7 @@ FastScnn::FastScnn(FastScnnOptions options) : options_(std::move(options)) {
   heads_ = classifier->register_module("heads", nn::ModuleList());
   for (int n : options_.heads) heads_->push_back(conv(128, n, 1, 1, 0, 1, true));
   if (options_.aux) {
-    auxlayer_ = register_module("auxlayer", nn::Sequential(conv(64, 32, 3, 1, 1), nn::BatchNorm2d(32), nn::ReLU(true),
+    auxlayer_ = register_module("auxlayer", nn::Sequential(conv(64, 32, 3, 1, 1), BatchNorm2d(32), nn::ReLU(true),
                                                            nn::Dropout(0.1)));
     aux_heads_ = register_module("aux_heads", nn::ModuleList());
     for (int n : options_.heads) aux_heads_->push_back(conv(32, n, 1, 1, 0, 1, true));

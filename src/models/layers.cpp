@@ -1,5 +1,7 @@
 #include "cseg/models/layers.h"
 
+#include "cseg/distributed/sync_batch_norm.h"
+
 #include "cseg/core/error.h"
 #include "cseg/models/cost.h"
 
@@ -41,6 +43,25 @@ Norm parse_norm(const std::string& name) {
   fail("unknown norm '{}'; expected bn, frozen_bn or bn_leaky", name);
 }
 
+BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, double eps, double momentum) : eps(eps), momentum(momentum) {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+  running_mean = register_buffer("running_mean", torch::zeros({channels}));
+  running_var = register_buffer("running_var", torch::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(int64_t(0)));
+}
+
+torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
+  if (is_training()) {
+    torch::NoGradGuard no_grad;
+    num_batches_tracked.add_(1);
+  }
+  if (is_training() && distributed::sync_batch_norm_group())
+    return distributed::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps);
+  return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                           /*cudnn_enabled=*/true);
+}
+
 FrozenBatchNorm2dImpl::FrozenBatchNorm2dImpl(int64_t channels, double eps) : eps(eps) {
   weight = register_parameter("weight", torch::ones({channels}), /*requires_grad=*/false);
   bias = register_parameter("bias", torch::zeros({channels}), false);
@@ -56,7 +77,7 @@ torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
 
 nn::AnyModule norm_layer(Norm norm, int channels) {
   if (norm == Norm::frozen_bn) return nn::AnyModule(FrozenBatchNorm2d(channels));
-  return nn::AnyModule(nn::BatchNorm2d(channels));
+  return nn::AnyModule(BatchNorm2d(channels));
 }
 
 nn::AnyModule activation(Norm norm) {

@@ -37,7 +37,19 @@ struct AugmentConfig {
   std::vector<double> std{0.229, 0.224, 0.225};
 };
 
+/// One environment of a domain-incremental scenario (a step): its own data, in the layout of
+/// `dataset.name` under `root`, labelled or not.
+struct EnvironmentConfig {
+  std::string name;
+  std::string root;
+  bool labelled = true;  ///< false: its training labels are never read; it is learnt from pseudo-labels
+};
+
 struct ScenarioConfig {
+  /// class: steps add classes (task, steps, order below); domain: steps are environments with one
+  /// fixed label space (`environments`), evaluated on every environment after each step.
+  std::string type = "class";
+  std::vector<EnvironmentConfig> environments;  ///< domain: in step order (the mapping's order)
   std::string task = "offline";        ///< a named table (15-1, 100-50, ...) or any a-b / a-b-c spec
   std::string mode = "overlap";        ///< overlap | disjoint | sequential
   std::string protocol = "plop";       ///< mib | mibv2 | sdr | plop | cssegmentation | continuum | ssul
@@ -86,6 +98,9 @@ struct TrainConfig {
   int epochs = 0;                      ///< per step; exactly one of epochs, iterations,
   int iterations = 0;                  ///< steps_per_class must be > 0
   int steps_per_class = 0;             ///< BACS: iterations = steps_per_class * new classes
+  /// Data-parallel runs: BatchNorm layers normalise with the global batch's statistics (as
+  /// torch.nn.SyncBatchNorm) instead of each process's share.
+  bool sync_bn = false;
   double first_step_factor = 1.0;      ///< step 0's budget = this x the budget above (a base model
                                        ///< from scratch needs more than an increment)
   int workers = 0;                     ///< loader threads; 0 = load in the training thread.
@@ -106,6 +121,15 @@ struct EvalConfig {
   bool use_best = false;               ///< continue from the best validation checkpoint
 };
 
+/// How unlabelled environments are learnt: from the teacher (the model as the previous step
+/// ended, frozen) on each training batch.
+struct AdaptationConfig {
+  std::string pseudo_labels = "hard";  ///< hard: argmax where the teacher is confident | soft: its probabilities
+  double threshold = 0.9;              ///< hard: pixels whose top softmax score is below are ignored
+  double class_fraction = 0;           ///< hard: keep each predicted class's most confident share anyway (CBST)
+  double temperature = 1.0;            ///< soft: softmax temperature of the teacher's targets
+};
+
 struct ExperimentConfig {
   std::string name = "experiment";
   uint64_t seed = 0;
@@ -123,6 +147,7 @@ struct ExperimentConfig {
   LossConfig loss;
   TrainConfig train;
   EvalConfig eval;
+  AdaptationConfig adaptation;
 };
 
 /// Reads every section strictly: unknown keys and wrong types throw, naming key and file.

@@ -16,15 +16,34 @@
 namespace cseg::engine {
 
 struct SplitData {
-  std::unique_ptr<data::Dataset> dataset;
+  std::shared_ptr<data::Dataset> dataset;
   std::vector<data::LabelSet> index;
 };
 
-struct ExperimentData {
+/// A domain-incremental step: one environment's data.
+struct EnvironmentData {
+  std::string name;
+  bool labelled = true;
   SplitData train, val, test;
+};
+
+struct ExperimentData {
+  /// Class-incremental: the dataset's splits. Domain-incremental: the first environment's.
+  SplitData train, val, test;
+  /// Domain-incremental only, one per step; the scenario is then one step with every class.
+  std::vector<EnvironmentData> environments;
   std::unique_ptr<scenarios::Scenario> scenario;
   std::vector<std::string> class_names;  ///< in step-label order (background first)
   data::Palette palette;                 ///< colour per step label (255: the dataset's ignore colour)
+
+  bool domain() const { return !environments.empty(); }
+  int num_steps() const { return domain() ? int(environments.size()) : scenario->num_steps(); }
+  /// The scenario step whose classes and label maps apply at step k (0 for every environment).
+  int scenario_step(int k) const { return domain() ? 0 : k; }
+  const SplitData& train_split(int k) const { return domain() ? environments.at(k).train : train; }
+  const SplitData& val_split(int k) const { return domain() ? environments.at(k).val : val; }
+  const SplitData& test_split(int k) const { return domain() ? environments.at(k).test : test; }
+  bool labelled(int k) const { return domain() ? environments.at(k).labelled : true; }
 };
 
 /// `cache_dir` holds the class-presence indices (empty: no cache).

@@ -14,6 +14,7 @@
 #include "cseg/config/experiment.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
+#include "cseg/metrics/confusion.h"
 #include "cseg/methods/method.h"
 
 namespace cseg::logging { class TensorBoardWriter; }
@@ -48,6 +49,10 @@ class Trainer {
   /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
   void summarize();
   void write_results();
+  /// Domain scenarios: mIoU on every environment's test set, and their confusion matrices.
+  std::pair<std::vector<std::optional<double>>, std::vector<metrics::ConfusionMatrix>> environment_mious();
+  /// Hard pseudo-labels of `teacher` for `images` (adaptation.threshold).
+  torch::Tensor teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const;
   /// [r, g, b] per step label, as results.json's class_colours.
   nlohmann::json class_colours() const;
   /// TensorBoard run "sequence": test mIoU (all/old/new/hIoU), per-class IoU (scalars and a

@@ -31,6 +31,9 @@ struct StepContext {
   int step = 0;
   int num_old_classes = 0;  ///< classes before this step (0 at step 0)
   int num_classes = 0;      ///< classes after this step
+  /// The first label this step's data teaches: num_old_classes in class-incremental scenarios,
+  /// 0 in domain-incremental ones (a new environment shows every class again).
+  int first_new_label = 0;
   int64_t iteration = 0;    ///< iterations done in this step
   int64_t total_iterations = 0;      ///< the step's budget
   int64_t iterations_per_epoch = 0;  ///< batches in one pass over the step's data
@@ -109,6 +112,8 @@ class Joint : public Method {
 /// The method registry: an explicit table (no self-registering statics). `options` are the
 /// method's `method_options` from the config; unknown keys throw.
 std::unique_ptr<Method> make_method(const std::string& name, const std::map<std::string, std::string>& options = {});
+/// The methods that apply to domain-incremental scenarios (fixed label space).
+std::vector<std::string> domain_method_names();
 std::vector<std::string> method_names();
 
 }  // namespace cseg::methods

@@ -56,6 +56,18 @@ Conv conv2d(int in, int out, int k, int stride = 1, int pad = 0, int dilation = 
 enum class Norm { bn, frozen_bn, bn_leaky };
 Norm parse_norm(const std::string& name);  ///< throws naming the value and the choices
 
+/// BatchNorm2d with torch.nn.BatchNorm2d's names and numerics (weight, bias, running_mean,
+/// running_var, num_batches_tracked; momentum 0.1, eps 1e-5), except that in training mode it
+/// normalises with the statistics of the global batch when a synchronised-BatchNorm group is
+/// installed (distributed/sync_batch_norm.h, train.sync_bn in data-parallel runs).
+struct BatchNorm2dImpl : torch::nn::Module {
+  explicit BatchNorm2dImpl(int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  double eps, momentum;
+};
+TORCH_MODULE(BatchNorm2d);
+
 /// BatchNorm2d whose statistics and affine parameters never change: it always normalises with
 /// the running statistics, and its weight and bias do not require gradients. Parameter and buffer
 /// names are BatchNorm2d's, so checkpoints of either load into the other. (Not a BatchNorm2dImpl

@@ -1,0 +1,23 @@
+#pragma once
+/// Learning an environment without labels from a teacher (the model as the previous step ended):
+/// pseudo-labels for the training batch, hard or soft.
+#include <torch/types.h>
+
+namespace cseg::adaptation {
+
+/// Per pixel, the teacher's most likely class where its softmax score is at least `threshold`,
+/// else 255 (ignored by the losses). logits [N, C, H, W] -> labels [N, H, W] int64.
+/// `class_fraction` > 0 balances the classes (as CBST does): of the pixels predicted as each
+/// class, the most confident `class_fraction` of them are kept whatever the threshold, so a class
+/// the teacher is unsure about everywhere is not dropped (and then forgotten) altogether.
+torch::Tensor hard_pseudo_labels(const torch::Tensor& teacher_logits, double threshold, double class_fraction = 0);
+
+/// Cross-entropy of the student's softmax against the teacher's softmax at `temperature`,
+/// averaged over pixels (the soft-label variant; gradients reach the student only).
+torch::Tensor soft_pseudo_label_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
+                                     double temperature);
+
+/// Share of pixels a hard pseudo-label keeps (for logs): labels != 255.
+double labelled_fraction(const torch::Tensor& labels);
+
+}  // namespace cseg::adaptation

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The domain-incremental benchmark on FMNIST-Scenes: five environments (studio, office labelled;
+# warehouse, outdoor, night unlabelled), adaptation alone vs with replay. About 8 minutes on 2
+# cores. Writes runs/domain/{table.md,report.html}; docs/domain_incremental.md quotes the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+seed=10
+for env in studio office warehouse outdoor night; do
+  seed=$((seed + 1))
+  ./build/cseg data fmnist-scenes --out "data/fmnist-env-$env" --environment "$env" \
+    --train 800 --val 100 --test 200 --seed "$seed"
+done
+./build/cseg suite configs/domain/suite.yaml "$@"

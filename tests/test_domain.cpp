@@ -1,0 +1,141 @@
+// Domain-incremental scenarios: environments as steps, the full accuracy matrix with forward
+// transfer, and unlabelled environments learnt from the teacher's pseudo-labels.
+#include <gtest/gtest.h>
+
+#include "cseg/adaptation/pseudo_labels.h"
+#include "cseg/config/config.h"
+#include "cseg/core/files.h"
+#include "cseg/engine/experiment_data.h"
+#include "cseg/engine/trainer.h"
+#include "cseg/methods/method.h"
+#include "cseg/metrics/continual.h"
+#include "cseg/weights/load.h"
+#include "tiny_experiment.h"
+
+using namespace cseg;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Two environments of the tiny dataset; the second's training masks are all 255, so a step that
+/// read them as labels would have nothing to learn from (its loss would be 0/0).
+config::ExperimentConfig two_environments(const test::TempDir& d, bool second_labelled) {
+  test::write_tiny_dataset(d / "a");
+  test::write_tiny_dataset(d / "b");
+  for (int i = 0; i < 12; ++i)
+    data::write_label_png((d / "b/masks" / ("tr" + std::to_string(i) + ".png")).string(),
+                          cv::Mat(32, 32, CV_8UC1, cv::Scalar(255)), data::voc_palette());
+  auto c = test::tiny_config("", (d / "run").string(), 4);
+  c.scenario.type = "domain";
+  c.scenario.steps.clear();
+  c.scenario.environments = {{"a", (d / "a").string(), true}, {"b", (d / "b").string(), second_labelled}};
+  c.adaptation.threshold = 0;  // every pixel gets a pseudo-label
+  return c;
+}
+
+config::ExperimentConfig parse(const std::string& yaml, const test::TempDir& d) {
+  core::write_text_atomic((d / "c.yaml").string(), yaml);
+  return config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""}));
+}
+
+}  // namespace
+
+TEST(Domain, PseudoLabelsHardAndSoft) {
+  // Logits [1, 3 classes, 1, 2 pixels]: a confident class 2, an unsure class 1.
+  auto logits = torch::zeros({1, 3, 1, 2});
+  logits[0][2][0][0] = 5;    // pixel 0: class 2 with p = e^5 / (e^5 + 2) = 0.987
+  logits[0][1][0][1] = 0.3;  // pixel 1: class 1 with p = 0.403
+  auto hard = adaptation::hard_pseudo_labels(logits, 0.9);
+  EXPECT_EQ(hard[0][0][0].item<int64_t>(), 2);
+  EXPECT_EQ(hard[0][0][1].item<int64_t>(), 255);
+  EXPECT_EQ(adaptation::hard_pseudo_labels(logits, 0)[0][0][1].item<int64_t>(), 1);
+  EXPECT_DOUBLE_EQ(adaptation::labelled_fraction(hard), 0.5);
+  // Class-balanced: the most confident half of each predicted class stays, below the threshold too.
+  auto many = torch::zeros({1, 2, 1, 4});
+  for (int x = 0; x < 4; ++x) many[0][1][0][x] = 0.1 * (x + 1);  // class 1 everywhere, p from 0.52 to 0.60
+  auto balanced = adaptation::hard_pseudo_labels(many, 0.9, 0.5);
+  const auto flat = balanced.reshape({-1}).contiguous();
+  EXPECT_EQ(std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + 4),
+            std::vector<int64_t>({255, 255, 1, 1}));
+  // Soft: cross-entropy of the student against the teacher's softmax; the teacher gets no gradient.
+  auto student = torch::zeros({1, 3, 1, 2}, torch::requires_grad());
+  auto teacher = logits.clone().requires_grad_(true);
+  auto loss = adaptation::soft_pseudo_label_loss(student, teacher, 1.0);
+  EXPECT_NEAR(loss.item<double>(), std::log(3.0), 1e-6);  // a uniform student: log C whatever the target
+  loss.backward();
+  EXPECT_TRUE(student.grad().defined());
+  EXPECT_FALSE(teacher.grad().defined());
+}
+
+TEST(Domain, ForwardTransferFromTheInitialModel) {
+  // R[0][1] = 0.4 against 0.1 before training, R[1][2] = 0.3 against 0.2: FWT = (0.3 + 0.1) / 2.
+  metrics::AccuracyMatrix r{{0.8, 0.4, 0.2}, {0.6, 0.7, 0.3}, {0.5, 0.6, 0.9}};
+  EXPECT_NEAR(*metrics::forward_transfer(r, {0.05, 0.1, 0.2}), 0.2, 1e-12);
+  EXPECT_NEAR(*metrics::final_average(r), (0.5 + 0.6 + 0.9) / 3, 1e-12);
+  EXPECT_FALSE(metrics::forward_transfer({{0.5}}, {0.1}).has_value());
+}
+
+TEST(Domain, ConfigErrorsNameTheKey) {
+  test::TempDir d;
+  const std::string base = "dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\n";
+  test::expect_error([&] { parse(base + "scenario: {type: domain}\n", d); }, {"scenario.environments", "lists its environments"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nscenario: {environments: {a: {root: x}}}\n", d); },
+                     {"environments need scenario.type: domain"});
+  test::expect_error([&] { parse(base + "scenario: {type: domain, environments: {a: {root: x, labelled: false}}}\n", d); },
+                     {"scenario.environments.a.labelled", "first environment must be labelled"});
+  test::expect_error([&] { parse(base + "scenario: {type: domain, environments: {a: {labelled: true}}}\n", d); },
+                     {"scenario.environments.a.root", "needs a root"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {pseudo_labels: fuzzy}\n", d); },
+                     {"adaptation.pseudo_labels", "fuzzy"});
+}
+
+TEST(Domain, EnvironmentsFillTheWholeAccuracyMatrix) {
+  test::TempDir d;
+  auto cfg = two_environments(d, false);
+  auto data = engine::open_experiment_data(cfg, (d / "cache").string(), 1);
+  ASSERT_TRUE(data.domain());
+  EXPECT_EQ(data.num_steps(), 2);
+  auto method = methods::make_method("finetune", {});
+  auto results = engine::Trainer(cfg, data, *method, (d / "run/finetune").string()).run();
+  EXPECT_EQ(results["type"], "domain");
+  ASSERT_EQ(results["steps"].size(), 2u);
+  EXPECT_EQ(results["steps"][1]["new_classes"], nlohmann::json({"b"}));
+  // Every environment after every step, the future one included.
+  const auto& r = results["accuracy_matrix"];
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) EXPECT_TRUE(r[i][j].is_number()) << i << "," << j;
+  EXPECT_EQ(results["initial_task_miou"].size(), 2u);
+  EXPECT_NEAR(results["fwt"].get<double>(), r[0][1].get<double>() - results["initial_task_miou"][1].get<double>(), 1e-9);
+  EXPECT_NEAR(results["bwt"].get<double>(), r[1][0].get<double>() - r[0][0].get<double>(), 1e-9);
+  // old / new / all at step 1: the earlier environment, the current one, their mean.
+  const auto& t = results["steps"][1]["test"];
+  EXPECT_NEAR(t["miou_old"].get<double>(), r[1][0].get<double>(), 1e-9);
+  EXPECT_NEAR(t["miou_new"].get<double>(), r[1][1].get<double>(), 1e-9);
+  EXPECT_NEAR(t["miou"].get<double>(), (r[1][0].get<double>() + r[1][1].get<double>()) / 2, 1e-9);
+}
+
+TEST(Domain, AnUnlabelledEnvironmentNeverReadsItsLabels) {
+  // The second environment's training masks are all "ignore": as a labelled step it has no image
+  // with a label (an error), as an unlabelled one it learns from pseudo-labels and the weights change.
+  test::TempDir d;
+  auto labelled = two_environments(d, true);
+  auto data = engine::open_experiment_data(labelled, (d / "cache").string(), 1);
+  auto method = methods::make_method("finetune", {});
+  test::expect_error([&] { engine::Trainer(labelled, data, *method, (d / "run/finetune").string()).run(); },
+                     {"no training images"});
+  auto unlabelled = two_environments(d, false);
+  unlabelled.output_dir = (d / "run2").string();
+  auto data2 = engine::open_experiment_data(unlabelled, (d / "cache").string(), 1);
+  engine::Trainer(unlabelled, data2, *method, (d / "run2/finetune").string()).run();
+  const auto before = weights::read_weights((d / "run2/finetune/checkpoints/step0.pt").string());
+  const auto after = weights::read_weights((d / "run2/finetune/checkpoints/step1.pt").string());
+  size_t changed = 0;
+  for (size_t i = 0; i < before.size(); ++i) changed += !torch::equal(before[i].second, after[i].second);
+  EXPECT_GT(changed, 10u);
+  // Soft pseudo-labels train too.
+  auto soft = two_environments(d, false);
+  soft.adaptation.pseudo_labels = "soft";
+  auto data3 = engine::open_experiment_data(soft, (d / "cache").string(), 1);
+  auto r = engine::Trainer(soft, data3, *method, (d / "run3/finetune").string()).run();
+  EXPECT_EQ(r["steps"].size(), 2u);
+}
