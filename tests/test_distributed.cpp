@@ -148,7 +148,7 @@ TEST(Distributed, EnvironmentFollowsTorchrun) {
 // (Fast-SCNN on these 32x32 images normalises 1x1 features of 4 images, where float rounding is
 // amplified by up to 1/sqrt(eps) per layer: 2 processes and 1 differ by rounding, not by method.)
 struct Variant {
-  std::string model, overrides;
+  std::string name, model, overrides;
 };
 class TwoProcesses : public ::testing::TestWithParam<Variant> {};
 
@@ -205,8 +205,10 @@ TEST_P(TwoProcesses, MatchOneProcessOnTheCombinedBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Distributed, TwoProcesses,
-                         ::testing::Values(Variant{"model: {name: unet, unet_channels: 8, norm: frozen_bn, dropout: 0}\n", ""},
-                                           Variant{"model: {name: unet, unet_channels: 8, dropout: 0}\n", " train.sync_bn=true"}));
+                         ::testing::Values(Variant{"FrozenBatchNorm", "model: {name: unet, unet_channels: 8, norm: frozen_bn, dropout: 0}\n", ""},
+                                           Variant{"SyncBatchNorm", "model: {name: unet, unet_channels: 8, dropout: 0}\n",
+                                                   " train.sync_bn=true"}),
+                         [](const auto& info) { return info.param.name; });
 
 // Synchronised BatchNorm on 2 ranks gives what one BatchNorm gives on the combined batch: the
 // outputs, the running statistics, and (after the usual averaging) the gradients.

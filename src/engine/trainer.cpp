@@ -464,11 +464,15 @@ Trainer::StepTiming Trainer::train_step(int k) {
   };
   std::unique_ptr<SyncBatchNormScope> sync_bn;
   if (group_ && group_->size() > 1) {
-    std::vector<torch::Tensor> state = trained;
-    state.insert(state.end(), buffers.begin(), buffers.end());
-    distributed::broadcast_tensors(*group_, state);
+    std::vector<torch::Tensor> weights = trained;
+    weights.insert(weights.end(), buffers.begin(), buffers.end());
+    distributed::broadcast_tensors(*group_, weights);
     averager = std::make_unique<distributed::GradientAverager>(*group_);
     if (tc.sync_bn) sync_bn = std::make_unique<SyncBatchNormScope>(group_);
+    // Dropout masks (and other random draws in the forward pass) differ between processes, as
+    // they differ between the samples of one process's batch; rank 0 keeps the single-process
+    // stream.
+    if (group_->rank() > 0) core::seed_torch(core::mix_seed(core::mix_seed(cfg_.seed, 0x57E9, k), 0xD0, group_->rank()));
   }
   model_->train();
   double loss_avg = 0;
