@@ -13,7 +13,6 @@ namespace fs = std::filesystem;
 namespace cseg::engine {
 
 namespace {
-double num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
 
 struct Stat {
   std::vector<double> v;
@@ -28,6 +27,22 @@ std::string pct_pm(double v, double sd, int runs) {
   return runs > 1 ? fmt::format("{:.1f} ± {:.1f}", 100 * v, 100 * sd) : pct(v);
 }
 }  // namespace
+
+double number(const nlohmann::json& value) { return value.is_number() ? value.get<double>() : std::nan(""); }
+
+double number(const nlohmann::json& object, const char* key) {
+  return object.contains(key) ? number(object[key]) : std::nan("");
+}
+
+TrainingCost training_cost(const nlohmann::json& results) {
+  double seconds = 0, images = 0, rss = 0;
+  for (const auto& s : results["steps"]) {
+    seconds += number(s["train_seconds"]);
+    images += number(s["images_per_second"]) * number(s["train_seconds"]);
+    rss = std::max(rss, s.contains("peak_rss_mb") ? number(s["peak_rss_mb"]) : 0.0);
+  }
+  return {seconds / double(results["steps"].size()), seconds > 0 ? images / seconds : std::nan(""), rss};
+}
 
 MeanStd mean_std(const std::vector<double>& values) {
   MeanStd r;
@@ -83,24 +98,20 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     if (!acc.count(key)) order.push_back(key);
     auto& a = acc[key];
     const auto& last = j["steps"].back()["test"];
-    a.old_m.add(num(last["miou_old"]));
-    a.new_m.add(num(last["miou_new"]));
-    a.all_m.add(num(last["miou"]));
-    a.hiou.add(num(last["hiou"]));
+    a.old_m.add(number(last["miou_old"]));
+    a.new_m.add(number(last["miou_new"]));
+    a.all_m.add(number(last["miou"]));
+    a.hiou.add(number(last["hiou"]));
     {  // mean forgetting over the tasks that have one
       Stat f;
       if (j["forgetting"].is_array())
-        for (const auto& v : j["forgetting"]) f.add(num(v));
+        for (const auto& v : j["forgetting"]) f.add(number(v));
       a.forgetting.add(f.mean());
     }
-    a.avg.add(num(j["avg_miou"]));
-    double secs = 0, rss = 0;
-    for (const auto& s : j["steps"]) {
-      secs += num(s["train_seconds"]);
-      rss = std::max(rss, s.contains("peak_rss_mb") ? num(s["peak_rss_mb"]) : 0.0);
-    }
-    a.seconds.add(secs / double(j["steps"].size()));
-    a.rss.add(rss);
+    a.avg.add(number(j["avg_miou"]));
+    const auto cost = training_cost(j);
+    a.seconds.add(cost.seconds_per_step);
+    a.rss.add(cost.peak_rss_mb);
   }
   std::vector<ComparisonRow> rows;
   for (const auto& key : order) {

@@ -2,6 +2,7 @@
 
 #include "cseg/core/error.h"
 #include "cseg/data/datasets.h"
+#include "cseg/scenarios/task_table.h"
 
 namespace cseg::engine {
 
@@ -16,14 +17,6 @@ scenarios::TaskSteps experiment_steps(const config::ExperimentConfig& cfg, int n
   if (!cfg.scenario.order.empty()) steps = scenarios::apply_order(steps, cfg.scenario.order, num_classes);
   return steps;
 }
-
-namespace {
-std::vector<int> all_labels(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
-}  // namespace
 
 ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir, int threads) {
   ExperimentData d;
@@ -56,7 +49,7 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
   const auto& info = d.train.dataset->info();
   // A domain scenario has one class step: every class from the start, labels as in the dataset.
   d.scenario = std::make_unique<scenarios::Scenario>(
-      d.domain() ? scenarios::TaskSteps{all_labels(info.num_classes)} : experiment_steps(cfg, info.num_classes),
+      d.domain() ? scenarios::resolve_task(info.name, "offline", info.num_classes) : experiment_steps(cfg, info.num_classes),
       scenarios::parse_mode(cfg.scenario.mode), scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
   // Names and colours follow the step labels (a custom class order moves them).
   const data::Palette dataset_palette = info.palette.size() == 256 ? info.palette : data::voc_palette();

@@ -49,6 +49,13 @@ namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+/// The inverse of opt_json for a list: null -> nullopt.
+std::vector<std::optional<double>> optional_values(const nlohmann::json& list) {
+  std::vector<std::optional<double>> v;
+  for (const auto& x : list) v.push_back(x.is_null() ? std::nullopt : std::optional<double>(x.get<double>()));
+  return v;
+}
+
 nlohmann::json opt_json(const std::vector<std::optional<double>>& v) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& x : v) j.push_back(opt_json(x));
@@ -222,7 +229,6 @@ nlohmann::json Trainer::class_colours() const {
 }
 
 nlohmann::json Trainer::run() {
-  const auto& sc = *data_.scenario;
   if (data_.domain()) {
     const auto ok = methods::domain_method_names();
     CSEG_CHECK(std::find(ok.begin(), ok.end(), method_.name()) != ok.end(),
@@ -291,7 +297,9 @@ nlohmann::json Trainer::run() {
   }
   if (data_.domain() && !results_.contains("initial_task_miou")) {
     // The model before any training, on every environment: the reference of forward transfer.
-    results_["initial_task_miou"] = opt_json(environment_mious().first);
+    nlohmann::json initial = nlohmann::json::array();
+    for (const auto& e : evaluate_environments()) initial.push_back(e.scores.miou);
+    results_["initial_task_miou"] = initial;
   }
   if (first < data_.num_steps()) results_.erase("cost");  // the model changes: measure again at the end
   for (int k = first; k < data_.num_steps(); ++k) {
@@ -325,13 +333,11 @@ nlohmann::json Trainer::run() {
 }
 
 void Trainer::summarize() {
-  const auto& sc = *data_.scenario;
   if (results_["steps"].empty()) return;
   // Accuracy matrix over tasks (R[i][j] = mIoU on task j's classes after step i).
   metrics::AccuracyMatrix r;
   for (const auto& s : results_["steps"]) {
-    std::vector<std::optional<double>> row;
-    for (const auto& v : s["task_miou"]) row.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
+    auto row = optional_values(s["task_miou"]);
     row.resize(data_.num_steps());
     r.push_back(row);
   }
@@ -340,12 +346,8 @@ void Trainer::summarize() {
   results_["forgetting"] = opt_json(metrics::forgetting(r));
   results_["bwt"] = opt_json(metrics::backward_transfer(r));
   results_["acc"] = opt_json(metrics::final_average(r));
-  if (data_.domain() && results_.contains("initial_task_miou")) {
-    std::vector<std::optional<double>> initial;
-    for (const auto& v : results_["initial_task_miou"])
-      initial.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
-    results_["fwt"] = opt_json(metrics::forward_transfer(r, initial));
-  }
+  if (data_.domain() && results_.contains("initial_task_miou"))
+    results_["fwt"] = opt_json(metrics::forward_transfer(r, optional_values(results_["initial_task_miou"])));
   double avg = 0;
   for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
   results_["avg_miou"] = avg / results_["steps"].size();
@@ -591,17 +593,17 @@ Trainer::StepTiming Trainer::train_step(int k) {
   return timing;
 }
 
-std::pair<std::vector<std::optional<double>>, std::vector<metrics::ConfusionMatrix>> Trainer::environment_mious() {
+std::vector<Trainer::Evaluation> Trainer::evaluate_environments() {
   const auto& sc = *data_.scenario;
-  std::vector<std::optional<double>> mious;
-  std::vector<metrics::ConfusionMatrix> matrices;
+  std::vector<Evaluation> out;
   for (const auto& e : data_.environments) {
-    matrices.push_back(evaluate(*model_, *e.test.dataset, sc.eval_images(0, e.test.index), sc.eval_labels(0),
-                                method_eval_options()));
-    mious.push_back(metrics::score(matrices.back()).miou);
+    const auto images = sc.eval_images(0, e.test.index);
+    auto cm = evaluate(*model_, *e.test.dataset, images, sc.eval_labels(0), method_eval_options());
+    const auto scores = metrics::score(cm);
+    out.push_back({std::move(cm), scores, images.size()});
   }
   model_->train();
-  return {mious, matrices};
+  return out;
 }
 
 nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
@@ -612,16 +614,14 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   // R[k][j] = mIoU on environment j (past and future), old = mean over the earlier environments,
   // new = the current one, all = mean over the environments seen so far; the per-class figures and
   // the confusion matrix are the current environment's.
-  size_t num_images = 0;
-  metrics::ConfusionMatrix cm(1);
+  Evaluation current;  // the step's own test set: per-class figures and confusion matrix
   std::optional<double> old_miou, new_miou, all_miou;
   std::vector<std::optional<double>> task_miou;
   std::vector<std::string> new_names;
   if (data_.domain()) {
-    auto [mious, matrices] = environment_mious();
-    task_miou = mious;
-    cm = matrices[k];
-    num_images = sc.eval_images(0, data_.environments[k].test.index).size();
+    auto all = evaluate_environments();
+    for (const auto& e : all) task_miou.push_back(e.scores.miou);
+    current = std::move(all[k]);
     auto mean = [&](int from, int to) -> std::optional<double> {
       if (from >= to) return std::nullopt;
       double sum = 0;
@@ -634,21 +634,23 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
     new_names = {data_.environments[k].name};
   } else {
     const auto images = sc.eval_images(k, data_.test.index);
-    num_images = images.size();
-    cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
+    current.images = images.size();
+    current.cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
     model_->train();
-    const auto sc_scores = metrics::score(cm);
-    old_miou = metrics::mean_iou(sc_scores, 0, sc.classes_after(0));
-    if (k > 0) new_miou = metrics::mean_iou(sc_scores, sc.classes_after(0), sc.classes_after(k));
-    all_miou = sc_scores.miou;
-    for (int j = 0; j <= k; ++j) task_miou.push_back(metrics::mean_iou(sc_scores, sc.first_label(j), sc.classes_after(j)));
+    current.scores = metrics::score(current.cm);
+    old_miou = metrics::mean_iou(current.scores, 0, sc.classes_after(0));
+    if (k > 0) new_miou = metrics::mean_iou(current.scores, sc.classes_after(0), sc.classes_after(k));
+    all_miou = current.scores.miou;
+    for (int j = 0; j <= k; ++j)
+      task_miou.push_back(metrics::mean_iou(current.scores, sc.first_label(j), sc.classes_after(j)));
     new_names.assign(data_.class_names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
                      data_.class_names.begin() + sc.classes_after(k));
   }
   const double eval_seconds = seconds_since(start);
-  const auto s = metrics::score(cm);
+  const auto& s = current.scores;
+  const auto& cm = current.cm;
   const int all_end = sc.classes_after(data_.scenario_step(k));
-  nlohmann::json test{{"images", num_images},
+  nlohmann::json test{{"images", current.images},
                       {"miou", opt_json(all_miou)},
                       {"miou_old", opt_json(old_miou)},
                       {"miou_new", opt_json(new_miou)},
@@ -671,7 +673,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const double ips = timing.train_seconds > 0 ? timing.images / timing.train_seconds : 0;
   spdlog::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k,
                all_miou.value_or(0), old_miou ? fmt::format("{:.4f}", *old_miou) : "-",
-               new_miou ? fmt::format("{:.4f}", *new_miou) : "-", num_images);
+               new_miou ? fmt::format("{:.4f}", *new_miou) : "-", current.images);
   return {{"step", k},
           {"new_classes", new_names},  // domain scenarios: the environment's name
           {"num_classes", all_end},

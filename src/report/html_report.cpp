@@ -25,7 +25,8 @@ extern const bool kHaveChartJs;
 
 namespace {
 
-double num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
+using engine::number;
+
 nlohmann::json finite_or_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
 
 /// {mean, std, n} over the runs' values (NaN = undefined and skipped; mean null when none).
@@ -75,11 +76,11 @@ nlohmann::json method_entry(const std::string& name, std::vector<const engine::M
       const auto& steps = r->results["steps"];
       if (k >= int(steps.size())) continue;
       const auto& s = steps[k];
-      for (const char* key : {"miou", "miou_old", "miou_new", "hiou"}) v[key].push_back(num(s["test"][key]));
+      for (const char* key : {"miou", "miou_old", "miou_new", "hiou"}) v[key].push_back(number(s["test"][key]));
       for (const char* key : {"train_seconds", "images_per_second", "peak_rss_mb"})
-        v[key].push_back(s.contains(key) ? num(s[key]) : std::nan(""));
+        v[key].push_back(number(s, key));
       const auto& iou = s["test"]["per_class_iou"];
-      for (int c = 0; c < num_classes; ++c) per_class[c].push_back(c < int(iou.size()) ? num(iou[c]) : std::nan(""));
+      for (int c = 0; c < num_classes; ++c) per_class[c].push_back(c < int(iou.size()) ? number(iou[c]) : std::nan(""));
     }
     if (v.empty()) break;
     nlohmann::json step{{"step", k}};
@@ -103,7 +104,7 @@ nlohmann::json method_entry(const std::string& name, std::vector<const engine::M
       std::vector<double> cell;
       for (const auto* r : complete) {
         const auto& a = r->results["accuracy_matrix"];
-        cell.push_back(i < int(a.size()) && j < int(a[i].size()) ? num(a[i][j]) : std::nan(""));
+        cell.push_back(i < int(a.size()) && j < int(a[i].size()) ? number(a[i][j]) : std::nan(""));
       }
       row.push_back(mean_of(cell));
     }
@@ -116,13 +117,13 @@ nlohmann::json method_entry(const std::string& name, std::vector<const engine::M
   for (const auto* r : complete) {
     const auto& j = r->results;
     const auto& last = j["steps"].back()["test"];
-    for (const char* key : {"miou", "miou_old", "miou_new", "hiou"}) fin[key].push_back(num(last[key]));
+    for (const char* key : {"miou", "miou_old", "miou_new", "hiou"}) fin[key].push_back(number(last[key]));
     std::vector<double> f;
     if (j.contains("forgetting"))
-      for (const auto& x : j["forgetting"]) f.push_back(num(x));
+      for (const auto& x : j["forgetting"]) f.push_back(number(x));
     fin["forgetting"].push_back(engine::mean_std(f).mean);
-    fin["bwt"].push_back(j.contains("bwt") ? num(j["bwt"]) : std::nan(""));
-    fin["avg_miou"].push_back(j.contains("avg_miou") ? num(j["avg_miou"]) : std::nan(""));
+    fin["bwt"].push_back(number(j, "bwt"));
+    fin["avg_miou"].push_back(number(j, "avg_miou"));
     // Confusion matrices add up over seeds (pixel counts).
     if (last.contains("confusion") && last["confusion"].is_array()) {
       if (confusion.is_null()) {
@@ -145,24 +146,17 @@ nlohmann::json method_entry(const std::string& name, std::vector<const engine::M
   std::map<std::string, std::vector<double>> cost;
   for (const auto* r : complete) {
     const auto& j = r->results;
-    const auto& c = j.contains("cost") ? j["cost"] : nlohmann::json::object();
-    cost["params"].push_back(c.contains("params") ? num(c["params"]) : std::nan(""));
-    cost["gmacs_train"].push_back(c.contains("macs_train") ? num(c["macs_train"]) / 1e9 : std::nan(""));
-    cost["gmacs_test"].push_back(c.contains("macs_test") ? num(c["macs_test"]) / 1e9 : std::nan(""));
-    cost["latency_ms"].push_back(c.contains("latency_ms_median") ? num(c["latency_ms_median"]) : std::nan(""));
-    double secs = 0, rss = 0, images = 0;
-    for (const auto& s : j["steps"]) {
-      secs += num(s["train_seconds"]);
-      images += num(s["images_per_second"]) * num(s["train_seconds"]);
-      rss = std::max(rss, s.contains("peak_rss_mb") ? num(s["peak_rss_mb"]) : 0.0);
-    }
-    cost["seconds_per_step"].push_back(secs / double(j["steps"].size()));
-    cost["images_per_second"].push_back(secs > 0 ? images / secs : std::nan(""));
-    cost["peak_rss_mb"].push_back(rss > 0 ? rss : std::nan(""));
-    const auto& stats = j["steps"].back().contains("method_stats") ? j["steps"].back()["method_stats"] : nlohmann::json();
-    cost["replay_mb"].push_back(stats.is_object() && stats.contains("replay_bytes")
-                                    ? num(stats["replay_bytes"]) / (1024.0 * 1024.0)
-                                    : std::nan(""));
+    const auto c = j.value("cost", nlohmann::json::object());
+    cost["params"].push_back(number(c, "params"));
+    cost["gmacs_train"].push_back(number(c, "macs_train") / 1e9);
+    cost["gmacs_test"].push_back(number(c, "macs_test") / 1e9);
+    cost["latency_ms"].push_back(number(c, "latency_ms_median"));
+    const auto training = engine::training_cost(j);
+    cost["seconds_per_step"].push_back(training.seconds_per_step);
+    cost["images_per_second"].push_back(training.images_per_second);
+    cost["peak_rss_mb"].push_back(training.peak_rss_mb > 0 ? training.peak_rss_mb : std::nan(""));
+    const auto stats = j["steps"].back().value("method_stats", nlohmann::json::object());
+    cost["replay_mb"].push_back(number(stats, "replay_bytes") / (1024.0 * 1024.0));
   }
   for (const auto& [key, values] : cost) m["cost"][key] = mean_of(values);
 

@@ -32,6 +32,19 @@ struct MethodRun {
 /// skipped. Throws naming a path that does not exist or a file that is not JSON.
 std::vector<MethodRun> find_method_runs(const std::vector<std::string>& paths);
 
+/// A value of results.json as a number: NaN for null (undefined) and, in the second form, for a
+/// key the object does not have.
+double number(const nlohmann::json& value);
+double number(const nlohmann::json& object, const char* key);
+
+/// A run's training cost over its finished steps.
+struct TrainingCost {
+  double seconds_per_step = 0;   ///< mean wall time of a step's training loop
+  double images_per_second = 0;  ///< over all steps; NaN without training time
+  double peak_rss_mb = 0;        ///< the largest peak_rss_mb of a step; 0 when no step recorded one
+};
+TrainingCost training_cost(const nlohmann::json& results);
+
 /// Mean and sample standard deviation of the values that are not NaN (NaN mean when none; std 0
 /// for fewer than two).
 struct MeanStd {

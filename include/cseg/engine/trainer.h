@@ -49,8 +49,14 @@ class Trainer {
   /// Accuracy matrix, forgetting, BWT and avg from the finished steps.
   void summarize();
   void write_results();
-  /// Domain scenarios: mIoU on every environment's test set, and their confusion matrices.
-  std::pair<std::vector<std::optional<double>>, std::vector<metrics::ConfusionMatrix>> environment_mious();
+  /// One test set evaluated: its confusion matrix, the scores from it, its image count.
+  struct Evaluation {
+    metrics::ConfusionMatrix cm{1};
+    metrics::SegmentationScores scores;
+    size_t images = 0;
+  };
+  /// Domain scenarios: every environment's test set, in step order.
+  std::vector<Evaluation> evaluate_environments();
   /// Hard pseudo-labels of `teacher` for `images` (adaptation.threshold).
   torch::Tensor teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const;
   /// [r, g, b] per step label, as results.json's class_colours.
