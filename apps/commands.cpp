@@ -34,6 +34,7 @@
 #include "cseg/logging/progress.h"
 #include "cseg/methods/method.h"
 #include "cseg/models/cost.h"
+#include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
 #include "cseg/weights/load.h"
 #include "cseg/scenarios/scenario.h"
@@ -275,6 +276,7 @@ int data_fmnist_scenes(const SceneArgs& a) {
 int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p) {
   auto cfg = load_experiment(args);
   auto model = model_from(cfg, source, true);
+  models::prepare_for_inference(*model, cfg.model.channels_last);
   engine::PredictOptions o;
   o.input = p.input;
   o.out = p.out;
@@ -515,15 +517,24 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   ModelSource source;
   source.classes = b.classes;
   auto model = model_from(cfg, source, false);
-  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, median of {} runs after {} warm-up\n",
-                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(), b.runs, b.warmup);
-  std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
-                           "images/s", "GMACs/img");
+  std::vector<models::ModelCost> costs;  // counted before folding, which leaves the multiply-adds as they are
   for (const auto& size : b.sizes) {
     const auto [h, w] = parse_size(size);
     CSEG_CHECK(h >= 32 && w >= 32, "--size {} is smaller than 32x32", size);
+    costs.push_back(models::measure_cost(*model, h, w, 1, 1));
+  }
+  models::prepare_for_inference(*model, cfg.model.channels_last);
+  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, batch norm folded, {} weights, median of {} runs "
+                           "after {} warm-up\n",
+                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(),
+                           cfg.model.channels_last ? "channels-last" : "NCHW", b.runs, b.warmup);
+  std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
+                           "images/s", "GMACs/img");
+  for (size_t i = 0; i < b.sizes.size(); ++i) {
+    const auto& size = b.sizes[i];
+    const auto [h, w] = parse_size(size);
     auto lat = models::measure_latency(*model, h, w, b.batch, b.warmup, b.runs);
-    auto cost = models::measure_cost(*model, h, w, 1, 1);
+    const auto& cost = costs[i];
     std::cout << fmt::format("{:>11} {:>10.2f} {:>10.2f} {:>10.2f} {:>12.1f} {:>9.3f}\n", size, lat.median_ms, lat.p90_ms,
                              lat.min_ms, lat.images_per_second, cost.macs / 1e9);
   }

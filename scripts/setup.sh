@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package cseg needs to build, test and run.
 # Idempotent: packages already present are left alone. Run as root or with sudo available.
-# `setup.sh --test` also installs what only the tests need (headless Chromium for the report test).
+# `setup.sh --test` also installs what only the tests need (headless Chromium for the report test);
+# `setup.sh --bench` what only the side-by-side benchmarks need (Debian's Python PyTorch).
 set -euo pipefail
 
 packages=(
@@ -17,9 +18,10 @@ packages=(
   dataset-fashion-mnist              # the photos of the embedded default data
   libjs-chart.js                     # Chart.js, inlined into the HTML reports at build time
 )
-if [ "${1:-}" = "--test" ]; then
-  packages+=(chromium)               # tests render an HTML report in headless Chromium
-fi
+case "${1:-}" in
+  --test) packages+=(chromium) ;;    # tests render an HTML report in headless Chromium
+  --bench) packages+=(python3-torch python3-torchvision python3-pil python3-numpy) ;;  # bench/ Python side
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,6 +2,7 @@
 
 #include "cseg/config/config.h"
 #include "cseg/core/error.h"
+#include "cseg/core/precision.h"
 #include "cseg/data/label_spaces.h"
 
 namespace cseg::config {
@@ -86,6 +87,7 @@ void read_model(Section s, ModelConfig& c) {
   s.read("pretrained", c.pretrained);
   s.read_choice("pretrained_mode", c.pretrained_mode, {"full", "backbone", "skip_classifier"});
   s.read("pretrained_strict", c.pretrained_strict);
+  s.read("channels_last", c.channels_last);
   s.finish();
   CSEG_CHECK(c.output_stride == 8 || c.output_stride == 16, "config key {}: output_stride must be 8 or 16, got {}",
              s.where("output_stride"), c.output_stride);
@@ -127,6 +129,7 @@ void read_train(Section s, TrainConfig& c) {
   s.read("steps_per_class", c.steps_per_class);
   s.read("first_step_factor", c.first_step_factor);
   s.read("sync_bn", c.sync_bn);
+  s.read_choice("precision", c.precision, core::precision_names());
   s.read("workers", c.workers);
   s.read("prefetch", c.prefetch);
   s.read("debug", c.debug);

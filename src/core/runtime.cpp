@@ -15,7 +15,7 @@ void configure_runtime(const RuntimeOptions& options) {
     // reference/performance.md: large activations stay in the heap between iterations.
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    mallopt(M_TOP_PAD, 256 * 1024 * 1024);
+    mallopt(M_TOP_PAD, 1024 * 1024 * 1024);
   }
 }
 

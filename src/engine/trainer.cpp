@@ -14,6 +14,7 @@
 
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
 #include "cseg/adaptation/pseudo_labels.h"
@@ -27,6 +28,7 @@
 #include "cseg/losses/losses.h"
 #include "cseg/metrics/confusion.h"
 #include "cseg/models/cost.h"
+#include "cseg/models/inference.h"
 #include "cseg/weights/load.h"
 #include "cseg/metrics/continual.h"
 
@@ -92,6 +94,19 @@ std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, cons
 }
 
 /// Poly decay (1 - t/T)^power with optional linear warm-up, as a factor of the base rate.
+/// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
+/// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
+/// float32.
+models::ModelOutput float_logits(models::ModelOutput out) {
+  auto to_float = [](torch::Tensor& t) {
+    if (t.defined() && t.scalar_type() != torch::kFloat) t = t.to(torch::kFloat);
+  };
+  to_float(out.logits);
+  to_float(out.aux_logits);
+  if (auto it = out.features.find("logits_lowres"); it != out.features.end()) to_float(it->second);
+  return out;
+}
+
 double lr_factor(const config::OptimConfig& o, int64_t it, int64_t total) {
   double f = 1.0;
   if (o.schedule == "poly") f = std::pow(1.0 - double(it) / double(std::max<int64_t>(1, total)), o.power);
@@ -316,7 +331,11 @@ nlohmann::json Trainer::run() {
     const int64_t th = sample.image.rows, tw = sample.image.cols, crop = cfg_.augment.crop_size;
     auto train_cost = models::measure_cost(*model_, crop, crop);
     auto test_cost = models::measure_cost(*model_, th, tw);
-    auto latency = models::measure_latency(*model_, th, tw, 1, 3, 10);
+    // Latency as `cseg predict` would run the model: a copy readied for inference.
+    auto deployed = model_->make_like();
+    models::copy_state(*deployed, *model_);
+    models::prepare_for_inference(*deployed, cfg_.model.channels_last);
+    auto latency = models::measure_latency(*deployed, th, tw, 1, 3, 10);
     results_["cost"] = {{"params", train_cost.params},
                         {"trainable_params", train_cost.trainable_params},
                         {"macs_train", train_cost.macs},
@@ -376,6 +395,10 @@ Trainer::StepTiming Trainer::train_step(int k) {
     ctx.old_model = old_model.get();
   }
   if (static_cast<int>(model_->head_sizes().size()) == sk) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  if (cfg_.model.channels_last) {  // a new head, or a model (or teacher) just loaded, comes NCHW
+    models::to_channels_last(*model_);
+    if (old_model) models::to_channels_last(*old_model);
+  }
   CSEG_CHECK(labelled || old_model, "step {}: an unlabelled environment needs a model to learn from (a labelled "
              "step before it)", k);
   ctx.model = model_.get();
@@ -506,14 +529,15 @@ Trainer::StepTiming Trainer::train_step(int k) {
           soft_targets = old_model->forward(batch->images).logits;
         }
       }
+      std::optional<core::AutocastScope> autocast(std::in_place, tc.precision);  // until backward
       method_.before_forward(ctx, *batch);
       models::ModelOutput old_out;
       if (old_model) {
         torch::NoGradGuard no_grad;
-        old_out = old_model->forward(batch->images);
+        old_out = float_logits(old_model->forward(batch->images));
         ctx.old_output = &old_out;
       }
-      auto out = model_->forward(batch->images);
+      auto out = float_logits(model_->forward(batch->images));
       const std::string task_name = method_.task_loss_name().empty() ? cfg_.loss.name : method_.task_loss_name();
       methods::LossTerms terms;
       if (soft_targets.defined())
@@ -531,6 +555,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       method_.add_loss_terms(ctx, *batch, out, terms);
       torch::Tensor loss = terms[0].second;
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
+      autocast.reset();
       optimizer->zero_grad();
       loss.backward();
       if (averager) averager->average(trained);

@@ -139,7 +139,7 @@ std::vector<Segmenter::HeadAlias> DeepLab::head_aliases() const {
 
 ModelOutput DeepLab::forward(const torch::Tensor& x) {
   const int64_t h = x.size(2), w = x.size(3);
-  auto f = backbone_->features(x);
+  auto f = backbone_->features(x, feature_taps_);
   ModelOutput out;
   torch::Tensor aspp, decoded;
   if (options_.plus) {
@@ -156,9 +156,10 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
   out.logits = resize_to(lowres, h, w);
   if (options_.aux && is_training())
     out.aux_logits = resize_to(run_heads(aux_heads_, aux_classifier_->as<AuxHeadImpl>()->forward(f.out[2])), h, w);
-  out.features = {{"stem", f.stem},       {"layer1", f.pre[0]}, {"layer2", f.pre[1]},
-                  {"layer3", f.pre[2]},   {"layer4", f.pre[3]}, {"encoder", f.out[3]}, {"aspp", aspp},
-                  {"decoder", decoded},   {"logits_lowres", lowres}};
+  if (feature_taps_)
+    out.features = {{"stem", f.stem},     {"layer1", f.pre[0]}, {"layer2", f.pre[1]},
+                    {"layer3", f.pre[2]}, {"layer4", f.pre[3]}, {"encoder", f.out[3]}, {"aspp", aspp},
+                    {"decoder", decoded}, {"logits_lowres", lowres}};
   return out;
 }
 

@@ -162,9 +162,10 @@ ModelOutput FastScnn::forward(const torch::Tensor& x) {
     auto a = auxlayer_->forward(higher);
     out.aux_logits = resize(run_heads(aux_heads_, a), h, w);
   }
-  out.features = {{"learning_to_downsample", higher}, {"global_feature_extractor", global},
-                  {"feature_fusion", fused}, {"decoder", decoded},
-                  {"encoder", global}, {"logits_lowres", lowres}};
+  if (feature_taps_)
+    out.features = {{"learning_to_downsample", higher}, {"global_feature_extractor", global},
+                    {"feature_fusion", fused}, {"decoder", decoded},
+                    {"encoder", global}, {"logits_lowres", lowres}};
   return out;
 }
 

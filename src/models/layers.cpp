@@ -52,6 +52,10 @@ BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, double eps, double momentum) 
 }
 
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
+  if (folded) {
+    CSEG_CHECK(!is_training(), "a BatchNorm2d folded into its convolution for inference cannot train");
+    return x;
+  }
   if (is_training()) {
     torch::NoGradGuard no_grad;
     num_batches_tracked.add_(1);
@@ -71,6 +75,10 @@ FrozenBatchNorm2dImpl::FrozenBatchNorm2dImpl(int64_t channels, double eps) : eps
 }
 
 torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
+  if (folded) {
+    CSEG_CHECK(!is_training(), "a FrozenBatchNorm2d folded into its convolution for inference cannot train");
+    return x;
+  }
   return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/false, 0.0, eps,
                            /*cudnn_enabled=*/true);
 }
@@ -87,6 +95,11 @@ nn::AnyModule activation(Norm norm) {
 
 torch::Tensor activate(Norm norm, const torch::Tensor& x) {
   return norm == Norm::bn_leaky ? F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01)) : torch::relu(x);
+}
+
+torch::Tensor activate_(Norm norm, torch::Tensor x) {
+  return norm == Norm::bn_leaky ? F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true))
+                                : torch::relu_(x);
 }
 
 Seq conv_norm_act(Norm norm, int in, int out, int k, int stride, int pad, int dilation) {

@@ -120,15 +120,19 @@ ResNetImpl::ResNetImpl(ResNetOptions options) : options_(options) {
   if (options_.num_classes > 0) fc_ = register_module("fc", Linear(in, options_.num_classes));
 }
 
-ResNetFeatures ResNetImpl::features(const torch::Tensor& x) {
+ResNetFeatures ResNetImpl::features(const torch::Tensor& x, bool taps) {
   ResNetFeatures f;
   auto y = activate(options_.norm, bn1_.forward(conv1_->forward(x)));
   f.stem = F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   y = f.stem;
   for (int l = 0; l < 4; ++l) {
     for (auto& block : layers_[l]) {
-      f.pre[l] = block->forward_preact(y);
-      y = activate(options_.norm, f.pre[l]);
+      if (taps) {
+        f.pre[l] = block->forward_preact(y);
+        y = activate(options_.norm, f.pre[l]);
+      } else {
+        y = activate_(options_.norm, block->forward_preact(y));
+      }
     }
     f.out[l] = y;
   }

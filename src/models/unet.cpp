@@ -127,10 +127,12 @@ ModelOutput UNet::forward(const torch::Tensor& x) {
   out.logits = run_heads(heads_, dropout_->forward(y));
   if (options_.aux && is_training())
     out.aux_logits = resize_to(run_heads(aux_heads_, aux_classifier_->forward(enc[4])), x.size(2), x.size(3));
-  for (int k = 0; k < 5; ++k) out.features[names[k]] = enc[k];
-  out.features["decoder"] = y;
-  out.features["encoder"] = enc[4];
-  out.features["logits_lowres"] = out.logits;
+  if (feature_taps_) {
+    for (int k = 0; k < 5; ++k) out.features[names[k]] = enc[k];
+    out.features["decoder"] = y;
+    out.features["encoder"] = enc[4];
+    out.features["logits_lowres"] = out.logits;
+  }
   return out;
 }
 

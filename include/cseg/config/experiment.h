@@ -71,6 +71,9 @@ struct ModelConfig {
   std::string pretrained;
   std::string pretrained_mode = "full";  ///< full | backbone | skip_classifier
   bool pretrained_strict = true;         ///< fail when the load report is not empty
+  /// Keep 4-D weights in channels-last (NHWC) order, so oneDNN runs the convolutions (and their
+  /// activations) in its faster NHWC kernels on CPU; same results within float rounding.
+  bool channels_last = true;
 };
 
 struct OptimConfig {
@@ -101,6 +104,9 @@ struct TrainConfig {
   /// Data-parallel runs: BatchNorm layers normalise with the global batch's statistics (as
   /// torch.nn.SyncBatchNorm) instead of each process's share.
   bool sync_bn = false;
+  /// fp32, or bf16: the forward pass under bfloat16 autocast (core/precision.h); weights and
+  /// optimizer stay float32. Evaluation always runs in float32.
+  std::string precision = "fp32";
   double first_step_factor = 1.0;      ///< step 0's budget = this x the budget above (a base model
                                        ///< from scratch needs more than an increment)
   int workers = 0;                     ///< loader threads; 0 = load in the training thread.

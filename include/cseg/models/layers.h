@@ -30,6 +30,11 @@ void report_macs(const torch::nn::Module* module, int64_t macs);
 struct ConvImpl : torch::nn::Conv2dImpl {
   using torch::nn::Conv2dImpl::Conv2dImpl;
   torch::Tensor forward(const torch::Tensor& x);
+  /// Gives a convolution built without a bias one (the registered "bias" slot exists, undefined).
+  void set_bias(torch::Tensor b) {
+    parameters_["bias"] = b;
+    bias = std::move(b);
+  }
 };
 TORCH_MODULE(Conv);
 
@@ -65,6 +70,9 @@ struct BatchNorm2dImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+  /// Set by fold_batch_norm (models/inference.h) once the preceding convolution absorbed this
+  /// layer: forward passes its input through, and refuses to train.
+  bool folded = false;
 };
 TORCH_MODULE(BatchNorm2d);
 
@@ -77,6 +85,7 @@ struct FrozenBatchNorm2dImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps;
+  bool folded = false;  ///< as BatchNorm2dImpl::folded
 };
 TORCH_MODULE(FrozenBatchNorm2d);
 
@@ -85,6 +94,7 @@ torch::nn::AnyModule norm_layer(Norm norm, int channels);
 /// The activation that follows a norm layer: ReLU, or LeakyReLU(0.01) for bn_leaky.
 torch::nn::AnyModule activation(Norm norm);
 torch::Tensor activate(Norm norm, const torch::Tensor& x);
+torch::Tensor activate_(Norm norm, torch::Tensor x);  ///< in place
 
 /// Conv (no bias) -> norm -> activation, as a Sequential with children 0, 1, 2 (torchvision's
 /// layout for ASPP branches and heads).

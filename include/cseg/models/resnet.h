@@ -34,7 +34,9 @@ struct ResBlockImpl : torch::nn::Module {
 class ResNetImpl : public torch::nn::Module {
  public:
   explicit ResNetImpl(ResNetOptions options);
-  ResNetFeatures features(const torch::Tensor& x);
+  /// taps = false (inference): `pre` stays undefined and activations run in place, so no stage
+  /// keeps its pre-activation sum.
+  ResNetFeatures features(const torch::Tensor& x, bool taps = true);
   /// Classification logits (needs num_classes > 0).
   torch::Tensor forward(const torch::Tensor& x);
   /// Output channels of layer1..4 (64..512 x expansion).

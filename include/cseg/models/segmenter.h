@@ -53,6 +53,15 @@ class Segmenter : public torch::nn::Module {
   /// the logits). Every model also exposes "encoder" (the encoder's output, ILT's distillation
   /// target) and "logits_lowres" (logits before the final upsampling).
   virtual std::vector<std::string> stage_taps() const = 0;
+
+  /// Whether forward fills ModelOutput::features (on by default: methods read them). Off for a
+  /// model that only predicts (prepare_for_inference): intermediate maps are then freed as soon
+  /// as the next layer has used them, which lowers peak memory.
+  void set_feature_taps(bool on) { feature_taps_ = on; }
+  bool feature_taps() const { return feature_taps_; }
+
+ protected:
+  bool feature_taps_ = true;
 };
 
 /// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).

@@ -1,0 +1,222 @@
+// cseg's half of the side-by-side benchmarks against Python PyTorch (bench/pytorch_side.py is the
+// other half, bench/side_by_side.py runs both and writes the table). One workload per process, so
+// each process's memory is its own; the result is one JSON line on stdout.
+//
+//   bench_side_by_side infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3]
+//                            [fold_bn=1] [channels_last=1] [taps=0] [profile=TRACE.json]
+//   bench_side_by_side train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2] [channels_last=1]
+//                            [precision=fp32|bf16]
+//   bench_side_by_side train_files data_root=DIR size=256 batch=8 [iters=30] [warmup=5] [workers=0]
+//   common: threads=2 (intra-op threads)  tune_malloc=1 (cseg's start-up default)
+// The defaults are cseg's own: batch norm folded for inference, channels-last weights.
+//
+// Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
+// 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
+// weight decay 1e-4) on cross-entropy, as the Python side does.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <iostream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "cseg/config/experiment.h"
+#include "cseg/core/precision.h"
+#include "cseg/core/runtime.h"
+#include "cseg/data/datasets.h"
+#include "cseg/data/loader.h"
+#include "cseg/losses/losses.h"
+#include "cseg/models/inference.h"
+#include "cseg/models/segmenter.h"
+
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+using namespace cseg;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+using Args = std::map<std::string, std::string>;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+
+std::pair<int64_t, int64_t> parse_size(const std::string& s) {
+  const auto x = s.find('x');
+  if (x == std::string::npos) return {std::stoll(s), std::stoll(s)};
+  return {std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))};
+}
+
+std::shared_ptr<models::Segmenter> make(const std::string& name, int classes) {
+  config::ModelConfig mc;
+  mc.name = name;
+  if (name == "deeplabv3") {
+    mc.backbone = "resnet50";
+    mc.output_stride = 8;
+  } else if (name != "fast_scnn") {
+    throw std::runtime_error("model='" + name + "': expected fast_scnn or deeplabv3");
+  }
+  return models::make_model(mc, classes);
+}
+
+int64_t count_params(models::Segmenter& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+nlohmann::json infer(Args& a) {
+  const auto [h, w] = parse_size(a["size"]);
+  auto model = make(a["model"], std::stoi(a["classes"]));
+  const int64_t params = count_params(*model);
+  model->eval();
+  int folded = 0;
+  if (a["fold_bn"] == "1") folded = models::fold_batch_norm(*model);
+  // Channels-last weights, NCHW input, as `cseg predict` runs it (oneDNN then computes in NHWC).
+  if (a["channels_last"] == "1") models::to_channels_last(*model);
+  model->set_feature_taps(a["taps"] == "1");  // predict keeps no intermediate maps
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, h, w});
+  for (int i = 0; i < std::stoi(a["warmup"]); ++i) model->forward(x);
+  std::vector<double> ms;
+  for (int i = 0; i < std::stoi(a["runs"]); ++i) {
+    auto t0 = Clock::now();
+    auto logits = model->forward(x).logits;
+    ms.push_back(ms_since(t0));
+  }
+  if (!a["profile"].empty()) {  // one more forward, traced op by op (Chrome trace format)
+    torch::autograd::profiler::RecordProfile trace(a["profile"]);
+    model->forward(x);
+  }
+  return {{"median_ms", median(ms)}, {"all_ms", ms}, {"params", params}, {"folded_norms", folded}};
+}
+
+struct TrainStep {
+  std::shared_ptr<models::Segmenter> model;
+  std::unique_ptr<torch::optim::SGD> opt;
+  std::string precision = "fp32";
+  TrainStep(const std::string& name, int classes) : model(make(name, classes)) {
+    model->train();
+    opt = std::make_unique<torch::optim::SGD>(model->parameters(),
+                                              torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+  }
+  void operator()(const torch::Tensor& x, const torch::Tensor& y) {
+    std::optional<core::AutocastScope> autocast(std::in_place, precision);
+    auto loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
+    autocast.reset();
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+  }
+};
+
+nlohmann::json train(Args& a) {
+  const auto [h, w] = parse_size(a["size"]);
+  const int batch = std::stoi(a["batch"]), classes = std::stoi(a["classes"]);
+  TrainStep step(a["model"], classes);
+  step.precision = a["precision"];
+  if (a["channels_last"] == "1") models::to_channels_last(*step.model);
+  auto x = torch::randn({batch, 3, h, w});
+  auto y = torch::randint(0, classes, {batch, h, w}, torch::kInt64);
+  for (int i = 0; i < std::stoi(a["warmup"]); ++i) step(x, y);
+  std::vector<double> ms;
+  for (int i = 0; i < std::stoi(a["iters"]); ++i) {
+    auto t0 = Clock::now();
+    step(x, y);
+    ms.push_back(ms_since(t0));
+  }
+  return {{"images_per_second", 1000.0 * batch / median(ms)}, {"all_ms", ms}, {"params", count_params(*step.model)}};
+}
+
+/// Fast-SCNN trained from the JPEG/PNG files of a VOC-layout folder through cseg's loader (decode,
+/// random scale, pad, crop, flip, normalise, collate), as `cseg train` runs it. Throughput is over
+/// the whole timed loop, loading included.
+nlohmann::json train_files(Args& a) {
+  const int size = std::stoi(a["size"]), batch = std::stoi(a["batch"]), iters = std::stoi(a["iters"]);
+  config::DatasetConfig dc;
+  dc.name = "fmnist_scenes";  // the VOC layout: JPEGImages, SegmentationClass, ImageSets
+  dc.root = a["data_root"];
+  auto ds = data::make_dataset(dc, "train");
+  std::vector<size_t> all(ds->size());
+  std::iota(all.begin(), all.end(), 0);
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.workers = std::stoi(a["workers"]);
+  lo.augment.crop_size = size;
+  lo.lut = data::identity_lut();
+  data::Loader loader(*ds, all, lo);
+  TrainStep step("fast_scnn", std::stoi(a["classes"]));
+  if (a["channels_last"] == "1") models::to_channels_last(*step.model);
+  int done = 0, epoch = 0;
+  auto run = [&](int n) {
+    while (done < n) {
+      loader.start_epoch(epoch++);
+      while (done < n) {
+        auto b = loader.next();
+        if (!b) break;
+        step(b->images, b->labels);
+        ++done;
+      }
+    }
+  };
+  run(std::stoi(a["warmup"]));
+  done = 0;
+  auto t0 = Clock::now();
+  run(iters);
+  return {{"images_per_second", 1000.0 * iters * batch / ms_since(t0)}, {"params", count_params(*step.model)}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_side_by_side infer|train|train_files key=value...\n";
+    return 2;
+  }
+  const std::string workload = argv[1];
+  Args a{{"model", "fast_scnn"}, {"size", "512x1024"}, {"classes", "19"}, {"runs", "10"}, {"warmup", "3"},
+         {"fold_bn", "1"},       {"channels_last", "1"}, {"batch", "8"},  {"iters", "10"}, {"threads", "2"},
+         {"tune_malloc", "1"},   {"data_root", ""},      {"workers", "0"}, {"profile", ""}, {"taps", "0"}, {"precision", "fp32"}};
+  for (int i = 2; i < argc; ++i) {
+    std::string s = argv[i];
+    auto eq = s.find('=');
+    if (eq == std::string::npos || !a.count(s.substr(0, eq))) {
+      std::cerr << "unknown argument '" << s << "' (expected one of the key=value options in the source's header)\n";
+      return 2;
+    }
+    a[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  try {
+    core::configure_runtime({std::stoi(a["threads"]), a["tune_malloc"] == "1"});
+    torch::manual_seed(0);
+    nlohmann::json r;
+    if (workload == "infer")
+      r = infer(a);
+    else if (workload == "train")
+      r = train(a);
+    else if (workload == "train_files")
+      r = train_files(a);
+    else
+      throw std::runtime_error("unknown workload '" + workload + "' (infer, train, train_files)");
+    r["impl"] = "cseg";
+    r["workload"] = workload;
+    r["threads"] = at::get_num_threads();
+    r["peak_rss_mb"] = peak_rss_mb();
+    std::cout << r.dump() << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_side_by_side: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

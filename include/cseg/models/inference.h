@@ -1,0 +1,28 @@
+#pragma once
+/// Inference-only rewrites of a trained model: they change how a forward pass is computed, not
+/// what it computes (within float rounding), and the rewritten model can no longer train.
+#include <torch/torch.h>
+
+#include "cseg/models/segmenter.h"
+
+namespace cseg::models {
+
+/// Folds every batch norm into the convolution whose output it normalises:
+///   W' = W * g / sqrt(v + eps),  b' = (b - m) * g / sqrt(v + eps) + beta
+/// (g, beta: affine weight and bias; m, v: running statistics). A norm layer is folded when it is
+/// registered directly after a convolution in the same module, the order in which every cseg
+/// model registers a conv and the norm applied to its output (tests/test_inference.cpp checks
+/// each model's output is unchanged). The folded norm layers become pass-throughs that refuse to
+/// train, so fold a copy, not the model being trained. Returns the number of layers folded.
+int fold_batch_norm(torch::nn::Module& model);
+
+/// Stores every 4-D parameter and buffer in channels-last (NHWC) order, which oneDNN prefers for
+/// some convolutions; feed inputs with x.contiguous(torch::MemoryFormat::ChannelsLast).
+void to_channels_last(torch::nn::Module& model);
+
+/// Readies a model that will only predict: eval mode, batch norms folded, no feature taps, and
+/// (when asked) channels-last weights. Inputs may stay NCHW: a channels-last weight makes oneDNN
+/// compute in NHWC and the outputs come out channels-last.
+void prepare_for_inference(Segmenter& model, bool channels_last);
+
+}  // namespace cseg::models

@@ -1,0 +1,77 @@
+#include "cseg/models/inference.h"
+
+#include <optional>
+
+#include "cseg/core/error.h"
+#include "cseg/models/layers.h"
+
+namespace cseg::models {
+
+namespace {
+
+/// The statistics and affine parameters of a norm layer that can be folded.
+struct NormView {
+  torch::Tensor weight, bias, mean, var;
+  double eps;
+  bool* folded;
+};
+
+std::optional<NormView> as_norm(torch::nn::Module& m) {
+  if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(&m); bn && !bn->folded)
+    return NormView{bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->eps, &bn->folded};
+  if (auto* bn = dynamic_cast<FrozenBatchNorm2dImpl*>(&m); bn && !bn->folded)
+    return NormView{bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->eps, &bn->folded};
+  return std::nullopt;
+}
+
+void fold(ConvImpl& conv, const NormView& n) {
+  torch::NoGradGuard no_grad;
+  auto scale = n.weight / torch::sqrt(n.var + n.eps);
+  conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
+  auto b = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(n.mean);
+  auto folded_bias = (b - n.mean) * scale + n.bias;
+  if (conv.bias.defined())
+    conv.bias.copy_(folded_bias);
+  else
+    conv.set_bias(folded_bias);
+  *n.folded = true;
+}
+
+}  // namespace
+
+int fold_batch_norm(torch::nn::Module& model) {
+  CSEG_CHECK(!model.is_training(), "fold_batch_norm: put the model in eval mode first (its batch norms must use "
+                                   "their running statistics)");
+  int count = 0;
+  auto visit = [&](torch::nn::Module& parent) {
+    auto children = parent.children();
+    for (size_t i = 0; i + 1 < children.size(); ++i) {
+      auto* conv = dynamic_cast<ConvImpl*>(children[i].get());
+      if (!conv) continue;
+      if (auto norm = as_norm(*children[i + 1])) {
+        fold(*conv, *norm);
+        ++count;
+      }
+    }
+  };
+  visit(model);
+  for (const auto& m : model.modules(/*include_self=*/false)) visit(*m);
+  return count;
+}
+
+void to_channels_last(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : model.buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+void prepare_for_inference(Segmenter& model, bool channels_last) {
+  model.eval();
+  model.set_feature_taps(false);
+  fold_batch_norm(model);
+  if (channels_last) to_channels_last(model);
+}
+
+}  // namespace cseg::models

@@ -1,0 +1,112 @@
+// Inference rewrites (models/inference.h) must not change what a model computes, and the
+// channels-last layout must not change what it learns.
+#include <gtest/gtest.h>
+
+#include "cseg/config/experiment.h"
+#include "cseg/losses/losses.h"
+#include "cseg/models/inference.h"
+#include "cseg/models/layers.h"
+#include "cseg/models/segmenter.h"
+
+using namespace cseg;
+
+namespace {
+
+config::ModelConfig model_config(const std::string& name) {
+  config::ModelConfig c;
+  c.name = name;
+  c.backbone = "resnet18";
+  c.unet_channels = 8;
+  c.aux = true;  // an aux head must not get in the way (it only runs in training)
+  return c;
+}
+
+/// Non-trivial statistics and affine parameters in every norm layer, so a fold that ignored one of
+/// them (or paired a norm with the wrong convolution) would change the output.
+int randomise_norms(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  int n = 0;
+  for (const auto& child : m.modules()) {
+    torch::Tensor w, b, mean, var;
+    if (auto* bn = dynamic_cast<models::BatchNorm2dImpl*>(child.get())) {
+      w = bn->weight, b = bn->bias, mean = bn->running_mean, var = bn->running_var;
+    } else if (auto* fbn = dynamic_cast<models::FrozenBatchNorm2dImpl*>(child.get())) {
+      w = fbn->weight, b = fbn->bias, mean = fbn->running_mean, var = fbn->running_var;
+    } else {
+      continue;
+    }
+    w.uniform_(0.5, 1.5), b.uniform_(-0.2, 0.2), mean.uniform_(-0.2, 0.2), var.uniform_(0.5, 2.0);
+    ++n;
+  }
+  return n;
+}
+
+double max_relative_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+class InferenceRewrite : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(InferenceRewrite, FoldingAndChannelsLastKeepTheOutputAndFoldEveryNorm) {
+  torch::manual_seed(3);
+  auto model = models::make_model(model_config(GetParam()), 5);
+  model->add_head(2);
+  const int norms = randomise_norms(*model);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 64, 64});
+  auto before = model->forward(x).logits;
+
+  EXPECT_EQ(models::fold_batch_norm(*model), norms) << "every norm layer sits right after its convolution";
+  auto folded = model->forward(x).logits;
+  EXPECT_LT(max_relative_diff(folded, before), 1e-4);
+  EXPECT_EQ(models::fold_batch_norm(*model), 0) << "folding twice must not fold again";
+
+  models::to_channels_last(*model);
+  for (const auto& p : model->parameters())
+    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto last = model->forward(x).logits;
+  EXPECT_LT(max_relative_diff(last, before), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, InferenceRewrite, ::testing::Values("fast_scnn", "deeplabv3", "deeplabv3plus", "unet"),
+                         [](const auto& info) { return info.param; });
+
+TEST(InferenceRewrite, AFoldedModelRefusesToTrain) {
+  auto model = models::make_model(model_config("fast_scnn"), 3);
+  EXPECT_THROW(models::fold_batch_norm(*model), std::exception) << "a model in training mode has no fixed statistics";
+  models::prepare_for_inference(*model, true);
+  model->train();
+  EXPECT_THROW(model->forward(torch::randn({1, 3, 64, 64})), std::exception);
+}
+
+TEST(ChannelsLast, TrainingMatchesTheNchwLayout) {
+  // Same initial weights, same batches, a few SGD steps: channels-last and NCHW end with the same
+  // parameters (float tolerance), so the layout is a speed choice only.
+  auto train = [](bool channels_last) {
+    torch::manual_seed(7);
+    auto model = models::make_model(model_config("unet"), 4);
+    if (channels_last) models::to_channels_last(*model);
+    model->train();
+    torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    for (int i = 0; i < 3; ++i) {
+      auto x = torch::randn({2, 3, 32, 32});
+      auto y = torch::randint(0, 4, {2, 32, 32}, torch::kInt64);
+      auto out = model->forward(x);
+      auto loss = losses::cross_entropy(out.logits, y) + 0.4 * losses::cross_entropy(out.aux_logits, y);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    return model;
+  };
+  auto a = train(false), b = train(true);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) {
+    const auto& other = pb[item.key()];
+    EXPECT_LT((item.value() - other).abs().max().item<double>(), 1e-4) << item.key();
+  }
+}
