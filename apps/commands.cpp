@@ -276,7 +276,7 @@ int data_fmnist_scenes(const SceneArgs& a) {
 int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p) {
   auto cfg = load_experiment(args);
   auto model = model_from(cfg, source, true);
-  models::prepare_for_inference(*model, cfg.model.channels_last);
+  models::prepare_for_inference(*model);
   engine::PredictOptions o;
   o.input = p.input;
   o.out = p.out;
@@ -523,11 +523,10 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
     CSEG_CHECK(h >= 32 && w >= 32, "--size {} is smaller than 32x32", size);
     costs.push_back(models::measure_cost(*model, h, w, 1, 1));
   }
-  models::prepare_for_inference(*model, cfg.model.channels_last);
-  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, batch norm folded, {} weights, median of {} runs "
-                           "after {} warm-up\n",
-                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(),
-                           cfg.model.channels_last ? "channels-last" : "NCHW", b.runs, b.warmup);
+  models::prepare_for_inference(*model);
+  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, batch norm folded, channels-last weights, median of "
+                           "{} runs after {} warm-up\n",
+                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(), b.runs, b.warmup);
   std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
                            "images/s", "GMACs/img");
   for (size_t i = 0; i < b.sizes.size(); ++i) {

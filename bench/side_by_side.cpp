@@ -4,11 +4,12 @@
 //
 //   bench_side_by_side infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3]
 //                            [fold_bn=1] [channels_last=1] [taps=0] [profile=TRACE.json]
-//   bench_side_by_side train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2] [channels_last=1]
-//                            [precision=fp32|bf16]
+//   bench_side_by_side train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2]
+//                            [train_channels_last=0] [precision=fp32|bf16]
 //   bench_side_by_side train_files data_root=DIR size=256 batch=8 [iters=30] [warmup=5] [workers=0]
 //   common: threads=2 (intra-op threads)  tune_malloc=1 (cseg's start-up default)
-// The defaults are cseg's own: batch norm folded for inference, channels-last weights.
+// The defaults are cseg's own: for inference batch norm folded, no feature taps, channels-last
+// weights; training in NCHW and float32 (model.channels_last, train.precision).
 //
 // Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
 // 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
@@ -126,7 +127,7 @@ nlohmann::json train(Args& a) {
   const int batch = std::stoi(a["batch"]), classes = std::stoi(a["classes"]);
   TrainStep step(a["model"], classes);
   step.precision = a["precision"];
-  if (a["channels_last"] == "1") models::to_channels_last(*step.model);
+  if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
   auto x = torch::randn({batch, 3, h, w});
   auto y = torch::randint(0, classes, {batch, h, w}, torch::kInt64);
   for (int i = 0; i < std::stoi(a["warmup"]); ++i) step(x, y);
@@ -157,7 +158,7 @@ nlohmann::json train_files(Args& a) {
   lo.lut = data::identity_lut();
   data::Loader loader(*ds, all, lo);
   TrainStep step("fast_scnn", std::stoi(a["classes"]));
-  if (a["channels_last"] == "1") models::to_channels_last(*step.model);
+  if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
   int done = 0, epoch = 0;
   auto run = [&](int n) {
     while (done < n) {
@@ -187,7 +188,8 @@ int main(int argc, char** argv) {
   const std::string workload = argv[1];
   Args a{{"model", "fast_scnn"}, {"size", "512x1024"}, {"classes", "19"}, {"runs", "10"}, {"warmup", "3"},
          {"fold_bn", "1"},       {"channels_last", "1"}, {"batch", "8"},  {"iters", "10"}, {"threads", "2"},
-         {"tune_malloc", "1"},   {"data_root", ""},      {"workers", "0"}, {"profile", ""}, {"taps", "0"}, {"precision", "fp32"}};
+         {"tune_malloc", "1"},   {"data_root", ""},      {"workers", "0"}, {"profile", ""}, {"taps", "0"}, {"precision", "fp32"},
+         {"train_channels_last", "0"}};
   for (int i = 2; i < argc; ++i) {
     std::string s = argv[i];
     auto eq = s.find('=');

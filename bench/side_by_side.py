@@ -47,8 +47,9 @@ WORKLOADS = [
     ("files_train_b8_256", "Fast-SCNN training from JPEG/PNG files, batch 8, 256² crops",
      ["train_files", f"data_root={DATA}", "size=256", "batch=8", "iters=30", "warmup=4"], "images_per_second"),
 ]
-# cseg runs with its defaults (BN folded for inference, channels-last weights, loading in the
-# training thread); Python as users run it (NCHW, a DataLoader with one worker process per core).
+# cseg runs with its defaults (for inference BN folded and channels-last weights; training in
+# NCHW float32, loading in the training thread); Python as users run it (NCHW, a DataLoader with
+# one worker process per core).
 CSEG_EXTRA = {"files_train_b8_256": ["workers=0"]}
 PYTHON_EXTRA = {"files_train_b8_256": ["workers=2"]}
 # Variants shown as extra rows: what each of cseg's choices is worth.
@@ -57,8 +58,10 @@ VARIANTS = [
     ("fs_infer_1024x2048", "cseg, NCHW weights", ["channels_last=0"]),
     ("fs_infer_1024x2048", "cseg, NCHW, BN not folded, malloc untuned", ["channels_last=0", "fold_bn=0", "tune_malloc=0"]),
     ("fs_infer_512x1024", "cseg, NCHW weights", ["channels_last=0"]),
-    ("fs_train_b8_256", "cseg, NCHW weights", ["channels_last=0"]),
-    ("dl_train_b4_256", "cseg, NCHW weights", ["channels_last=0"]),
+    ("fs_train_b8_256", "cseg, channels-last training", ["train_channels_last=1"]),
+    ("fs_train_b8_256", "cseg, bf16 autocast", ["precision=bf16"]),
+    ("dl_train_b4_256", "cseg, channels-last training", ["train_channels_last=1"]),
+    ("dl_train_b4_256", "cseg, bf16 autocast", ["precision=bf16"]),
     ("dl_infer_512", "cseg, NCHW weights", ["channels_last=0"]),
     ("files_train_b8_256", "cseg, 1 loader thread", ["workers=1"]),
 ]
@@ -155,6 +158,16 @@ def table(results, continual, reps):
                 v = med(r[vlabel], metric)
                 lines.append(f"| ↳ {vlabel} | {fmt(v, metric)} | | | {speedup(v, p, metric):.2f}× | "
                              f"{speedup(v, t, metric):.2f}× | {med(r[vlabel], 'peak_mb'):.0f} |")
+    if "dl_train_b4_256" in results:
+        # Training ~ 3 forward passes (forward, and backward's two products per layer); 40.9 G
+        # multiply-adds per 256x256 forward (reference/performance.md); 2 FLOP per multiply-add.
+        r = results["dl_train_b4_256"]
+        flop_per_image = 3 * 40.9e9 * 2
+        shares = [f"{s} {med(r[s], 'images_per_second') * flop_per_image / 1e9:.0f} GFLOP/s "
+                  f"({med(r[s], 'images_per_second') * flop_per_image / 290e9:.0%})"
+                  for s in ("cseg", "pytorch", "pytorch_tuned")]
+        lines += ["", "DeepLabV3-R50 training against the oneDNN ceiling of ≈290 GFLOP/s on 2 threads "
+                  "(3 × 40.9 G multiply-adds per image): " + ", ".join(shares) + "."]
     if continual:
         ft = statistics.median(x["s_per_iter"] for x in continual["finetune"])
         lines += ["", "Continual step (step 1 of `bench/continual_step.yaml`, Fast-SCNN, batch 8 at 96², real "

@@ -207,18 +207,12 @@ TEST_P(TwoProcesses, MatchOneProcessOnTheCombinedBatch) {
 INSTANTIATE_TEST_SUITE_P(Distributed, TwoProcesses,
                          ::testing::Values(Variant{"FrozenBatchNorm", "model: {name: unet, unet_channels: 8, norm: frozen_bn, dropout: 0}\n", ""},
                                            Variant{"SyncBatchNorm", "model: {name: unet, unet_channels: 8, dropout: 0}\n",
-                                                   // NCHW: ATen's channels-last batch norm, the
-                                                   // one-process reference, rounds about twice as
-                                                   // much on near-constant channels, and on the
-                                                   // 2x2 maps of the deepest level that grows to
-                                                   // ~1e-2 over the steps (the layer itself is
-                                                   // checked in both layouts below).
-                                                   " train.sync_bn=true model.channels_last=false"}),
+                                                   " train.sync_bn=true"}),
                          [](const auto& info) { return info.param.name; });
 
 // Synchronised BatchNorm on 2 ranks gives what one BatchNorm gives on the combined batch: the
 // outputs, the running statistics, and (after the usual averaging) the gradients.
-// In both memory layouts (models train channels-last by default).
+// In both memory layouts (model.channels_last trains channels-last).
 TEST(Distributed, SyncBatchNormMatchesOneBatchNormOnTheGlobalBatch) {
   for (const auto layout : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
   SCOPED_TRACE(layout == torch::MemoryFormat::ChannelsLast ? "channels-last" : "NCHW");

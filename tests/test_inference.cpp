@@ -1,5 +1,5 @@
-// Inference rewrites (models/inference.h) must not change what a model computes, and the
-// channels-last layout must not change what it learns.
+// Inference rewrites (models/inference.h) must not change what a model computes, and training
+// in the channels-last layout (model.channels_last) must not change what a model learns.
 #include <gtest/gtest.h>
 
 #include "cseg/config/experiment.h"
@@ -77,17 +77,21 @@ INSTANTIATE_TEST_SUITE_P(Models, InferenceRewrite, ::testing::Values("fast_scnn"
 TEST(InferenceRewrite, AFoldedModelRefusesToTrain) {
   auto model = models::make_model(model_config("fast_scnn"), 3);
   EXPECT_THROW(models::fold_batch_norm(*model), std::exception) << "a model in training mode has no fixed statistics";
-  models::prepare_for_inference(*model, true);
+  models::prepare_for_inference(*model);
   model->train();
   EXPECT_THROW(model->forward(torch::randn({1, 3, 64, 64})), std::exception);
 }
 
-TEST(ChannelsLast, TrainingMatchesTheNchwLayout) {
+class ChannelsLast : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ChannelsLast, TrainingMatchesTheNchwLayout) {
   // Same initial weights, same batches, a few SGD steps: channels-last and NCHW end with the same
   // parameters (float tolerance), so the layout is a speed choice only.
   auto train = [](bool channels_last) {
     torch::manual_seed(7);
-    auto model = models::make_model(model_config("unet"), 4);
+    auto cfg = model_config(GetParam());
+    cfg.dropout = 0;
+    auto model = models::make_model(cfg, 4);
     if (channels_last) models::to_channels_last(*model);
     model->train();
     torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
@@ -96,6 +100,7 @@ TEST(ChannelsLast, TrainingMatchesTheNchwLayout) {
       auto y = torch::randint(0, 4, {2, 32, 32}, torch::kInt64);
       auto out = model->forward(x);
       auto loss = losses::cross_entropy(out.logits, y) + 0.4 * losses::cross_entropy(out.aux_logits, y);
+      if (channels_last) EXPECT_TRUE(out.logits.is_contiguous(torch::MemoryFormat::ChannelsLast));
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -110,3 +115,9 @@ TEST(ChannelsLast, TrainingMatchesTheNchwLayout) {
     EXPECT_LT((item.value() - other).abs().max().item<double>(), 1e-4) << item.key();
   }
 }
+
+// Not Fast-SCNN: LibTorch 1.13's channels-last batch-norm backward loses precision on its
+// features (up to ~5% relative error in the input gradient against float64, NCHW 1e-5), which
+// is why model.channels_last (training) is off by default; see config/experiment.h.
+INSTANTIATE_TEST_SUITE_P(Models, ChannelsLast, ::testing::Values("unet"),
+                         [](const auto& info) { return info.param; });

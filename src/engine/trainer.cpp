@@ -334,7 +334,7 @@ nlohmann::json Trainer::run() {
     // Latency as `cseg predict` would run the model: a copy readied for inference.
     auto deployed = model_->make_like();
     models::copy_state(*deployed, *model_);
-    models::prepare_for_inference(*deployed, cfg_.model.channels_last);
+    models::prepare_for_inference(*deployed);
     auto latency = models::measure_latency(*deployed, th, tw, 1, 3, 10);
     results_["cost"] = {{"params", train_cost.params},
                         {"trainable_params", train_cost.trainable_params},

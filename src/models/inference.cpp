@@ -67,11 +67,11 @@ void to_channels_last(torch::nn::Module& model) {
     if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
-void prepare_for_inference(Segmenter& model, bool channels_last) {
+void prepare_for_inference(Segmenter& model) {
   model.eval();
   model.set_feature_taps(false);
   fold_batch_norm(model);
-  if (channels_last) to_channels_last(model);
+  to_channels_last(model);
 }
 
 }  // namespace cseg::models

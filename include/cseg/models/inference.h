@@ -21,8 +21,8 @@ int fold_batch_norm(torch::nn::Module& model);
 void to_channels_last(torch::nn::Module& model);
 
 /// Readies a model that will only predict: eval mode, batch norms folded, no feature taps, and
-/// (when asked) channels-last weights. Inputs may stay NCHW: a channels-last weight makes oneDNN
-/// compute in NHWC and the outputs come out channels-last.
-void prepare_for_inference(Segmenter& model, bool channels_last);
+/// channels-last weights (inputs may stay NCHW: a channels-last weight makes oneDNN compute in
+/// NHWC, and the outputs come out channels-last).
+void prepare_for_inference(Segmenter& model);
 
 }  // namespace cseg::models
