@@ -62,6 +62,12 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
   }
   if (is_training() && distributed::sync_batch_norm_group())
     return distributed::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps);
+  if (is_training() && x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+    // LibTorch 1.13's channels-last batch-norm backward on CPU loses precision (up to ~5% relative
+    // error in the input gradient on Fast-SCNN's activations, against float64): normalise in NCHW.
+    return torch::batch_norm(x.contiguous(), weight, bias, running_mean, running_var, true, momentum, eps, true)
+        .contiguous(torch::MemoryFormat::ChannelsLast);
+  }
   return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
                            /*cudnn_enabled=*/true);
 }
