@@ -84,38 +84,42 @@ TEST(InferenceRewrite, AFoldedModelRefusesToTrain) {
 
 class ChannelsLast : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ChannelsLast, TrainingMatchesTheNchwLayout) {
-  // Same initial weights, same batches, a few SGD steps: channels-last and NCHW end with the same
-  // parameters (float tolerance), so the layout is a speed choice only.
-  auto train = [](bool channels_last) {
+TEST_P(ChannelsLast, TrainingGradientsAreAsPreciseAsNchw) {
+  // One training forward/backward in NCHW, in channels-last and in float64 (the reference), from
+  // the same weights: the channels-last gradients must be as close to float64 as NCHW's are.
+  auto grads = [](bool channels_last, bool dbl) {
     torch::manual_seed(7);
     auto cfg = model_config(GetParam());
     cfg.dropout = 0;
     auto model = models::make_model(cfg, 4);
+    if (dbl) model->to(torch::kDouble);
     if (channels_last) models::to_channels_last(*model);
     model->train();
-    torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-    for (int i = 0; i < 3; ++i) {
-      // Fast-SCNN reduces 32x32 to 1x1, where batch norm amplifies rounding by up to
-      // 1/sqrt(eps) per layer: 128x128 keeps its global features 4x4.
-      const int64_t size = GetParam() == "fast_scnn" ? 128 : 32;
-      auto x = torch::randn({2, 3, size, size});
-      auto y = torch::randint(0, 4, {2, size, size}, torch::kInt64);
-      auto out = model->forward(x);
-      auto loss = losses::cross_entropy(out.logits, y) + 0.4 * losses::cross_entropy(out.aux_logits, y);
-      if (channels_last) EXPECT_TRUE(out.logits.is_contiguous(torch::MemoryFormat::ChannelsLast));
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-    }
-    return model;
+    torch::manual_seed(8);
+    // Fast-SCNN reduces 32x32 to 1x1, where batch norm amplifies rounding by up to 1/sqrt(eps)
+    // per layer: 128x128 keeps its global features 4x4.
+    const int64_t size = GetParam() == "fast_scnn" ? 128 : 32;
+    auto x = torch::randn({2, 3, size, size});
+    auto y = torch::randint(0, 4, {2, size, size}, torch::kInt64);
+    auto out = model->forward(dbl ? x.to(torch::kDouble) : x);
+    if (channels_last) EXPECT_TRUE(out.logits.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    auto loss = losses::cross_entropy(out.logits, y) + 0.4 * losses::cross_entropy(out.aux_logits, y);
+    loss.backward();
+    std::map<std::string, torch::Tensor> g;
+    for (const auto& p : model->named_parameters()) g[p.key()] = p.value().grad().to(torch::kDouble);
+    return g;
   };
-  auto a = train(false), b = train(true);
-  auto pa = a->named_parameters(), pb = b->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (const auto& item : pa) {
-    const auto& other = pb[item.key()];
-    EXPECT_LT((item.value() - other).abs().max().item<double>(), 1e-4) << item.key();
+  auto reference = grads(false, true), nchw = grads(false, false), last = grads(true, false);
+  // Errors relative to each gradient's size, or 1% of the largest one for gradients that are
+  // zero in exact arithmetic (a bias followed by batch norm): their float values are pure noise.
+  double largest = 0;
+  for (const auto& [name, ref] : reference) largest = std::max(largest, ref.abs().max().item<double>());
+  for (const auto& [name, ref] : reference) {
+    const double scale = std::max(ref.abs().max().item<double>(), 1e-2 * largest);
+    const double nchw_err = (nchw[name] - ref).abs().max().item<double>() / scale;
+    const double last_err = (last[name] - ref).abs().max().item<double>() / scale;
+    EXPECT_LT(nchw_err, 1e-3) << name;
+    EXPECT_LT(last_err, 1e-3) << name << " (NCHW: " << nchw_err << ")";
   }
 }
 

@@ -72,11 +72,11 @@ struct ModelConfig {
   std::string pretrained_mode = "full";  ///< full | backbone | skip_classifier
   bool pretrained_strict = true;         ///< fail when the load report is not empty
   /// Train with 4-D weights in channels-last (NHWC) order, so oneDNN runs the convolutions in its
-  /// NHWC kernels (1.1-1.2x faster training here). Off by default: LibTorch 1.13's channels-last
-  /// batch-norm backward on CPU loses precision (up to ~5% relative error in the input gradient
-  /// of Fast-SCNN's batch norms, measured against float64; NCHW: 1e-5), which cost about 1.4
-  /// mIoU points on the quickstart. Safe with norm: frozen_bn. Inference always runs
-  /// channels-last (models/inference.h), where batch norm is folded away.
+  /// NHWC kernels. Off by default: LibTorch 1.13's channels-last batch-norm backward on CPU loses
+  /// precision (up to ~5% relative error in input gradients against float64), so cseg's
+  /// BatchNorm2d normalises such maps in NCHW while training, and the two layout conversions per
+  /// layer make training slower than NCHW (bench/README.md); it pays with norm: frozen_bn.
+  /// Inference always runs channels-last (models/inference.h), where batch norm is folded away.
   bool channels_last = false;
 };
 
