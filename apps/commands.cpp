@@ -517,9 +517,10 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   ModelSource source;
   source.classes = b.classes;
   auto model = model_from(cfg, source, false);
+  std::vector<std::pair<int, int>> sizes;
   std::vector<models::ModelCost> costs;  // counted before folding, which leaves the multiply-adds as they are
   for (const auto& size : b.sizes) {
-    const auto [h, w] = parse_size(size);
+    const auto [h, w] = sizes.emplace_back(parse_size(size));
     CSEG_CHECK(h >= 32 && w >= 32, "--size {} is smaller than 32x32", size);
     costs.push_back(models::measure_cost(*model, h, w, 1, 1));
   }
@@ -530,12 +531,10 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
                            "images/s", "GMACs/img");
   for (size_t i = 0; i < b.sizes.size(); ++i) {
-    const auto& size = b.sizes[i];
-    const auto [h, w] = parse_size(size);
+    const auto [h, w] = sizes[i];
     auto lat = models::measure_latency(*model, h, w, b.batch, b.warmup, b.runs);
-    const auto& cost = costs[i];
-    std::cout << fmt::format("{:>11} {:>10.2f} {:>10.2f} {:>10.2f} {:>12.1f} {:>9.3f}\n", size, lat.median_ms, lat.p90_ms,
-                             lat.min_ms, lat.images_per_second, cost.macs / 1e9);
+    std::cout << fmt::format("{:>11} {:>10.2f} {:>10.2f} {:>10.2f} {:>12.1f} {:>9.3f}\n", b.sizes[i], lat.median_ms,
+                             lat.p90_ms, lat.min_ms, lat.images_per_second, costs[i].macs / 1e9);
   }
   return 0;
 }

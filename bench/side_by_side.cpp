@@ -14,19 +14,14 @@
 // Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
 // 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
 // weight decay 1e-4) on cross-entropy, as the Python side does.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <iostream>
-#include <numeric>
 
 #include <nlohmann/json.hpp>
 
-#include "cseg/config/experiment.h"
+#include "common.h"
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
-#include "cseg/data/datasets.h"
-#include "cseg/data/loader.h"
 #include "cseg/losses/losses.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
@@ -38,19 +33,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using Args = std::map<std::string, std::string>;
+using bench::Args;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;
 }
 
 std::pair<int64_t, int64_t> parse_size(const std::string& s) {
@@ -113,9 +102,11 @@ struct TrainStep {
                                               torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   }
   void operator()(const torch::Tensor& x, const torch::Tensor& y) {
-    std::optional<core::AutocastScope> autocast(std::in_place, precision);
-    auto loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
-    autocast.reset();
+    torch::Tensor loss;
+    {
+      core::AutocastScope autocast(precision);  // the forward pass and the loss; not backward
+      loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
+    }
     opt->zero_grad();
     loss.backward();
     opt->step();
@@ -145,18 +136,10 @@ nlohmann::json train(Args& a) {
 /// the whole timed loop, loading included.
 nlohmann::json train_files(Args& a) {
   const int size = std::stoi(a["size"]), batch = std::stoi(a["batch"]), iters = std::stoi(a["iters"]);
-  config::DatasetConfig dc;
-  dc.name = "fmnist_scenes";  // the VOC layout: JPEGImages, SegmentationClass, ImageSets
-  dc.root = a["data_root"];
-  auto ds = data::make_dataset(dc, "train");
-  std::vector<size_t> all(ds->size());
-  std::iota(all.begin(), all.end(), 0);
-  data::LoaderOptions lo;
-  lo.batch_size = batch;
-  lo.workers = std::stoi(a["workers"]);
-  lo.augment.crop_size = size;
-  lo.lut = data::identity_lut();
-  data::Loader loader(*ds, all, lo);
+  config::AugmentConfig augment;  // cseg's defaults: scale 0.5-2, flip, ImageNet normalisation
+  augment.crop_size = size;
+  auto files = bench::train_loader(a["data_root"], augment, batch, std::stoi(a["workers"]));
+  auto& loader = *files.loader;
   TrainStep step("fast_scnn", std::stoi(a["classes"]));
   if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
   int done = 0, epoch = 0;
@@ -190,15 +173,7 @@ int main(int argc, char** argv) {
          {"fold_bn", "1"},       {"channels_last", "1"}, {"batch", "8"},  {"iters", "10"}, {"threads", "2"},
          {"tune_malloc", "1"},   {"data_root", ""},      {"workers", "0"}, {"profile", ""}, {"taps", "0"}, {"precision", "fp32"},
          {"train_channels_last", "0"}};
-  for (int i = 2; i < argc; ++i) {
-    std::string s = argv[i];
-    auto eq = s.find('=');
-    if (eq == std::string::npos || !a.count(s.substr(0, eq))) {
-      std::cerr << "unknown argument '" << s << "' (expected one of the key=value options in the source's header)\n";
-      return 2;
-    }
-    a[s.substr(0, eq)] = s.substr(eq + 1);
-  }
+  if (!bench::parse_args(argc, argv, 2, a)) return 2;
   try {
     core::configure_runtime({std::stoi(a["threads"]), a["tune_malloc"] == "1"});
     torch::manual_seed(0);
@@ -214,7 +189,7 @@ int main(int argc, char** argv) {
     r["impl"] = "cseg";
     r["workload"] = workload;
     r["threads"] = at::get_num_threads();
-    r["peak_rss_mb"] = peak_rss_mb();
+    r["peak_rss_mb"] = core::peak_rss_mb();
     std::cout << r.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "bench_side_by_side: " << e.what() << "\n";

@@ -6,12 +6,9 @@
 //                                  [threads=0] [workers=0]
 #include <chrono>
 #include <iostream>
-#include <numeric>
 
-#include "cseg/config/experiment.h"
+#include "common.h"
 #include "cseg/core/runtime.h"
-#include "cseg/data/datasets.h"
-#include "cseg/data/loader.h"
 #include "cseg/losses/losses.h"
 #include "cseg/models/fast_scnn.h"
 
@@ -34,17 +31,9 @@ struct Step {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> a{{"data_root", "data/fmnist-scenes"}, {"size", "96"}, {"batch", "8"},
-                                       {"iters", "60"}, {"threads", "0"}, {"workers", "0"}};
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto eq = s.find('=');
-    if (eq == std::string::npos || !a.count(s.substr(0, eq))) {
-      std::cerr << "unknown argument '" << s << "'\n";
-      return 2;
-    }
-    a[s.substr(0, eq)] = s.substr(eq + 1);
-  }
+  bench::Args a{{"data_root", "data/fmnist-scenes"}, {"size", "96"}, {"batch", "8"},
+                {"iters", "60"}, {"threads", "0"}, {"workers", "0"}};
+  if (!bench::parse_args(argc, argv, 1, a)) return 2;
   const int size = std::stoi(a["size"]), batch = std::stoi(a["batch"]), iters = std::stoi(a["iters"]);
   core::configure_runtime({std::stoi(a["threads"]), true});
   torch::manual_seed(0);
@@ -60,20 +49,12 @@ int main(int argc, char** argv) {
   const double compute_ips = iters * batch / seconds(t0);
 
   // 2. The real pipeline: files -> loader threads -> model.
-  config::DatasetConfig dc;
-  dc.name = "fmnist_scenes";
-  dc.root = a["data_root"];
-  auto ds = data::make_dataset(dc, "train");
-  std::vector<size_t> all(ds->size());
-  std::iota(all.begin(), all.end(), 0);
-  data::LoaderOptions lo;
-  lo.batch_size = batch;
-  lo.workers = std::stoi(a["workers"]);
-  lo.augment.crop_size = size;
-  lo.augment.scale_min = 0.75;
-  lo.augment.scale_max = 1.5;
-  lo.lut = data::identity_lut();
-  data::Loader loader(*ds, all, lo);
+  config::AugmentConfig augment;
+  augment.crop_size = size;
+  augment.scale_min = 0.75;
+  augment.scale_max = 1.5;
+  auto files = bench::train_loader(a["data_root"], augment, batch, std::stoi(a["workers"]));
+  auto& loader = *files.loader;
   Step pipeline;
   pipeline.model->train();
   int done = 0, epoch = 0;
@@ -99,7 +80,7 @@ int main(int argc, char** argv) {
   const double total = seconds(t0);
   const double pipeline_ips = iters * batch / total;
   std::cout << fmt::format("Fast-SCNN training, batch {} at {}x{}, {} threads, {} loader workers, {} iterations\n", batch,
-                           size, size, at::get_num_threads(), lo.workers, iters)
+                           size, size, at::get_num_threads(), a["workers"], iters)
             << fmt::format("  compute only (tensors in memory): {:7.1f} images/s\n", compute_ips)
             << fmt::format("  with loading from files:          {:7.1f} images/s  ({:.2f}x of compute only; "
                            "{:.1f}% of the time waiting for data)\n",

@@ -1,6 +1,7 @@
 #include "cseg/core/runtime.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <thread>
 
@@ -17,6 +18,12 @@ void configure_runtime(const RuntimeOptions& options) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 1024 * 1024 * 1024);
   }
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
 }
 
 void seed_torch(uint64_t seed) { torch::manual_seed(seed); }

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -36,15 +34,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace cseg::engine {
-
-namespace {
-/// The process's peak resident memory so far (getrusage; Linux reports KiB).
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;
-}
-}  // namespace
 
 namespace {
 
@@ -93,7 +82,6 @@ std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, cons
   return std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(lr));
 }
 
-/// Poly decay (1 - t/T)^power with optional linear warm-up, as a factor of the base rate.
 /// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
 /// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
 /// float32.
@@ -107,6 +95,7 @@ models::ModelOutput float_logits(models::ModelOutput out) {
   return out;
 }
 
+/// Poly decay (1 - t/T)^power with optional linear warm-up, as a factor of the base rate.
 double lr_factor(const config::OptimConfig& o, int64_t it, int64_t total) {
   double f = 1.0;
   if (o.schedule == "poly") f = std::pow(1.0 - double(it) / double(std::max<int64_t>(1, total)), o.power);
@@ -707,7 +696,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"epochs", timing.epochs},
           {"train_seconds", timing.train_seconds},
           {"images_per_second", ips},
-          {"peak_rss_mb", peak_rss_mb()},
+          {"peak_rss_mb", core::peak_rss_mb()},
           {"method_stats", method_.stats()},
           {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},

@@ -28,12 +28,8 @@ void fold(ConvImpl& conv, const NormView& n) {
   torch::NoGradGuard no_grad;
   auto scale = n.weight / torch::sqrt(n.var + n.eps);
   conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
-  auto b = conv.bias.defined() ? conv.bias.clone() : torch::zeros_like(n.mean);
-  auto folded_bias = (b - n.mean) * scale + n.bias;
-  if (conv.bias.defined())
-    conv.bias.copy_(folded_bias);
-  else
-    conv.set_bias(folded_bias);
+  if (!conv.bias.defined()) conv.set_bias(torch::zeros_like(n.mean));
+  conv.bias.copy_((conv.bias - n.mean) * scale + n.bias);
   *n.folded = true;
 }
 

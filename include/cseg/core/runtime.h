@@ -13,6 +13,9 @@ struct RuntimeOptions {
 /// class, and glibc returns large tensors to the OS each iteration (up to 1.8x slower).
 void configure_runtime(const RuntimeOptions& options);
 
+/// The process's peak resident set size so far, in MB (getrusage's ru_maxrss).
+double peak_rss_mb();
+
 /// Seeds torch's global generator (dropout, init). Data order and augmentation use their own
 /// generators derived from the experiment seed, so they do not depend on this call.
 void seed_torch(uint64_t seed);
