@@ -264,10 +264,12 @@ int data_fmnist_scenes(const SceneArgs& a) {
   g.scene.min_items = a.min_items;
   g.scene.max_items = a.max_items;
   g.scene.environment = data::fmnist::environment_preset(a.environment);
+  g.frames_per_sequence = a.frames;
   CSEG_CHECK(a.size >= 32, "--size must be at least 32 (got {})", a.size);
   if (data::fmnist::generate_scenes(g))
-    std::cout << fmt::format("wrote {} train, {} val, {} test scenes ({}x{}, environment '{}') to {}\n", a.train,
-                             a.val, a.test, a.size, a.size, a.environment, a.out);
+    std::cout << fmt::format("wrote {} train, {} val, {} test scenes ({}x{}, environment '{}'{}) to {}\n", a.train,
+                             a.val, a.test, a.size, a.size, a.environment,
+                             a.frames > 1 ? fmt::format(", sequences of {} frames", a.frames) : "", a.out);
   else
     std::cout << "scenes in " << a.out << " already match these options; nothing to do\n";
   return 0;

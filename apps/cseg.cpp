@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   fm->add_option("--environment", scene.environment, "studio, office, warehouse, outdoor or night");
   fm->add_option("--fmnist-dir", scene.fmnist_dir, "folder of the Fashion-MNIST IDX files");
   fm->add_option("--threads", scene.threads, "threads (0: all cores)");
+  fm->add_option("--frames", scene.frames,
+                 "frames per video sequence (> 1: items move; writes Depth/, Flow/ and ImageSets/Sequences/)");
 
   cseg::app::ConfigArgs pred_args, info_args, check_args;
   cseg::app::ModelSource source, check_source;

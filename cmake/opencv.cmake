@@ -1,13 +1,13 @@
-# Debian's split OpenCV packages (core, imgproc, imgcodecs) ship no CMake config of their own;
-# use OpenCVConfig.cmake when libopencv-dev provides one, otherwise find the three libraries.
-find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
+# Debian's split OpenCV packages (core, imgproc, imgcodecs, video) ship no CMake config of their own;
+# use OpenCVConfig.cmake when libopencv-dev provides one, otherwise find the four libraries.
+find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs video)
 add_library(cseg_opencv INTERFACE)
 if(OpenCV_FOUND)
   target_include_directories(cseg_opencv INTERFACE ${OpenCV_INCLUDE_DIRS})
   target_link_libraries(cseg_opencv INTERFACE ${OpenCV_LIBS})
 else()
   find_path(CSEG_OPENCV_INCLUDE opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
-  foreach(m core imgproc imgcodecs)
+  foreach(m core imgproc imgcodecs video)
     find_library(CSEG_OPENCV_${m} opencv_${m} REQUIRED)
     target_link_libraries(cseg_opencv INTERFACE ${CSEG_OPENCV_${m}})
   endforeach()

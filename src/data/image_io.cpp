@@ -3,6 +3,7 @@
 #include <png.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
@@ -139,6 +140,69 @@ void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
                "cannot write '{}'", tmp);
   }
   fs::rename(tmp, path);
+}
+
+namespace {
+void write_bytes_atomically(const std::string& path, const void* data, size_t size) {
+  const std::string tmp = temp_name(path);
+  {
+    FilePtr file(std::fopen(tmp.c_str(), "wb"));
+    CSEG_CHECK(file && std::fwrite(data, 1, size, file.get()) == size, "cannot write '{}'", tmp);
+  }
+  fs::rename(tmp, path);
+}
+}  // namespace
+
+cv::Mat read_depth_png(const std::string& path, double units_per_metre) {
+  CSEG_CHECK(fs::exists(path), "depth file '{}' does not exist", path);
+  cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED);
+  CSEG_CHECK(!raw.empty(), "depth file '{}' cannot be decoded (corrupt or not an image)", path);
+  CSEG_CHECK(raw.type() == CV_16UC1, "depth file '{}' is not a 1-channel 16-bit PNG ({} channels, {} bytes each)",
+             path, raw.channels(), raw.elemSize1());
+  cv::Mat metres;
+  raw.convertTo(metres, CV_32F, 1.0 / units_per_metre);
+  return metres;
+}
+
+void write_depth_png(const std::string& path, const cv::Mat& metres, double units_per_metre) {
+  CSEG_CHECK(metres.type() == CV_32FC1, "write_depth_png '{}': expected a 1-channel float map", path);
+  cv::Mat raw;
+  metres.convertTo(raw, CV_16U, units_per_metre);  // saturates to [0, 65535]
+  std::vector<uchar> bytes;
+  CSEG_CHECK(cv::imencode(".png", raw, bytes), "cannot encode depth PNG '{}'", path);
+  write_bytes_atomically(path, bytes.data(), bytes.size());
+}
+
+namespace {
+constexpr float kFloMagic = 202021.25f;
+}
+
+cv::Mat read_flo(const std::string& path) {
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  CSEG_CHECK(file, "flow file '{}' does not exist or cannot be read", path);
+  float magic = 0;
+  int32_t size[2] = {0, 0};
+  CSEG_CHECK(std::fread(&magic, 4, 1, file.get()) == 1 && magic == kFloMagic,
+             "flow file '{}' is not a .flo file (expected the magic number 202021.25)", path);
+  CSEG_CHECK(std::fread(size, 4, 2, file.get()) == 2 && size[0] > 0 && size[1] > 0 && size[0] < (1 << 16) &&
+                 size[1] < (1 << 16),
+             "flow file '{}': bad size {} x {}", path, size[0], size[1]);
+  cv::Mat flow(size[1], size[0], CV_32FC2);
+  const size_t n = flow.total() * 2;
+  CSEG_CHECK(std::fread(flow.ptr<float>(), 4, n, file.get()) == n, "flow file '{}' is truncated ({} x {} expected)",
+             path, size[0], size[1]);
+  return flow;
+}
+
+void write_flo(const std::string& path, const cv::Mat& flow) {
+  CSEG_CHECK(flow.type() == CV_32FC2 && flow.isContinuous(), "write_flo '{}': expected a continuous 2-channel float map",
+             path);
+  std::vector<char> bytes(12 + flow.total() * 8);
+  const int32_t size[2] = {flow.cols, flow.rows};
+  std::memcpy(bytes.data(), &kFloMagic, 4);
+  std::memcpy(bytes.data() + 4, size, 8);
+  std::memcpy(bytes.data() + 12, flow.ptr<float>(), flow.total() * 8);
+  write_bytes_atomically(path, bytes.data(), bytes.size());
 }
 
 }  // namespace cseg::data

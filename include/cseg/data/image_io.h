@@ -28,4 +28,16 @@ void write_label_png(const std::string& path, const cv::Mat& labels, const Palet
 /// Writes an RGB image as JPEG (quality 0-100). Atomic.
 void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality = 95);
 
+/// Depth maps as 16-bit PNGs in millimetres (the NYUv2 / ScanNet export convention), 0 = no
+/// depth. Read: H x W CV_32F metres; throws naming the file unless it is a 1-channel 16-bit PNG.
+cv::Mat read_depth_png(const std::string& path, double units_per_metre = 1000.0);
+/// Writes H x W CV_32F metres (clamped to the 16-bit range). Atomic.
+void write_depth_png(const std::string& path, const cv::Mat& metres, double units_per_metre = 1000.0);
+
+/// Optical flow in the Middlebury .flo format (float 202021.25, int32 width, height, then
+/// interleaved dx, dy rows, little-endian): H x W CV_32FC2. Read throws naming the file when the
+/// magic, the size or the length is wrong.
+cv::Mat read_flo(const std::string& path);
+void write_flo(const std::string& path, const cv::Mat& flow);  ///< Atomic.
+
 }  // namespace cseg::data

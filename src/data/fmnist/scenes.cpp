@@ -136,21 +136,38 @@ cv::Mat make_background(const SceneOptions& o, std::mt19937_64& rng) {
 
 }  // namespace
 
-Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& o, uint64_t seed) {
-  std::mt19937_64 rng(seed);
+namespace {
+
+/// An item as placed in a scene: its photo (drawn size, flipped as drawn, raw 0..255 values as
+/// floats), its colour and where it is at frame 0; sequences add a velocity.
+struct PlacedItem {
+  int cls = 0;
+  cv::Mat photo;  ///< side x side, CV_32F
+  std::array<float, 3> colour{};
+  int x0 = 0, y0 = 0;
+  double vx = 0, vy = 0;  ///< pixels per frame
+};
+
+struct Layout {
+  cv::Mat background;  ///< H x W x 3 floats in [0, 1]
+  std::vector<PlacedItem> items;  ///< in paint order (later ones on top)
+};
+
+/// Draws the background and the items. The order of the draws from `rng` fixes every scene the
+/// generator has ever written for a seed: keep it.
+Layout draw_layout(const IdxSet& photos, int first, int count, const SceneOptions& o, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   // Photos by class, within [first, first + count).
   std::array<std::vector<int>, 10> by_class;
   for (int i = first; i < first + count; ++i) by_class[photos.labels[i]].push_back(i);
-
-  cv::Mat image = make_background(o, rng);
-  cv::Mat label(o.height, o.width, CV_8UC1, cv::Scalar(0));
-  cv::Mat depth(o.height, o.width, CV_8UC1, cv::Scalar(0));  // paint order, 0 = background
+  Layout layout;
+  layout.background = make_background(o, rng);
   const int items = o.min_items + static_cast<int>(u(rng) * (o.max_items - o.min_items + 1));
   for (int k = 1; k <= std::min(items, 254); ++k) {
-    int cls = static_cast<int>(u(rng) * 10) % 10;
-    const auto& pool = by_class[cls];
-    CSEG_CHECK(!pool.empty(), "no Fashion-MNIST photo of class {} in the chosen range", cls);
+    PlacedItem it;
+    it.cls = static_cast<int>(u(rng) * 10) % 10;
+    const auto& pool = by_class[it.cls];
+    CSEG_CHECK(!pool.empty(), "no Fashion-MNIST photo of class {} in the chosen range", it.cls);
     int photo = pool[static_cast<size_t>(u(rng) * pool.size()) % pool.size()];
     cv::Mat gray(photos.rows, photos.cols, CV_8UC1,
                  const_cast<uint8_t*>(&photos.pixels[size_t(photo) * photos.rows * photos.cols]));
@@ -159,26 +176,57 @@ Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptio
     cv::Mat item;
     cv::resize(gray, item, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
     if (u(rng) < 0.5) cv::flip(item, item, 1);
+    item.convertTo(it.photo, CV_32F);
     // Positions let an item leave the frame by up to a quarter of its size.
-    int x0 = static_cast<int>(-side / 4 + u(rng) * (o.width - side / 2));
-    int y0 = static_cast<int>(-side / 4 + u(rng) * (o.height - side / 2));
+    it.x0 = static_cast<int>(-side / 4 + u(rng) * (o.width - side / 2));
+    it.y0 = static_cast<int>(-side / 4 + u(rng) * (o.height - side / 2));
     // A random, fairly saturated colour per item: colour carries no class information.
-    float colour[3];
-    for (float& c : colour) c = static_cast<float>(0.25 + 0.75 * u(rng));
-    for (int y = 0; y < side; ++y) {
-      int iy = y0 + y;
+    for (float& c : it.colour) c = static_cast<float>(0.25 + 0.75 * u(rng));
+    layout.items.push_back(std::move(it));
+  }
+  return layout;
+}
+
+/// Depth of item layer k of n (1-based, paint order): later items are nearer; the background is
+/// at 4 m.
+constexpr float kBackgroundDepth = 4.f;
+float layer_depth(int k, int n) { return 3.f - 2.f * static_cast<float>(k) / static_cast<float>(n + 1); }
+
+/// Renders the layout at frame `t` (items at x0 + vx t); sensor noise from `rng`. Fills `depth`
+/// and `flow` (H x W floats, H x W x 2 floats) when given.
+Scene render(const Layout& layout, const SceneOptions& o, double t, std::mt19937_64& rng,
+             std::vector<float>* depth_out = nullptr, std::vector<float>* flow_out = nullptr) {
+  cv::Mat image = layout.background.clone();
+  cv::Mat label(o.height, o.width, CV_8UC1, cv::Scalar(0));
+  cv::Mat depth(o.height, o.width, CV_8UC1, cv::Scalar(0));  // paint order, 0 = background
+  cv::Mat flow(o.height, o.width, CV_32FC2, cv::Scalar(0, 0));
+  for (size_t i = 0; i < layout.items.size(); ++i) {
+    const PlacedItem& it = layout.items[i];
+    const int k = static_cast<int>(i) + 1;
+    const double x = it.x0 + it.vx * t, y = it.y0 + it.vy * t;
+    const int x0 = static_cast<int>(std::floor(x)), y0 = static_cast<int>(std::floor(y));
+    const double fx = x - x0, fy = y - y0;
+    cv::Mat src = it.photo;
+    if (fx != 0 || fy != 0) {  // sub-pixel position: shift the photo by the fraction first
+      cv::Mat shift = (cv::Mat_<double>(2, 3) << 1, 0, fx, 0, 1, fy);
+      cv::warpAffine(it.photo, src, shift, cv::Size(it.photo.cols + 1, it.photo.rows + 1), cv::INTER_LINEAR,
+                     cv::BORDER_CONSTANT, cv::Scalar(0));
+    }
+    for (int sy = 0; sy < src.rows; ++sy) {
+      int iy = y0 + sy;
       if (iy < 0 || iy >= o.height) continue;
-      for (int x = 0; x < side; ++x) {
-        int ix = x0 + x;
+      for (int sx = 0; sx < src.cols; ++sx) {
+        int ix = x0 + sx;
         if (ix < 0 || ix >= o.width) continue;
-        float v = item.at<uint8_t>(y, x) / 255.f;
+        float v = src.at<float>(sy, sx) / 255.f;
         float alpha = std::min(1.f, v / 0.15f);  // soft edge from the photo's own dark surround
         if (alpha <= 0.f) continue;
         auto& px = image.at<cv::Vec3f>(iy, ix);
-        for (int c = 0; c < 3; ++c) px[c] = (1 - alpha) * px[c] + alpha * (0.15f + 0.85f * v) * colour[c];
+        for (int c = 0; c < 3; ++c) px[c] = (1 - alpha) * px[c] + alpha * (0.15f + 0.85f * v) * it.colour[c];
         if (alpha >= 0.5f) {
-          label.at<uint8_t>(iy, ix) = static_cast<uint8_t>(cls + 1);
+          label.at<uint8_t>(iy, ix) = static_cast<uint8_t>(it.cls + 1);
           depth.at<uint8_t>(iy, ix) = static_cast<uint8_t>(k);
+          flow.at<cv::Vec2f>(iy, ix) = cv::Vec2f(static_cast<float>(it.vx), static_cast<float>(it.vy));
         }
       }
     }
@@ -221,14 +269,53 @@ Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptio
         s.rgb[(size_t(y) * o.width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.f, 1.f) * 255.f + 0.5f);
       }
     }
+  if (depth_out) {
+    const int n = static_cast<int>(layout.items.size());
+    depth_out->resize(size_t(o.width) * o.height);
+    for (size_t p = 0; p < depth_out->size(); ++p) {
+      const int k = depth.data[p];
+      (*depth_out)[p] = k == 0 ? kBackgroundDepth : layer_depth(k, n);
+    }
+  }
+  if (flow_out) flow_out->assign(reinterpret_cast<const float*>(flow.datastart), reinterpret_cast<const float*>(flow.dataend));
   return s;
+}
+
+}  // namespace
+
+Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& o, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Layout layout = draw_layout(photos, first, count, o, rng);
+  return render(layout, o, 0.0, rng);
+}
+
+std::vector<Frame> compose_sequence(const IdxSet& photos, int first, int count, const SceneOptions& o, int frames,
+                                    uint64_t seed, double max_speed) {
+  CSEG_CHECK(frames >= 1, "a sequence needs at least one frame (got {})", frames);
+  CSEG_CHECK(max_speed >= 0, "item speed must be >= 0 (got {})", max_speed);
+  std::mt19937_64 rng(seed);
+  Layout layout = draw_layout(photos, first, count, o, rng);
+  std::mt19937_64 motion(core::mix_seed(seed, 1, 0x6d6f74));
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (auto& it : layout.items) {
+    const double speed = max_speed * (0.2 + 0.8 * u(motion)), angle = 6.283185307179586 * u(motion);
+    it.vx = speed * std::cos(angle);
+    it.vy = speed * std::sin(angle);
+  }
+  std::vector<Frame> out(frames);
+  for (int f = 0; f < frames; ++f) {
+    std::mt19937_64 noise(core::mix_seed(seed, f + 2, 0x6e6f69));
+    Frame& fr = out[f];
+    static_cast<Scene&>(fr) = render(layout, o, f, noise, &fr.depth, &fr.flow);
+  }
+  return out;
 }
 
 namespace {
 nlohmann::json options_json(const GenerateOptions& g) {
   const auto& s = g.scene;
   const auto& e = s.environment;
-  return {{"generator", "cseg fmnist-scenes v1"},
+  nlohmann::json j = {{"generator", "cseg fmnist-scenes v1"},
           {"seed", g.seed},
           {"counts", {{"train", g.train}, {"val", g.val}, {"test", g.test}}},
           {"size", {s.width, s.height}},
@@ -240,12 +327,16 @@ nlohmann::json options_json(const GenerateOptions& g) {
            {{"name", e.name}, {"texture", e.texture}, {"background", e.background},
             {"texture_strength", e.texture_strength}, {"brightness", e.brightness}, {"tint", e.tint},
             {"blur_sigma", e.blur_sigma}, {"noise_sigma", e.noise_sigma}}}};
+  if (g.frames_per_sequence > 1) j["frames_per_sequence"] = g.frames_per_sequence;  // still sets keep their old record
+  return j;
 }
 }  // namespace
 
 bool generate_scenes(const GenerateOptions& g) {
   CSEG_CHECK(!g.out_dir.empty(), "fmnist-scenes: an output folder is required");
   CSEG_CHECK(g.train >= 0 && g.val >= 0 && g.test >= 0, "fmnist-scenes: scene counts must be >= 0");
+  CSEG_CHECK(g.frames_per_sequence >= 1, "fmnist-scenes: frames per sequence must be >= 1 (got {})",
+             g.frames_per_sequence);
   CSEG_CHECK(g.scene.min_items >= 1 && g.scene.min_items <= g.scene.max_items,
              "fmnist-scenes: need 1 <= min_items <= max_items");
   const fs::path out(g.out_dir);
@@ -275,21 +366,54 @@ bool generate_scenes(const GenerateOptions& g) {
   const Split splits[] = {{"train", g.train, &train, 0, train.count},
                           {"val", g.val, &t10k, 0, half},
                           {"test", g.test, &t10k, half, t10k.count - half}};
+  const int frames = g.frames_per_sequence;
+  if (frames > 1) {
+    for (const char* sub : {"Depth", "Flow", "ImageSets/Sequences"}) fs::create_directories(out / sub);
+  }
+  auto write_scene = [&](const std::string& id, const Scene& s) {
+    cv::Mat rgb(s.height, s.width, CV_8UC3, const_cast<uint8_t*>(s.rgb.data()));
+    cv::Mat lab(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(s.label.data()));
+    write_jpeg((out / "JPEGImages" / (id + ".jpg")).string(), rgb, 95);
+    write_label_png((out / "SegmentationClass" / (id + ".png")).string(), lab, palette);
+    // Saliency (for SSUL): every item pixel, its 255 border included. Ideal saliency: a
+    // detector's maps on real photos are noisier.
+    cv::Mat sal = (lab != 0) / 255;
+    write_label_png((out / "SaliencyMap" / (id + ".png")).string(), sal, saliency_palette);
+  };
   for (size_t si = 0; si < 3; ++si) {
     const Split& sp = splits[si];
     std::vector<std::string> ids(sp.n);
-    parallel_for(sp.n, g.threads, [&](size_t i) {
-      ids[i] = fmt::format("{}_{:06d}", sp.name, i);
-      Scene s = compose_scene(*sp.photos, sp.first, sp.count, g.scene, core::mix_seed(g.seed, si + 1, i));
-      cv::Mat rgb(s.height, s.width, CV_8UC3, s.rgb.data());
-      cv::Mat lab(s.height, s.width, CV_8UC1, s.label.data());
-      write_jpeg((out / "JPEGImages" / (ids[i] + ".jpg")).string(), rgb, 95);
-      write_label_png((out / "SegmentationClass" / (ids[i] + ".png")).string(), lab, palette);
-      // Saliency (for SSUL): every item pixel, its 255 border included. Ideal saliency: a
-      // detector's maps on real photos are noisier.
-      cv::Mat sal = (lab != 0) / 255;
-      write_label_png((out / "SaliencyMap" / (ids[i] + ".png")).string(), sal, saliency_palette);
-    });
+    if (frames <= 1) {
+      parallel_for(sp.n, g.threads, [&](size_t i) {
+        ids[i] = fmt::format("{}_{:06d}", sp.name, i);
+        write_scene(ids[i], compose_scene(*sp.photos, sp.first, sp.count, g.scene, core::mix_seed(g.seed, si + 1, i)));
+      });
+    } else {
+      // Scene i is frame i % frames of sequence i / frames; the last sequence may be shorter.
+      const int sequences = (sp.n + frames - 1) / frames;
+      parallel_for(sequences, g.threads, [&](size_t q) {
+        const int first = static_cast<int>(q) * frames, length = std::min(frames, sp.n - first);
+        auto video = compose_sequence(*sp.photos, sp.first, sp.count, g.scene, length,
+                                      core::mix_seed(g.seed, si + 1, 0x5e9000000ull + q));
+        for (int f = 0; f < length; ++f) {
+          const std::string id = fmt::format("{}_s{:04d}_f{:03d}", sp.name, q, f);
+          ids[first + f] = id;
+          const Frame& fr = video[f];
+          write_scene(id, fr);
+          cv::Mat depth(fr.height, fr.width, CV_32FC1, const_cast<float*>(fr.depth.data()));
+          write_depth_png((out / "Depth" / (id + ".png")).string(), depth);
+          if (f + 1 < length) {
+            cv::Mat flow(fr.height, fr.width, CV_32FC2, const_cast<float*>(fr.flow.data()));
+            write_flo((out / "Flow" / (id + ".flo")).string(), flow);
+          }
+        }
+      });
+      std::ofstream seq(out / "ImageSets" / "Sequences" / (std::string(sp.name) + ".txt"));
+      for (int q = 0; q * frames < sp.n; ++q) {
+        for (int f = q * frames; f < std::min(sp.n, (q + 1) * frames); ++f) seq << (f > q * frames ? " " : "") << ids[f];
+        seq << "\n";
+      }
+    }
     std::ofstream list(out / "ImageSets" / "Segmentation" / (std::string(sp.name) + ".txt"));
     for (const auto& id : ids) list << id << "\n";
   }

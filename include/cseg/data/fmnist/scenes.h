@@ -51,6 +51,9 @@ struct GenerateOptions {
   uint64_t seed = 0;
   int train = 2000, val = 300, test = 500;
   int threads = 2;
+  /// > 1: scenes come as video sequences of this many frames (scene i is frame i % n of sequence
+  /// i / n), items moving at a constant velocity; adds Depth/, Flow/ and ImageSets/Sequences/.
+  int frames_per_sequence = 1;
   SceneOptions scene;
 };
 
@@ -64,8 +67,26 @@ struct Scene {
 Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& options,
                     uint64_t seed);
 
+/// One frame of a video sequence: the scene plus what the generator knows about its geometry.
+struct Frame : Scene {
+  std::vector<float> depth;  ///< height * width, metres: one depth per item layer, background farthest
+  /// height * width * 2: where the surface seen at each pixel is in the next frame, minus where it
+  /// is now (dx, dy), in pixels. Items translate rigidly, the background stands still, so this is
+  /// exact except where a surface is covered or uncovered in the next frame.
+  std::vector<float> flow;
+};
+
+/// A sequence of `frames` frames: the layout of compose_scene (same photos, colours and sizes
+/// for the same seed) with every item moving at its own constant velocity of
+/// `max_speed` pixels per frame or less; fresh sensor noise in every frame.
+std::vector<Frame> compose_sequence(const IdxSet& photos, int first, int count, const SceneOptions& options,
+                                    int frames, uint64_t seed, double max_speed = 2.5);
+
 /// Writes the scenes in VOC layout (JPEGImages/, SegmentationClass/ palette PNGs,
 /// ImageSets/Segmentation/{train,val,test}.txt) plus scenes.json with the options used.
+/// Video sequences (frames_per_sequence > 1) add Depth/<id>.png (uint16, millimetres),
+/// Flow/<id>.flo (true forward flow, Middlebury format; none for a sequence's last frame) and
+/// ImageSets/Sequences/<split>.txt (one sequence per line: its frame ids in order).
 /// Returns false (and writes nothing) if `out_dir` already holds scenes made with the same options.
 bool generate_scenes(const GenerateOptions& options);
 

@@ -1,0 +1,157 @@
+// FMNIST-Scenes video sequences and the optical flow computed on them: the generator knows every
+// item's motion, so DIS flow and warping are checked against the truth, not against themselves.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "cseg/adaptation/optical_flow.h"
+#include "cseg/data/fmnist/scenes.h"
+#include "fixtures.h"
+
+using namespace cseg;
+using namespace cseg::data::fmnist;
+
+namespace {
+
+const IdxSet& fmnist_test_photos() {
+  static const IdxSet photos = [] {
+    const std::string dir = default_fmnist_dir();
+    return read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz");
+  }();
+  return photos;
+}
+
+bool have_fmnist() { return std::filesystem::exists(default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz"); }
+
+cv::Mat rgb_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC3, const_cast<uint8_t*>(s.rgb.data())); }
+cv::Mat label_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(s.label.data())); }
+cv::Mat flow_of(const Frame& f) { return cv::Mat(f.height, f.width, CV_32FC2, const_cast<float*>(f.flow.data())); }
+
+/// Share of frame t's item pixels (labels 1..10) whose label `other` repeats.
+double item_agreement(const cv::Mat& labels, const cv::Mat& other) {
+  int items = 0, same = 0;
+  for (int i = 0; i < labels.rows * labels.cols; ++i) {
+    const uint8_t l = labels.data[i];
+    if (l == 0 || l == 255) continue;
+    ++items;
+    same += other.data[i] == l;
+  }
+  EXPECT_GT(items, 0);
+  return items ? double(same) / items : 0;
+}
+
+SceneOptions video_options() {
+  SceneOptions o;
+  o.width = o.height = 96;
+  o.min_items = o.max_items = 3;
+  return o;
+}
+
+}  // namespace
+
+TEST(Video, SequencesKeepTheSceneLayoutAndMoveItsItems) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  const auto o = video_options();
+  auto video = compose_sequence(fmnist_test_photos(), 0, 5000, o, 4, 11);
+  ASSERT_EQ(video.size(), 4u);
+  // Frame 0 is the still scene of the same seed (the sensor noise aside).
+  EXPECT_EQ(video[0].label, compose_scene(fmnist_test_photos(), 0, 5000, o, 11).label);
+  EXPECT_NE(video[0].label, video[3].label);  // things moved
+  // Depth: items nearer than the background, one value per item layer.
+  for (size_t p = 0; p < video[0].depth.size(); ++p) {
+    const uint8_t l = video[0].label[p];
+    if (l == 0) EXPECT_FLOAT_EQ(video[0].depth[p], 4.f);
+    if (l >= 1 && l <= 10) EXPECT_LT(video[0].depth[p], 3.f);
+  }
+  // The true flow carries frame t's labels onto frame t+1's: warping t+1 back by it repeats t.
+  for (int t = 0; t + 1 < 4; ++t) {
+    cv::Mat back = adaptation::warp_by_flow(label_of(video[t + 1]), flow_of(video[t]), true, cv::Scalar(255));
+    EXPECT_GT(item_agreement(label_of(video[t]), back), 0.9) << "frame " << t;
+  }
+}
+
+TEST(Video, DisFlowRecoversTheGeneratorsMotion) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  double epe_sum = 0, zero_sum = 0, warped_sum = 0, unwarped_sum = 0;
+  int pairs = 0;
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    auto video = compose_sequence(fmnist_test_photos(), 0, 5000, video_options(), 3, seed);
+    for (int t = 0; t + 1 < 3; ++t, ++pairs) {
+      const cv::Mat truth = flow_of(video[t]);
+      const cv::Mat forward = adaptation::estimate_flow(rgb_of(video[t]), rgb_of(video[t + 1]));
+      const cv::Mat backward = adaptation::estimate_flow(rgb_of(video[t + 1]), rgb_of(video[t]));
+      // Measured on the moving items where forward and backward flow agree (not occluded): the
+      // smooth backgrounds are textureless, so DIS's flow there is whatever its neighbours say.
+      const cv::Mat valid = adaptation::consistent_flow_mask(forward, backward, 1.0);
+      EXPECT_GT(cv::countNonZero(valid), 0.7 * valid.total());
+      std::vector<cv::Mat> xy;
+      cv::split(truth, xy);
+      const cv::Mat moving = ((cv::abs(xy[0]) + cv::abs(xy[1])) > 0) & valid;
+      epe_sum += adaptation::end_point_error(forward, truth, moving);
+      zero_sum += adaptation::end_point_error(cv::Mat::zeros(truth.size(), CV_32FC2), truth, moving);
+      const cv::Mat next = label_of(video[t + 1]);
+      warped_sum += item_agreement(label_of(video[t]), adaptation::warp_by_flow(next, forward, true, cv::Scalar(255)));
+      unwarped_sum += item_agreement(label_of(video[t]), next);
+    }
+  }
+  const double epe = epe_sum / pairs, zero = zero_sum / pairs;
+  const double warped = warped_sum / pairs, unwarped = unwarped_sum / pairs;
+  std::cout << fmt::format("DIS end-point error on moving items {:.3f} px (zero flow {:.3f}); item labels of "
+                           "frame t+1 agree with frame t on {:.3f} warped, {:.3f} unwarped\n", epe, zero, warped,
+                           unwarped);
+  EXPECT_LT(epe, 0.5 * zero);  // the flow explains most of the motion
+  EXPECT_LT(1 - warped, 0.5 * (1 - unwarped));  // warping at least halves the label disagreement
+}
+
+TEST(Video, FlowHelpersCheckTheirInput) {
+  cv::Mat a(8, 8, CV_8UC3, cv::Scalar(0)), b(9, 8, CV_8UC3, cv::Scalar(0));
+  test::expect_error([&] { adaptation::estimate_flow(a, b); }, {"differ in size"});
+  test::expect_error([&] { adaptation::estimate_flow(a, a, "slow"); }, {"'slow'", "medium"});
+  // A uniform shift by (2, 0): forward and backward cancel inside, not where the target leaves the frame.
+  cv::Mat f(4, 6, CV_32FC2, cv::Scalar(2, 0)), g(4, 6, CV_32FC2, cv::Scalar(-2, 0));
+  cv::Mat mask = adaptation::consistent_flow_mask(f, g, 0.5);
+  EXPECT_EQ(mask.at<uint8_t>(0, 0), 255);
+  EXPECT_EQ(mask.at<uint8_t>(0, 5), 0);
+  cv::Mat labels = (cv::Mat_<uint8_t>(1, 4) << 1, 2, 3, 4);
+  cv::Mat warped = adaptation::warp_by_flow(labels, cv::Mat(1, 4, CV_32FC2, cv::Scalar(1, 0)), true, cv::Scalar(255));
+  EXPECT_EQ(warped.at<uint8_t>(0, 0), 2);
+  EXPECT_EQ(warped.at<uint8_t>(0, 3), 255);
+}
+
+TEST(Video, FlowAndDepthFilesRoundTrip) {
+  test::TempDir d;
+  cv::Mat flow(5, 7, CV_32FC2);
+  cv::randu(flow, -3, 3);
+  data::write_flo((d / "a.flo").string(), flow);
+  cv::Mat back = data::read_flo((d / "a.flo").string());
+  EXPECT_EQ(cv::norm(back, flow, cv::NORM_INF), 0.0);
+  cv::Mat depth(5, 7, CV_32FC1, cv::Scalar(1.234f));
+  data::write_depth_png((d / "d.png").string(), depth);
+  EXPECT_NEAR(data::read_depth_png((d / "d.png").string()).at<float>(2, 3), 1.234, 1e-3);
+  std::ofstream((d / "bad.flo").string()) << "not a flow file at all";
+  test::expect_error([&] { data::read_flo((d / "bad.flo").string()); }, {"bad.flo", "202021.25"});
+  data::write_label_png((d / "l.png").string(), cv::Mat(3, 3, CV_8UC1, cv::Scalar(1)), data::voc_palette());
+  test::expect_error([&] { data::read_depth_png((d / "l.png").string()); }, {"l.png", "16-bit"});
+}
+
+TEST(Video, GeneratorWritesSequencesWithFlowAndDepth) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  test::TempDir d;
+  GenerateOptions g;
+  g.out_dir = d.str();
+  g.train = 7;  // sequences of 3, 3 and 1 frames
+  g.val = g.test = 3;
+  g.frames_per_sequence = 3;
+  g.scene.width = g.scene.height = 48;
+  ASSERT_TRUE(generate_scenes(g));
+  std::ifstream seq((d / "ImageSets/Sequences/train.txt").string());
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(seq, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "train_s0000_f000 train_s0000_f001 train_s0000_f002");
+  EXPECT_EQ(lines[2], "train_s0002_f000");
+  EXPECT_TRUE(std::filesystem::exists(d / "Flow/train_s0000_f001.flo"));
+  EXPECT_FALSE(std::filesystem::exists(d / "Flow/train_s0000_f002.flo"));  // a sequence's last frame has no next
+  EXPECT_TRUE(std::filesystem::exists(d / "Depth/train_s0002_f000.png"));
+  EXPECT_EQ(data::read_flo((d / "Flow/train_s0000_f000.flo").string()).size(), cv::Size(48, 48));
+}
