@@ -216,6 +216,15 @@ TEST(Cli, PredictModelInfoAndWeights) {
   float sum = 0;
   for (int c = 0; c < 5; ++c) sum += p[c * 32 * 32 + 100];
   EXPECT_NEAR(sum, 1.0f, 1e-5);
+  // Per-image uncertainty, in file order: a header and one row each, entropy in [0, 1].
+  const std::string csv = core::read_text((d / "out" / "uncertainty.csv").string());
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "image,mean_entropy,new_environment");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  const auto a_row = csv.find("a.jpg,");
+  ASSERT_NE(a_row, std::string::npos) << csv;
+  const double h = std::stod(csv.substr(a_row + 6));
+  EXPECT_GT(h, 0);
+  EXPECT_LE(h, 1);
 
   // Bad input: one-line errors naming what is wrong.
   r = run("predict " + cfg + " --checkpoint " + ckpt + " -i " + (d / "in" / "notes.txt").string() + " -o " + (d / "o2").string());

@@ -1,10 +1,13 @@
-// FMNIST-Scenes video sequences and the optical flow computed on them: the generator knows every
-// item's motion, so DIS flow and warping are checked against the truth, not against themselves.
+// FMNIST-Scenes video sequences and the cues computed on them: the generator knows every item's
+// motion, so DIS flow and warping are checked against the truth; a video that walks from one
+// environment into another checks the new-environment detector.
 #include <gtest/gtest.h>
 
 #include <fstream>
 
+#include "cseg/adaptation/novelty.h"
 #include "cseg/adaptation/optical_flow.h"
+#include "cseg/models/segmenter.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "fixtures.h"
 
@@ -154,4 +157,106 @@ TEST(Video, GeneratorWritesSequencesWithFlowAndDepth) {
   EXPECT_FALSE(std::filesystem::exists(d / "Flow/train_s0000_f002.flo"));  // a sequence's last frame has no next
   EXPECT_TRUE(std::filesystem::exists(d / "Depth/train_s0002_f000.png"));
   EXPECT_EQ(data::read_flo((d / "Flow/train_s0000_f000.flo").string()).size(), cv::Size(48, 48));
+}
+
+namespace {
+/// Frames (RGB uint8) -> a normalised [N, 3, H, W] batch, ImageNet statistics as in training.
+torch::Tensor batch_of(const std::vector<const Scene*>& scenes) {
+  std::vector<torch::Tensor> images;
+  for (const Scene* s : scenes)
+    images.push_back(torch::from_blob(const_cast<uint8_t*>(s->rgb.data()), {s->height, s->width, 3}, torch::kUInt8)
+                         .permute({2, 0, 1})
+                         .to(torch::kFloat)
+                         .div(255));
+  auto x = torch::stack(images);
+  auto mean = torch::tensor({0.485, 0.456, 0.406}).view({1, 3, 1, 1}).to(torch::kFloat);
+  auto std = torch::tensor({0.229, 0.224, 0.225}).view({1, 3, 1, 1}).to(torch::kFloat);
+  return (x - mean) / std;
+}
+}  // namespace
+
+TEST(NewEnvironment, DetectorNeedsAPersistentRise) {
+  adaptation::ChangeDetectorOptions o;
+  o.min_history = 5;
+  o.patience = 3;
+  adaptation::EnvironmentChangeDetector d(o);
+  std::vector<double> series;
+  for (int i = 0; i < 12; ++i) series.push_back(0.20 + 0.005 * (i % 3));  // a steady room
+  series.push_back(0.60);                                                  // one glitch (a blurred frame)
+  for (int i = 0; i < 6; ++i) series.push_back(0.21);
+  for (int i = 0; i < 10; ++i) series.push_back(0.45 + 0.005 * (i % 2));  // a new room
+  std::vector<int> flagged;
+  for (size_t i = 0; i < series.size(); ++i)
+    if (d.update(series[i])) flagged.push_back(static_cast<int>(i));
+  // The change is confirmed on the third frame of the new room (index 19 + 2); the glitch is not one.
+  EXPECT_EQ(flagged, std::vector<int>({21}));
+  EXPECT_EQ(d.changes(), 1);
+  // The new room is the usual now: its level is below the bar.
+  EXPECT_GT(d.threshold(), 0.46);
+  test::expect_error([] { adaptation::EnvironmentChangeDetector({/*window*/ 4, /*min_history*/ 8}); },
+                     {"min_history"});
+  auto logits = torch::zeros({2, 4, 3, 3});
+  logits[1][2].fill_(50);  // image 1 certain everywhere, image 0 uniform
+  auto h = adaptation::mean_normalised_entropy(logits);
+  EXPECT_NEAR(h[0].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(h[1].item<double>(), 0.0, 1e-6);
+}
+
+TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  torch::manual_seed(0);
+  at::set_num_threads(1);
+  SceneOptions studio;
+  studio.width = studio.height = 48;
+  studio.min_items = 1;
+  studio.max_items = 2;
+  studio.min_scale = 0.7;  // items of 20 to 34 pixels in a 48-pixel frame
+  studio.max_scale = 1.2;
+  // A small UNet learns the studio (train photos), briefly.
+  config::ModelConfig mc;
+  mc.name = "unet";
+  mc.unet_channels = 8;
+  auto model = models::make_model(mc, 11);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3));
+  const auto& photos = fmnist_test_photos();
+  model->train();
+  for (int it = 0; it < 150; ++it) {
+    std::vector<Scene> scenes;
+    for (int b = 0; b < 8; ++b) scenes.push_back(compose_scene(photos, 0, 5000, studio, 1000 + it * 8 + b));
+    std::vector<const Scene*> ptrs;
+    std::vector<torch::Tensor> labels;
+    for (const auto& s : scenes) {
+      ptrs.push_back(&s);
+      labels.push_back(torch::from_blob(const_cast<uint8_t*>(s.label.data()), {48, 48}, torch::kUInt8).to(torch::kLong));
+    }
+    auto loss = torch::nn::functional::cross_entropy(
+        model->forward(batch_of(ptrs)).logits, torch::stack(labels),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(255));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  model->eval();
+  // The robot's video: 20 frames in the studio (test photos, unseen), then it enters the night.
+  SceneOptions night = studio;
+  night.environment = environment_preset("night");
+  auto before = compose_sequence(photos, 5000, 5000, studio, 20, 7);
+  auto after = compose_sequence(photos, 5000, 5000, night, 20, 8);
+  std::vector<double> uncertainty;
+  torch::NoGradGuard no_grad;
+  for (const auto* video : {&before, &after})
+    for (const auto& f : *video)
+      uncertainty.push_back(adaptation::mean_normalised_entropy(model->forward(batch_of({&f})).logits)[0].item<double>());
+  adaptation::EnvironmentChangeDetector detector;
+  std::vector<int> flagged;
+  for (size_t i = 0; i < uncertainty.size(); ++i)
+    if (detector.update(uncertainty[i])) flagged.push_back(static_cast<int>(i));
+  std::cout << fmt::format("entropy studio {:.3f}..{:.3f}, night {:.3f}..{:.3f}; flagged at {}\n",
+                           *std::min_element(uncertainty.begin(), uncertainty.begin() + 20),
+                           *std::max_element(uncertainty.begin(), uncertainty.begin() + 20),
+                           *std::min_element(uncertainty.begin() + 20, uncertainty.end()),
+                           *std::max_element(uncertainty.begin() + 20, uncertainty.end()), fmt::join(flagged, ", "));
+  ASSERT_EQ(flagged.size(), 1u);
+  EXPECT_GE(flagged[0], 20);
+  EXPECT_LE(flagged[0], 20 + 5);  // within a few frames of the switch
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <opencv2/imgproc.hpp>
 
+#include "cseg/adaptation/novelty.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/logging/progress.h"
@@ -120,10 +121,20 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
   std::map<std::string, std::string> stems;  // output stem -> input, to refuse a.jpg + a.png
   std::vector<Item> batch;
   size_t done = 0;
+  // Per-frame uncertainty and environment changes, in file order.
+  adaptation::EnvironmentChangeDetector detector;
+  std::string uncertainty_csv = "image,mean_entropy,new_environment\n";
   auto flush = [&] {
     if (batch.empty()) return;
     auto logits = model.forward(to_tensor(batch, o)).logits;
-    for (size_t i = 0; i < batch.size(); ++i) write_outputs(batch[i], logits[long(i)], o);
+    const auto entropy = adaptation::mean_normalised_entropy(logits);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      write_outputs(batch[i], logits[long(i)], o);
+      const double h = entropy[long(i)].item<double>();
+      const bool change = detector.update(h);
+      if (change) spdlog::info("predict: uncertainty jumps at {} (mean entropy {:.3f}): a new environment?", batch[i].path, h);
+      uncertainty_csv += fmt::format("{},{:.5f},{}\n", batch[i].path, h, change ? 1 : 0);
+    }
     done += batch.size();
     progress.update(int64_t(done));
     batch.clear();
@@ -142,6 +153,7 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
   }
   flush();
   progress.finish();
+  core::write_text_atomic((fs::path(o.out) / "uncertainty.csv").string(), uncertainty_csv);
   return files.size();
 }
 

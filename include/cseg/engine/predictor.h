@@ -1,7 +1,9 @@
 #pragma once
 /// Prediction on image files: a label PNG in the dataset's palette, a colour overlay, and
 /// optionally the per-pixel probabilities or logits as .npy, for one image or a folder tree
-/// (the output keeps the input's sub-folders).
+/// (the output keeps the input's sub-folders). Also uncertainty.csv: per image, in file-name order
+/// (a video's frame order), the mean normalised entropy and whether a new environment starts
+/// there (adaptation/novelty.h).
 #include <string>
 #include <vector>
 
