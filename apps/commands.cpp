@@ -105,7 +105,7 @@ void print_table(const nlohmann::json& methods) {
 /// The label space of the config's dataset without opening it: the named datasets' own, or a
 /// folder dataset's dataset.label_space; nullptr for a folder dataset without one.
 const data::LabelSpace* dataset_label_space(const config::DatasetConfig& d) {
-  return data::find_label_space(d.name == "folder" ? d.label_space : d.name);
+  return data::find_label_space(data::label_space_name(d));
 }
 
 int dataset_classes(const config::DatasetConfig& d) {

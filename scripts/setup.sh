@@ -12,7 +12,7 @@ packages=(
   libopenblas0-openmp                # fast BLAS for LibTorch's matmul (see reference/performance.md)
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libopencv-video-dev                # DIS optical flow (domain adaptation from video)
-  libhdf5-dev                        # NYUv2 .mat and ML-Hypersim files
+  libhdf5-dev libmatio-dev           # NYUv2 .mat (HDF5 + MATLAB v5 metadata) and ML-Hypersim files
   libpng-dev zlib1g-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev

@@ -10,7 +10,7 @@ namespace cseg::config {
 namespace {
 
 void read_dataset(Section s, DatasetConfig& c) {
-  s.read_choice("name", c.name, {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes"});
+  s.read_choice("name", c.name, {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes", "nyuv2", "hypersim", "scannet"});
   s.read("root", c.root);
   s.read("train_split", c.train_split);
   s.read("val_split", c.val_split);
@@ -26,6 +26,7 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.read("image_ext", c.image_ext);
   s.read("mask_ext", c.mask_ext);
   s.read("saliency_dir", c.saliency_dir);
+  s.read("scenes", c.scenes);
   s.finish();
 }
 
@@ -54,8 +55,10 @@ void read_scenario(Section s, ScenarioConfig& c) {
       env.name = name;
       e.read("root", env.root);
       e.read("labelled", env.labelled);
+      e.read("scenes", env.scenes);
       e.finish();
-      CSEG_CHECK(!env.root.empty(), "config key {}: each environment needs a root", e.where("root"));
+      CSEG_CHECK(!env.root.empty() || !env.scenes.empty(),
+                 "config key {}: each environment needs a root, or scenes of dataset.root", e.where("root"));
       c.environments.push_back(env);
     }
     envs.finish();

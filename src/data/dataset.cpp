@@ -69,6 +69,17 @@ cv::Mat FileListDataset::load_saliency(size_t index) const {
   return s;
 }
 
+cv::Mat Dataset::load_depth(size_t) const {
+  fail("{} has no depth maps (depth cues need a dataset with depth: a Depth/ folder in the VOC layout, "
+       "NYUv2, ML-Hypersim or ScanNet)", describe());
+}
+
+cv::Mat FileListDataset::load_depth(size_t index) const {
+  const Entry& e = entries_.at(index);
+  if (e.depth_path.empty()) return Dataset::load_depth(index);
+  return read_depth_png(e.depth_path);
+}
+
 Sample FileListDataset::load(size_t index) const {
   const Entry& e = entries_.at(index);
   Sample s;

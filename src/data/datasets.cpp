@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cseg/core/error.h"
+#include "cseg/data/datasets/indoor.h"
 #include "cseg/data/label_spaces.h"
 
 namespace fs = std::filesystem;
@@ -85,6 +86,8 @@ std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const
     entries.push_back(std::move(e));
   }
   attach_saliency(cfg, entries);
+  if (fs::is_directory(root / "Depth"))  // FMNIST-Scenes video sequences
+    for (auto& e : entries) e.depth_path = (root / "Depth" / (e.id + ".png")).string();
   int n = info.num_classes;
   return std::make_unique<FileListDataset>(
       std::move(info), std::move(entries), FileListDataset::identity_table(n),
@@ -180,13 +183,23 @@ std::array<int, 256> cityscapes_label_table() {
   return t;
 }
 
-std::vector<std::string> dataset_names() { return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes"}; }
+std::vector<std::string> dataset_names() {
+  return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes", "nyuv2", "hypersim", "scannet"};
+}
+
+std::string label_space_name(const config::DatasetConfig& cfg) {
+  if (cfg.name == "nyuv2" || cfg.name == "hypersim" || cfg.name == "scannet") return "nyu40";
+  return cfg.name == "folder" ? cfg.label_space : cfg.name;
+}
 
 std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split) {
   if (cfg.name == "voc" || cfg.name == "fmnist_scenes") return make_voc_layout(cfg, split, info_of(cfg.name));
   if (cfg.name == "ade20k") return make_ade20k(cfg, split);
   if (cfg.name == "cityscapes") return make_cityscapes(cfg, split);
   if (cfg.name == "folder") return make_folder(cfg, split);
+  if (cfg.name == "nyuv2") return make_nyuv2(cfg, split);
+  if (cfg.name == "hypersim") return make_hypersim(cfg, split);
+  if (cfg.name == "scannet") return make_scannet(cfg, split);
   fail("unknown dataset '{}'; known: {}", cfg.name, fmt::join(dataset_names(), ", "));
 }
 

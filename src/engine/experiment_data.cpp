@@ -27,10 +27,12 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
     return s;
   };
   if (cfg.scenario.type == "domain") {
-    // Every environment in the dataset's layout under its own root; one label space.
+    // Every environment in the dataset's layout under its own root (or its own scenes of the
+    // dataset's root); one label space.
     for (const auto& env : cfg.scenario.environments) {
       auto dataset = cfg.dataset;
-      dataset.root = env.root;
+      if (!env.root.empty()) dataset.root = env.root;
+      if (!env.scenes.empty()) dataset.scenes = env.scenes;
       EnvironmentData e{env.name, env.labelled, open(dataset, dataset.train_split), open(dataset, dataset.val_split),
                         open(dataset, dataset.test_split)};
       if (!d.environments.empty())

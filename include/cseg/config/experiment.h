@@ -27,6 +27,8 @@ struct DatasetConfig {
   /// cityscapes, nyu40, fmnist_scenes. Empty: generic names in the VOC colours.
   std::string label_space;
   std::string image_dir = "images", mask_dir = "masks", image_ext = ".jpg", mask_ext = ".png";
+  /// hypersim, scannet: only these scenes (e.g. ai_001_001, scene0000_00); empty = all of the split.
+  std::vector<std::string> scenes;
 };
 
 struct AugmentConfig {
@@ -43,6 +45,9 @@ struct EnvironmentConfig {
   std::string name;
   std::string root;
   bool labelled = true;  ///< false: its training labels are never read; it is learnt from pseudo-labels
+  /// Scenes of the environment (hypersim, scannet): overrides dataset.scenes for this step, so
+  /// environments can share one dataset root.
+  std::vector<std::string> scenes;
 };
 
 struct ScenarioConfig {

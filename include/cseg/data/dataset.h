@@ -46,6 +46,10 @@ class Dataset {
   /// naming the dataset when it has none.
   virtual cv::Mat load_saliency(size_t index) const;
   virtual bool has_saliency() const { return false; }
+  /// The depth map of `index` (H x W float metres, 0 = unknown) for depth cues; throws naming
+  /// the dataset when it has none.
+  virtual cv::Mat load_depth(size_t index) const;
+  virtual bool has_depth() const { return false; }
 };
 
 /// A dataset given as a list of (id, image file, label file), with a table mapping each raw
@@ -56,6 +60,7 @@ class FileListDataset : public Dataset {
   struct Entry {
     std::string id, image_path, mask_path;
     std::string saliency_path;  ///< empty: none
+    std::string depth_path;     ///< empty: none; 16-bit PNG in millimetres
   };
   static constexpr int kInvalid = -1;
   /// label_table[v] = dataset label for raw value v, 255 for ignore, kInvalid if v must not occur.
@@ -71,6 +76,8 @@ class FileListDataset : public Dataset {
   std::string mask_stamp(size_t index) const override;
   cv::Mat load_saliency(size_t index) const override;
   bool has_saliency() const override { return !entries_.empty() && !entries_[0].saliency_path.empty(); }
+  cv::Mat load_depth(size_t index) const override;
+  bool has_depth() const override { return !entries_.empty() && !entries_[0].depth_path.empty(); }
   const Entry& entry(size_t i) const { return entries_.at(i); }
 
   /// Identity table for labels 0..num_classes-1 plus 255.

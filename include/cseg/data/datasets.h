@@ -20,6 +20,11 @@ namespace cseg::data {
 ///    ROOT/splits/<split>.txt.
 std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split);
 
+/// The label space a dataset's labels are in (label_spaces.h), without opening it: the indoor
+/// datasets (nyuv2, hypersim, scannet) share nyu40, a folder dataset names its own
+/// (dataset.label_space, may be empty), the others are their own.
+std::string label_space_name(const config::DatasetConfig& cfg);
+
 /// Names make_dataset accepts (for `cseg list` and error messages).
 std::vector<std::string> dataset_names();
 
