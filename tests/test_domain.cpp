@@ -139,3 +139,33 @@ TEST(Domain, AnUnlabelledEnvironmentNeverReadsItsLabels) {
   auto r = engine::Trainer(soft, data3, *method, (d / "run3/finetune").string()).run();
   EXPECT_EQ(r["steps"].size(), 2u);
 }
+
+TEST(Domain, CrossConsistency) {
+  // Jitter: the same layout and statistics family, other pixel values; strength 0 changes nothing.
+  torch::manual_seed(1);
+  const std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  auto images = torch::randn({2, 3, 8, 8}) * 0.5;
+  const auto m = torch::tensor(mean).view({1, 3, 1, 1}).to(torch::kFloat);
+  const auto s = torch::tensor(std).view({1, 3, 1, 1}).to(torch::kFloat);
+  auto same = adaptation::photometric_jitter(images, 0, mean, std);
+  EXPECT_LT((same - ((images * s + m).clamp(0, 1) - m) / s).abs().max().item<double>(), 1e-5);
+  auto jittered = adaptation::photometric_jitter(images, 0.4, mean, std);
+  EXPECT_EQ(jittered.sizes(), images.sizes());
+  EXPECT_GT((jittered - same).abs().mean().item<double>(), 0.05);
+  // In pixel units the result stays an image: within [0, 1].
+  auto pixels = jittered * s + m;
+  EXPECT_GE(pixels.min().item<double>(), -1e-5);
+  EXPECT_LE(pixels.max().item<double>(), 1 + 1e-5);
+  test::expect_error([&] { adaptation::photometric_jitter(images, 1.5, mean, std); }, {"strength 1.5"});
+  // Both options train an unlabelled environment, and are read from the config by name.
+  test::TempDir d;
+  auto c = two_environments(d, false);
+  c.adaptation.teacher_flip = true;
+  c.adaptation.student_jitter = 0.3;
+  auto data = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  auto method = methods::make_method("finetune", {});
+  auto r = engine::Trainer(c, data, *method, (d / "run/finetune").string()).run();
+  EXPECT_EQ(r["steps"].size(), 2u);
+  test::expect_error([&] { parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_jitter: 2}\n", d); },
+                     {"adaptation.student_jitter", "[0, 1)"});
+}

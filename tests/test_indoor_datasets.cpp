@@ -251,3 +251,32 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
   test::expect_error([&] { data::make_dataset(dataset("scannet", d.path()), "train"); },
                      {"scannetv2-labels.combined.tsv", "does not exist"});
 }
+
+TEST(IndoorDatasets, CocoStuffThroughTheShippedNyu40LabelMap) {
+  test::TempDir d;
+  cv::Mat raw(4, 4, CV_8UC1, cv::Scalar(255));  // unlabelled
+  raw.at<uint8_t>(0, 0) = 0;                     // person (id 1)
+  raw.at<uint8_t>(0, 1) = 61;                    // chair (id 62)
+  raw.at<uint8_t>(0, 2) = 2;                     // car (id 3): not indoor, ignored
+  raw.at<uint8_t>(0, 3) = 171;                   // wall-concrete (id 172)
+  test::write_folder_dataset(d.path(), "train", {raw}, "c");
+  auto c = dataset("folder", d.path());
+  c.num_classes = 41;
+  c.label_space = "nyu40";
+  c.label_map = std::string(CSEG_SOURCE_DIR) + "/configs/label_maps/coco_stuff_to_nyu40.txt";
+  auto m = data::make_dataset(c, "train")->load(0).mask;
+  EXPECT_EQ(m.at<uint8_t>(0, 0), 31);
+  EXPECT_EQ(m.at<uint8_t>(0, 1), 5);
+  EXPECT_EQ(m.at<uint8_t>(0, 2), 255);
+  EXPECT_EQ(m.at<uint8_t>(0, 3), 1);  // wall
+  EXPECT_EQ(m.at<uint8_t>(3, 3), 255);
+  raw.at<uint8_t>(1, 1) = 11;  // COCO id 12 is unused: not a COCO-Stuff value
+  test::write_folder_dataset(d.path(), "train", {raw}, "c");
+  test::expect_error([&] { data::make_dataset(c, "train")->load(0); }, {"c0.png", "value 11"});
+  // The map file itself is checked line by line.
+  std::ofstream((d / "bad.txt").string()) << "# comment\n3 7\n3 8\n";
+  c.label_map = (d / "bad.txt").string();
+  test::expect_error([&] { data::make_dataset(c, "train"); }, {"bad.txt", "line 3", "mapped twice"});
+  std::ofstream((d / "bad.txt").string()) << "3 41\n";
+  test::expect_error([&] { data::make_dataset(c, "train"); }, {"bad.txt", "line 1", "label 41"});
+}

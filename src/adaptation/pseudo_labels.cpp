@@ -1,6 +1,10 @@
 #include "cseg/adaptation/pseudo_labels.h"
 
+#include <torch/torch.h>
+
 #include <cmath>
+
+#include "cseg/core/error.h"
 
 namespace cseg::adaptation {
 
@@ -30,6 +34,29 @@ torch::Tensor soft_pseudo_label_loss(const torch::Tensor& student_logits, const 
 
 double labelled_fraction(const torch::Tensor& labels) {
   return labels.ne(255).to(torch::kFloat).mean().item<double>();
+}
+
+}  // namespace cseg::adaptation
+
+namespace cseg::adaptation {
+
+torch::Tensor photometric_jitter(const torch::Tensor& images, double strength, const std::vector<double>& mean,
+                                 const std::vector<double>& std) {
+  CSEG_CHECK(images.dim() == 4 && images.size(1) == 3, "photometric_jitter: expected images [N, 3, H, W]");
+  CSEG_CHECK(mean.size() == 3 && std.size() == 3, "photometric_jitter: mean and std need 3 values each");
+  CSEG_CHECK(strength >= 0 && strength < 1, "photometric_jitter: strength {} must be in [0, 1)", strength);
+  torch::NoGradGuard no_grad;
+  const auto opts = images.options();
+  const auto m = torch::tensor(mean, opts.dtype(torch::kDouble)).to(opts.dtype()).view({1, 3, 1, 1});
+  const auto s = torch::tensor(std, opts.dtype(torch::kDouble)).to(opts.dtype()).view({1, 3, 1, 1});
+  const int64_t n = images.size(0);
+  auto uniform = [&](std::vector<int64_t> shape) { return (torch::rand(shape, opts) * 2 - 1) * strength + 1; };
+  auto x = images * s + m;  // back to [0, 1] pixels
+  const auto grey = x.mean({1, 2, 3}, true);
+  x = (x - grey) * uniform({n, 1, 1, 1}) + grey;          // contrast around the image's mean
+  x = x * uniform({n, 1, 1, 1}) * uniform({n, 3, 1, 1});  // brightness, colour of the light
+  x = x + torch::randn_like(x) * (0.05 * strength);       // sensor noise
+  return (x.clamp(0, 1) - m) / s;
 }
 
 }  // namespace cseg::adaptation

@@ -27,6 +27,7 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.read("mask_ext", c.mask_ext);
   s.read("saliency_dir", c.saliency_dir);
   s.read("scenes", c.scenes);
+  s.read("label_map", c.label_map);
   s.finish();
 }
 
@@ -201,10 +202,14 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("threshold", c.adaptation.threshold);
     a.read("temperature", c.adaptation.temperature);
     a.read("class_fraction", c.adaptation.class_fraction);
+    a.read("teacher_flip", c.adaptation.teacher_flip);
+    a.read("student_jitter", c.adaptation.student_jitter);
     a.finish();
     CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
                a.where("threshold"));
     CSEG_CHECK(c.adaptation.temperature > 0, "config key {}: must be > 0", a.where("temperature"));
+    CSEG_CHECK(c.adaptation.student_jitter >= 0 && c.adaptation.student_jitter < 1, "config key {}: must be in [0, 1)",
+               a.where("student_jitter"));
     CSEG_CHECK(c.adaptation.class_fraction >= 0 && c.adaptation.class_fraction <= 1, "config key {}: must be in [0, 1]",
                a.where("class_fraction"));
   }

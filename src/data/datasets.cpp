@@ -164,12 +164,44 @@ std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std
   CSEG_CHECK(static_cast<int>(info.class_names.size()) == cfg.num_classes,
              "dataset.class_names has {} names for dataset.num_classes = {}", info.class_names.size(), cfg.num_classes);
   attach_saliency(cfg, entries);
-  return std::make_unique<FileListDataset>(info, std::move(entries),
-                                           FileListDataset::identity_table(cfg.num_classes),
+  const auto table = cfg.label_map.empty() ? FileListDataset::identity_table(cfg.num_classes)
+                                           : read_label_map(cfg.label_map, cfg.num_classes);
+  return std::make_unique<FileListDataset>(info, std::move(entries), table,
                                            fmt::format("folder split '{}' at {}", split, cfg.root));
 }
 
 }  // namespace
+
+std::array<int, 256> read_label_map(const std::string& path, int num_classes) {
+  std::ifstream in(path);
+  CSEG_CHECK(in.good(), "label map '{}' (dataset.label_map) cannot be read", path);
+  std::array<int, 256> table;
+  table.fill(FileListDataset::kInvalid);
+  int line_no = 0, pairs = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    line = line.substr(0, line.find('#'));
+    std::istringstream ss(line);
+    long raw = 0, label = 0;
+    std::string extra;
+    if (!(ss >> raw)) {
+      CSEG_CHECK(line.find_first_not_of(" \t\r") == std::string::npos,
+                 "label map '{}' line {}: expected \"raw label\", got '{}'", path, line_no, line);
+      continue;
+    }
+    CSEG_CHECK(ss >> label && !(ss >> extra), "label map '{}' line {}: expected \"raw label\", got '{}'", path, line_no,
+               line);
+    CSEG_CHECK(raw >= 0 && raw <= 255, "label map '{}' line {}: raw value {} is not in 0..255", path, line_no, raw);
+    CSEG_CHECK((label >= 0 && label < num_classes) || label == 255,
+               "label map '{}' line {}: label {} is not a class (0..{}) or 255", path, line_no, label, num_classes - 1);
+    CSEG_CHECK(table[raw] == FileListDataset::kInvalid, "label map '{}' line {}: raw value {} is mapped twice", path,
+               line_no, raw);
+    table[raw] = static_cast<int>(label);
+    ++pairs;
+  }
+  CSEG_CHECK(pairs > 0, "label map '{}' maps no value", path);
+  return table;
+}
 
 std::array<int, 256> cityscapes_label_table() {
   std::array<int, 256> t;

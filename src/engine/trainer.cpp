@@ -219,9 +219,16 @@ void Trainer::write_results() {
   core::write_text_atomic((fs::path(run_dir_) / "per_class_iou.csv").string(), csv);
 }
 
-torch::Tensor Trainer::teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const {
+torch::Tensor Trainer::teacher_logits(models::Segmenter& teacher, const torch::Tensor& images) const {
   torch::NoGradGuard no_grad;
-  return adaptation::hard_pseudo_labels(teacher.forward(images).logits, cfg_.adaptation.threshold,
+  auto logits = teacher.forward(images).logits;
+  if (cfg_.adaptation.teacher_flip)  // the mirror image's prediction, mirrored back
+    logits = 0.5 * (logits + teacher.forward(images.flip({3})).logits.flip({3}));
+  return logits;
+}
+
+torch::Tensor Trainer::teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const {
+  return adaptation::hard_pseudo_labels(teacher_logits(teacher, images), cfg_.adaptation.threshold,
                                         cfg_.adaptation.class_fraction);
 }
 
@@ -511,12 +518,14 @@ Trainer::StepTiming Trainer::train_step(int k) {
       torch::Tensor soft_targets;
       const int64_t own_samples = batch->size();
       if (!labelled) {
-        if (cfg_.adaptation.pseudo_labels == "hard") {
+        if (cfg_.adaptation.pseudo_labels == "hard")
           batch->labels = teacher_labels(*old_model, batch->images);
-        } else {
-          torch::NoGradGuard no_grad;
-          soft_targets = old_model->forward(batch->images).logits;
-        }
+        else
+          soft_targets = teacher_logits(*old_model, batch->images);
+        // The student learns the clean image's labels from a differently lit copy.
+        if (cfg_.adaptation.student_jitter > 0)
+          batch->images = adaptation::photometric_jitter(batch->images, cfg_.adaptation.student_jitter,
+                                                         cfg_.augment.mean, cfg_.augment.std);
       }
       std::optional<core::AutocastScope> autocast(std::in_place, tc.precision);  // until backward
       method_.before_forward(ctx, *batch);

@@ -27,6 +27,10 @@ struct DatasetConfig {
   /// cityscapes, nyu40, fmnist_scenes. Empty: generic names in the VOC colours.
   std::string label_space;
   std::string image_dir = "images", mask_dir = "masks", image_ext = ".jpg", mask_ext = ".png";
+  /// Folder datasets: a file mapping the masks' raw values to labels, one "raw label" pair per
+  /// line (# comments); values it does not list are an error. E.g. COCO-Stuff's PNGs to NYU-40
+  /// for pre-training an indoor model: configs/label_maps/coco_stuff_to_nyu40.txt.
+  std::string label_map;
   /// hypersim, scannet: only these scenes (e.g. ai_001_001, scene0000_00); empty = all of the split.
   std::vector<std::string> scenes;
 };
@@ -143,6 +147,13 @@ struct AdaptationConfig {
   double threshold = 0.9;              ///< hard: pixels whose top softmax score is below are ignored
   double class_fraction = 0;           ///< hard: keep each predicted class's most confident share anyway (CBST)
   double temperature = 1.0;            ///< soft: softmax temperature of the teacher's targets
+  /// Cross-consistency: the teacher labels the average of its predictions on the image and on its
+  /// mirror image, so a pseudo-label must hold under a flip.
+  bool teacher_flip = false;
+  /// Cross-consistency: the student learns the clean image's pseudo-labels from a photometrically
+  /// perturbed copy (brightness, contrast, colour gains drawn within 1 +- this, and sensor noise),
+  /// so its prediction must not depend on the light. 0 = off.
+  double student_jitter = 0;
 };
 
 struct ExperimentConfig {

@@ -28,6 +28,11 @@ std::string label_space_name(const config::DatasetConfig& cfg);
 /// Names make_dataset accepts (for `cseg list` and error messages).
 std::vector<std::string> dataset_names();
 
+/// Reads a label map file (dataset.label_map): "raw label" per line, raw in 0..255, label in
+/// 0..num_classes-1 or 255, # starts a comment; unlisted raw values map to kInvalid. Throws naming
+/// the file and line.
+std::array<int, 256> read_label_map(const std::string& path, int num_classes);
+
 /// Cityscapes labelId (0..33) -> trainId (0..18, 255 ignored).
 std::array<int, 256> cityscapes_label_table();
 

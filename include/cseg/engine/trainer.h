@@ -59,6 +59,8 @@ class Trainer {
   std::vector<Evaluation> evaluate_environments();
   /// Hard pseudo-labels of `teacher` for `images` (adaptation.threshold).
   torch::Tensor teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const;
+  /// The teacher's logits for pseudo-labels (flip-averaged with adaptation.teacher_flip).
+  torch::Tensor teacher_logits(models::Segmenter& teacher, const torch::Tensor& images) const;
   /// [r, g, b] per step label, as results.json's class_colours.
   nlohmann::json class_colours() const;
   /// TensorBoard run "sequence": test mIoU (all/old/new/hIoU), per-class IoU (scalars and a
