@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "cseg/core/files.h"
 #include "cseg/engine/checkpoint.h"
@@ -156,7 +157,8 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   const std::map<std::string, std::vector<std::string>> terms{
       {"lwf", {"kd"}}, {"lwf_mc", {"bce", "kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}}};
+      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}},
+      {"latent_replay", {"latent_replay"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
@@ -183,12 +185,12 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
 }
 
 namespace {
-ReplayItem crop(int cls, double uncertainty = 0, float embed = 0) {
+ReplayItem crop(int cls, double priority = 0, float embed = 0) {
   ReplayItem it;
   it.image = torch::full({3, 4, 4}, float(cls));
   it.label = torch::full({4, 4}, int64_t(cls));
   it.label[0][0] = 0;
-  it.uncertainty = uncertainty;
+  it.priority = priority;
   it.embedding = torch::tensor({1.0f, embed});
   return it;
 }
@@ -227,11 +229,11 @@ TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
   ReplayBuffer eb({2, "experience_balanced", "uncertainty", 1});
   eb.add({crop(1, 0.1), crop(1, 0.9), crop(2, 0.5)}, 0, 1);
   EXPECT_EQ(eb.size(), 2u);
-  EXPECT_DOUBLE_EQ(eb[0].uncertainty, 0.9);
-  EXPECT_DOUBLE_EQ(eb[1].uncertainty, 0.5);
+  EXPECT_DOUBLE_EQ(eb[0].priority, 0.9);
+  EXPECT_DOUBLE_EQ(eb[1].priority, 0.5);
   eb.add({crop(3, 0.2)}, 1, 3);
   EXPECT_EQ(eb.per_step(), (std::map<int, int>{{0, 1}, {1, 1}}));
-  EXPECT_DOUBLE_EQ(eb[0].uncertainty, 0.9);  // the step keeps its best crop
+  EXPECT_DOUBLE_EQ(eb[0].priority, 0.9);  // the step keeps its best crop
 
   // Herding: the first crop chosen is the one closest to the group's mean embedding.
   ReplayBuffer hb({1, "experience_balanced", "herding", 1});
@@ -285,7 +287,7 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "bacs"}) {
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "bacs", "latent_replay"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
@@ -350,4 +352,119 @@ TEST(ContinualLosses, BacsFocalLossAndBackgroundWeightsByHand) {
   EXPECT_NEAR(w[0].item<float>(), 0.64f, 1e-6);
   EXPECT_EQ(w[1].item<float>(), 0.f);
   EXPECT_EQ(w[2].item<float>(), 1.f);
+}
+
+TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
+  torch::manual_seed(0);
+  config::ModelConfig mc;
+  auto model = models::make_model(mc, 5);
+  model->eval();
+  auto x = torch::randn({2, 3, 64, 64});
+  auto out = model->forward(x);
+  for (const auto& layer : model->latent_layers()) {
+    SCOPED_TRACE(layer);
+    std::vector<torch::Tensor> state;
+    for (const auto& tap : model->latent_taps(layer)) state.push_back(out.features.at(tap));
+    auto logits = model->forward_from(layer, state, 64, 64);
+    EXPECT_LT((logits - out.logits).abs().max().item<double>(), 1e-5);
+  }
+  test::expect_error([&] { model->latent_taps("decoder"); }, {"'decoder'", "learning_to_downsample"});
+  // Frozen through the global extractor: one training step changes the classifier, not the
+  // frozen layers' weights or normalisation statistics.
+  model->freeze_through("global_feature_extractor");
+  model->train();
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : model->named_parameters()) before[p.key()] = p.value().clone();
+  for (const auto& b : model->named_buffers()) before[b.key()] = b.value().clone();
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1));
+  auto loss = model->forward(x).logits.square().mean();
+  loss.backward();
+  opt.step();
+  int frozen_same = 0, trained_changed = 0;
+  for (const auto& p : model->named_parameters()) {
+    const bool frozen = p.key().rfind("learning_to_downsample", 0) == 0 || p.key().rfind("global_feature_extractor", 0) == 0;
+    if (frozen) {
+      EXPECT_FALSE(p.value().requires_grad()) << p.key();
+      frozen_same += torch::equal(p.value(), before[p.key()]);
+    } else if (p.key().rfind("feature_fusion", 0) == 0) {
+      trained_changed += !torch::equal(p.value(), before[p.key()]);
+    }
+  }
+  EXPECT_GT(frozen_same, 10);
+  EXPECT_GT(trained_changed, 2);
+  for (const auto& b : model->named_buffers())
+    if (b.key().rfind("learning_to_downsample", 0) == 0 && b.key().find("running_mean") != std::string::npos)
+      EXPECT_TRUE(torch::equal(b.value(), before[b.key()])) << b.key();
+  model->freeze_through("");
+  for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
+  // In a run: a buffer of latent states, smaller than one of the same crops as images.
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "latent").string(), 2);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  Rehearsal latent(Rehearsal::Kind::Latent, Options("latent_replay", {{"memory", "5"}}));
+  engine::Trainer(cfg, data, latent, (d / "latent").string()).run();
+  cfg.output_dir = (d / "image").string();
+  Rehearsal image(Rehearsal::Kind::Replay, Options("replay", {{"memory", "5"}}));
+  engine::Trainer(cfg, data, image, (d / "image").string()).run();
+  ASSERT_EQ(latent.buffer().size(), 5u);
+  EXPECT_FALSE(latent.buffer()[0].image.defined());
+  // 32x32 crops: an image is 3 x 32 x 32 halves, the state after learning-to-downsample 64 x 4 x 4.
+  EXPECT_EQ(latent.buffer().bytes(), 5 * (64 * 4 * 4 * 2 + 32 * 32));
+  EXPECT_EQ(image.buffer().bytes(), 5 * (3 * 32 * 32 * 2 + 32 * 32));
+}
+
+TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
+  // Two crops of 1 x 2 pixels, labels 1: crop 0 predicted confidently and right, crop 1 unsure and wrong.
+  auto logits = torch::zeros({2, 3, 1, 2});
+  logits[0][1].fill_(6);
+  logits[1][2].fill_(0.4);
+  auto labels = torch::ones({2, 1, 2}, torch::kLong);
+  for (const std::string s : {"uncertainty", "confidence", "margin", "loss", "accuracy"}) {
+    auto p = selection_priority(s, logits, labels);
+    EXPECT_GT(p[1].item<double>(), p[0].item<double>()) << s;
+  }
+  EXPECT_NEAR(selection_priority("accuracy", logits, labels)[1].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(selection_priority("accuracy", logits, labels)[0].item<double>(), 0.0, 1e-6);
+  // Cover: 4 of 8 frames offered in order keep frames 0, 4, 2, 6 (spread over the sequence).
+  ReplayBuffer cover({4, "experience_balanced", "cover", 1});
+  std::vector<ReplayItem> frames;
+  for (int i = 0; i < 8; ++i) frames.push_back(crop(1, i));
+  cover.add(std::move(frames), 0, 1);
+  std::set<double> kept;
+  for (size_t i = 0; i < cover.size(); ++i) kept.insert(cover[i].priority);
+  EXPECT_EQ(kept, std::set<double>({0, 2, 4, 6}));
+  // Ratio modes: at step 2 a batch of 4 gets 4 stored crops (fixed 0.5), all 12 (per step: 0.5
+  // per earlier step), 8 (adaptive: 2/3 of the batch) or, focused on the first step, only step-0 crops.
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  cfg.scenario.steps = {{0, 1, 2}, {3}, {4}};
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  std::map<std::string, int> replayed;
+  for (const std::string mode : {"fixed", "per_step", "adaptive", "focus_first"}) {
+    SCOPED_TRACE(mode);
+    Rehearsal replay(Rehearsal::Kind::Replay,
+                     Options("replay", {{"memory", "12"}, {"ratio", "0.5"}, {"ratio_mode", mode}, {"policy", "experience_balanced"}}));
+    cfg.output_dir = (d / mode).string();
+    engine::Trainer(cfg, data, replay, (d / mode).string()).run();
+    StepContext ctx;
+    ctx.step = 2;
+    Batch b;
+    b.images = torch::zeros({4, 3, 32, 32});
+    b.labels = torch::zeros({4, 32, 32}, torch::kLong);
+    b.ids = {"a", "b", "c", "d"};
+    b.indices = {0, 1, 2, 3};
+    replay.before_forward(ctx, b);
+    replayed[mode] = int(b.size()) - 4;
+    if (mode == "focus_first") {
+      int from_step0 = 0;
+      for (const auto& [step, n] : replay.buffer().per_step())
+        if (step == 0) from_step0 = n;
+      EXPECT_EQ(replayed[mode], std::min(4, from_step0));
+    }
+  }
+  EXPECT_EQ(replayed["fixed"], 4);
+  EXPECT_EQ(replayed["per_step"], 12);  // share 0.5 x 2 steps, capped at 0.9 -> 36 wanted, 12 held
+  EXPECT_EQ(replayed["adaptive"], 8);   // share 2/3
 }

@@ -49,6 +49,7 @@ const std::vector<Entry>& registry() {
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},
+      {"latent_replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Latent, std::move(o)); }, true},
   };
   return table;
 }

@@ -17,14 +17,22 @@ Rehearsal::Rehearsal(Kind kind, Options o) : kind_(kind) {
   ReplayBuffer::Options b;
   b.capacity = o.integer("memory", 100);
   b.policy = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
-  b.selection = o.choice("selection", "random", {"random", "herding", "uncertainty"});
+  b.selection = o.choice("selection", "random", selection_names());
   b.seed = uint64_t(o.integer("seed", 0));
-  ratio_ = kind == Kind::Replay ? o.real("ratio", 0.25) : 0;
-  replay_batch_ = kind == Kind::Replay ? 0 : o.integer("replay_batch", 0);
-  alpha_ = kind == Kind::Replay ? 0 : o.real("alpha", 0.8);
+  ratio_ = kind == Kind::Replay || kind == Kind::Latent ? o.real("ratio", 0.25) : 0;
+  if (kind == Kind::Replay || kind == Kind::Latent)
+    ratio_mode_ = o.choice("ratio_mode", "fixed", {"fixed", "per_step", "adaptive", "focus_first"});
+  if (kind == Kind::Latent) {
+    layer_ = o.choice("layer", "learning_to_downsample", {"learning_to_downsample", "global_feature_extractor", "feature_fusion"});
+    freeze_ = o.flag("freeze", true);
+  }
+  const bool der = kind == Kind::DER || kind == Kind::DERpp;
+  replay_batch_ = der ? o.integer("replay_batch", 0) : 0;
+  alpha_ = der ? o.real("alpha", 0.8) : 0;
   beta_ = kind == Kind::DERpp ? o.real("beta", 0.5) : 0;
   o.finish();
   CSEG_CHECK(ratio_ >= 0 && ratio_ < 1, "method_options.{}.ratio must be in [0, 1), got {}", name(), ratio_);
+  selection_ = b.selection;
   buffer_ = std::make_unique<ReplayBuffer>(b);
 }
 
@@ -33,15 +41,31 @@ std::string Rehearsal::name() const {
     case Kind::Replay: return "replay";
     case Kind::DER: return "der";
     case Kind::DERpp: return "der++";
+    case Kind::Latent: return "latent_replay";
   }
   return "?";
 }
 
+double Rehearsal::replay_share(int step) const {
+  if (ratio_mode_ == "per_step") return std::min(0.9, ratio_ * step);  // `ratio` per earlier step
+  if (ratio_mode_ == "adaptive") return 1.0 - 1.0 / (step + 1);          // every step seen gets 1/n
+  return ratio_;                                                          // fixed, focus_first
+}
+
+std::vector<size_t> Rehearsal::draw_replay(const StepContext& ctx, int64_t batch_size, uint64_t salt) const {
+  if (ctx.step == 0 || buffer_->size() == 0) return {};
+  const double share = replay_share(ctx.step);
+  if (share <= 0) return {};
+  const auto n = size_t(std::lround(double(batch_size) * share / (1 - share)));
+  if (n == 0) return {};
+  return buffer_->draw(n, core::mix_seed(salt, uint64_t(ctx.step), uint64_t(ctx.iteration)),
+                       ratio_mode_ == "focus_first" ? 0 : -1);
+}
+
 void Rehearsal::before_forward(StepContext& ctx, Batch& batch) {
-  if (kind_ != Kind::Replay || ctx.step == 0 || buffer_->size() == 0 || ratio_ <= 0) return;
-  const auto n = size_t(std::lround(double(batch.size()) * ratio_ / (1 - ratio_)));
-  if (n == 0) return;
-  auto idx = buffer_->draw(n, core::mix_seed(0xB0FF, uint64_t(ctx.step), uint64_t(ctx.iteration)));
+  if (kind_ != Kind::Replay) return;
+  auto idx = draw_replay(ctx, batch.size(), 0xB0FF);
+  if (idx.empty()) return;
   auto [images, labels] = buffer_->batch(idx);
   CSEG_CHECK(images.sizes().slice(1) == batch.images.sizes().slice(1),
              "replay: stored crops are {}x{} but this step's are {}x{} (augment.crop_size changed?)", images.size(2),
@@ -54,7 +78,26 @@ void Rehearsal::before_forward(StepContext& ctx, Batch& batch) {
   }
 }
 
+void Rehearsal::on_step_begin(StepContext& ctx) {
+  if (kind_ != Kind::Latent) return;
+  CSEG_CHECK(!ctx.model->latent_layers().empty(), "latent_replay needs a model with latent layers (fast_scnn)");
+  ctx.model->latent_taps(layer_);  // checks the model has this layer
+  ctx.model->freeze_through(ctx.step > 0 && freeze_ ? layer_ : "");
+}
+
+void Rehearsal::add_latent_replay(StepContext& ctx, const Batch& batch, LossTerms& terms) {
+  auto idx = draw_replay(ctx, batch.size(), 0x1A7E);
+  if (idx.empty()) return;
+  auto [latents, labels] = buffer_->latent_batch(idx);
+  auto logits = ctx.model->forward_from(layer_, latents, labels.size(1), labels.size(2));
+  auto ce = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kSum));
+  const auto valid = (labels != 255).sum().item<int64_t>();
+  terms.emplace_back("latent_replay",
+                     double(idx.size()) / double(batch.size()) * (valid > 0 ? ce / double(valid) : ce * 0));
+}
+
 void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput&, LossTerms& terms) {
+  if (kind_ == Kind::Latent) return add_latent_replay(ctx, batch, terms);
   if (kind_ == Kind::Replay || ctx.step == 0 || buffer_->size() == 0) return;
   const size_t n = replay_batch_ > 0 ? size_t(replay_batch_) : size_t(batch.size());
   auto idx = buffer_->draw(n, core::mix_seed(0xDE5, uint64_t(ctx.step), uint64_t(ctx.iteration)));
@@ -84,22 +127,46 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
   }
 }
 
+torch::Tensor selection_priority(const std::string& s, const torch::Tensor& logits, const torch::Tensor& labels) {
+  if (s == "confidence" || s == "margin") {
+    auto p = logits.softmax(1);
+    if (s == "confidence") return 1 - std::get<0>(p.max(1)).mean({1, 2});
+    auto top = std::get<0>(p.topk(2, 1));
+    return 1 - (top.select(1, 0) - top.select(1, 1)).mean({1, 2});
+  }
+  if (s == "loss" || s == "accuracy") {
+    const auto valid = (labels != 255).to(torch::kFloat);
+    const auto count = valid.sum({1, 2}).clamp_min(1);
+    if (s == "loss") {
+      auto ce = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
+      return ce.sum({1, 2}) / count;
+    }
+    auto right = (logits.argmax(1) == labels).to(torch::kFloat) * valid;
+    return 1 - right.sum({1, 2}) / count;
+  }
+  return normalized_entropy(logits).mean({1, 2});  // uncertainty; also the (unused) score of random, herding, cover
+}
+
 void Rehearsal::on_step_end(StepContext& ctx) {
   std::vector<ReplayItem> candidates;
   const bool was_training = ctx.model->is_training();
   ctx.model->eval();
   torch::NoGradGuard no_grad;
+  const auto taps = kind_ == Kind::Latent ? ctx.model->latent_taps(layer_) : std::vector<std::string>{};
   ctx.visit_train_data([&](const Batch& b) {
     auto out = ctx.model->forward(b.images);
-    auto entropy = normalized_entropy(out.logits).mean({1, 2});
+    auto priority = selection_priority(selection_, out.logits, b.labels);
     auto embedding = out.features.at("encoder").mean({2, 3});
     for (int64_t i = 0; i < b.size(); ++i) {
       ReplayItem it;
-      it.image = b.images[i].clone();
+      if (kind_ == Kind::Latent)
+        for (const auto& t : taps) it.latents.push_back(out.features.at(t)[i].clone());
+      else
+        it.image = b.images[i].clone();
       it.label = b.labels[i].clone();
-      if (kind_ != Kind::Replay) it.logits = out.features.at("logits_lowres")[i].clone();
+      if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.features.at("logits_lowres")[i].clone();
       it.embedding = embedding[i].clone();
-      it.uncertainty = entropy[i].item<double>();
+      it.priority = priority[i].item<double>();
       candidates.push_back(std::move(it));
     }
   });
@@ -107,7 +174,8 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   buffer_->add(std::move(candidates), ctx.step, ctx.first_new_label);
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);
-  spdlog::info("[{}] replay buffer: {} crops, {:.1f} MB ({})", name(), buffer_->size(), buffer_->bytes() / 1e6, per_step);
+  spdlog::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", name(), buffer_->size(),
+               kind_ == Kind::Latent ? "latent states" : "crops", buffer_->bytes() / 1e6, per_step);
 }
 
 }  // namespace cseg::methods

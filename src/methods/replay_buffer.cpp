@@ -8,11 +8,21 @@
 
 namespace cseg::methods {
 
+const std::vector<std::string>& selection_names() {
+  static const std::vector<std::string> names{"random",     "herding", "cover", "uncertainty",
+                                              "confidence", "margin",  "loss",  "accuracy"};
+  return names;
+}
+
+bool selection_uses_priority(const std::string& s) {
+  return s == "uncertainty" || s == "confidence" || s == "margin" || s == "loss" || s == "accuracy";
+}
+
 ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
   CSEG_CHECK(o_.capacity >= 1, "replay memory must hold at least 1 image, got {}", o_.capacity);
   for (const auto& [v, allowed] : std::vector<std::pair<std::string, std::vector<std::string>>>{
            {o_.policy, {"reservoir", "class_balanced", "experience_balanced"}},
-           {o_.selection, {"random", "herding", "uncertainty"}}})
+           {o_.selection, selection_names()}})
     CSEG_CHECK(std::find(allowed.begin(), allowed.end(), v) != allowed.end(), "replay option '{}' is not one of {}", v,
                fmt::join(allowed, ", "));
 }
@@ -20,8 +30,26 @@ ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
 std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) const {
   std::vector<size_t> idx(group.size());
   std::iota(idx.begin(), idx.end(), 0);
-  if (o_.selection == "uncertainty") {
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return group[a].uncertainty > group[b].uncertainty; });
+  if (selection_uses_priority(o_.selection)) {
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return group[a].priority > group[b].priority; });
+  } else if (o_.selection == "cover") {
+    // Positions of the van der Corput sequence (0, 1/2, 1/4, 3/4, ...) of the offered order: any
+    // prefix of the result is spread over the whole sequence.
+    const size_t n = group.size();
+    std::vector<bool> used(n, false);
+    idx.clear();
+    for (uint64_t t = 0; idx.size() < n && t < 64 * n + 64; ++t) {
+      double v = 0, base = 0.5;
+      for (uint64_t k = t; k; k >>= 1, base /= 2)
+        if (k & 1) v += base;
+      const auto i = std::min(n - 1, size_t(v * double(n)));
+      if (!used[i]) {
+        used[i] = true;
+        idx.push_back(i);
+      }
+    }
+    for (size_t i = 0; i < n; ++i)
+      if (!used[i]) idx.push_back(i);
   } else if (o_.selection == "herding" && !group.empty() && group[0].embedding.defined()) {
     auto e = torch::stack([&] {
       std::vector<torch::Tensor> v;
@@ -52,7 +80,8 @@ std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) co
 void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_label) {
   for (auto& c : candidates) {
     c.step = step;
-    c.image = c.image.to(torch::kHalf);
+    if (c.image.defined()) c.image = c.image.to(torch::kHalf);
+    for (auto& l : c.latents) l = l.to(torch::kHalf);
     c.label = c.label.to(torch::kUInt8);
     if (c.logits.defined()) c.logits = c.logits.to(torch::kHalf);
     if (o_.policy == "class_balanced") {
@@ -113,9 +142,10 @@ void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_l
   }
 }
 
-std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed) const {
-  std::vector<size_t> idx(items_.size());
-  std::iota(idx.begin(), idx.end(), 0);
+std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed, int only_step) const {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < items_.size(); ++i)
+    if (only_step < 0 || items_[i].step == only_step) idx.push_back(i);
   std::mt19937_64 rng(seed);
   std::shuffle(idx.begin(), idx.end(), rng);
   if (n < idx.size()) idx.resize(n);
@@ -125,16 +155,34 @@ std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed) const {
 std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices) const {
   std::vector<torch::Tensor> images, labels;
   for (size_t i : indices) {
+    CSEG_CHECK(items_[i].image.defined(), "replay buffer: item {} holds a latent state, not an image", i);
     images.push_back(items_[i].image.to(torch::kFloat));
     labels.push_back(items_[i].label.to(torch::kLong));
   }
   return {torch::stack(images), torch::stack(labels)};
 }
 
+std::pair<std::vector<torch::Tensor>, torch::Tensor> ReplayBuffer::latent_batch(const std::vector<size_t>& indices) const {
+  CSEG_CHECK(!indices.empty(), "replay buffer: an empty latent batch");
+  const size_t parts = items_[indices[0]].latents.size();
+  std::vector<std::vector<torch::Tensor>> by_part(parts);
+  std::vector<torch::Tensor> labels;
+  for (size_t i : indices) {
+    CSEG_CHECK(items_[i].latents.size() == parts && parts > 0, "replay buffer: item {} holds no latent state", i);
+    for (size_t k = 0; k < parts; ++k) by_part[k].push_back(items_[i].latents[k].to(torch::kFloat));
+    labels.push_back(items_[i].label.to(torch::kLong));
+  }
+  std::vector<torch::Tensor> stacked;
+  for (auto& p : by_part) stacked.push_back(torch::stack(p));
+  return {stacked, torch::stack(labels)};
+}
+
 int64_t ReplayBuffer::bytes() const {
   int64_t b = 0;
   for (const auto& it : items_) {
-    b += it.image.numel() * it.image.element_size() + it.label.numel() * it.label.element_size();
+    if (it.image.defined()) b += it.image.numel() * it.image.element_size();
+    for (const auto& l : it.latents) b += l.numel() * l.element_size();
+    b += it.label.numel() * it.label.element_size();
     if (it.logits.defined()) b += it.logits.numel() * it.logits.element_size();
   }
   return b;
@@ -152,7 +200,8 @@ void ReplayBuffer::save(torch::serialize::OutputArchive& a) const {
   for (size_t i = 0; i < items_.size(); ++i) {
     const auto& it = items_[i];
     const auto p = "replay_" + std::to_string(i);
-    a.write(p + "_image", it.image);
+    if (it.image.defined()) a.write(p + "_image", it.image);
+    for (size_t k = 0; k < it.latents.size(); ++k) a.write(p + "_latent" + std::to_string(k), it.latents[k]);
     a.write(p + "_label", it.label);
     a.write(p + "_meta", torch::tensor({int64_t(it.step), int64_t(it.group)}));
     if (it.logits.defined()) a.write(p + "_logits", it.logits);
@@ -169,7 +218,14 @@ void ReplayBuffer::load(torch::serialize::InputArchive& a) {
     const auto p = "replay_" + std::to_string(i);
     ReplayItem it;
     torch::Tensor meta;
-    a.read(p + "_image", it.image);
+    torch::Tensor t;
+    if (a.try_read(p + "_image", t)) it.image = t;
+    for (int k = 0;; ++k) {
+      torch::Tensor latent;
+      if (!a.try_read(p + "_latent" + std::to_string(k), latent)) break;
+      it.latents.push_back(latent);
+    }
+    CSEG_CHECK(it.image.defined() || !it.latents.empty(), "replay buffer item {} in the checkpoint has neither an image nor a latent state", i);
     a.read(p + "_label", it.label);
     a.read(p + "_meta", meta);
     it.step = int(meta[0].item<int64_t>());

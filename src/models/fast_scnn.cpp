@@ -1,5 +1,7 @@
 #include "cseg/models/fast_scnn.h"
 
+#include <algorithm>
+
 #include "cseg/core/error.h"
 
 namespace nn = torch::nn;
@@ -147,12 +149,30 @@ void FastScnn::add_head(int num_new) {
   if (options_.aux) aux_heads_->push_back(conv(32, num_new, 1, 1, 0, 1, true));
 }
 
+namespace {
+/// Latent layers in forward order; freezing through one freezes it and those before it.
+const std::vector<std::string>& fast_scnn_latent_layers() {
+  static const std::vector<std::string> layers{"learning_to_downsample", "global_feature_extractor", "feature_fusion"};
+  return layers;
+}
+}  // namespace
+
+template <typename Fn>
+torch::Tensor FastScnn::stage(int depth, torch::nn::Module& module, Fn&& run) {
+  if (depth >= frozen_depth_) return run();
+  module.eval();  // frozen: fixed normalisation statistics, no gradients
+  torch::NoGradGuard no_grad;
+  return run();
+}
+
 ModelOutput FastScnn::forward(const torch::Tensor& x) {
   const int64_t h = x.size(2), w = x.size(3);
   ModelOutput out;
-  auto higher = learning_to_downsample_->as<SeqImpl>()->forward(x);
-  auto global = global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher);
-  auto fused = feature_fusion_->as<FeatureFusionImpl>()->forward(higher, global);
+  auto higher = stage(0, *learning_to_downsample_, [&] { return learning_to_downsample_->as<SeqImpl>()->forward(x); });
+  auto global = stage(1, *global_feature_extractor_,
+                      [&] { return global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher); });
+  auto fused =
+      stage(2, *feature_fusion_, [&] { return feature_fusion_->as<FeatureFusionImpl>()->forward(higher, global); });
   auto* cls = classifier_->as<ClassifierImpl>();
   auto decoded = cls->dsconv2->forward(cls->dsconv1->forward(fused));
   auto dropped = dropout_->forward(decoded);
@@ -167,6 +187,49 @@ ModelOutput FastScnn::forward(const torch::Tensor& x) {
                     {"feature_fusion", fused}, {"decoder", decoded},
                     {"encoder", global}, {"logits_lowres", lowres}};
   return out;
+}
+
+std::vector<std::string> FastScnn::latent_layers() const { return fast_scnn_latent_layers(); }
+
+std::vector<std::string> FastScnn::latent_taps(const std::string& layer) const {
+  // The fusion needs both the high-resolution branch and the global one.
+  if (layer == "learning_to_downsample") return {"learning_to_downsample"};
+  if (layer == "global_feature_extractor") return {"learning_to_downsample", "global_feature_extractor"};
+  if (layer == "feature_fusion") return {"feature_fusion"};
+  fail("fast_scnn has no latent layer '{}'; layers: {}", layer, fmt::join(fast_scnn_latent_layers(), ", "));
+}
+
+torch::Tensor FastScnn::forward_from(const std::string& layer, const std::vector<torch::Tensor>& latents, int64_t h,
+                                     int64_t w) {
+  CSEG_CHECK(latents.size() == latent_taps(layer).size(), "fast_scnn: layer '{}' needs {} stored tensors, got {}",
+             layer, latent_taps(layer).size(), latents.size());
+  torch::Tensor fused;
+  if (layer == "feature_fusion") {
+    fused = latents[0];
+  } else {
+    const auto& higher = latents[0];
+    auto global = layer == "global_feature_extractor"
+                      ? latents[1]
+                      : stage(1, *global_feature_extractor_, [&] {
+                          return global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher);
+                        });
+    fused = stage(2, *feature_fusion_, [&] { return feature_fusion_->as<FeatureFusionImpl>()->forward(higher, global); });
+  }
+  auto* cls = classifier_->as<ClassifierImpl>();
+  auto decoded = cls->dsconv2->forward(cls->dsconv1->forward(fused));
+  return resize(run_heads(heads_, dropout_->forward(decoded)), h, w);
+}
+
+void FastScnn::freeze_through(const std::string& layer) {
+  const auto& layers = fast_scnn_latent_layers();
+  const auto it = std::find(layers.begin(), layers.end(), layer);
+  CSEG_CHECK(layer.empty() || it != layers.end(), "fast_scnn has no layer '{}' to freeze through; layers: {}", layer,
+             fmt::join(layers, ", "));
+  frozen_depth_ = layer.empty() ? 0 : static_cast<int>(it - layers.begin()) + 1;
+  const std::shared_ptr<torch::nn::Module> modules[] = {learning_to_downsample_, global_feature_extractor_,
+                                                        feature_fusion_};
+  for (int k = 0; k < 3; ++k)
+    for (auto& p : modules[k]->parameters()) p.requires_grad_(k >= frozen_depth_);
 }
 
 std::vector<torch::Tensor> FastScnn::encoder_parameters() {

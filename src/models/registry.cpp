@@ -59,3 +59,19 @@ void copy_state(Segmenter& dst, const Segmenter& src) {
 }
 
 }  // namespace cseg::models
+
+namespace cseg::models {
+
+std::vector<std::string> Segmenter::latent_taps(const std::string& layer) const {
+  fail("this model has no latent layer '{}' (latent replay: fast_scnn)", layer);
+}
+
+torch::Tensor Segmenter::forward_from(const std::string& layer, const std::vector<torch::Tensor>&, int64_t, int64_t) {
+  fail("this model cannot run from a stored latent state at '{}' (latent replay: fast_scnn)", layer);
+}
+
+void Segmenter::freeze_through(const std::string& layer) {
+  CSEG_CHECK(layer.empty(), "this model cannot freeze its layers through '{}' (latent replay: fast_scnn)", layer);
+}
+
+}  // namespace cseg::models

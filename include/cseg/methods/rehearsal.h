@@ -12,7 +12,14 @@
 ///            setting; Avalanche uses 0.1).
 ///   der++  : der + beta * CE(replayed crops, stored labels) with background and classes added
 ///            after storage weighted 0 (beta 0.5).
-/// Options: memory (images, 100), policy, selection (ReplayBuffer), ratio / replay_batch, alpha, beta.
+///   latent_replay : the buffer keeps the model's state at `layer` (Fast-SCNN: learning_to_downsample,
+///            global_feature_extractor or feature_fusion) instead of the crop, and replays it
+///            through the rest of the network (Pellegrini et al.'s latent replay). From step 1 on
+///            the layers up to `layer` are frozen (freeze: true), so stored states stay what the
+///            network computes. Each batch of B crops adds round(B * ratio / (1 - ratio)) stored
+///            states, their cross-entropy weighted n / B (image replay's weight per sample).
+/// Options: memory (images, 100), policy, selection (ReplayBuffer), ratio / replay_batch, alpha,
+/// beta; replay and latent_replay: ratio_mode; latent_replay: layer, freeze.
 #include <memory>
 
 #include "cseg/methods/method.h"
@@ -21,11 +28,16 @@
 
 namespace cseg::methods {
 
+/// Per crop, the score the replay buffer's `selection` ranks by (higher kept first): logits
+/// [N, C, H, W], labels [N, H, W] (255 ignored) -> [N].
+torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits, const torch::Tensor& labels);
+
 class Rehearsal : public Method {
  public:
-  enum class Kind { Replay, DER, DERpp };
+  enum class Kind { Replay, DER, DERpp, Latent };
   Rehearsal(Kind kind, Options o);
   std::string name() const override;
+  void on_step_begin(StepContext&) override;
   void before_forward(StepContext&, Batch&) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
   void on_step_end(StepContext&) override;
@@ -37,9 +49,21 @@ class Rehearsal : public Method {
   }
 
  private:
+  void add_latent_replay(StepContext& ctx, const Batch& batch, LossTerms& terms);
+  /// Replayed share of a batch at `step` (ratio_mode), and the stored items to replay.
+  double replay_share(int step) const;
+  std::vector<size_t> draw_replay(const StepContext& ctx, int64_t batch_size, uint64_t salt) const;
+
   Kind kind_;
   double ratio_, alpha_, beta_;
   int replay_batch_;
+  std::string selection_;
+  /// replay, latent_replay: fixed (ratio of every batch), per_step (ratio per earlier step, at
+  /// most 0.9), adaptive (1 - 1/n after n steps: every step an equal share), focus_first (ratio,
+  /// all from the first step's items).
+  std::string ratio_mode_ = "fixed";
+  std::string layer_;   ///< latent replay: where the stored state is taken
+  bool freeze_ = true;  ///< latent replay: freeze the layers up to layer_ from step 1 on
   std::unique_ptr<ReplayBuffer> buffer_;
 };
 

@@ -10,8 +10,12 @@
 ///   experience_balanced : equal share per step
 /// Selection (which crops fill a share, for the balanced policies):
 ///   random, herding (iCaRL: crops whose running mean embedding stays closest to the group's
-///   mean), uncertainty (highest mean entropy of the model's prediction first).
-/// Images are kept as float16 (normalised), labels as uint8, logits as float16. The whole
+///   mean), cover (spread evenly over the order the crops were offered in: a video's frames),
+///   or by the model's prediction at storage time, the highest `priority` first (ASL's filling
+///   strategies): uncertainty (mean entropy), confidence (1 - mean top softmax score), margin
+///   (1 - mean gap between the top two scores), loss (mean cross-entropy against the stored
+///   labels), accuracy (1 - pixel accuracy against them).
+/// Images (or latent states) are kept as float16 (normalised), labels as uint8, logits as float16. The whole
 /// content goes into the step checkpoint, so a resumed run replays the same crops.
 #include <torch/torch.h>
 
@@ -23,21 +27,26 @@
 namespace cseg::methods {
 
 struct ReplayItem {
-  torch::Tensor image;      ///< [3, H, W]
+  torch::Tensor image;      ///< [3, H, W]; undefined for latent replay
+  std::vector<torch::Tensor> latents;  ///< latent replay: the model's state at a layer instead of the image
   torch::Tensor label;      ///< [H, W] step labels at storage time (255 ignore)
   torch::Tensor logits;     ///< [C_then, h, w] or undefined
   torch::Tensor embedding;  ///< [D] for herding (not stored)
-  double uncertainty = 0;   ///< mean normalised entropy (not stored)
+  double priority = 0;      ///< the score the selection ranks by, higher kept first (not stored)
   int step = 0;
   int group = 0;            ///< class (class_balanced) or step (experience_balanced)
 };
+
+/// Selections the buffer knows; the ones scored from predictions say so.
+const std::vector<std::string>& selection_names();
+bool selection_uses_priority(const std::string& selection);
 
 class ReplayBuffer {
  public:
   struct Options {
     int capacity = 100;
     std::string policy = "class_balanced";  ///< reservoir | class_balanced | experience_balanced
-    std::string selection = "random";       ///< random | herding | uncertainty
+    std::string selection = "random";       ///< see selection_names()
     uint64_t seed = 0;
   };
   explicit ReplayBuffer(Options o);
@@ -48,10 +57,13 @@ class ReplayBuffer {
 
   size_t size() const { return items_.size(); }
   const ReplayItem& operator[](size_t i) const { return items_[i]; }
-  /// `n` distinct items (all if n >= size), drawn with a generator seeded by `seed`.
-  std::vector<size_t> draw(size_t n, uint64_t seed) const;
+  /// `n` distinct items (all if n >= size), drawn with a generator seeded by `seed`; only items
+  /// stored at step `only_step` when it is >= 0.
+  std::vector<size_t> draw(size_t n, uint64_t seed, int only_step = -1) const;
   /// Stacked images [n, 3, H, W] (float32) and labels [n, H, W] (int64) of `indices`.
   std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices) const;
+  /// Latent replay: the stored states (one stacked float32 tensor per latent) and labels.
+  std::pair<std::vector<torch::Tensor>, torch::Tensor> latent_batch(const std::vector<size_t>& indices) const;
   int64_t bytes() const;
   /// Items per step, for logging and tests.
   std::map<int, int> per_step() const;

@@ -35,6 +35,11 @@ class FastScnn : public Segmenter {
   std::vector<std::string> stage_taps() const override {
     return {"learning_to_downsample", "global_feature_extractor", "feature_fusion", "decoder"};
   }
+  std::vector<std::string> latent_layers() const override;
+  std::vector<std::string> latent_taps(const std::string& layer) const override;
+  torch::Tensor forward_from(const std::string& layer, const std::vector<torch::Tensor>& latents, int64_t h,
+                             int64_t w) override;
+  void freeze_through(const std::string& layer) override;
 
  private:
   FastScnnOptions options_;
@@ -46,6 +51,11 @@ class FastScnn : public Segmenter {
   torch::nn::Sequential auxlayer_{nullptr};
   torch::nn::ModuleList aux_heads_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
+  int frozen_depth_ = 0;  ///< stages 0..frozen_depth_-1 are frozen (freeze_through)
+
+  /// Runs stage `depth` (its `module`) frozen or not.
+  template <typename Fn>
+  torch::Tensor stage(int depth, torch::nn::Module& module, Fn&& run);
 };
 
 }  // namespace cseg::models

@@ -60,6 +60,19 @@ class Segmenter : public torch::nn::Module {
   void set_feature_taps(bool on) { feature_taps_ = on; }
   bool feature_taps() const { return feature_taps_; }
 
+  // Latent replay: a buffer stores the network's state at a layer instead of the image, and
+  // the rest of the forward pass runs from it. Only models that implement these offer it.
+  /// Layers whose output can be stored, in forward order (empty: no latent replay).
+  virtual std::vector<std::string> latent_layers() const { return {}; }
+  /// The feature taps (ModelOutput::features) that make up the state at `layer`.
+  virtual std::vector<std::string> latent_taps(const std::string& layer) const;
+  /// Logits [N, C, h, w] from the stored state at `layer` (the taps' tensors, in order).
+  virtual torch::Tensor forward_from(const std::string& layer, const std::vector<torch::Tensor>& latents, int64_t h,
+                                     int64_t w);
+  /// Freezes the layers up to `layer` (no gradients, normalisation statistics fixed), so the
+  /// states stored from them stay what the model computes; "" unfreezes.
+  virtual void freeze_through(const std::string& layer);
+
  protected:
   bool feature_taps_ = true;
 };
