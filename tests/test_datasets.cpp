@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "cseg/config/config.h"
+#include "cseg/core/files.h"
 #include "cseg/data/class_index.h"
 #include "cseg/data/datasets.h"
 #include "fixtures.h"
@@ -135,4 +139,54 @@ TEST(Datasets, ClassIndexIsCached) {
   auto third = data::build_class_index(*ds, (d / "cache").string(), 1);
   EXPECT_TRUE(third[0][7]);
   EXPECT_FALSE(third[0][5]);
+}
+
+TEST(Datasets, CityscapesCityTasks) {
+  TempDir d;
+  // Three cities with 5 frames each, spread over the official train and val folders.
+  const std::vector<std::pair<std::string, std::string>> cities{{"train", "aachen"}, {"train", "bremen"}, {"val", "lindau"}};
+  cv::Mat ids = test::label_map(8, 4, {{7, 0, 0, 8, 4}});
+  for (const auto& [split, city] : cities) {
+    std::filesystem::create_directories(d / ("leftImg8bit/" + split + "/" + city));
+    std::filesystem::create_directories(d / ("gtFine/" + split + "/" + city));
+    for (int i = 0; i < 5; ++i) {
+      const std::string stem = fmt::format("{}_000000_{:06d}", city, i);
+      cv::imwrite((d / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png")).string(), test::image_for(ids));
+      cv::imwrite((d / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png")).string(), ids);
+    }
+  }
+  auto c = cfg_of("cityscapes", d.str());
+  c.scenes = {"aachen", "lindau"};
+  auto train = data::make_dataset(c, "cities_train"), val = data::make_dataset(c, "cities_val");
+  EXPECT_EQ(train->size(), 8u);  // 80 % of 10 frames, from train and val folders alike
+  EXPECT_EQ(val->size(), 2u);
+  std::set<std::string> seen;
+  for (const auto* ds : {train.get(), val.get()})
+    for (size_t i = 0; i < ds->size(); ++i) {
+      EXPECT_TRUE(seen.insert(ds->id(i)).second) << ds->id(i);  // disjoint
+      EXPECT_EQ(ds->id(i).rfind("bremen", 0), std::string::npos);
+    }
+  EXPECT_EQ(data::make_dataset(c, "cities_val")->id(0), val->id(0));  // a fixed shuffle
+  EXPECT_EQ(data::make_dataset(c, "train")->size(), 5u);              // official split, aachen only
+  c.scenes = {"atlantis"};
+  test::expect_error([&] { data::make_dataset(c, "cities_train"); }, {"atlantis", "dataset.scenes"});
+  // scenario.city_task expands into PLOP's steps of cities.
+  const std::string yaml = fmt::format(
+      "dataset: {{name: cityscapes, root: {}, train_split: cities_train, val_split: cities_val, test_split: cities_val}}\n"
+      "train: {{iterations: 1}}\nscenario: {{type: domain, city_task: {}}}\n",
+      d.str(), "11-5");
+  core::write_text_atomic((d / "c.yaml").string(), yaml);
+  auto cfg = config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""}));
+  ASSERT_EQ(cfg.scenario.environments.size(), 3u);
+  EXPECT_EQ(cfg.scenario.environments[0].scenes.size(), 11u);
+  EXPECT_EQ(cfg.scenario.environments[1].scenes.front(), "dusseldorf");
+  EXPECT_EQ(cfg.scenario.environments[2].scenes.back(), "munster");
+  std::string one = yaml;
+  one.replace(one.find("11-5"), 4, "1-1");
+  core::write_text_atomic((d / "c.yaml").string(), one);
+  EXPECT_EQ(config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""})).scenario.environments.size(), 21u);
+  one.replace(one.find("1-1"), 3, "7-7");
+  core::write_text_atomic((d / "c.yaml").string(), one);
+  test::expect_error([&] { config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""})); },
+                     {"scenario.city_task", "'7-7'", "11-5"});
 }

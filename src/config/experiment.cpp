@@ -3,6 +3,7 @@
 #include "cseg/config/config.h"
 #include "cseg/core/error.h"
 #include "cseg/core/precision.h"
+#include "cseg/data/datasets.h"
 #include "cseg/data/label_spaces.h"
 
 namespace cseg::config {
@@ -46,8 +47,34 @@ void read_augment(Section s, AugmentConfig& c) {
              s.where("mean"));
 }
 
+/// PLOP's Cityscapes city tasks: 11-5 = cities 0..10, 11..15, 16..20; 11-1 = 0..10, then one
+/// at a time; 1-1 = one city per step (reference/protocols.md), as environments of dataset.root.
+std::vector<EnvironmentConfig> cityscapes_city_tasks(const std::string& task, const std::string& where) {
+  const auto& cities = data::cityscapes_city_order();
+  std::vector<std::pair<size_t, size_t>> ranges;  // [first, last] city ids per step
+  if (task == "11-5") ranges = {{0, 10}, {11, 15}, {16, 20}};
+  else if (task == "11-1") {
+    ranges = {{0, 10}};
+    for (size_t i = 11; i <= 20; ++i) ranges.push_back({i, i});
+  } else if (task == "1-1") {
+    for (size_t i = 0; i <= 20; ++i) ranges.push_back({i, i});
+  } else {
+    fail("config key {}: unknown city task '{}' (11-5, 11-1, 1-1)", where, task);
+  }
+  std::vector<EnvironmentConfig> envs;
+  for (const auto& [a, b] : ranges) {
+    EnvironmentConfig e;
+    e.name = a == b ? cities[a] : fmt::format("cities_{}-{}", a, b);
+    e.scenes.assign(cities.begin() + long(a), cities.begin() + long(b) + 1);
+    envs.push_back(std::move(e));
+  }
+  return envs;
+}
+
 void read_scenario(Section s, ScenarioConfig& c) {
   s.read_choice("type", c.type, {"class", "domain"});
+  std::string city_task;
+  s.read("city_task", city_task);
   {
     Section envs = s.section("environments");
     for (const auto& name : envs.keys()) {
@@ -63,9 +90,12 @@ void read_scenario(Section s, ScenarioConfig& c) {
       c.environments.push_back(env);
     }
     envs.finish();
+    if (c.type == "domain" && c.environments.empty() && !city_task.empty())
+      c.environments = cityscapes_city_tasks(city_task, s.where("city_task"));
     if (c.type == "domain")
-      CSEG_CHECK(!c.environments.empty(), "config key {}: a domain scenario lists its environments (name: {{root: ...}})",
-                 s.where("environments"));
+      CSEG_CHECK(!c.environments.empty(),
+                 "config key {}: a domain scenario lists its environments (name: {{root: ...}}) or names a "
+                 "scenario.city_task", s.where("environments"));
     else
       CSEG_CHECK(c.environments.empty(), "config key {}: environments need scenario.type: domain", s.where("environments"));
   }

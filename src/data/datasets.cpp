@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "cseg/core/error.h"
@@ -113,29 +115,63 @@ std::unique_ptr<Dataset> make_ade20k(const config::DatasetConfig& cfg, const std
                                            fmt::format("ade20k split '{}' at {}", split, cfg.root));
 }
 
-std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const std::string& split) {
-  require_root(cfg);
-  const fs::path images = fs::path(cfg.root) / "leftImg8bit" / split;
-  const fs::path labels = fs::path(cfg.root) / "gtFine" / split;
-  CSEG_CHECK(fs::is_directory(images), "cityscapes split '{}': folder '{}' does not exist", split,
-             images.string());
+/// The frames of one Cityscapes split folder (leftImg8bit/<split>), optionally only `cities`.
+std::vector<FileListDataset::Entry> cityscapes_entries(const fs::path& root, const std::string& split,
+                                                       const std::set<std::string>& cities) {
+  const fs::path images = root / "leftImg8bit" / split;
+  const fs::path labels = root / "gtFine" / split;
   const std::string suffix = "_leftImg8bit.png";
   std::vector<FileListDataset::Entry> entries;
+  if (!fs::is_directory(images)) return entries;
   for (const auto& city : fs::directory_iterator(images)) {
-    if (!city.is_directory()) continue;
+    if (!city.is_directory() || (!cities.empty() && !cities.count(city.path().filename().string()))) continue;
     for (const auto& f : fs::directory_iterator(city.path())) {
       std::string name = f.path().filename().string();
       if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
         continue;
       std::string stem = name.substr(0, name.size() - suffix.size());
       entries.push_back({stem, f.path().string(),
-                         (labels / city.path().filename() / (stem + "_gtFine_labelIds.png")).string()});
+                         (labels / city.path().filename() / (stem + "_gtFine_labelIds.png")).string(), "", ""});
     }
   }
   std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
+  return entries;
+}
+
+std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const std::string& split) {
+  require_root(cfg);
+  const fs::path root(cfg.root);
+  const std::set<std::string> cities(cfg.scenes.begin(), cfg.scenes.end());
+  std::vector<FileListDataset::Entry> entries;
+  std::string what = fmt::format("cityscapes split '{}' at {}", split, cfg.root);
+  if (split == "cities_train" || split == "cities_val") {
+    // City tasks (PLOP's domain-incremental protocol): the train and val images of the chosen
+    // cities, shuffled with a fixed seed and split 80/20.
+    for (const char* official : {"train", "val"}) {
+      auto part = cityscapes_entries(root, official, cities);
+      entries.insert(entries.end(), part.begin(), part.end());
+    }
+    std::sort(entries.begin(), entries.end(), [](auto& x, auto& y) { return x.id < y.id; });
+    std::mt19937_64 rng(0xC17E5);
+    std::shuffle(entries.begin(), entries.end(), rng);
+    const size_t n_train = (entries.size() * 8 + 5) / 10;
+    if (split == "cities_train") entries.resize(n_train);
+    else entries.erase(entries.begin(), entries.begin() + long(n_train));
+  } else {
+    CSEG_CHECK(fs::is_directory(root / "leftImg8bit" / split),
+               "cityscapes split '{}': folder '{}' does not exist (splits: train, val, test; city tasks: "
+               "cities_train, cities_val)", split, (root / "leftImg8bit" / split).string());
+    entries = cityscapes_entries(root, split, cities);
+  }
+  for (const auto& c : cities) {
+    bool found = false;
+    for (const char* official : {"train", "val", "test"}) found = found || fs::is_directory(root / "leftImg8bit" / official / c);
+    CSEG_CHECK(found, "cityscapes: city '{}' (dataset.scenes) is in none of leftImg8bit/{{train,val,test}} under {}", c,
+               cfg.root);
+  }
+  if (!cities.empty()) what += fmt::format(", cities {}", fmt::join(cfg.scenes, " "));
   DatasetInfo info = info_of("cityscapes");
-  return std::make_unique<FileListDataset>(info, std::move(entries), cityscapes_label_table(),
-                                           fmt::format("cityscapes split '{}' at {}", split, cfg.root));
+  return std::make_unique<FileListDataset>(info, std::move(entries), cityscapes_label_table(), what);
 }
 
 std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std::string& split) {
@@ -217,6 +253,14 @@ std::array<int, 256> cityscapes_label_table() {
 
 std::vector<std::string> dataset_names() {
   return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes", "nyuv2", "hypersim", "scannet"};
+}
+
+const std::vector<std::string>& cityscapes_city_order() {
+  static const std::vector<std::string> cities{
+      "aachen", "bremen",     "darmstadt",       "erfurt",    "hanover", "krefeld", "strasbourg",
+      "tubingen", "weimar",   "bochum",          "cologne",   "dusseldorf", "hamburg", "jena",
+      "monchengladbach", "stuttgart", "ulm", "zurich", "frankfurt", "lindau", "munster"};
+  return cities;
 }
 
 std::string label_space_name(const config::DatasetConfig& cfg) {

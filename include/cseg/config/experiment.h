@@ -59,6 +59,8 @@ struct ScenarioConfig {
   /// fixed label space (`environments`), evaluated on every environment after each step.
   std::string type = "class";
   std::vector<EnvironmentConfig> environments;  ///< domain: in step order (the mapping's order)
+  // (The key scenario.city_task: 11-5 | 11-1 | 1-1 fills `environments` with PLOP's Cityscapes
+  // city tasks, each environment some cities of dataset.root.)
   std::string task = "offline";        ///< a named table (15-1, 100-50, ...) or any a-b / a-b-c spec
   std::string mode = "overlap";        ///< overlap | disjoint | sequential
   std::string protocol = "plop";       ///< mib | mibv2 | sdr | plop | cssegmentation | continuum | ssul

@@ -15,7 +15,9 @@ namespace cseg::data {
 ///    "JPEGImages/x.jpg SegmentationClassAug/x.png" pairs (the MiB/PLOP train_aug layout).
 ///  - ade20k: ROOT/images/<training|validation>/*.jpg + annotations/ (split train/val accepted).
 ///  - cityscapes: leftImg8bit/<split>/<city>/*_leftImg8bit.png + gtFine/..._gtFine_labelIds.png,
-///    label ids mapped to the 19 train ids.
+///    label ids mapped to the 19 train ids. dataset.scenes keeps only those cities; the splits
+///    cities_train / cities_val are the train+val images of the cities, shuffled with a fixed
+///    seed and split 80/20 (PLOP's city tasks).
 ///  - folder: ROOT/<image_dir>/<id><image_ext>, ROOT/<mask_dir>/<id><mask_ext>, ids from
 ///    ROOT/splits/<split>.txt.
 std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split);
@@ -24,6 +26,9 @@ std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const st
 /// datasets (nyuv2, hypersim, scannet) share nyu40, a folder dataset names its own
 /// (dataset.label_space, may be empty), the others are their own.
 std::string label_space_name(const config::DatasetConfig& cfg);
+
+/// PLOP's Cityscapes city order (city id -> name) for the domain-incremental city tasks.
+const std::vector<std::string>& cityscapes_city_order();
 
 /// Names make_dataset accepts (for `cseg list` and error messages).
 std::vector<std::string> dataset_names();
