@@ -4,9 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "cseg/adaptation/novelty.h"
 #include "cseg/adaptation/optical_flow.h"
+#include "cseg/adaptation/temporal.h"
+#include "cseg/core/files.h"
+#include "cseg/data/datasets.h"
+#include "cseg/engine/experiment_data.h"
+#include "cseg/engine/trainer.h"
+#include "cseg/methods/method.h"
+#include "tiny_experiment.h"
 #include "cseg/models/segmenter.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "fixtures.h"
@@ -259,4 +267,130 @@ TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
   ASSERT_EQ(flagged.size(), 1u);
   EXPECT_GE(flagged[0], 20);
   EXPECT_LE(flagged[0], 20 + 5);  // within a few frames of the switch
+}
+
+TEST(Temporal, WarpedNextFrameProbabilitiesAndFusion) {
+  // Class 1 on columns 2..3 in frame t, on columns 4..5 in frame t+1: a motion of (2, 0).
+  auto current = torch::zeros({2, 1, 8});
+  current[0].fill_(1);
+  current[0][0].narrow(0, 2, 2).fill_(0);
+  current[1][0].narrow(0, 2, 2).fill_(1);
+  auto next = torch::zeros({2, 1, 8});
+  next[0].fill_(1);
+  next[0][0].narrow(0, 4, 2).fill_(0);
+  next[1][0].narrow(0, 4, 2).fill_(1);
+  const cv::Mat flow(1, 8, CV_32FC2, cv::Scalar(2, 0));
+  auto warped = adaptation::warp_probabilities(next, flow);
+  EXPECT_LT((warped.narrow(2, 0, 6) - current.narrow(2, 0, 6)).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(warped[0][0][7].item<float>(), 0.f);  // beyond the frame
+  // Fused where the mask says the flow holds, frame t's own elsewhere.
+  cv::Mat mask(1, 8, CV_8UC1, cv::Scalar(0));
+  mask.at<uint8_t>(0, 0) = 255;
+  auto other = torch::full({2, 1, 8}, 0.5);
+  auto fused = adaptation::fuse_with_next_frame(current, other, mask);
+  EXPECT_FLOAT_EQ(fused[0][0][0].item<float>(), 0.75f);
+  EXPECT_FLOAT_EQ(fused[0][0][1].item<float>(), 1.f);
+}
+
+TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  test::TempDir d;
+  GenerateOptions g;
+  g.out_dir = d.str();
+  g.train = 6;  // two sequences of three frames
+  g.val = g.test = 1;
+  g.frames_per_sequence = 3;
+  g.scene.width = g.scene.height = 64;
+  g.scene.min_items = g.scene.max_items = 2;
+  g.scene.min_scale = 1.0;
+  g.scene.max_scale = 1.6;
+  ASSERT_TRUE(generate_scenes(g));
+  config::DatasetConfig c;
+  c.name = "fmnist_scenes";
+  c.root = d.str();
+  auto frames = data::make_dataset(c, "train");
+  ASSERT_EQ(frames->sequences().size(), 2u);
+  // A teacher that knows each frame's truth (confidence 0.85), except in frame 0 of each
+  // sequence, where it is confidently wrong (class 10 at 0.80) on the items.
+  const std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  std::vector<torch::Tensor> inputs, truth;
+  for (size_t i = 0; i < frames->size(); ++i) {
+    auto s = frames->load(i);
+    auto t = torch::from_blob(s.image.data, {64, 64, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat).div(255);
+    inputs.push_back(((t - torch::tensor(mean).to(torch::kFloat).view({3, 1, 1})) /
+                      torch::tensor(std).to(torch::kFloat).view({3, 1, 1})).unsqueeze(0));
+    auto m = torch::from_blob(s.mask.data, {64, 64}, torch::kUInt8).to(torch::kLong).clone();
+    truth.push_back(m.masked_fill(m == 255, 0));
+  }
+  std::set<size_t> corrupted;
+  for (const auto& seq : frames->sequences()) corrupted.insert(seq.front());
+  auto teacher = [&](const torch::Tensor& x) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!torch::allclose(x, inputs[i], 1e-6, 1e-6)) continue;
+      auto logits = 4 * torch::one_hot(truth[i], 11).permute({2, 0, 1}).to(torch::kFloat);
+      if (corrupted.count(i)) logits[10] += 6 * (truth[i] > 0).to(torch::kFloat);
+      return logits.unsqueeze(0);
+    }
+    ADD_FAILURE() << "the teacher was shown an image that is not a frame";
+    return torch::zeros({1, 11, 64, 64});
+  };
+  adaptation::TemporalLabelStats st;
+  auto labels = adaptation::temporal_pseudo_labels(*frames, teacher, mean, std, 0, 0, &st);
+  EXPECT_EQ(st.frames, 6u);
+  EXPECT_EQ(st.fused, 4u);
+  EXPECT_GT(st.consistent_fraction, 0.7);
+  int item_pixels = 0, still_wrong = 0;
+  for (size_t i : corrupted) {
+    const auto t = truth[i];
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x) {
+        if (t[y][x].item<int64_t>() == 0) continue;
+        ++item_pixels;
+        still_wrong += labels[i].at<uint8_t>(y, x) == 10;
+      }
+  }
+  ASSERT_GT(item_pixels, 100);
+  std::cout << fmt::format("corrupted item pixels still labelled wrong after fusion: {:.3f}\n",
+                           double(still_wrong) / item_pixels);
+  EXPECT_LT(still_wrong, item_pixels / 3);  // without the next frame: all of them
+}
+
+TEST(Temporal, AnUnlabelledVideoEnvironmentTrainsFromTemporalPseudoLabels) {
+  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  test::TempDir d;
+  for (const char* env : {"a", "b"}) {
+    GenerateOptions g;
+    g.out_dir = (d / env).string();
+    g.train = 8;
+    g.val = g.test = 4;
+    g.frames_per_sequence = std::string(env) == "b" ? 4 : 1;  // b is video, a still scenes
+    g.scene.width = g.scene.height = 48;
+    g.seed = std::string(env) == "b" ? 2 : 1;
+    ASSERT_TRUE(generate_scenes(g));
+  }
+  auto c = test::tiny_config("", (d / "run").string(), 2);
+  c.dataset = config::DatasetConfig{};
+  c.dataset.name = "fmnist_scenes";
+  c.dataset.test_split = "test";
+  c.augment.crop_size = 48;
+  c.scenario.type = "domain";
+  c.scenario.steps.clear();
+  c.scenario.environments = {{"a", (d / "a").string(), true, {}}, {"b", (d / "b").string(), false, {}}};
+  c.adaptation.temporal = true;
+  c.adaptation.threshold = 0;
+  auto data = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  auto method = methods::make_method("finetune", {});
+  auto r = engine::Trainer(c, data, *method, (d / "run/finetune").string()).run();
+  EXPECT_EQ(r["steps"].size(), 2u);
+  const auto& made = r["steps"][1]["pseudo_labels"];
+  EXPECT_EQ(made["frames"], 8);
+  EXPECT_EQ(made["fused_with_next"], 6);  // two sequences of four frames
+  EXPECT_GT(made["flow_consistent_fraction"].get<double>(), 0.5);
+  EXPECT_TRUE(r["steps"][0]["pseudo_labels"].is_null());
+  // An environment without sequences cannot be learnt with temporal consistency.
+  c.scenario.environments[1].root = (d / "a").string();
+  c.output_dir = (d / "run2").string();
+  auto data2 = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  test::expect_error([&] { engine::Trainer(c, data2, *method, (d / "run2/finetune").string()).run(); },
+                     {"adaptation.temporal", "no video sequences", "--frames"});
 }

@@ -234,10 +234,13 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("class_fraction", c.adaptation.class_fraction);
     a.read("teacher_flip", c.adaptation.teacher_flip);
     a.read("student_jitter", c.adaptation.student_jitter);
+    a.read("temporal", c.adaptation.temporal);
     a.finish();
     CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
                a.where("threshold"));
     CSEG_CHECK(c.adaptation.temperature > 0, "config key {}: must be > 0", a.where("temperature"));
+    CSEG_CHECK(!c.adaptation.temporal || c.adaptation.pseudo_labels == "hard",
+               "config key {}: temporal pseudo-labels are hard ones (adaptation.pseudo_labels: hard)", a.where("temporal"));
     CSEG_CHECK(c.adaptation.student_jitter >= 0 && c.adaptation.student_jitter < 1, "config key {}: must be in [0, 1)",
                a.where("student_jitter"));
     CSEG_CHECK(c.adaptation.class_fraction >= 0 && c.adaptation.class_fraction <= 1, "config key {}: must be in [0, 1]",

@@ -1,6 +1,7 @@
 #include "cseg/data/dataset.h"
 
 #include <filesystem>
+#include <map>
 
 #include "cseg/core/error.h"
 #include "cseg/data/image_io.h"
@@ -69,6 +70,21 @@ cv::Mat FileListDataset::load_saliency(size_t index) const {
   return s;
 }
 
+void FileListDataset::set_sequences(const std::vector<std::vector<std::string>>& ids) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < entries_.size(); ++i) index[entries_[i].id] = i;
+  sequences_.clear();
+  for (const auto& seq : ids) {
+    std::vector<size_t> frames;
+    for (const auto& id : seq) {
+      auto it = index.find(id);
+      CSEG_CHECK(it != index.end(), "{}: the sequence list names frame '{}', which the split does not hold", description_, id);
+      frames.push_back(it->second);
+    }
+    if (!frames.empty()) sequences_.push_back(std::move(frames));
+  }
+}
+
 cv::Mat Dataset::load_depth(size_t) const {
   fail("{} has no depth maps (depth cues need a dataset with depth: a Depth/ folder in the VOC layout, "
        "NYUv2, ML-Hypersim or ScanNet)", describe());
@@ -89,6 +105,19 @@ Sample FileListDataset::load(size_t index) const {
   CSEG_CHECK(s.image.size() == s.mask.size(),
              "label file '{}' is {}x{} but its image '{}' is {}x{} (width x height)", e.mask_path,
              s.mask.cols, s.mask.rows, e.image_path, s.image.cols, s.image.rows);
+  return s;
+}
+
+RelabelledDataset::RelabelledDataset(const Dataset& inner, std::vector<cv::Mat> masks, std::string why)
+    : inner_(inner), masks_(std::move(masks)), why_(std::move(why)) {
+  CSEG_CHECK(masks_.size() == inner_.size(), "{}: {} label maps for {} frames", describe(), masks_.size(), inner_.size());
+}
+
+Sample RelabelledDataset::load(size_t index) const {
+  Sample s = inner_.load(index);
+  s.mask = masks_.at(index).clone();
+  CSEG_CHECK(s.mask.size() == s.image.size() && s.mask.type() == CV_8UC1,
+             "{}: the label map of '{}' is not an 8-bit map of its image's size", describe(), s.id);
   return s;
 }
 

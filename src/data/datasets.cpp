@@ -91,9 +91,21 @@ std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const
   if (fs::is_directory(root / "Depth"))  // FMNIST-Scenes video sequences
     for (auto& e : entries) e.depth_path = (root / "Depth" / (e.id + ".png")).string();
   int n = info.num_classes;
-  return std::make_unique<FileListDataset>(
+  auto dataset = std::make_unique<FileListDataset>(
       std::move(info), std::move(entries), FileListDataset::identity_table(n),
       fmt::format("{} split '{}' at {} (list {})", cfg.name, split, cfg.root, list.string()));
+  // Video sequences (FMNIST-Scenes --frames): one line of frame ids per sequence.
+  const fs::path sequences = root / "ImageSets" / "Sequences" / (split + ".txt");
+  if (fs::exists(sequences)) {
+    std::vector<std::vector<std::string>> ids;
+    for (const auto& line : read_lines(sequences)) {
+      std::istringstream ss(line);
+      ids.emplace_back();
+      for (std::string id; ss >> id;) ids.back().push_back(id);
+    }
+    dataset->set_sequences(ids);
+  }
+  return dataset;
 }
 
 std::unique_ptr<Dataset> make_ade20k(const config::DatasetConfig& cfg, const std::string& split) {

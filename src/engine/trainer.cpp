@@ -16,6 +16,7 @@
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
 #include "cseg/adaptation/pseudo_labels.h"
+#include "cseg/adaptation/temporal.h"
 #include "cseg/data/loader.h"
 #include "cseg/distributed/process_group.h"
 #include "cseg/distributed/sync_batch_norm.h"
@@ -403,6 +404,30 @@ Trainer::StepTiming Trainer::train_step(int k) {
   CSEG_CHECK(!(cumulative && data_.domain()), "method '{}' (all data seen so far) is not supported in domain "
              "scenarios yet", method_.name());
   const auto& split = data_.train_split(k);
+  // Unlabelled video with temporal consistency: the step's pseudo-labels are computed here, on
+  // whole frames, and read by the loader as if they were the environment's labels.
+  const bool temporal = !labelled && cfg_.adaptation.temporal;
+  std::unique_ptr<data::RelabelledDataset> pseudo_labelled;
+  nlohmann::json pseudo_label_stats;
+  if (temporal) {
+    CSEG_CHECK(!split.dataset->sequences().empty(),
+               "adaptation.temporal: environment '{}' has no video sequences ({}; FMNIST-Scenes writes them with "
+               "--frames)", data_.environments[k].name, split.dataset->describe());
+    adaptation::TemporalLabelStats st;
+    const auto t0 = Clock::now();
+    auto maps = adaptation::temporal_pseudo_labels(
+        *split.dataset, [&](const torch::Tensor& x) { return old_model->forward(x).logits; }, cfg_.augment.mean,
+        cfg_.augment.std, cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, &st);
+    spdlog::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
+                 "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
+                 method_.name(), st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction,
+                 seconds_since(t0));
+    pseudo_labelled = std::make_unique<data::RelabelledDataset>(*split.dataset, std::move(maps), "temporal pseudo-labels");
+    pseudo_label_stats = {{"kind", "temporal"}, {"frames", st.frames}, {"fused_with_next", st.fused},
+                            {"flow_consistent_fraction", st.consistent_fraction},
+                            {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds_since(t0)}};
+  }
+  const data::Dataset& train_dataset = temporal ? *pseudo_labelled : *split.dataset;
   std::vector<size_t> images;
   if (!labelled) {  // every frame: choosing them by the classes in their masks would read labels
     images.resize(split.dataset->size());
@@ -418,7 +443,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
   lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
-  if (!labelled) lo.lut.fill(255);  // an unlabelled environment's labels are never read
+  if (!labelled && !temporal) lo.lut.fill(255);  // an unlabelled environment's labels are never read
   lo.saliency = method_.needs_saliency();
   if (group_) {
     lo.shard_rank = group_->rank();
@@ -428,16 +453,16 @@ Trainer::StepTiming Trainer::train_step(int k) {
     data::LoaderOptions vo = lo;
     vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
-    data::Loader visit(*split.dataset, images, vo);
+    data::Loader visit(train_dataset, images, vo);
     visit.start_epoch(0);
     while (auto b = visit.next()) {
-      if (!labelled) b->labels = teacher_labels(*old_model, b->images);  // e.g. what a replay buffer keeps
+      if (!labelled && !temporal) b->labels = teacher_labels(*old_model, b->images);  // e.g. what a replay buffer keeps
       fn(*b);
     }
   };
   core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
   method_.on_step_begin(ctx);
-  data::Loader loader(*split.dataset, images, lo);
+  data::Loader loader(train_dataset, images, lo);
 
   const int64_t per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
   int64_t total = tc.iterations > 0        ? tc.iterations
@@ -467,6 +492,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
                images.size(), total, per_epoch, lr);
 
   StepTiming timing;
+  timing.pseudo_labels = pseudo_label_stats;
   timing.train_images = images.size();
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   logging::Progress progress(fmt::format("[{}] step {}", method_.name(), k), total, tc.log_every);
@@ -518,9 +544,10 @@ Trainer::StepTiming Trainer::train_step(int k) {
       torch::Tensor soft_targets;
       const int64_t own_samples = batch->size();
       if (!labelled) {
-        if (cfg_.adaptation.pseudo_labels == "hard")
+        // With temporal pseudo-labels the loader brought the labels already.
+        if (!temporal && cfg_.adaptation.pseudo_labels == "hard")
           batch->labels = teacher_labels(*old_model, batch->images);
-        else
+        else if (!temporal)
           soft_targets = teacher_logits(*old_model, batch->images);
         // The student learns the clean image's labels from a differently lit copy.
         if (cfg_.adaptation.student_jitter > 0)
@@ -710,6 +737,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
           {"task_miou", opt_json(task_miou)},
+          {"pseudo_labels", timing.pseudo_labels},
           {"test", test}};
 }
 

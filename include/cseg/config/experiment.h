@@ -156,6 +156,11 @@ struct AdaptationConfig {
   /// perturbed copy (brightness, contrast, colour gains drawn within 1 +- this, and sensor noise),
   /// so its prediction must not depend on the light. 0 = off.
   double student_jitter = 0;
+  /// Temporal consistency for video environments (Dataset::sequences, e.g. FMNIST-Scenes
+  /// --frames): before the step, every frame's hard pseudo-label is computed from the teacher's
+  /// prediction averaged with the next frame's, brought back by DIS optical flow where forward
+  /// and backward flow agree (adaptation/temporal.h). Hard pseudo-labels only.
+  bool temporal = false;
 };
 
 struct ExperimentConfig {

@@ -50,6 +50,9 @@ class Dataset {
   /// the dataset when it has none.
   virtual cv::Mat load_depth(size_t index) const;
   virtual bool has_depth() const { return false; }
+  /// Video: the dataset's frames grouped into sequences, each in time order (indices into this
+  /// dataset); empty when the dataset has no sequences (still images).
+  virtual std::vector<std::vector<size_t>> sequences() const { return {}; }
 };
 
 /// A dataset given as a list of (id, image file, label file), with a table mapping each raw
@@ -78,6 +81,9 @@ class FileListDataset : public Dataset {
   bool has_saliency() const override { return !entries_.empty() && !entries_[0].saliency_path.empty(); }
   cv::Mat load_depth(size_t index) const override;
   bool has_depth() const override { return !entries_.empty() && !entries_[0].depth_path.empty(); }
+  std::vector<std::vector<size_t>> sequences() const override { return sequences_; }
+  /// Groups frames into sequences by id (each inner list in time order); unknown ids throw.
+  void set_sequences(const std::vector<std::vector<std::string>>& ids);
   const Entry& entry(size_t i) const { return entries_.at(i); }
 
   /// Identity table for labels 0..num_classes-1 plus 255.
@@ -88,6 +94,28 @@ class FileListDataset : public Dataset {
   std::vector<Entry> entries_;
   std::array<int, 256> table_;
   std::string description_;
+  std::vector<std::vector<size_t>> sequences_;
+};
+
+/// Another dataset's frames with label maps given in memory (e.g. pseudo-labels computed for a
+/// step): images, ids and sequences come from `inner`, masks from `masks` (dataset labels, 255
+/// ignore; one per frame, each the size of its image). `inner` must outlive this.
+class RelabelledDataset : public Dataset {
+ public:
+  RelabelledDataset(const Dataset& inner, std::vector<cv::Mat> masks, std::string why);
+  const DatasetInfo& info() const override { return inner_.info(); }
+  size_t size() const override { return inner_.size(); }
+  const std::string& id(size_t index) const override { return inner_.id(index); }
+  Sample load(size_t index) const override;
+  cv::Mat load_mask(size_t index) const override { return masks_.at(index).clone(); }
+  std::string describe() const override { return inner_.describe() + " (" + why_ + ")"; }
+  std::string mask_stamp(size_t index) const override { return "in-memory:" + why_; }
+  std::vector<std::vector<size_t>> sequences() const override { return inner_.sequences(); }
+
+ private:
+  const Dataset& inner_;
+  std::vector<cv::Mat> masks_;
+  std::string why_;
 };
 
 }  // namespace cseg::data

@@ -40,6 +40,7 @@ class Trainer {
     int epochs = 0;
     double best_val = -1;
     size_t train_images = 0;
+    nlohmann::json pseudo_labels;  ///< unlabelled video with adaptation.temporal: how the labels were made
   };
   std::shared_ptr<models::Segmenter> build_model(int last_step) const;
   StepTiming train_step(int step);

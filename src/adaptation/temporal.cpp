@@ -1,0 +1,109 @@
+#include "cseg/adaptation/temporal.h"
+
+#include <torch/torch.h>
+
+#include "cseg/adaptation/optical_flow.h"
+#include "cseg/adaptation/pseudo_labels.h"
+#include "cseg/core/error.h"
+#include "cseg/data/dataset.h"
+
+namespace cseg::adaptation {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor warp_probabilities(const torch::Tensor& next, const cv::Mat& flow) {
+  CSEG_CHECK(next.dim() == 3 && flow.type() == CV_32FC2 && flow.rows == next.size(1) && flow.cols == next.size(2),
+             "warp_probabilities: expected [C, H, W] probabilities and an H x W x 2 flow of the same size");
+  const int64_t h = next.size(1), w = next.size(2);
+  auto f = torch::from_blob(const_cast<float*>(flow.ptr<float>()), {h, w, 2}, torch::kFloat).clone();
+  // grid_sample wants sampling positions in [-1, 1] (align_corners: -1 and 1 are pixel centres).
+  auto xs = torch::arange(w, torch::kFloat).view({1, w}).expand({h, w}) + f.select(2, 0);
+  auto ys = torch::arange(h, torch::kFloat).view({h, 1}).expand({h, w}) + f.select(2, 1);
+  auto grid = torch::stack({xs * (2.0 / std::max<int64_t>(w - 1, 1)) - 1, ys * (2.0 / std::max<int64_t>(h - 1, 1)) - 1}, 2);
+  return F::grid_sample(next.unsqueeze(0).to(torch::kFloat), grid.unsqueeze(0),
+                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(true))
+      .squeeze(0);
+}
+
+torch::Tensor fuse_with_next_frame(const torch::Tensor& current, const torch::Tensor& next_warped,
+                                   const cv::Mat& consistent) {
+  CSEG_CHECK(current.sizes() == next_warped.sizes() && consistent.type() == CV_8UC1 &&
+                 consistent.rows == current.size(1) && consistent.cols == current.size(2),
+             "fuse_with_next_frame: probabilities and mask differ in size");
+  auto keep = torch::from_blob(const_cast<uint8_t*>(consistent.ptr<uint8_t>()), {current.size(1), current.size(2)},
+                               torch::kUInt8)
+                  .ne(0)
+                  .unsqueeze(0);
+  return torch::where(keep, 0.5 * (current + next_warped), current);
+}
+
+namespace {
+torch::Tensor normalised(const cv::Mat& rgb, const std::vector<double>& mean, const std::vector<double>& std) {
+  auto t = torch::from_blob(const_cast<uint8_t*>(rgb.ptr<uint8_t>()), {rgb.rows, rgb.cols, 3}, torch::kUInt8)
+               .permute({2, 0, 1})
+               .to(torch::kFloat)
+               .div(255.0);
+  auto m = torch::tensor(mean, torch::kDouble).to(torch::kFloat).view({3, 1, 1});
+  auto s = torch::tensor(std, torch::kDouble).to(torch::kFloat).view({3, 1, 1});
+  return ((t - m) / s).unsqueeze(0);
+}
+}  // namespace
+
+std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
+                                            const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
+                                            const std::vector<double>& mean, const std::vector<double>& std,
+                                            double threshold, double class_fraction, TemporalLabelStats* stats) {
+  CSEG_CHECK(mean.size() == 3 && std.size() == 3, "temporal pseudo-labels: mean and std need 3 values");
+  torch::NoGradGuard no_grad;
+  const size_t n = frames.size();
+  std::vector<int64_t> next_of(n, -1);
+  for (const auto& seq : frames.sequences())
+    for (size_t i = 0; i + 1 < seq.size(); ++i) next_of.at(seq[i]) = int64_t(seq[i + 1]);
+  TemporalLabelStats st;
+  std::vector<cv::Mat> labels(n);
+  // Frames are visited in order, so a sequence's frame t+1 is predicted once, as the next of t
+  // and then reused as the current frame.
+  int64_t cached_index = -1;
+  cv::Mat cached_image;
+  torch::Tensor cached_probs;
+  auto predict = [&](size_t i, cv::Mat& image) {
+    if (int64_t(i) == cached_index) {
+      image = cached_image;
+      return cached_probs;
+    }
+    image = frames.load(i).image;
+    return teacher(normalised(image, mean, std)).squeeze(0).to(torch::kFloat).softmax(0);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    cv::Mat image;
+    auto probs = predict(i, image);
+    if (next_of[i] >= 0) {
+      cv::Mat next_image;
+      auto next_probs = predict(size_t(next_of[i]), next_image);
+      CSEG_CHECK(next_image.size() == image.size(), "{}: frames {} and {} of a sequence differ in size",
+                 frames.describe(), frames.id(i), frames.id(size_t(next_of[i])));
+      const cv::Mat forward = estimate_flow(image, next_image), backward = estimate_flow(next_image, image);
+      const cv::Mat consistent = consistent_flow_mask(forward, backward, 1.0);
+      probs = fuse_with_next_frame(probs, warp_probabilities(next_probs, forward), consistent);
+      st.consistent_fraction += double(cv::countNonZero(consistent)) / double(consistent.total());
+      ++st.fused;
+      cached_index = next_of[i];
+      cached_image = next_image;
+      cached_probs = next_probs;
+    }
+    // hard_pseudo_labels takes logits: log-probabilities give back the same softmax.
+    auto hard = hard_pseudo_labels(probs.clamp_min(1e-12).log().unsqueeze(0), threshold, class_fraction)
+                    .squeeze(0)
+                    .to(torch::kUInt8)
+                    .contiguous();
+    labels[i] = cv::Mat(image.rows, image.cols, CV_8UC1, hard.data_ptr<uint8_t>()).clone();
+    st.labelled_fraction += double(cv::countNonZero(labels[i] != 255)) / double(labels[i].total());
+    ++st.frames;
+  }
+  if (st.fused) st.consistent_fraction /= double(st.fused);
+  if (st.frames) st.labelled_fraction /= double(st.frames);
+  if (stats) *stats = st;
+  return labels;
+}
+
+}  // namespace cseg::adaptation
