@@ -127,21 +127,6 @@ void write_label_png(const std::string& path, const cv::Mat& labels, const Palet
   fs::rename(tmp, path);
 }
 
-void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> bytes;
-  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}),
-             "cannot encode JPEG '{}'", path);
-  const std::string tmp = temp_name(path);
-  {
-    FilePtr file(std::fopen(tmp.c_str(), "wb"));
-    CSEG_CHECK(file && std::fwrite(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(),
-               "cannot write '{}'", tmp);
-  }
-  fs::rename(tmp, path);
-}
-
 namespace {
 void write_bytes_atomically(const std::string& path, const void* data, size_t size) {
   const std::string tmp = temp_name(path);
@@ -152,6 +137,15 @@ void write_bytes_atomically(const std::string& path, const void* data, size_t si
   fs::rename(tmp, path);
 }
 }  // namespace
+
+void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> bytes;
+  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}),
+             "cannot encode JPEG '{}'", path);
+  write_bytes_atomically(path, bytes.data(), bytes.size());
+}
 
 cv::Mat read_depth_png(const std::string& path, double units_per_metre) {
   CSEG_CHECK(fs::exists(path), "depth file '{}' does not exist", path);
