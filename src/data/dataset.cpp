@@ -113,8 +113,24 @@ RelabelledDataset::RelabelledDataset(const Dataset& inner, std::vector<cv::Mat> 
   CSEG_CHECK(masks_.size() == inner_.size(), "{}: {} label maps for {} frames", describe(), masks_.size(), inner_.size());
 }
 
+cv::Mat FileListDataset::load_image(size_t index) const { return read_rgb(entries_.at(index).image_path); }
+
+Sample UnlabelledDataset::load(size_t index) const {
+  Sample s;
+  s.id = inner_->id(index);
+  s.image = inner_->load_image(index);
+  s.mask = cv::Mat(s.image.size(), CV_8UC1, cv::Scalar(kIgnore));
+  return s;
+}
+
+cv::Mat UnlabelledDataset::load_mask(size_t index) const {
+  return cv::Mat(inner_->load_image(index).size(), CV_8UC1, cv::Scalar(kIgnore));
+}
+
 Sample RelabelledDataset::load(size_t index) const {
-  Sample s = inner_.load(index);
+  Sample s;
+  s.id = inner_.id(index);
+  s.image = inner_.load_image(index);
   s.mask = masks_.at(index).clone();
   CSEG_CHECK(s.mask.size() == s.image.size() && s.mask.type() == CV_8UC1,
              "{}: the label map of '{}' is not an 8-bit map of its image's size", describe(), s.id);

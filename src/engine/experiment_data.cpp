@@ -33,7 +33,15 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
       auto dataset = cfg.dataset;
       if (!env.root.empty()) dataset.root = env.root;
       if (!env.scenes.empty()) dataset.scenes = env.scenes;
-      EnvironmentData e{env.name, env.labelled, open(dataset, dataset.train_split), open(dataset, dataset.val_split),
+      // An unlabelled environment's training masks are never opened (they need not exist); its
+      // val and test labels are what it is evaluated on.
+      SplitData train;
+      if (env.labelled) {
+        train = open(dataset, dataset.train_split);
+      } else {
+        train.dataset = std::make_shared<data::UnlabelledDataset>(data::make_dataset(dataset, dataset.train_split));
+      }
+      EnvironmentData e{env.name, env.labelled, std::move(train), open(dataset, dataset.val_split),
                         open(dataset, dataset.test_split)};
       if (!d.environments.empty())
         CSEG_CHECK(e.train.dataset->info().num_classes == d.environments.front().train.dataset->info().num_classes,

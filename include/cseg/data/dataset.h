@@ -37,6 +37,8 @@ class Dataset {
   virtual Sample load(size_t index) const = 0;
   /// Only the mask (for building class-presence indices without decoding images).
   virtual cv::Mat load_mask(size_t index) const = 0;
+  /// Only the image (H x W x 3 RGB), never reading the mask.
+  virtual cv::Mat load_image(size_t index) const { return load(index).image; }
   /// "voc split 'train' at /data/VOC2012", for messages and cache keys.
   virtual std::string describe() const = 0;
   /// Changes when the mask of `index` changes on disk (size and modification time), so cached
@@ -75,6 +77,7 @@ class FileListDataset : public Dataset {
   const std::string& id(size_t i) const override { return entries_.at(i).id; }
   Sample load(size_t index) const override;
   cv::Mat load_mask(size_t index) const override;
+  cv::Mat load_image(size_t index) const override;
   std::string describe() const override { return description_; }
   std::string mask_stamp(size_t index) const override;
   cv::Mat load_saliency(size_t index) const override;
@@ -97,6 +100,27 @@ class FileListDataset : public Dataset {
   std::vector<std::vector<size_t>> sequences_;
 };
 
+/// Another dataset's frames as an unlabelled environment sees them: every mask is all 255 and no
+/// mask file is ever opened (they need not exist).
+class UnlabelledDataset : public Dataset {
+ public:
+  explicit UnlabelledDataset(std::shared_ptr<const Dataset> inner) : inner_(std::move(inner)) {}
+  const DatasetInfo& info() const override { return inner_->info(); }
+  size_t size() const override { return inner_->size(); }
+  const std::string& id(size_t index) const override { return inner_->id(index); }
+  Sample load(size_t index) const override;
+  cv::Mat load_mask(size_t index) const override;
+  cv::Mat load_image(size_t index) const override { return inner_->load_image(index); }
+  std::string describe() const override { return inner_->describe() + " (unlabelled)"; }
+  std::string mask_stamp(size_t) const override { return "unlabelled"; }
+  cv::Mat load_depth(size_t index) const override { return inner_->load_depth(index); }
+  bool has_depth() const override { return inner_->has_depth(); }
+  std::vector<std::vector<size_t>> sequences() const override { return inner_->sequences(); }
+
+ private:
+  std::shared_ptr<const Dataset> inner_;
+};
+
 /// Another dataset's frames with label maps given in memory (e.g. pseudo-labels computed for a
 /// step): images, ids and sequences come from `inner`, masks from `masks` (dataset labels, 255
 /// ignore; one per frame, each the size of its image). `inner` must outlive this.
@@ -111,6 +135,8 @@ class RelabelledDataset : public Dataset {
   std::string describe() const override { return inner_.describe() + " (" + why_ + ")"; }
   std::string mask_stamp(size_t index) const override { return "in-memory:" + why_; }
   std::vector<std::vector<size_t>> sequences() const override { return inner_.sequences(); }
+  cv::Mat load_depth(size_t index) const override { return inner_.load_depth(index); }
+  bool has_depth() const override { return inner_.has_depth(); }
 
  private:
   const Dataset& inner_;

@@ -87,6 +87,7 @@ class FrameDataset : public Dataset {
     return s;
   }
   cv::Mat load_mask(size_t i) const override { return read_labels(frames_.at(i)); }
+  cv::Mat load_image(size_t i) const override { return read_image(frames_.at(i)); }
   cv::Mat load_depth(size_t i) const override { return read_depth(frames_.at(i)); }
   bool has_depth() const override { return true; }
 
