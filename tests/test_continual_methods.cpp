@@ -185,6 +185,16 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
 }
 
 namespace {
+/// A step-1 batch of four empty 32 x 32 crops, for replay to append to.
+Batch four_crops() {
+  Batch b;
+  b.images = torch::zeros({4, 3, 32, 32});
+  b.labels = torch::zeros({4, 32, 32}, torch::kLong);
+  b.ids = {"a", "b", "c", "d"};
+  b.indices = {0, 1, 2, 3};
+  return b;
+}
+
 ReplayItem crop(int cls, double priority = 0, float embed = 0) {
   ReplayItem it;
   it.image = torch::full({3, 4, 4}, float(cls));
@@ -271,11 +281,7 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
   // A step-1 batch of 4 gets 4 stored crops (ratio 0.5 of the final batch).
   StepContext ctx;
   ctx.step = 1;
-  Batch b;
-  b.images = torch::zeros({4, 3, 32, 32});
-  b.labels = torch::zeros({4, 32, 32}, torch::kLong);
-  b.ids = {"a", "b", "c", "d"};
-  b.indices = {0, 1, 2, 3};
+  Batch b = four_crops();
   replay.before_forward(ctx, b);
   EXPECT_EQ(b.size(), 8);
   EXPECT_EQ(b.labels.size(0), 8);
@@ -450,11 +456,7 @@ TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
     engine::Trainer(cfg, data, replay, (d / mode).string()).run();
     StepContext ctx;
     ctx.step = 2;
-    Batch b;
-    b.images = torch::zeros({4, 3, 32, 32});
-    b.labels = torch::zeros({4, 32, 32}, torch::kLong);
-    b.ids = {"a", "b", "c", "d"};
-    b.indices = {0, 1, 2, 3};
+    Batch b = four_crops();
     replay.before_forward(ctx, b);
     replayed[mode] = int(b.size()) - 4;
     if (mode == "focus_first") {

@@ -6,6 +6,7 @@
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/core/error.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/loader.h"
 
 namespace cseg::adaptation {
 
@@ -37,23 +38,10 @@ torch::Tensor fuse_with_next_frame(const torch::Tensor& current, const torch::Te
   return torch::where(keep, 0.5 * (current + next_warped), current);
 }
 
-namespace {
-torch::Tensor normalised(const cv::Mat& rgb, const std::vector<double>& mean, const std::vector<double>& std) {
-  auto t = torch::from_blob(const_cast<uint8_t*>(rgb.ptr<uint8_t>()), {rgb.rows, rgb.cols, 3}, torch::kUInt8)
-               .permute({2, 0, 1})
-               .to(torch::kFloat)
-               .div(255.0);
-  auto m = torch::tensor(mean, torch::kDouble).to(torch::kFloat).view({3, 1, 1});
-  auto s = torch::tensor(std, torch::kDouble).to(torch::kFloat).view({3, 1, 1});
-  return ((t - m) / s).unsqueeze(0);
-}
-}  // namespace
-
 std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
                                             const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
                                             const std::vector<double>& mean, const std::vector<double>& std,
                                             double threshold, double class_fraction, TemporalLabelStats* stats) {
-  CSEG_CHECK(mean.size() == 3 && std.size() == 3, "temporal pseudo-labels: mean and std need 3 values");
   torch::NoGradGuard no_grad;
   const size_t n = frames.size();
   std::vector<int64_t> next_of(n, -1);
@@ -71,8 +59,8 @@ std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
       image = cached_image;
       return cached_probs;
     }
-    image = frames.load(i).image;
-    return teacher(normalised(image, mean, std)).squeeze(0).to(torch::kFloat).softmax(0);
+    image = frames.load_image(i);
+    return teacher(data::image_tensor(image, mean, std).unsqueeze(0)).squeeze(0).to(torch::kFloat).softmax(0);
   };
   for (size_t i = 0; i < n; ++i) {
     cv::Mat image;

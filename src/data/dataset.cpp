@@ -100,7 +100,7 @@ Sample FileListDataset::load(size_t index) const {
   const Entry& e = entries_.at(index);
   Sample s;
   s.id = e.id;
-  s.image = read_rgb(e.image_path);
+  s.image = load_image(index);
   s.mask = load_mask(index);
   CSEG_CHECK(s.image.size() == s.mask.size(),
              "label file '{}' is {}x{} but its image '{}' is {}x{} (width x height)", e.mask_path,
@@ -108,33 +108,22 @@ Sample FileListDataset::load(size_t index) const {
   return s;
 }
 
-RelabelledDataset::RelabelledDataset(const Dataset& inner, std::vector<cv::Mat> masks, std::string why)
-    : inner_(inner), masks_(std::move(masks)), why_(std::move(why)) {
-  CSEG_CHECK(masks_.size() == inner_.size(), "{}: {} label maps for {} frames", describe(), masks_.size(), inner_.size());
-}
-
 cv::Mat FileListDataset::load_image(size_t index) const { return read_rgb(entries_.at(index).image_path); }
 
-Sample UnlabelledDataset::load(size_t index) const {
+Sample DatasetView::load(size_t index) const {
   Sample s;
   s.id = inner_->id(index);
   s.image = inner_->load_image(index);
-  s.mask = cv::Mat(s.image.size(), CV_8UC1, cv::Scalar(kIgnore));
-  return s;
-}
-
-cv::Mat UnlabelledDataset::load_mask(size_t index) const {
-  return cv::Mat(inner_->load_image(index).size(), CV_8UC1, cv::Scalar(kIgnore));
-}
-
-Sample RelabelledDataset::load(size_t index) const {
-  Sample s;
-  s.id = inner_.id(index);
-  s.image = inner_.load_image(index);
-  s.mask = masks_.at(index).clone();
+  s.mask = mask(index, s.image.size());
   CSEG_CHECK(s.mask.size() == s.image.size() && s.mask.type() == CV_8UC1,
              "{}: the label map of '{}' is not an 8-bit map of its image's size", describe(), s.id);
   return s;
+}
+
+RelabelledDataset::RelabelledDataset(std::shared_ptr<const Dataset> inner, std::vector<cv::Mat> masks, std::string why)
+    : DatasetView(std::move(inner), std::move(why)), masks_(std::move(masks)) {
+  CSEG_CHECK(masks_.size() == inner_->size(), "{}: {} label maps for {} frames", describe(), masks_.size(),
+             inner_->size());
 }
 
 }  // namespace cseg::data

@@ -15,6 +15,18 @@ std::array<uint8_t, 256> identity_lut() {
   return t;
 }
 
+torch::Tensor image_tensor(const cv::Mat& rgb, const std::vector<double>& mean, const std::vector<double>& std) {
+  CSEG_CHECK(rgb.type() == CV_8UC3 && rgb.isContinuous(), "image_tensor: expected a continuous 8-bit RGB image");
+  CSEG_CHECK(mean.size() == 3 && std.size() == 3, "image_tensor: mean and std need 3 values each");
+  auto t = torch::from_blob(const_cast<uint8_t*>(rgb.ptr<uint8_t>()), {rgb.rows, rgb.cols, 3}, torch::kUInt8)
+               .permute({2, 0, 1})
+               .to(torch::kFloat)
+               .div_(255.0);
+  auto m = torch::tensor({mean[0], mean[1], mean[2]}, torch::kFloat).view({3, 1, 1});
+  auto s = torch::tensor({std[0], std[1], std[2]}, torch::kFloat).view({3, 1, 1});
+  return (t - m) / s;
+}
+
 Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOptions options)
     : dataset_(dataset), indices_(std::move(indices)), options_(std::move(options)) {
   CSEG_CHECK(!indices_.empty(), "{}: the loader was given no images", dataset_.describe());

@@ -9,6 +9,7 @@
 #include "cseg/adaptation/novelty.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/data/loader.h"
 #include "cseg/logging/progress.h"
 
 namespace fs = std::filesystem;
@@ -31,15 +32,7 @@ struct Item {
 
 torch::Tensor to_tensor(const std::vector<Item>& items, const PredictOptions& o) {
   std::vector<torch::Tensor> parts;
-  auto mean = torch::tensor({o.mean[0], o.mean[1], o.mean[2]}, torch::kFloat).view({3, 1, 1});
-  auto std = torch::tensor({o.std[0], o.std[1], o.std[2]}, torch::kFloat).view({3, 1, 1});
-  for (const auto& it : items) {
-    auto t = torch::from_blob(it.rgb.data, {it.rgb.rows, it.rgb.cols, 3}, torch::kUInt8)
-                 .permute({2, 0, 1})
-                 .to(torch::kFloat)
-                 .div_(255.0);
-    parts.push_back((t - mean) / std);
-  }
+  for (const auto& it : items) parts.push_back(data::image_tensor(it.rgb, o.mean, o.std));
   return torch::stack(parts);
 }
 

@@ -407,7 +407,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   // Unlabelled video with temporal consistency: the step's pseudo-labels are computed here, on
   // whole frames, and read by the loader as if they were the environment's labels.
   const bool temporal = !labelled && cfg_.adaptation.temporal;
-  std::unique_ptr<data::RelabelledDataset> pseudo_labelled;
+  std::shared_ptr<const data::Dataset> train_dataset = split.dataset;
   nlohmann::json pseudo_label_stats;
   if (temporal) {
     CSEG_CHECK(!split.dataset->sequences().empty(),
@@ -418,16 +418,16 @@ Trainer::StepTiming Trainer::train_step(int k) {
     auto maps = adaptation::temporal_pseudo_labels(
         *split.dataset, [&](const torch::Tensor& x) { return old_model->forward(x).logits; }, cfg_.augment.mean,
         cfg_.augment.std, cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, &st);
+    const double seconds = seconds_since(t0);
     spdlog::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
                  "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
                  method_.name(), st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction,
-                 seconds_since(t0));
-    pseudo_labelled = std::make_unique<data::RelabelledDataset>(*split.dataset, std::move(maps), "temporal pseudo-labels");
+                 seconds);
+    train_dataset = std::make_shared<data::RelabelledDataset>(split.dataset, std::move(maps), "temporal pseudo-labels");
     pseudo_label_stats = {{"kind", "temporal"}, {"frames", st.frames}, {"fused_with_next", st.fused},
-                            {"flow_consistent_fraction", st.consistent_fraction},
-                            {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds_since(t0)}};
+                          {"flow_consistent_fraction", st.consistent_fraction},
+                          {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds}};
   }
-  const data::Dataset& train_dataset = temporal ? *pseudo_labelled : *split.dataset;
   std::vector<size_t> images;
   if (!labelled) {  // every frame: choosing them by the classes in their masks would read labels
     images.resize(split.dataset->size());
@@ -453,7 +453,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     data::LoaderOptions vo = lo;
     vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
-    data::Loader visit(train_dataset, images, vo);
+    data::Loader visit(*train_dataset, images, vo);
     visit.start_epoch(0);
     while (auto b = visit.next()) {
       if (!labelled && !temporal) b->labels = teacher_labels(*old_model, b->images);  // e.g. what a replay buffer keeps
@@ -462,7 +462,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   };
   core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
   method_.on_step_begin(ctx);
-  data::Loader loader(train_dataset, images, lo);
+  data::Loader loader(*train_dataset, images, lo);
 
   const int64_t per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
   int64_t total = tc.iterations > 0        ? tc.iterations

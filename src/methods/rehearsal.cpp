@@ -13,6 +13,15 @@ namespace F = torch::nn::functional;
 
 namespace cseg::methods {
 
+namespace {
+/// Cross-entropy averaged over the labelled pixels (255 ignored); 0, with a graph, when none is.
+torch::Tensor labelled_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target) {
+  auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kSum));
+  const auto valid = (target != 255).sum().item<int64_t>();
+  return valid > 0 ? ce / double(valid) : ce * 0;
+}
+}  // namespace
+
 Rehearsal::Rehearsal(Kind kind, Options o) : kind_(kind) {
   ReplayBuffer::Options b;
   b.capacity = o.integer("memory", 100);
@@ -32,7 +41,6 @@ Rehearsal::Rehearsal(Kind kind, Options o) : kind_(kind) {
   beta_ = kind == Kind::DERpp ? o.real("beta", 0.5) : 0;
   o.finish();
   CSEG_CHECK(ratio_ >= 0 && ratio_ < 1, "method_options.{}.ratio must be in [0, 1), got {}", name(), ratio_);
-  selection_ = b.selection;
   buffer_ = std::make_unique<ReplayBuffer>(b);
 }
 
@@ -90,10 +98,7 @@ void Rehearsal::add_latent_replay(StepContext& ctx, const Batch& batch, LossTerm
   if (idx.empty()) return;
   auto [latents, labels] = buffer_->latent_batch(idx);
   auto logits = ctx.model->forward_from(layer_, latents, labels.size(1), labels.size(2));
-  auto ce = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kSum));
-  const auto valid = (labels != 255).sum().item<int64_t>();
-  terms.emplace_back("latent_replay",
-                     double(idx.size()) / double(batch.size()) * (valid > 0 ? ce / double(valid) : ce * 0));
+  terms.emplace_back("latent_replay", double(idx.size()) / double(batch.size()) * labelled_cross_entropy(logits, labels));
 }
 
 void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput&, LossTerms& terms) {
@@ -121,9 +126,7 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
       const int64_t seen = (*buffer_)[idx[i]].logits.size(0);
       target[long(i)].masked_fill_(target[long(i)] >= seen & target[long(i)] != 255, 255);
     }
-    auto ce = F::cross_entropy(out.logits, target, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kSum));
-    const auto valid = (target != 255).sum().item<int64_t>();
-    terms.emplace_back("der_ce", beta_ * (valid > 0 ? ce / double(valid) : ce * 0));
+    terms.emplace_back("der_ce", beta_ * labelled_cross_entropy(out.logits, target));
   }
 }
 
@@ -155,7 +158,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   const auto taps = kind_ == Kind::Latent ? ctx.model->latent_taps(layer_) : std::vector<std::string>{};
   ctx.visit_train_data([&](const Batch& b) {
     auto out = ctx.model->forward(b.images);
-    auto priority = selection_priority(selection_, out.logits, b.labels);
+    auto priority = selection_priority(buffer_->options().selection, out.logits, b.labels);
     auto embedding = out.features.at("encoder").mean({2, 3});
     for (int64_t i = 0; i < b.size(); ++i) {
       ReplayItem it;

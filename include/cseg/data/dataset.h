@@ -100,48 +100,53 @@ class FileListDataset : public Dataset {
   std::vector<std::vector<size_t>> sequences_;
 };
 
-/// Another dataset's frames as an unlabelled environment sees them: every mask is all 255 and no
-/// mask file is ever opened (they need not exist).
-class UnlabelledDataset : public Dataset {
+/// Another dataset's frames with other masks: images, ids, depth and sequences come from
+/// `inner`; subclasses say what the masks are.
+class DatasetView : public Dataset {
  public:
-  explicit UnlabelledDataset(std::shared_ptr<const Dataset> inner) : inner_(std::move(inner)) {}
+  DatasetView(std::shared_ptr<const Dataset> inner, std::string why) : inner_(std::move(inner)), why_(std::move(why)) {}
   const DatasetInfo& info() const override { return inner_->info(); }
   size_t size() const override { return inner_->size(); }
   const std::string& id(size_t index) const override { return inner_->id(index); }
+  /// The inner frame's image with this view's mask; no mask file of `inner` is opened.
   Sample load(size_t index) const override;
-  cv::Mat load_mask(size_t index) const override;
+  cv::Mat load_mask(size_t index) const override { return mask(index, inner_->load_image(index).size()); }
   cv::Mat load_image(size_t index) const override { return inner_->load_image(index); }
-  std::string describe() const override { return inner_->describe() + " (unlabelled)"; }
-  std::string mask_stamp(size_t) const override { return "unlabelled"; }
+  std::string describe() const override { return inner_->describe() + " (" + why_ + ")"; }
+  std::string mask_stamp(size_t) const override { return why_; }
   cv::Mat load_depth(size_t index) const override { return inner_->load_depth(index); }
   bool has_depth() const override { return inner_->has_depth(); }
   std::vector<std::vector<size_t>> sequences() const override { return inner_->sequences(); }
 
- private:
+ protected:
+  /// The mask of frame `index`, whose image is `size`.
+  virtual cv::Mat mask(size_t index, cv::Size size) const = 0;
   std::shared_ptr<const Dataset> inner_;
+  std::string why_;
 };
 
-/// Another dataset's frames with label maps given in memory (e.g. pseudo-labels computed for a
-/// step): images, ids and sequences come from `inner`, masks from `masks` (dataset labels, 255
-/// ignore; one per frame, each the size of its image). `inner` must outlive this.
-class RelabelledDataset : public Dataset {
+/// As an unlabelled environment sees a dataset: every mask is all 255 and no mask file is ever
+/// opened (they need not exist).
+class UnlabelledDataset : public DatasetView {
  public:
-  RelabelledDataset(const Dataset& inner, std::vector<cv::Mat> masks, std::string why);
-  const DatasetInfo& info() const override { return inner_.info(); }
-  size_t size() const override { return inner_.size(); }
-  const std::string& id(size_t index) const override { return inner_.id(index); }
-  Sample load(size_t index) const override;
+  explicit UnlabelledDataset(std::shared_ptr<const Dataset> inner) : DatasetView(std::move(inner), "unlabelled") {}
+
+ protected:
+  cv::Mat mask(size_t, cv::Size size) const override { return cv::Mat(size, CV_8UC1, cv::Scalar(kIgnore)); }
+};
+
+/// With label maps given in memory (e.g. pseudo-labels computed for a step): dataset labels,
+/// 255 ignore, one 8-bit map per frame of its image's size.
+class RelabelledDataset : public DatasetView {
+ public:
+  RelabelledDataset(std::shared_ptr<const Dataset> inner, std::vector<cv::Mat> masks, std::string why);
   cv::Mat load_mask(size_t index) const override { return masks_.at(index).clone(); }
-  std::string describe() const override { return inner_.describe() + " (" + why_ + ")"; }
-  std::string mask_stamp(size_t index) const override { return "in-memory:" + why_; }
-  std::vector<std::vector<size_t>> sequences() const override { return inner_.sequences(); }
-  cv::Mat load_depth(size_t index) const override { return inner_.load_depth(index); }
-  bool has_depth() const override { return inner_.has_depth(); }
+
+ protected:
+  cv::Mat mask(size_t index, cv::Size) const override { return load_mask(index); }
 
  private:
-  const Dataset& inner_;
   std::vector<cv::Mat> masks_;
-  std::string why_;
 };
 
 }  // namespace cseg::data

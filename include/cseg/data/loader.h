@@ -36,6 +36,11 @@ struct LoaderOptions {
 /// Identity label table.
 std::array<uint8_t, 256> identity_lut();
 
+/// One RGB image (H x W x 3 uint8) as the network takes it: [3, H, W] float32 in [0, 1],
+/// normalised with `mean` and `std` (3 values each). For single images outside the Loader
+/// (prediction, per-frame teacher passes); the Loader fuses the same into its collation.
+torch::Tensor image_tensor(const cv::Mat& rgb, const std::vector<double>& mean, const std::vector<double>& std);
+
 class Loader {
  public:
   Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOptions options);

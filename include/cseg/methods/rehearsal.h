@@ -57,7 +57,6 @@ class Rehearsal : public Method {
   Kind kind_;
   double ratio_, alpha_, beta_;
   int replay_batch_;
-  std::string selection_;
   /// replay, latent_replay: fixed (ratio of every batch), per_step (ratio per earlier step, at
   /// most 0.9), adaptive (1 - 1/n after n steps: every step an equal share), focus_first (ratio,
   /// all from the first step's items).

@@ -55,6 +55,7 @@ class ReplayBuffer {
   /// `first_label` = first step label introduced at `step` (for the class of a crop).
   void add(std::vector<ReplayItem> candidates, int step, int first_label);
 
+  const Options& options() const { return o_; }
   size_t size() const { return items_.size(); }
   const ReplayItem& operator[](size_t i) const { return items_[i]; }
   /// `n` distinct items (all if n >= size), drawn with a generator seeded by `seed`; only items

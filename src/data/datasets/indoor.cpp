@@ -302,15 +302,50 @@ class HypersimDataset : public FrameDataset {
   }
 };
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells;
-  std::stringstream ss(line);
-  for (std::string cell; std::getline(ss, cell, ',');) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    cells.push_back(cell);
+/// A text table whose first line names its columns (Hypersim's split CSV, ScanNet's label TSV).
+/// Cells lose trailing spaces and carriage returns.
+class TextTable {
+ public:
+  /// `what` names the table in messages ("hypersim split file"); the caller checks it exists.
+  TextTable(const fs::path& file, char separator, std::string what)
+      : in_(file), separator_(separator), file_(file.string()), what_(std::move(what)) {
+    std::string line;
+    std::getline(in_, line);
+    header_ = split(line);
   }
-  return cells;
-}
+  size_t width() const { return header_.size(); }
+  /// The index of column `name`; throws naming the table when it has none.
+  size_t column(const std::string& name) const {
+    auto it = std::find(header_.begin(), header_.end(), name);
+    CSEG_CHECK(it != header_.end(), "{} '{}' has no column '{}'", what_, file_, name);
+    return static_cast<size_t>(it - header_.begin());
+  }
+  /// The next row's cells; false at the end. line() is then its line number (the header is 1).
+  bool next(std::vector<std::string>& cells) {
+    std::string line;
+    if (!std::getline(in_, line)) return false;
+    ++line_;
+    cells = split(line);
+    return true;
+  }
+  int line() const { return line_; }
+
+ private:
+  std::vector<std::string> split(const std::string& line) const {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, separator_);) {
+      while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+      cells.push_back(cell);
+    }
+    return cells;
+  }
+  std::ifstream in_;
+  char separator_;
+  std::string file_, what_;
+  std::vector<std::string> header_;
+  int line_ = 1;
+};
 
 /// Folders of `root` to read, in name order: those named in `wanted` (each must exist), else all.
 std::vector<std::string> scene_folders(const fs::path& root, const std::vector<std::string>& wanted,
@@ -337,20 +372,12 @@ std::unique_ptr<Dataset> make_hypersim_impl(const config::DatasetConfig& cfg, co
   std::set<std::string> in_split;
   const bool have_csv = fs::exists(csv);
   if (have_csv) {
-    std::ifstream in(csv);
-    std::string line;
-    std::getline(in, line);
-    const auto header = split_csv_line(line);
-    auto column = [&](const std::string& name) {
-      auto it = std::find(header.begin(), header.end(), name);
-      CSEG_CHECK(it != header.end(), "hypersim split file '{}' has no column '{}'", csv.string(), name);
-      return static_cast<size_t>(it - header.begin());
-    };
-    const size_t scene = column("scene_name"), camera = column("camera_name"), frame = column("frame_id"),
-                 public_release = column("included_in_public_release"), partition = column("split_partition_name");
-    while (std::getline(in, line)) {
-      const auto cells = split_csv_line(line);
-      if (cells.size() < header.size()) continue;
+    TextTable table(csv, ',', "hypersim split file");
+    const size_t scene = table.column("scene_name"), camera = table.column("camera_name"),
+                 frame = table.column("frame_id"), public_release = table.column("included_in_public_release"),
+                 partition = table.column("split_partition_name");
+    for (std::vector<std::string> cells; table.next(cells);) {
+      if (cells.size() < table.width()) continue;
       if (cells[public_release] != "True" || cells[partition] != split) continue;
       in_split.insert(fmt::format("{}/{}/{:04d}", cells[scene], cells[camera], std::stoi(cells[frame])));
     }
@@ -441,32 +468,13 @@ class ScanNetDataset : public FrameDataset {
 };
 
 std::vector<int> scannet_to_nyu40(const fs::path& tsv) {
-  std::ifstream in(tsv);
-  CSEG_CHECK(in.good(), "scannet: the label table '{}' does not exist (it ships with ScanNet)", tsv.string());
-  auto split_tabs = [](const std::string& line) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string c; std::getline(ss, c, '\t');) {
-      while (!c.empty() && c.back() == '\r') c.pop_back();
-      cells.push_back(c);
-    }
-    return cells;
-  };
-  std::string line;
-  std::getline(in, line);
-  const auto header = split_tabs(line);
-  auto column = [&](const std::string& name) {
-    auto it = std::find(header.begin(), header.end(), name);
-    CSEG_CHECK(it != header.end(), "scannet label table '{}' has no column '{}'", tsv.string(), name);
-    return static_cast<size_t>(it - header.begin());
-  };
-  const size_t id_col = column("id"), nyu_col = column("nyu40id");
+  CSEG_CHECK(fs::exists(tsv), "scannet: the label table '{}' does not exist (it ships with ScanNet)", tsv.string());
+  TextTable rows(tsv, '\t', "scannet label table");
+  const size_t id_col = rows.column("id"), nyu_col = rows.column("nyu40id");
   std::vector<int> table(1, kIgnore);  // id 0: unannotated
-  int row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.empty()) continue;
-    const auto cells = split_tabs(line);
+  for (std::vector<std::string> cells; rows.next(cells);) {
+    const int row = rows.line();
+    if (cells.empty()) continue;
     CSEG_CHECK(cells.size() > std::max(id_col, nyu_col), "scannet label table '{}' line {}: too few columns",
                tsv.string(), row);
     int id = 0, nyu = 0;
