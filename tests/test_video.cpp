@@ -14,6 +14,7 @@
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/method.h"
+#include "cseg/methods/rehearsal.h"
 #include "tiny_experiment.h"
 #include "cseg/models/segmenter.h"
 #include "cseg/data/fmnist/scenes.h"
@@ -387,6 +388,22 @@ TEST(Temporal, AnUnlabelledVideoEnvironmentTrainsFromTemporalPseudoLabels) {
   EXPECT_EQ(made["fused_with_next"], 6);  // two sequences of four frames
   EXPECT_GT(made["flow_consistent_fraction"].get<double>(), 0.5);
   EXPECT_TRUE(r["steps"][0]["pseudo_labels"].is_null());
+  // Frames without a confident pseudo-label stay ignored (255), whatever the label protocol:
+  // MiB's table maps a mask's 255 to background, which must not reach pseudo-labels.
+  c.scenario.protocol = "mib";
+  c.adaptation.threshold = 1.0;  // nothing is that confident: every pixel is "none"
+  c.output_dir = (d / "mib").string();
+  auto data_mib = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  auto replay = methods::make_method("replay", {{"memory", "100"}, {"policy", "experience_balanced"}});
+  engine::Trainer(c, data_mib, *replay, (d / "mib/replay").string()).run();
+  const auto& buffer = static_cast<const methods::Rehearsal&>(*replay).buffer();
+  int from_video = 0;
+  for (size_t i = 0; i < buffer.size(); ++i) {
+    if (buffer[i].step != 1) continue;
+    ++from_video;
+    EXPECT_TRUE(buffer[i].label.eq(255).all().item<bool>()) << "item " << i;
+  }
+  EXPECT_GT(from_video, 0);
   // An environment without sequences cannot be learnt with temporal consistency.
   c.scenario.environments[1].root = (d / "a").string();
   c.output_dir = (d / "run2").string();

@@ -443,7 +443,10 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
   lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
-  if (!labelled && !temporal) lo.lut.fill(255);  // an unlabelled environment's labels are never read
+  // An unlabelled environment's masks are all 255 (UnlabelledDataset) or the teacher's temporal
+  // pseudo-labels, already step labels with 255 for "none": both pass unchanged (the protocol's
+  // table would turn 255 into background under MiB's protocol).
+  if (!labelled) lo.lut = data::identity_lut();
   lo.saliency = method_.needs_saliency();
   if (group_) {
     lo.shard_rank = group_->rank();

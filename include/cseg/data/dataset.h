@@ -135,8 +135,8 @@ class UnlabelledDataset : public DatasetView {
   cv::Mat mask(size_t, cv::Size size) const override { return cv::Mat(size, CV_8UC1, cv::Scalar(kIgnore)); }
 };
 
-/// With label maps given in memory (e.g. pseudo-labels computed for a step): dataset labels,
-/// 255 ignore, one 8-bit map per frame of its image's size.
+/// With label maps given in memory (e.g. pseudo-labels computed for a step): 255 ignore, one
+/// 8-bit map per frame of its image's size.
 class RelabelledDataset : public DatasetView {
  public:
   RelabelledDataset(std::shared_ptr<const Dataset> inner, std::vector<cv::Mat> masks, std::string why);
