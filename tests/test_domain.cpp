@@ -171,3 +171,58 @@ TEST(Domain, CrossConsistency) {
   test::expect_error([&] { parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_jitter: 2}\n", d); },
                      {"adaptation.student_jitter", "[0, 1)"});
 }
+
+TEST(Domain, StudentScaleChangesOnlyUnlabelledSteps) {
+  // The same run with and without the scale consistency: the labelled step is identical, the
+  // unlabelled one learns something else.
+  test::TempDir d;
+  auto plain = two_environments(d, false);
+  auto scaled = plain;
+  scaled.adaptation.student_scale = 0.4;
+  scaled.output_dir = (d / "run_scaled").string();
+  auto method = methods::make_method("finetune", {});
+  auto data = engine::open_experiment_data(plain, (d / "cache").string(), 1);
+  engine::Trainer(plain, data, *method, (d / "run/finetune").string()).run();
+  auto data_scaled = engine::open_experiment_data(scaled, (d / "cache").string(), 1);
+  engine::Trainer(scaled, data_scaled, *method, (d / "run_scaled/finetune").string()).run();
+  auto differing = [&](const std::string& name) {
+    const auto a = weights::read_weights((d / "run/finetune/checkpoints" / name).string());
+    const auto b = weights::read_weights((d / "run_scaled/finetune/checkpoints" / name).string());
+    size_t n = 0;
+    for (size_t i = 0; i < a.size(); ++i) n += !torch::equal(a[i].second, b[i].second);
+    return n;
+  };
+  EXPECT_EQ(differing("step0.pt"), 0u);
+  EXPECT_GT(differing("step1.pt"), 10u);
+  test::expect_error([&] { parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_scale: 1}\n", d); },
+                     {"adaptation.student_scale", "[0, 1)"});
+}
+
+TEST(Domain, JointTrainsOnEveryEnvironmentSoFarWithItsLabels) {
+  test::TempDir d;
+  auto c = two_environments(d, false);  // b is marked unlabelled: joint, the reference, reads its masks anyway
+  auto data = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  // The frames of both environments read as one dataset, in order.
+  data::ConcatDataset both({data.environments[0].train_with_masks, data.environments[1].train_with_masks}, "a + b");
+  ASSERT_EQ(both.size(), data.environments[0].train_with_masks->size() + data.environments[1].train_with_masks->size());
+  const size_t first_of_b = data.environments[0].train_with_masks->size();
+  EXPECT_EQ(both.id(first_of_b), data.environments[1].train_with_masks->id(0));
+  EXPECT_TRUE(both.load_mask(first_of_b).size() == cv::Size(32, 32));
+  EXPECT_EQ(cv::countNonZero(both.load_mask(first_of_b) != 255), 0);  // b's own (all-ignore) mask
+  test::expect_error([&] { both.load_mask(both.size()); }, {"a + b", "out of range"});
+  auto joint = methods::make_method("joint", {});
+  auto r = engine::Trainer(c, data, *joint, (d / "run/joint").string()).run();
+  ASSERT_EQ(r["steps"].size(), 2u);
+  EXPECT_EQ(r["steps"][0]["train_images"].get<size_t>(), data.environments[0].train_with_masks->size());
+  EXPECT_EQ(r["steps"][1]["train_images"].get<size_t>(), both.size());
+  EXPECT_TRUE(r["accuracy_matrix"][1][0].is_number());
+  // Without the masks of the "unlabelled" environment the reference cannot be trained.
+  for (int i = 0; i < 12; ++i) fs::remove(d / "b/masks" / ("tr" + std::to_string(i) + ".png"));
+  c.output_dir = (d / "run2").string();
+  auto data2 = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  test::expect_error([&] { engine::Trainer(c, data2, *joint, (d / "run2/joint").string()).run(); }, {"tr"});
+  // Methods built around new classes are refused by name.
+  auto mib = methods::make_method("mib", {});
+  test::expect_error([&] { engine::Trainer(c, data2, *mib, (d / "run2/mib").string()).run(); },
+                     {"'mib'", "built around new classes", "joint"});
+}

@@ -4,6 +4,7 @@
 #include <opencv2/video/tracking.hpp>
 
 #include "cseg/core/error.h"
+#include "cseg/data/dataset.h"
 
 namespace cseg::adaptation {
 
@@ -87,6 +88,17 @@ double end_point_error(const cv::Mat& estimated, const cv::Mat& truth, const cv:
     }
   CSEG_CHECK(n > 0, "end_point_error: the mask selects no pixel");
   return sum / static_cast<double>(n);
+}
+
+void add_flow_to_next(data::Sample& s, const std::string& preset) {
+  if (s.next_image.empty()) {
+    s.next_image = s.image.clone();
+    s.flow = cv::Mat(s.image.size(), CV_32FC2, cv::Scalar(0, 0));
+    s.flow_valid = cv::Mat(s.image.size(), CV_8UC1, cv::Scalar(0));
+    return;
+  }
+  s.flow = estimate_flow(s.image, s.next_image, preset);
+  s.flow_valid = consistent_flow_mask(s.flow, estimate_flow(s.next_image, s.image, preset));
 }
 
 }  // namespace cseg::adaptation

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "cseg/adaptation/consistency.h"
 #include "cseg/adaptation/optical_flow.h"
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/core/error.h"
@@ -10,20 +11,11 @@
 
 namespace cseg::adaptation {
 
-namespace F = torch::nn::functional;
-
 torch::Tensor warp_probabilities(const torch::Tensor& next, const cv::Mat& flow) {
   CSEG_CHECK(next.dim() == 3 && flow.type() == CV_32FC2 && flow.rows == next.size(1) && flow.cols == next.size(2),
              "warp_probabilities: expected [C, H, W] probabilities and an H x W x 2 flow of the same size");
-  const int64_t h = next.size(1), w = next.size(2);
-  auto f = torch::from_blob(const_cast<float*>(flow.ptr<float>()), {h, w, 2}, torch::kFloat).clone();
-  // grid_sample wants sampling positions in [-1, 1] (align_corners: -1 and 1 are pixel centres).
-  auto xs = torch::arange(w, torch::kFloat).view({1, w}).expand({h, w}) + f.select(2, 0);
-  auto ys = torch::arange(h, torch::kFloat).view({h, 1}).expand({h, w}) + f.select(2, 1);
-  auto grid = torch::stack({xs * (2.0 / std::max<int64_t>(w - 1, 1)) - 1, ys * (2.0 / std::max<int64_t>(h - 1, 1)) - 1}, 2);
-  return F::grid_sample(next.unsqueeze(0).to(torch::kFloat), grid.unsqueeze(0),
-                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(true))
-      .squeeze(0);
+  auto f = torch::from_blob(const_cast<float*>(flow.ptr<float>()), {1, flow.rows, flow.cols, 2}, torch::kFloat);
+  return warp_to_current(next.unsqueeze(0), f.permute({0, 3, 1, 2})).squeeze(0);
 }
 
 torch::Tensor fuse_with_next_frame(const torch::Tensor& current, const torch::Tensor& next_warped,

@@ -235,6 +235,10 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("teacher_flip", c.adaptation.teacher_flip);
     a.read("student_jitter", c.adaptation.student_jitter);
     a.read("temporal", c.adaptation.temporal);
+    a.read("student_scale", c.adaptation.student_scale);
+    a.read("temporal_consistency", c.adaptation.temporal_consistency);
+    a.read("depth_edges", c.adaptation.depth_edges);
+    a.read("depth_edge_step", c.adaptation.depth_edge_step);
     a.finish();
     CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
                a.where("threshold"));
@@ -243,6 +247,13 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
                "config key {}: temporal pseudo-labels are hard ones (adaptation.pseudo_labels: hard)", a.where("temporal"));
     CSEG_CHECK(c.adaptation.student_jitter >= 0 && c.adaptation.student_jitter < 1, "config key {}: must be in [0, 1)",
                a.where("student_jitter"));
+    CSEG_CHECK(c.adaptation.student_scale >= 0 && c.adaptation.student_scale < 1, "config key {}: must be in [0, 1)",
+               a.where("student_scale"));
+    CSEG_CHECK(c.adaptation.temporal_consistency >= 0, "config key {}: a loss weight must be >= 0",
+               a.where("temporal_consistency"));
+    CSEG_CHECK(c.adaptation.depth_edges >= 0, "config key {}: a loss weight must be >= 0", a.where("depth_edges"));
+    CSEG_CHECK(c.adaptation.depth_edge_step > 0, "config key {}: must be > 0 (a relative depth step such as 0.05)",
+               a.where("depth_edge_step"));
     CSEG_CHECK(c.adaptation.class_fraction >= 0 && c.adaptation.class_fraction <= 1, "config key {}: must be in [0, 1]",
                a.where("class_fraction"));
   }

@@ -1,5 +1,6 @@
 #include "cseg/data/dataset.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -124,6 +125,61 @@ RelabelledDataset::RelabelledDataset(std::shared_ptr<const Dataset> inner, std::
     : DatasetView(std::move(inner), std::move(why)), masks_(std::move(masks)) {
   CSEG_CHECK(masks_.size() == inner_->size(), "{}: {} label maps for {} frames", describe(), masks_.size(),
              inner_->size());
+}
+
+ConcatDataset::ConcatDataset(std::vector<std::shared_ptr<const Dataset>> parts, std::string description)
+    : parts_(std::move(parts)), description_(std::move(description)) {
+  CSEG_CHECK(!parts_.empty(), "{}: no dataset to concatenate", description_);
+  offsets_.push_back(0);
+  for (const auto& p : parts_) {
+    CSEG_CHECK(p->info().num_classes == parts_.front()->info().num_classes,
+               "{}: {} has {} classes, {} has {}", description_, p->describe(), p->info().num_classes,
+               parts_.front()->describe(), parts_.front()->info().num_classes);
+    offsets_.push_back(offsets_.back() + p->size());
+  }
+}
+
+std::pair<const Dataset*, size_t> ConcatDataset::locate(size_t index) const {
+  CSEG_CHECK(index < size(), "{}: index {} is out of range ({} frames)", description_, index, size());
+  const size_t part = size_t(std::upper_bound(offsets_.begin(), offsets_.end(), index) - offsets_.begin()) - 1;
+  return {parts_[part].get(), index - offsets_[part]};
+}
+
+const std::string& ConcatDataset::id(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->id(i);
+}
+Sample ConcatDataset::load(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->load(i);
+}
+cv::Mat ConcatDataset::load_mask(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->load_mask(i);
+}
+cv::Mat ConcatDataset::load_image(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->load_image(i);
+}
+std::string ConcatDataset::mask_stamp(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->describe() + ":" + part->mask_stamp(i);
+}
+cv::Mat ConcatDataset::load_depth(size_t index) const {
+  auto [part, i] = locate(index);
+  return part->load_depth(i);
+}
+bool ConcatDataset::has_depth() const {
+  return std::all_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->has_depth(); });
+}
+std::vector<std::vector<size_t>> ConcatDataset::sequences() const {
+  std::vector<std::vector<size_t>> all;
+  for (size_t p = 0; p < parts_.size(); ++p)
+    for (auto seq : parts_[p]->sequences()) {
+      for (auto& i : seq) i += offsets_[p];
+      all.push_back(std::move(seq));
+    }
+  return all;
 }
 
 }  // namespace cseg::data

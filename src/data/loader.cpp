@@ -27,6 +27,17 @@ torch::Tensor image_tensor(const cv::Mat& rgb, const std::vector<double>& mean, 
   return (t - m) / s;
 }
 
+namespace {
+/// An H x W x C OpenCV map into the top-left of `slot` ([C, H', W'] or [H', W'] for one channel).
+void copy_map(const cv::Mat& m, torch::Tensor slot, const cv::Rect& at) {
+  cv::Mat c = m.isContinuous() ? m : m.clone();
+  const auto type = c.depth() == CV_32F ? torch::kFloat : torch::kUInt8;
+  auto t = torch::from_blob(c.data, {c.rows, c.cols, c.channels()}, type).permute({2, 0, 1});
+  if (slot.dim() == 2) t = t.squeeze(0);
+  slot.slice(-2, 0, at.height).slice(-1, 0, at.width).copy_(slot.scalar_type() == torch::kBool ? t.ne(0) : t.to(slot.scalar_type()));
+}
+}  // namespace
+
 Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOptions options)
     : dataset_(dataset), indices_(std::move(indices)), options_(std::move(options)) {
   CSEG_CHECK(!indices_.empty(), "{}: the loader was given no images", dataset_.describe());
@@ -36,6 +47,13 @@ Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOption
   CSEG_CHECK(options_.batch_size % options_.shard_count == 0,
              "train.batch_size {} (the global batch) does not split evenly over {} processes", options_.batch_size,
              options_.shard_count);
+  if (options_.next_frame) {
+    CSEG_CHECK(!dataset_.sequences().empty(), "{}: the next frame was asked for, but the dataset has no video "
+               "sequences", dataset_.describe());
+    next_of_.assign(dataset_.size(), -1);
+    for (const auto& seq : dataset_.sequences())
+      for (size_t i = 0; i + 1 < seq.size(); ++i) next_of_.at(seq[i]) = int64_t(seq[i + 1]);
+  }
   // Loader threads already run in parallel; OpenCV's own pool would oversubscribe 2 cores.
   cv::setNumThreads(1);
 }
@@ -126,6 +144,21 @@ Batch Loader::make_batch(size_t batch_number) const {
       CSEG_CHECK(s.saliency.size() == s.mask.size(), "{}: saliency map of '{}' is {}x{}, its image {}x{}",
                  dataset_.describe(), s.id, s.saliency.cols, s.saliency.rows, s.mask.cols, s.mask.rows);
     }
+    if (options_.depth) {
+      s.depth = dataset_.load_depth(order_[pos]);
+      CSEG_CHECK(s.depth.size() == s.mask.size() && s.depth.type() == CV_32FC1,
+                 "{}: depth map of '{}' is {}x{}, its image {}x{}", dataset_.describe(), s.id, s.depth.cols,
+                 s.depth.rows, s.mask.cols, s.mask.rows);
+    }
+    if (options_.next_frame && next_of_[order_[pos]] >= 0) {
+      s.next_image = dataset_.load_image(size_t(next_of_[order_[pos]]));
+      CSEG_CHECK(s.next_image.size() == s.image.size(), "{}: the frame after '{}' is {}x{}, it is {}x{}",
+                 dataset_.describe(), s.id, s.next_image.cols, s.next_image.rows, s.image.cols, s.image.rows);
+    }
+    if (options_.prepare) options_.prepare(s);
+    if (options_.next_frame)
+      CSEG_CHECK(!s.next_image.empty() && s.flow.type() == CV_32FC2 && s.flow_valid.type() == CV_8UC1,
+                 "loader: the next frame was asked for, but nothing gave '{}' its next image and flow", s.id);
     if (options_.train) {
       std::mt19937_64 rng(core::mix_seed(options_.seed, epoch_, pos));
       augment_train(s, options_.augment, rng);
@@ -145,6 +178,12 @@ Batch Loader::make_batch(size_t batch_number) const {
   batch.images = torch::zeros({n, 3, h, w}, torch::kFloat32);
   batch.labels = torch::full({n, h, w}, 255, torch::kInt64);
   if (options_.saliency) batch.saliency = torch::zeros({n, h, w}, torch::kUInt8);
+  if (options_.depth) batch.depth = torch::zeros({n, h, w}, torch::kFloat32);
+  if (options_.next_frame) {
+    batch.next_images = torch::zeros({n, 3, h, w}, torch::kFloat32);
+    batch.flow = torch::zeros({n, 2, h, w}, torch::kFloat32);
+    batch.flow_valid = torch::zeros({n, h, w}, torch::kBool);
+  }
   auto img = batch.images.accessor<float, 4>();
   auto lab = batch.labels.accessor<int64_t, 3>();
   float scale[3], shift[3];
@@ -161,6 +200,14 @@ Batch Loader::make_batch(size_t batch_number) const {
         for (int c = 0; c < 3; ++c) img[i][c][y][x] = px[3 * x + c] * scale[c] - shift[c];
         lab[i][y][x] = lb[x];
       }
+    }
+    const cv::Rect at(0, 0, s.image.cols, s.image.rows);  // where a sample sits in its (padded) slot
+    if (options_.depth) copy_map(s.depth, batch.depth[i], at);
+    if (options_.next_frame) {
+      batch.next_images[i].slice(1, 0, at.height).slice(2, 0, at.width).copy_(
+          image_tensor(s.next_image, options_.augment.mean, options_.augment.std));
+      copy_map(s.flow, batch.flow[i], at);
+      copy_map(s.flow_valid, batch.flow_valid[i], at);
     }
     if (options_.saliency) {
       auto sal = batch.saliency.accessor<uint8_t, 3>();

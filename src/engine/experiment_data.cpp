@@ -36,13 +36,16 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
       // An unlabelled environment's training masks are never opened (they need not exist); its
       // val and test labels are what it is evaluated on.
       SplitData train;
+      std::shared_ptr<const data::Dataset> with_masks;
       if (env.labelled) {
         train = open(dataset, dataset.train_split);
+        with_masks = train.dataset;
       } else {
-        train.dataset = std::make_shared<data::UnlabelledDataset>(data::make_dataset(dataset, dataset.train_split));
+        with_masks = data::make_dataset(dataset, dataset.train_split);
+        train.dataset = std::make_shared<data::UnlabelledDataset>(with_masks);
       }
       EnvironmentData e{env.name, env.labelled, std::move(train), open(dataset, dataset.val_split),
-                        open(dataset, dataset.test_split)};
+                        open(dataset, dataset.test_split), with_masks};
       if (!d.environments.empty())
         CSEG_CHECK(e.train.dataset->info().num_classes == d.environments.front().train.dataset->info().num_classes,
                    "environment '{}' has another label space than the first", env.name);

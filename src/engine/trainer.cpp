@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <random>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -15,6 +16,8 @@
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
+#include "cseg/adaptation/consistency.h"
+#include "cseg/adaptation/optical_flow.h"
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/adaptation/temporal.h"
 #include "cseg/data/loader.h"
@@ -86,6 +89,25 @@ std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, cons
 /// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
 /// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
 /// float32.
+/// The student's scale for one iteration of step `step`, uniform in [1 - spread, 1 + spread];
+/// drawn from (seed, step, iteration) so a resumed step draws the same.
+double draw_student_scale(double spread, uint64_t seed, int step, int64_t iteration) {
+  std::mt19937_64 rng(core::mix_seed(core::mix_seed(seed, 0x5CA1E, step), 0, uint64_t(iteration)));
+  return std::uniform_real_distribution<double>(1.0 - spread, 1.0 + spread)(rng);
+}
+
+/// Bilinear resize of [N, C, H, W] maps to `size` (H, W).
+torch::Tensor resize_maps(const torch::Tensor& maps, const std::vector<int64_t>& size) {
+  return torch::nn::functional::interpolate(
+      maps, torch::nn::functional::InterpolateFuncOptions().size(size).mode(torch::kBilinear).align_corners(false));
+}
+
+/// ... or by `factor` (at least 8 pixels a side).
+torch::Tensor resize_maps(const torch::Tensor& maps, double factor) {
+  return resize_maps(maps, {std::max<int64_t>(8, std::llround(maps.size(2) * factor)),
+                            std::max<int64_t>(8, std::llround(maps.size(3) * factor))});
+}
+
 models::ModelOutput float_logits(models::ModelOutput out) {
   auto to_float = [](torch::Tensor& t) {
     if (t.defined() && t.scalar_type() != torch::kFloat) t = t.to(torch::kFloat);
@@ -378,7 +400,10 @@ Trainer::StepTiming Trainer::train_step(int k) {
   ctx.num_old_classes = k == 0 ? 0 : sc.classes_after(data_.scenario_step(k - 1));
   ctx.num_classes = sc.classes_after(sk);
   ctx.first_new_label = data_.domain() ? 0 : ctx.num_old_classes;
-  const bool labelled = data_.labelled(k);
+  const bool cumulative = method_.data_policy() == methods::DataPolicy::Cumulative;
+  // Joint training over environments is the all-labels reference: it reads every environment's
+  // masks, those of environments marked unlabelled too.
+  const bool labelled = data_.labelled(k) || (cumulative && data_.domain());
   ctx.scenario = &sc;
   ctx.config = &cfg_;
   // The teacher: the model as it ended step k-1, copied before the new head is added (on a
@@ -400,9 +425,6 @@ Trainer::StepTiming Trainer::train_step(int k) {
              "step before it)", k);
   ctx.model = model_.get();
 
-  const bool cumulative = method_.data_policy() == methods::DataPolicy::Cumulative;
-  CSEG_CHECK(!(cumulative && data_.domain()), "method '{}' (all data seen so far) is not supported in domain "
-             "scenarios yet", method_.name());
   const auto& split = data_.train_split(k);
   // Unlabelled video with temporal consistency: the step's pseudo-labels are computed here, on
   // whole frames, and read by the loader as if they were the environment's labels.
@@ -429,7 +451,18 @@ Trainer::StepTiming Trainer::train_step(int k) {
                           {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds}};
   }
   std::vector<size_t> images;
-  if (!labelled) {  // every frame: choosing them by the classes in their masks would read labels
+  if (cumulative && data_.domain()) {  // every frame of the environments so far, with its masks
+    std::vector<std::shared_ptr<const data::Dataset>> parts;
+    std::vector<std::string> names;
+    for (int e = 0; e <= k; ++e) {
+      parts.push_back(data_.environments[e].train_with_masks);
+      names.push_back(data_.environments[e].name);
+    }
+    train_dataset = std::make_shared<data::ConcatDataset>(
+        parts, fmt::format("the training frames of environments {}", fmt::join(names, ", ")));
+    images.resize(train_dataset->size());
+    std::iota(images.begin(), images.end(), size_t(0));
+  } else if (!labelled) {  // every frame: choosing them by the classes in their masks would read labels
     images.resize(split.dataset->size());
     std::iota(images.begin(), images.end(), size_t(0));
   } else {
@@ -442,12 +475,27 @@ Trainer::StepTiming Trainer::train_step(int k) {
   lo.prefetch = tc.prefetch;
   lo.seed = core::mix_seed(cfg_.seed, 0xDA7A, k);
   lo.augment = cfg_.augment;
-  lo.lut = cumulative ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
+  lo.lut = cumulative && !data_.domain() ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
   // An unlabelled environment's masks are all 255 (UnlabelledDataset) or the teacher's temporal
   // pseudo-labels, already step labels with 255 for "none": both pass unchanged (the protocol's
   // table would turn 255 into background under MiB's protocol).
   if (!labelled) lo.lut = data::identity_lut();
   lo.saliency = method_.needs_saliency();
+  // Consistency losses of unlabelled environments bring their own per-pixel inputs.
+  const bool temporal_loss = !labelled && cfg_.adaptation.temporal_consistency > 0;
+  const bool depth_loss = !labelled && cfg_.adaptation.depth_edges > 0;
+  if (temporal_loss) {
+    CSEG_CHECK(!split.dataset->sequences().empty(),
+               "adaptation.temporal_consistency: environment '{}' has no video sequences ({}; FMNIST-Scenes writes "
+               "them with --frames)", data_.environments[k].name, split.dataset->describe());
+    lo.next_frame = true;
+    lo.prepare = [](data::Sample& s) { adaptation::add_flow_to_next(s); };
+  }
+  if (depth_loss) {
+    CSEG_CHECK(split.dataset->has_depth(), "adaptation.depth_edges: environment '{}' has no depth maps ({})",
+               data_.environments[k].name, split.dataset->describe());
+    lo.depth = true;
+  }
   if (group_) {
     lo.shard_rank = group_->rank();
     lo.shard_count = group_->size();
@@ -456,6 +504,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
     data::LoaderOptions vo = lo;
     vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, k);
+    vo.depth = vo.next_frame = false;  // a method's pass needs images and labels only
+    vo.prepare = nullptr;
     data::Loader visit(*train_dataset, images, vo);
     visit.start_epoch(0);
     while (auto b = visit.next()) {
@@ -488,7 +538,9 @@ Trainer::StepTiming Trainer::train_step(int k) {
                  state.iteration, total);
   }
   const std::string what =
-      data_.domain() ? fmt::format("environment {}{}", data_.environments[k].name, labelled ? "" : " (unlabelled)")
+      cumulative && data_.domain() ? fmt::format("environments up to {}, all with their labels (joint reference)",
+                                                 data_.environments[k].name)
+      : data_.domain() ? fmt::format("environment {}{}", data_.environments[k].name, labelled ? "" : " (unlabelled)")
                      : fmt::format("classes {}", fmt::join(std::vector<std::string>(data_.class_names.begin() + ctx.num_old_classes,
                                                                                   data_.class_names.begin() + ctx.num_classes), ", "));
   spdlog::info("[{}] step {}: {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k, what,
@@ -565,7 +617,19 @@ Trainer::StepTiming Trainer::train_step(int k) {
         old_out = float_logits(old_model->forward(batch->images));
         ctx.old_output = &old_out;
       }
-      auto out = float_logits(model_->forward(batch->images));
+      // Cross-consistency under scale: the student sees the batch resized, and its logits are
+      // brought back to the size of the labels.
+      torch::Tensor student_input = batch->images;
+      const double student_scale = !labelled && cfg_.adaptation.student_scale > 0
+                                       ? draw_student_scale(cfg_.adaptation.student_scale, cfg_.seed, k, state.iteration)
+                                       : 1.0;
+      if (student_scale != 1.0) student_input = resize_maps(batch->images, student_scale);
+      auto out = float_logits(model_->forward(student_input));
+      if (student_scale != 1.0) {
+        const std::vector<int64_t> size{batch->images.size(2), batch->images.size(3)};
+        out.logits = resize_maps(out.logits, size);
+        if (out.aux_logits.defined()) out.aux_logits = resize_maps(out.aux_logits, size);
+      }
       const std::string task_name = method_.task_loss_name().empty() ? cfg_.loss.name : method_.task_loss_name();
       methods::LossTerms terms;
       if (soft_targets.defined())
@@ -580,6 +644,21 @@ Trainer::StepTiming Trainer::train_step(int k) {
         terms.emplace_back(task_name, out.logits.sum() * 0);
       if (out.aux_logits.defined() && has_labels)
         terms.emplace_back("aux", cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch->labels));
+      if (temporal_loss) {  // the next frame's prediction is a target: no graph kept for it
+        torch::Tensor next_logits;
+        {
+          torch::NoGradGuard no_grad;
+          next_logits = float_logits(model_->forward(batch->next_images)).logits;
+        }
+        terms.emplace_back("temporal_consistency",
+                           cfg_.adaptation.temporal_consistency *
+                               adaptation::temporal_consistency_loss(out.logits.slice(0, 0, own_samples), next_logits,
+                                                                     batch->flow, batch->flow_valid));
+      }
+      if (depth_loss)
+        terms.emplace_back("depth_edges", cfg_.adaptation.depth_edges *
+                                              adaptation::depth_edge_loss(out.logits.slice(0, 0, own_samples),
+                                                                          batch->depth, cfg_.adaptation.depth_edge_step));
       method_.add_loss_terms(ctx, *batch, out, terms);
       torch::Tensor loss = terms[0].second;
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;

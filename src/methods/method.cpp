@@ -34,7 +34,7 @@ std::unique_ptr<Method> plain(Options o) {
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> table{
       {"finetune", plain<FineTune>, true},
-      {"joint", plain<Joint>},
+      {"joint", plain<Joint>, true},
       {"lwf", [](Options o) { return std::make_unique<LwF>(std::move(o)); }, true},
       {"lwf_mc", [](Options o) { return std::make_unique<LwFMC>(std::move(o)); }},
       {"ilt", [](Options o) { return std::make_unique<ILT>(std::move(o)); }},

@@ -6,6 +6,10 @@
 
 #include <string>
 
+namespace cseg::data {
+struct Sample;
+}
+
 namespace cseg::adaptation {
 
 /// DIS presets: ultrafast, fast, medium (OpenCV's names; medium is the most accurate).
@@ -25,5 +29,10 @@ cv::Mat consistent_flow_mask(const cv::Mat& forward, const cv::Mat& backward, do
 /// Mean end-point error |estimated - truth| over the pixels where `mask` (CV_8UC1) is non-zero
 /// (all pixels when it is empty).
 double end_point_error(const cv::Mat& estimated, const cv::Mat& truth, const cv::Mat& mask = cv::Mat());
+
+/// For the loader (LoaderOptions::prepare): the flow from the sample's frame to its next frame
+/// (`preset`) and where forward and backward flow agree. A frame without a next frame gets
+/// itself as next, a zero flow and no valid pixel.
+void add_flow_to_next(data::Sample& sample, const std::string& preset = "medium");
 
 }  // namespace cseg::adaptation

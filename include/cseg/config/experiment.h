@@ -156,11 +156,24 @@ struct AdaptationConfig {
   /// perturbed copy (brightness, contrast, colour gains drawn within 1 +- this, and sensor noise),
   /// so its prediction must not depend on the light. 0 = off.
   double student_jitter = 0;
+  /// Cross-consistency under scale: the student sees the batch resized by a factor drawn per batch
+  /// in [1 - this, 1 + this] and its logits are resized back to the pseudo-labels. 0 = off.
+  double student_scale = 0;
   /// Temporal consistency for video environments (Dataset::sequences, e.g. FMNIST-Scenes
   /// --frames): before the step, every frame's hard pseudo-label is computed from the teacher's
   /// prediction averaged with the next frame's, brought back by DIS optical flow where forward
   /// and backward flow agree (adaptation/temporal.h). Hard pseudo-labels only.
   bool temporal = false;
+  /// Weight of the student's own temporal consistency on video environments: its prediction for
+  /// each frame is pulled towards its prediction for the next frame, warped back by DIS flow
+  /// where the flow holds (adaptation/consistency.h; one extra forward pass without gradient).
+  /// 0 = off.
+  double temporal_consistency = 0;
+  /// Weight of depth-edge consistency (environments with depth maps): neighbouring pixels on one
+  /// surface get the same prediction; classes change at depth edges. 0 = off.
+  double depth_edges = 0;
+  /// The relative depth step that makes an edge: |ln d1 - ln d2| at or above it.
+  double depth_edge_step = 0.05;
 };
 
 struct ExperimentConfig {

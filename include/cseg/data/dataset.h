@@ -18,6 +18,11 @@ struct Sample {
   cv::Mat image;  ///< H x W x 3, uint8, RGB
   cv::Mat mask;   ///< H x W, uint8, dataset labels (0..num_classes-1, 255 = ignore)
   cv::Mat saliency;  ///< H x W, uint8 (0 = not salient), only when the loader asks for it
+  cv::Mat depth;     ///< H x W, float metres (0 = unknown), only when the loader asks for it
+  /// Video, when the loader asks for it: the next frame of the sequence, the optical flow from
+  /// this frame to it (H x W x 2 float pixels, adaptation/optical_flow.h's convention) and where
+  /// that flow holds (H x W uint8, non-zero). A last frame has no next: flow 0, nothing holds.
+  cv::Mat next_image, flow, flow_valid;
 };
 
 struct DatasetInfo {
@@ -147,6 +152,31 @@ class RelabelledDataset : public DatasetView {
 
  private:
   std::vector<cv::Mat> masks_;
+};
+
+/// Several datasets of one label space read as one, in order (e.g. the environments seen so far
+/// for joint training): index i of part p is offset_p + i; sequences and depth carry over.
+class ConcatDataset : public Dataset {
+ public:
+  ConcatDataset(std::vector<std::shared_ptr<const Dataset>> parts, std::string description);
+  const DatasetInfo& info() const override { return parts_.front()->info(); }
+  size_t size() const override { return offsets_.back(); }
+  const std::string& id(size_t index) const override;
+  Sample load(size_t index) const override;
+  cv::Mat load_mask(size_t index) const override;
+  cv::Mat load_image(size_t index) const override;
+  std::string describe() const override { return description_; }
+  std::string mask_stamp(size_t index) const override;
+  cv::Mat load_depth(size_t index) const override;
+  bool has_depth() const override;
+  std::vector<std::vector<size_t>> sequences() const override;
+
+ private:
+  /// (part, index within it) of `index`.
+  std::pair<const Dataset*, size_t> locate(size_t index) const;
+  std::vector<std::shared_ptr<const Dataset>> parts_;
+  std::vector<size_t> offsets_;  ///< parts_.size() + 1 entries, offsets_[0] = 0
+  std::string description_;
 };
 
 }  // namespace cseg::data

@@ -5,6 +5,7 @@
 /// (seed, epoch, position), whatever thread runs them.
 #include <array>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,13 @@ struct LoaderOptions {
   config::AugmentConfig augment;
   std::array<uint8_t, 256> lut{};  ///< dataset label -> step label
   bool saliency = false;           ///< also load, augment and collate saliency maps
+  bool depth = false;              ///< also load, augment and collate depth maps
+  /// Video: also load each frame's next frame in its sequence (Dataset::sequences; none for a
+  /// last frame) and collate it with the flow to it, which `prepare` must fill.
+  bool next_frame = false;
+  /// Runs in the worker on each loaded sample before augmentation: derived per-pixel maps such as
+  /// optical flow (adaptation::add_flow_to_next), computed on whole frames in parallel.
+  std::function<void(Sample&)> prepare;
   /// Data-parallel training: every process forms the same global batches of `batch_size` and
   /// keeps the samples at positions shard_rank, shard_rank + shard_count, ... of each, so the
   /// global batch is the same whatever the process count (batch_size must divide evenly).
@@ -64,6 +72,7 @@ class Loader {
   std::vector<size_t> indices_;
   LoaderOptions options_;
   std::vector<size_t> order_;
+  std::vector<int64_t> next_of_;  ///< next frame of each dataset index, -1 for none
   int epoch_ = 0;
   size_t consumed_ = 0, claimed_ = 0, total_ = 0;
   std::map<size_t, Batch> ready_;

@@ -25,6 +25,9 @@ struct EnvironmentData {
   std::string name;
   bool labelled = true;
   SplitData train, val, test;
+  /// The training frames with their masks, even when the environment is unlabelled: read only
+  /// by joint training, the all-labels reference (for a labelled environment, train.dataset).
+  std::shared_ptr<const data::Dataset> train_with_masks;
 };
 
 struct ExperimentData {
