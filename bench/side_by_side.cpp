@@ -5,11 +5,12 @@
 //   bench_side_by_side infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3]
 //                            [fold_bn=1] [channels_last=1] [taps=0] [profile=TRACE.json]
 //   bench_side_by_side train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2]
-//                            [train_channels_last=0] [precision=fp32|bf16]
+//                            [train_channels_last=0] [precision=fp32|bf16] [taps=0]
 //   bench_side_by_side train_files data_root=DIR size=256 batch=8 [iters=30] [warmup=5] [workers=0]
 //   common: threads=2 (intra-op threads)  tune_malloc=1 (cseg's start-up default)
 // The defaults are cseg's own: for inference batch norm folded, no feature taps, channels-last
-// weights; training in NCHW and float32 (model.channels_last, train.precision).
+// weights; training in NCHW and float32 (model.channels_last, train.precision), without the
+// feature taps that only some methods read (fine-tuning keeps none).
 //
 // Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
 // 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
@@ -96,8 +97,9 @@ struct TrainStep {
   std::shared_ptr<models::Segmenter> model;
   std::unique_ptr<torch::optim::SGD> opt;
   std::string precision = "fp32";
-  TrainStep(const std::string& name, int classes) : model(make(name, classes)) {
+  TrainStep(const std::string& name, int classes, bool taps) : model(make(name, classes)) {
     model->train();
+    model->set_feature_taps(taps);  // cseg train keeps taps only for methods that read them
     opt = std::make_unique<torch::optim::SGD>(model->parameters(),
                                               torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   }
@@ -116,7 +118,7 @@ struct TrainStep {
 nlohmann::json train(Args& a) {
   const auto [h, w] = parse_size(a["size"]);
   const int batch = std::stoi(a["batch"]), classes = std::stoi(a["classes"]);
-  TrainStep step(a["model"], classes);
+  TrainStep step(a["model"], classes, a["taps"] == "1");
   step.precision = a["precision"];
   if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
   auto x = torch::randn({batch, 3, h, w});
@@ -140,7 +142,7 @@ nlohmann::json train_files(Args& a) {
   augment.crop_size = size;
   auto files = bench::train_loader(a["data_root"], augment, batch, std::stoi(a["workers"]));
   auto& loader = *files.loader;
-  TrainStep step("fast_scnn", std::stoi(a["classes"]));
+  TrainStep step("fast_scnn", std::stoi(a["classes"]), a["taps"] == "1");
   if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
   int done = 0, epoch = 0;
   auto run = [&](int n) {

@@ -60,6 +60,7 @@ VARIANTS = [
     ("fs_infer_512x1024", "cseg, NCHW weights", ["channels_last=0"]),
     ("fs_train_b8_256", "cseg, channels-last training", ["train_channels_last=1"]),
     ("fs_train_b8_256", "cseg, bf16 autocast", ["precision=bf16"]),
+    ("dl_train_b4_256", "cseg, feature taps kept (PLOP, ILT, replay...)", ["taps=1"]),
     ("dl_train_b4_256", "cseg, channels-last training", ["train_channels_last=1"]),
     ("dl_train_b4_256", "cseg, bf16 autocast", ["precision=bf16"]),
     ("dl_infer_512", "cseg, NCHW weights", ["channels_last=0"]),
@@ -187,7 +188,8 @@ def table(results, continual, reps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", default="", help="run only workloads whose key contains this (no README update)")
+    ap.add_argument("--only", default="", help="run only workloads whose key contains this, or 'continual' for "
+                    "the continual-step runs alone (no README update)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--readme", default=os.path.join(HERE, "README.md"))
     ap.add_argument("--raw", default="", help="also write every measurement as JSON here")
@@ -220,7 +222,9 @@ def main():
             params = {r[s][-1]["params"] for s in ("cseg", "pytorch")}
             if len(params) != 1:
                 sys.exit(f"{label}: the two models differ in size ({sorted(params)} parameters)")
-    continual = {} if args.no_continual or args.only else continual_steps(cseg, args.reps)
+    # --only continual: just the continual-step runs (also no README update).
+    wants_continual = not args.no_continual and (not args.only or args.only == "continual")
+    continual = continual_steps(cseg, args.reps) if wants_continual else {}
     text = table(results, continual, args.reps)
     print(text)
     if args.raw:

@@ -86,6 +86,41 @@ TEST(ContinualLosses, LocalPodByHandAndZeroForIdenticalMaps) {
   EXPECT_NEAR(local_pod(torch::zeros({1, 1, 2, 4}), torch::ones({1, 1, 2, 4}), {1, 2}).item<double>(), std::sqrt(18.0), 1e-6);
 }
 
+TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
+  // PLOP's definition written out slowly: each region of each scale pooled on its own.
+  auto slow = [](const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales) {
+    auto embed = [&](const torch::Tensor& m) {
+      const int64_t n = m.size(0), h = m.size(2), w = m.size(3);
+      auto bound = [](int64_t i, int64_t s, int64_t len) {
+        const int64_t lo = std::min(i * len / s, len - 1);
+        return std::make_pair(lo, std::max(lo + 1, std::min(((i + 1) * len + s - 1) / s, len)));
+      };
+      std::vector<torch::Tensor> parts;
+      for (int s : scales)
+        for (int i = 0; i < s; ++i)
+          for (int j = 0; j < s; ++j) {
+            const auto [y0, y1] = bound(i, s, h);
+            const auto [x0, x1] = bound(j, s, w);
+            auto region = m.slice(2, y0, y1).slice(3, x0, x1);
+            parts.push_back(region.mean(3).reshape({n, -1}));
+            parts.push_back(region.mean(2).reshape({n, -1}));
+          }
+      return torch::cat(parts, 1);
+    };
+    return (embed(old_map.pow(2)) - embed(new_map.pow(2))).norm(2, 1).mean();
+  };
+  torch::manual_seed(3);
+  for (auto shape : std::vector<std::vector<int64_t>>{{2, 3, 5, 7}, {1, 4, 12, 12}, {2, 2, 3, 12}, {1, 3, 1, 3}}) {
+    auto a = torch::randn(shape), b = torch::randn(shape).requires_grad_(true);
+    auto fast = local_pod(a, b, {1, 2, 4});
+    auto reference = slow(a, b.detach().requires_grad_(false), {1, 2, 4});
+    EXPECT_NEAR(fast.item<double>(), reference.item<double>(), 1e-5 * (1 + reference.item<double>()))
+        << shape[2] << "x" << shape[3];
+    fast.backward();  // gradients reach the new map
+    EXPECT_GT(b.grad().abs().sum().item<double>(), 0);
+  }
+}
+
 TEST(ContinualLosses, MibInitialisationSplitsTheBackgroundEvenly) {
   models::FastScnn model(models::FastScnnOptions{{3}, true, 0.0});
   model.eval();
@@ -370,7 +405,7 @@ TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
   for (const auto& layer : model->latent_layers()) {
     SCOPED_TRACE(layer);
     std::vector<torch::Tensor> state;
-    for (const auto& tap : model->latent_taps(layer)) state.push_back(out.features.at(tap));
+    for (const auto& tap : model->latent_taps(layer)) state.push_back(out.feature(tap));
     auto logits = model->forward_from(layer, state, 64, 64);
     EXPECT_LT((logits - out.logits).abs().max().item<double>(), 1e-5);
   }
@@ -469,4 +504,26 @@ TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
   EXPECT_EQ(replayed["fixed"], 4);
   EXPECT_EQ(replayed["per_step"], 12);  // share 0.5 x 2 steps, capped at 0.9 -> 36 wanted, 12 held
   EXPECT_EQ(replayed["adaptive"], 8);   // share 2/3
+}
+
+namespace {
+/// Reads a feature map without declaring it (Method::needs_features() stays false).
+class UndeclaredFeatureReader : public methods::FineTune {
+ public:
+  torch::Tensor task_loss(methods::StepContext& c, const Batch& b, const models::ModelOutput& out) override {
+    out.feature("decoder");
+    return FineTune::task_loss(c, b, out);
+  }
+};
+}  // namespace
+
+TEST(Methods, AMethodReadingUndeclaredFeatureMapsGetsAClearError) {
+  // Fine-tuning keeps no feature taps (less memory); a method that reads them must declare it.
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  UndeclaredFeatureReader reader;
+  test::expect_error([&] { engine::Trainer(cfg, data, reader, (d / "run").string()).run(); },
+                     {"no feature map 'decoder'", "needs_features"});
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "cseg/adaptation/pseudo_labels.h"
+#include "cseg/adaptation/temporal.h"
+#include "cseg/data/transforms.h"
 #include "cseg/config/config.h"
 #include "cseg/core/files.h"
 #include "cseg/engine/experiment_data.h"
@@ -225,4 +227,43 @@ TEST(Domain, JointTrainsOnEveryEnvironmentSoFarWithItsLabels) {
   auto mib = methods::make_method("mib", {});
   test::expect_error([&] { engine::Trainer(c, data2, *mib, (d / "run2/mib").string()).run(); },
                      {"'mib'", "built around new classes", "joint"});
+}
+
+TEST(Domain, PseudoLabelsCanBeScoredAgainstTheMasksForBenchmarks) {
+  test::TempDir d;
+  auto c = two_environments(d, false);
+  test::write_tiny_dataset(d / "b");  // b's masks back (two_environments blanked them)
+  auto data = engine::open_experiment_data(c, (d / "cache").string(), 1);
+  const auto& b = *data.environments[1].train_with_masks;
+  const auto lut = data.scenario->train_labels(0);
+  const int classes = data.scenario->classes_after(0);
+  // The masks themselves score perfectly; with half of one frame's pixels relabelled, less.
+  std::vector<cv::Mat> maps;
+  for (size_t i = 0; i < b.size(); ++i) {
+    cv::Mat m = b.load_mask(i);
+    data::remap_labels(m, lut);
+    maps.push_back(m);
+  }
+  auto perfect = adaptation::score_pseudo_labels(maps, b, lut, classes);
+  EXPECT_DOUBLE_EQ(perfect.accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(perfect.miou, 1.0);
+  EXPECT_GT(perfect.labelled_fraction, 0.5);
+  for (auto& m : maps) m(cv::Rect(0, 0, m.cols, m.rows / 2)).setTo(cv::Scalar((classes - 1)));
+  auto worse = adaptation::score_pseudo_labels(maps, b, lut, classes);
+  EXPECT_LT(worse.accuracy, 0.9);
+  EXPECT_LT(worse.miou, 0.9);
+  for (auto& m : maps) m.setTo(cv::Scalar(255));
+  EXPECT_EQ(adaptation::score_pseudo_labels(maps, b, lut, classes).labelled_fraction, 0.0);
+  // In a run: the unlabelled step's results carry the score; the labelled one none.
+  c.adaptation.score_pseudo_labels = true;
+  auto method = methods::make_method("finetune", {});
+  auto r = engine::Trainer(c, data, *method, (d / "run/finetune").string()).run();
+  const auto& score = r["steps"][1]["pseudo_labels"]["score"];
+  ASSERT_TRUE(score.is_object()) << r["steps"][1].dump();
+  for (const char* key : {"labelled_fraction", "accuracy", "miou"}) {
+    EXPECT_GE(score[key].get<double>(), 0) << key;
+    EXPECT_LE(score[key].get<double>(), 1) << key;
+  }
+  EXPECT_DOUBLE_EQ(score["labelled_fraction"].get<double>(), 1.0);  // threshold 0: every pixel
+  EXPECT_TRUE(r["steps"][0]["pseudo_labels"].is_null());
 }

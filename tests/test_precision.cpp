@@ -28,9 +28,10 @@ namespace {
 class DtypeProbe : public methods::FineTune {
  public:
   std::set<c10::ScalarType> logits, decoder;
+  bool needs_features() const override { return true; }  // it reads the decoder's map
   torch::Tensor task_loss(methods::StepContext& c, const Batch& b, const models::ModelOutput& out) override {
     logits.insert(out.logits.scalar_type());
-    decoder.insert(out.features.at("decoder").scalar_type());
+    decoder.insert(out.feature("decoder").scalar_type());
     return FineTune::task_loss(c, b, out);
   }
 };

@@ -336,7 +336,7 @@ TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
     return torch::zeros({1, 11, 64, 64});
   };
   adaptation::TemporalLabelStats st;
-  auto labels = adaptation::temporal_pseudo_labels(*frames, teacher, mean, std, 0, 0, &st);
+  auto labels = adaptation::frame_pseudo_labels(*frames, teacher, mean, std, 0, 0, true, &st);
   EXPECT_EQ(st.frames, 6u);
   EXPECT_EQ(st.fused, 4u);
   EXPECT_GT(st.consistent_fraction, 0.7);

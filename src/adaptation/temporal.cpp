@@ -8,6 +8,8 @@
 #include "cseg/core/error.h"
 #include "cseg/data/dataset.h"
 #include "cseg/data/loader.h"
+#include "cseg/data/transforms.h"
+#include "cseg/metrics/confusion.h"
 
 namespace cseg::adaptation {
 
@@ -30,15 +32,17 @@ torch::Tensor fuse_with_next_frame(const torch::Tensor& current, const torch::Te
   return torch::where(keep, 0.5 * (current + next_warped), current);
 }
 
-std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
-                                            const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
-                                            const std::vector<double>& mean, const std::vector<double>& std,
-                                            double threshold, double class_fraction, TemporalLabelStats* stats) {
+std::vector<cv::Mat> frame_pseudo_labels(const data::Dataset& frames,
+                                         const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
+                                         const std::vector<double>& mean, const std::vector<double>& std,
+                                         double threshold, double class_fraction, bool fuse_with_next,
+                                         TemporalLabelStats* stats) {
   torch::NoGradGuard no_grad;
   const size_t n = frames.size();
   std::vector<int64_t> next_of(n, -1);
-  for (const auto& seq : frames.sequences())
-    for (size_t i = 0; i + 1 < seq.size(); ++i) next_of.at(seq[i]) = int64_t(seq[i + 1]);
+  if (fuse_with_next)
+    for (const auto& seq : frames.sequences())
+      for (size_t i = 0; i + 1 < seq.size(); ++i) next_of.at(seq[i]) = int64_t(seq[i + 1]);
   TemporalLabelStats st;
   std::vector<cv::Mat> labels(n);
   // Frames are visited in order, so a sequence's frame t+1 is predicted once, as the next of t
@@ -84,6 +88,39 @@ std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
   if (st.frames) st.labelled_fraction /= double(st.frames);
   if (stats) *stats = st;
   return labels;
+}
+
+PseudoLabelScore score_pseudo_labels(const std::vector<cv::Mat>& maps, const data::Dataset& with_masks,
+                                     const std::array<uint8_t, 256>& lut, int num_classes) {
+  CSEG_CHECK(maps.size() == with_masks.size(), "score_pseudo_labels: {} maps for {} frames of {}", maps.size(),
+             with_masks.size(), with_masks.describe());
+  metrics::ConfusionMatrix cm(num_classes);
+  double labelled = 0, pixels = 0;
+  for (size_t i = 0; i < maps.size(); ++i) {
+    cv::Mat mask = with_masks.load_mask(i);
+    CSEG_CHECK(mask.size() == maps[i].size(), "score_pseudo_labels: the mask of '{}' is {}x{}, its pseudo-labels {}x{}",
+               with_masks.id(i), mask.cols, mask.rows, maps[i].cols, maps[i].rows);
+    data::remap_labels(mask, lut);
+    for (int y = 0; y < mask.rows; ++y) {
+      const uint8_t* p = maps[i].ptr<uint8_t>(y);
+      const uint8_t* t = mask.ptr<uint8_t>(y);
+      for (int x = 0; x < mask.cols; ++x) {
+        if (p[x] == 255) continue;
+        ++labelled;
+        if (t[x] != 255 && t[x] < num_classes && p[x] < num_classes) cm.add(t[x], p[x]);
+      }
+    }
+    pixels += double(mask.total());
+  }
+  PseudoLabelScore s;
+  s.labelled_fraction = pixels > 0 ? labelled / pixels : 0;
+  int64_t right = 0, all = 0;
+  for (int c = 0; c < num_classes; ++c)
+    for (int p = 0; p < num_classes; ++p) (c == p ? right : all) += cm.at(c, p);
+  all += right;
+  s.accuracy = all > 0 ? double(right) / double(all) : 0;
+  s.miou = metrics::score(cm).miou;
+  return s;
 }
 
 }  // namespace cseg::adaptation

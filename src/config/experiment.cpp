@@ -239,6 +239,7 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("temporal_consistency", c.adaptation.temporal_consistency);
     a.read("depth_edges", c.adaptation.depth_edges);
     a.read("depth_edge_step", c.adaptation.depth_edge_step);
+    a.read("score_pseudo_labels", c.adaptation.score_pseudo_labels);
     a.finish();
     CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
                a.where("threshold"));

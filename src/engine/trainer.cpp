@@ -255,6 +255,16 @@ torch::Tensor Trainer::teacher_labels(models::Segmenter& teacher, const torch::T
                                         cfg_.adaptation.class_fraction);
 }
 
+nlohmann::json Trainer::score_pseudo_labels(int k, const std::vector<cv::Mat>& maps) const {
+  const auto& env = data_.environments.at(k);
+  const auto sc = adaptation::score_pseudo_labels(maps, *env.train_with_masks, data_.scenario->train_labels(0),
+                                                  data_.scenario->classes_after(0));
+  spdlog::info("[{}] pseudo-labels of {} against its masks (adaptation.score_pseudo_labels): {:.1f} % of pixels "
+               "labelled, {:.1f} % of them right, mIoU {:.1f}",
+               method_.name(), env.name, 100 * sc.labelled_fraction, 100 * sc.accuracy, 100 * sc.miou);
+  return {{"labelled_fraction", sc.labelled_fraction}, {"accuracy", sc.accuracy}, {"miou", sc.miou}};
+}
+
 nlohmann::json Trainer::class_colours() const {
   nlohmann::json colours = nlohmann::json::array();
   for (size_t l = 0; l < data_.class_names.size(); ++l)
@@ -417,6 +427,9 @@ Trainer::StepTiming Trainer::train_step(int k) {
     ctx.old_model = old_model.get();
   }
   if (static_cast<int>(model_->head_sizes().size()) == sk) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  // Intermediate maps only for the methods that read them: they cost memory while training.
+  model_->set_feature_taps(method_.needs_features());
+  if (old_model) old_model->set_feature_taps(method_.needs_features());
   if (cfg_.model.channels_last) {  // a new head, or a model (or teacher) just loaded, comes NCHW
     models::to_channels_last(*model_);
     if (old_model) models::to_channels_last(*old_model);
@@ -431,24 +444,31 @@ Trainer::StepTiming Trainer::train_step(int k) {
   const bool temporal = !labelled && cfg_.adaptation.temporal;
   std::shared_ptr<const data::Dataset> train_dataset = split.dataset;
   nlohmann::json pseudo_label_stats;
+  const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(*old_model, x); };
   if (temporal) {
     CSEG_CHECK(!split.dataset->sequences().empty(),
                "adaptation.temporal: environment '{}' has no video sequences ({}; FMNIST-Scenes writes them with "
                "--frames)", data_.environments[k].name, split.dataset->describe());
     adaptation::TemporalLabelStats st;
     const auto t0 = Clock::now();
-    auto maps = adaptation::temporal_pseudo_labels(
-        *split.dataset, [&](const torch::Tensor& x) { return old_model->forward(x).logits; }, cfg_.augment.mean,
-        cfg_.augment.std, cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, &st);
+    auto maps = adaptation::frame_pseudo_labels(*split.dataset, teacher, cfg_.augment.mean, cfg_.augment.std,
+                                                cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, true, &st);
     const double seconds = seconds_since(t0);
     spdlog::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
                  "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
                  method_.name(), st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction,
                  seconds);
-    train_dataset = std::make_shared<data::RelabelledDataset>(split.dataset, std::move(maps), "temporal pseudo-labels");
     pseudo_label_stats = {{"kind", "temporal"}, {"frames", st.frames}, {"fused_with_next", st.fused},
                           {"flow_consistent_fraction", st.consistent_fraction},
                           {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds}};
+    if (cfg_.adaptation.score_pseudo_labels) pseudo_label_stats["score"] = score_pseudo_labels(k, maps);
+    train_dataset = std::make_shared<data::RelabelledDataset>(split.dataset, std::move(maps), "temporal pseudo-labels");
+  } else if (!labelled && cfg_.adaptation.score_pseudo_labels) {
+    // The teacher's labels on whole frames, each on its own: training labels augmented batches,
+    // so this estimates the quality of what the student learns from.
+    auto maps = adaptation::frame_pseudo_labels(*split.dataset, teacher, cfg_.augment.mean, cfg_.augment.std,
+                                                cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, false);
+    pseudo_label_stats = {{"kind", cfg_.adaptation.pseudo_labels}, {"score", score_pseudo_labels(k, maps)}};
   }
   std::vector<size_t> images;
   if (cumulative && data_.domain()) {  // every frame of the environments so far, with its masks

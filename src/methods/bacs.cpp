@@ -76,7 +76,7 @@ torch::Tensor BACS::task_loss(StepContext& ctx, const Batch& batch, const models
   if (ctx.step == 0) return Method::task_loss(ctx, batch, out);
   {
     torch::NoGradGuard no_grad;  // the detector's prediction only weighs pixels here
-    pending_seen_ = seen_probability(out.features.at("decoder"), ctx.step, out.logits.size(2), out.logits.size(3));
+    pending_seen_ = seen_probability(out.feature("decoder"), ctx.step, out.logits.size(2), out.logits.size(3));
   }
   if (!pending_seen_.defined()) return Method::task_loss(ctx, batch, out);
   auto per_pixel = F::cross_entropy(out.logits, batch.labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
@@ -86,7 +86,7 @@ torch::Tensor BACS::task_loss(StepContext& ctx, const Batch& batch, const models
 }
 
 void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput& out, LossTerms& terms) {
-  const auto& f = out.features.at("decoder");
+  const auto& f = out.feature("decoder");
   const int64_t h = out.logits.size(2), w = out.logits.size(3);
   // Prototype of this step: running mean of the decoder features of foreground pixels.
   auto labels_small = models::resize_nearest(batch.labels, f.size(2), f.size(3));
@@ -113,7 +113,7 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
     if (seen.defined()) {
       auto mask = ((batch.labels == 0) & (seen > 0.5)).to(torch::kFloat);
       auto mask_small = models::resize_nearest(mask, f.size(2), f.size(3)).unsqueeze(1);
-      auto diff = (f - ctx.old_output->features.at("decoder")).pow(2) * mask_small;
+      auto diff = (f - ctx.old_output->feature("decoder")).pow(2) * mask_small;
       terms.emplace_back("feature_kd", feature_weight_ * diff.sum() / (mask_small.sum() * double(f.size(1))).clamp_min(1));
     }
   }

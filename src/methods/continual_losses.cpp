@@ -1,6 +1,8 @@
 #include "cseg/methods/continual_losses.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
 
 #include "cseg/core/error.h"
 
@@ -53,26 +55,62 @@ torch::Tensor unbiased_kd(const torch::Tensor& x, const torch::Tensor& x_old) {
 }
 
 namespace {
-/// Width- and height-pooled means of every region of every scale, concatenated: [N, D].
+/// Regions i of s along an axis of length L: [floor(i L / s), ceil((i+1) L / s)), never empty
+/// (neighbours may share a position when s does not divide L).
+std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len) {
+  std::vector<std::pair<int64_t, int64_t>> r;
+  for (int64_t i = 0; i < s; ++i) {
+    const int64_t lo = std::min(i * len / s, len - 1);
+    r.emplace_back(lo, std::max(lo + 1, std::min(((i + 1) * len + s - 1) / s, len)));
+  }
+  return r;
+}
+
+/// Mean over each region as a matrix [L, s] (a map times it pools its last axis), and the
+/// positions of every region in order (each region's own positions, repeated where shared).
+/// Built once per (s, L): PLOP calls this for every map of every iteration.
+std::pair<torch::Tensor, torch::Tensor> pooling(int64_t s, int64_t len, const torch::TensorOptions& opts) {
+  static std::mutex mutex;
+  static std::map<std::pair<int64_t, int64_t>, std::pair<torch::Tensor, torch::Tensor>> cache;
+  std::pair<torch::Tensor, torch::Tensor> p;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find({s, len});
+    if (it == cache.end()) {
+      auto mean = torch::zeros({len, s}, torch::kFloat);
+      std::vector<int64_t> positions;
+      const auto regions = pod_regions(s, len);
+      for (int64_t j = 0; j < s; ++j) {
+        const auto [lo, hi] = regions[j];
+        mean.narrow(0, lo, hi - lo).select(1, j).fill_(1.0 / double(hi - lo));
+        for (int64_t x = lo; x < hi; ++x) positions.push_back(x);
+      }
+      it = cache.emplace(std::make_pair(s, len), std::make_pair(mean, torch::tensor(positions, torch::kLong))).first;
+    }
+    p = it->second;
+  }
+  return {p.first.to(opts), p.second.to(opts.device())};  // no copy when already there
+}
+
+/// For every scale s and every region (i, j) of its s x s grid, the region's width-pooled (C x its
+/// rows) and height-pooled (C x its columns) means, concatenated: [N, D]. Pooling one axis by
+/// regions is one matrix product for all regions at once; the other axis's regions then pick
+/// their rows (or columns) of it. The values come in another order than region by region, which a
+/// norm of the difference of two embeddings does not see.
 torch::Tensor pod_embedding(const torch::Tensor& m, const std::vector<int>& scales) {
   const int64_t n = m.size(0), h = m.size(2), w = m.size(3);
   std::vector<torch::Tensor> parts;
-  // Region i of s along an axis of length L: [floor(i L / s), ceil((i+1) L / s)), never empty.
-  auto bounds = [](int64_t i, int64_t s, int64_t len) {
-    const int64_t lo = std::min(i * len / s, len - 1);
-    const int64_t hi = std::max(lo + 1, std::min(((i + 1) * len + s - 1) / s, len));
-    return std::make_pair(lo, hi);
-  };
   for (int s : scales) {
-    for (int i = 0; i < s; ++i) {
-      const auto [y0, y1] = bounds(i, s, h);
-      for (int j = 0; j < s; ++j) {
-        const auto [x0, x1] = bounds(j, s, w);
-        auto region = m.slice(2, y0, y1).slice(3, x0, x1);
-        parts.push_back(region.mean(3).reshape({n, -1}));  // width-pooled: C x h
-        parts.push_back(region.mean(2).reshape({n, -1}));  // height-pooled: C x w
-      }
-    }
+    const auto [by_columns, column_positions] = pooling(s, w, m.options());
+    const auto [by_rows, row_positions] = pooling(s, h, m.options());
+    // Regions that share no position (s divides the length) take every row once, in order.
+    auto pick = [](const torch::Tensor& t, const torch::Tensor& positions) {
+      return positions.numel() == t.size(2) ? t : t.index_select(2, positions);
+    };
+    // Width-pooled: [N, C, H, s] (column region j), then the rows of each row region i.
+    parts.push_back(pick(torch::matmul(m, by_columns), row_positions).reshape({n, -1}));
+    // Height-pooled: [N, C, W, s] (row region i), then the columns of each column region j.
+    parts.push_back(pick(torch::matmul(m.transpose(2, 3), by_rows), column_positions).reshape({n, -1}));
   }
   return torch::cat(parts, 1);
 }
@@ -81,9 +119,9 @@ torch::Tensor pod_embedding(const torch::Tensor& m, const std::vector<int>& scal
 torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales) {
   CSEG_CHECK(old_map.sizes() == new_map.sizes(), "local POD: maps differ in shape ([{}] vs [{}])",
              fmt::join(old_map.sizes(), ", "), fmt::join(new_map.sizes(), ", "));
-  auto a = pod_embedding(old_map.pow(2), scales);
-  auto b = pod_embedding(new_map.pow(2), scales);
-  return (a - b).norm(2, 1).mean();
+  // Pooling is linear: the difference of the two embeddings is the embedding of the difference
+  // of the squared maps, computed once.
+  return pod_embedding(old_map.detach().pow(2) - new_map.pow(2), scales).norm(2, 1).mean();
 }
 
 torch::Tensor normalized_entropy(const torch::Tensor& logits) {

@@ -11,7 +11,7 @@ int64_t DecoderHead::ensure(models::Segmenter& model) {
   int64_t channels = 0;
   {
     torch::NoGradGuard no_grad;
-    channels = model.forward(torch::zeros({1, 3, 64, 64})).features.at("decoder").size(1);
+    channels = model.forward(torch::zeros({1, 3, 64, 64})).feature("decoder").size(1);
   }
   model.train(was_training);
   weight = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).set_requires_grad(true);

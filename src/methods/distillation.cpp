@@ -53,7 +53,7 @@ ILT::ILT(Options o) : kd_weight_(o.real("kd_weight", 100.0)), feature_weight_(o.
 void ILT::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
   if (!ctx.old_output) return;
   terms.emplace_back("kd", kd_weight_ * lwf_kd(out.logits, ctx.old_output->logits));
-  terms.emplace_back("feature_kd", feature_weight_ * F::mse_loss(out.features.at("encoder"), ctx.old_output->features.at("encoder")));
+  terms.emplace_back("feature_kd", feature_weight_ * F::mse_loss(out.feature("encoder"), ctx.old_output->feature("encoder")));
 }
 
 MiB::MiB(Options o) : kd_weight_(o.real("kd_weight", 10.0)), init_(o.flag("init", true)) { o.finish(); }
@@ -130,14 +130,13 @@ torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const models
 
 void PLOP::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
   if (!ctx.old_output) return;
-  const auto& old = ctx.old_output->features;
   std::vector<torch::Tensor> losses;
-  for (const auto& tap : ctx.model->stage_taps()) losses.push_back(pod_weight_ * local_pod(old.at(tap), out.features.at(tap)));
+  for (const auto& tap : ctx.model->stage_taps()) losses.push_back(pod_weight_ * local_pod(ctx.old_output->feature(tap), out.feature(tap)));
   // Logits: the new classes' channels are summed into the background so the channel counts match.
-  auto x = out.features.at("logits_lowres");
+  auto x = out.feature("logits_lowres");
   const int64_t c_old = ctx.num_old_classes;
   auto merged = torch::cat({x.narrow(1, 0, 1) + x.narrow(1, c_old, x.size(1) - c_old).sum(1, true), x.narrow(1, 1, c_old - 1)}, 1);
-  losses.push_back(pod_logits_weight_ * local_pod(old.at("logits_lowres"), merged));
+  losses.push_back(pod_logits_weight_ * local_pod(ctx.old_output->feature("logits_lowres"), merged));
   const double adaptive = std::sqrt(double(ctx.num_classes) / double(ctx.num_classes - ctx.num_old_classes));
   terms.emplace_back("pod", adaptive * torch::stack(losses).mean());
 }

@@ -108,7 +108,7 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
   auto idx = buffer_->draw(n, core::mix_seed(0xDE5, uint64_t(ctx.step), uint64_t(ctx.iteration)));
   auto [images, labels] = buffer_->batch(idx);
   auto out = ctx.model->forward(images);
-  auto current = out.features.at("logits_lowres");
+  auto current = out.feature("logits_lowres");
   // Targets: the stored logits, completed with the current (detached) values for later classes.
   std::vector<torch::Tensor> targets;
   for (size_t i = 0; i < idx.size(); ++i) {
@@ -159,15 +159,15 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   ctx.visit_train_data([&](const Batch& b) {
     auto out = ctx.model->forward(b.images);
     auto priority = selection_priority(buffer_->options().selection, out.logits, b.labels);
-    auto embedding = out.features.at("encoder").mean({2, 3});
+    auto embedding = out.feature("encoder").mean({2, 3});
     for (int64_t i = 0; i < b.size(); ++i) {
       ReplayItem it;
       if (kind_ == Kind::Latent)
-        for (const auto& t : taps) it.latents.push_back(out.features.at(t)[i].clone());
+        for (const auto& t : taps) it.latents.push_back(out.feature(t)[i].clone());
       else
         it.image = b.images[i].clone();
       it.label = b.labels[i].clone();
-      if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.features.at("logits_lowres")[i].clone();
+      if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.feature("logits_lowres")[i].clone();
       it.embedding = embedding[i].clone();
       it.priority = priority[i].item<double>();
       candidates.push_back(std::move(it));

@@ -52,7 +52,7 @@ torch::Tensor SDR::task_loss(StepContext& ctx, const Batch& batch, const models:
 }
 
 void SDR::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput& out, LossTerms& terms) {
-  const auto& f = out.features.at("encoder");
+  const auto& f = out.feature("encoder");
   const int k = ctx.num_classes;
   auto labels = labels_at(batch.labels, f);
   if (!prototypes_.defined()) {

@@ -15,7 +15,7 @@ SSUL::SSUL(Options o)
 std::vector<torch::Tensor> SSUL::parameters() { return {unknown_.weight, unknown_.bias}; }
 
 torch::Tensor SSUL::unknown_logits(const models::ModelOutput& out) {
-  return models::resize_to(unknown_(out.features.at("decoder")), out.logits.size(2), out.logits.size(3));
+  return models::resize_to(unknown_(out.feature("decoder")), out.logits.size(2), out.logits.size(3));
 }
 
 void SSUL::on_step_begin(StepContext& ctx) {

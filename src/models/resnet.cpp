@@ -126,12 +126,13 @@ ResNetFeatures ResNetImpl::features(const torch::Tensor& x, bool taps) {
   f.stem = F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   y = f.stem;
   for (int l = 0; l < 4; ++l) {
-    for (auto& block : layers_[l]) {
-      if (taps) {
-        f.pre[l] = block->forward_preact(y);
-        y = activate(options_.norm, f.pre[l]);
+    for (size_t b = 0; b < layers_[l].size(); ++b) {
+      auto pre = layers_[l][b]->forward_preact(y);
+      if (taps && b + 1 == layers_[l].size()) {  // the stage's tap: its map before the activation
+        f.pre[l] = pre;
+        y = activate(options_.norm, pre);
       } else {
-        y = activate_(options_.norm, block->forward_preact(y));
+        y = activate_(options_.norm, pre);  // in place: nothing else holds the sum
       }
     }
     f.out[l] = y;

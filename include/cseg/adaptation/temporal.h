@@ -7,6 +7,7 @@
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
+#include <array>
 #include <functional>
 #include <vector>
 
@@ -33,13 +34,24 @@ struct TemporalLabelStats {
 };
 
 /// Hard pseudo-labels (threshold, class_fraction as hard_pseudo_labels) for every frame of
-/// `frames`, in dataset order, as H x W uint8 maps (255 = none). Frames in a sequence
+/// `frames`, in dataset order, as H x W uint8 maps (255 = none), each frame labelled on its own
+/// (class_fraction then balances within the frame). With `fuse_with_next`, frames in a sequence
 /// (Dataset::sequences) that have a next frame are fused with it; others use their own
 /// prediction. `teacher` maps a normalised [1, 3, H, W] image to logits [1, C, H, W].
-std::vector<cv::Mat> temporal_pseudo_labels(const data::Dataset& frames,
-                                            const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
-                                            const std::vector<double>& mean, const std::vector<double>& std,
-                                            double threshold, double class_fraction,
-                                            TemporalLabelStats* stats = nullptr);
+std::vector<cv::Mat> frame_pseudo_labels(const data::Dataset& frames,
+                                         const std::function<torch::Tensor(const torch::Tensor&)>& teacher,
+                                         const std::vector<double>& mean, const std::vector<double>& std,
+                                         double threshold, double class_fraction, bool fuse_with_next,
+                                         TemporalLabelStats* stats = nullptr);
+
+/// How good pseudo-labels are, for benchmarks: `maps` (one per frame, 255 = none) against the
+/// frames' masks in `with_masks` (dataset labels, mapped by `lut` to the labels the maps use).
+struct PseudoLabelScore {
+  double labelled_fraction = 0;  ///< share of pixels with a pseudo-label
+  double accuracy = 0;           ///< of those (where the mask has a label), the share that is right
+  double miou = 0;               ///< mean IoU of the pseudo-labels over classes present in the masks
+};
+PseudoLabelScore score_pseudo_labels(const std::vector<cv::Mat>& maps, const data::Dataset& with_masks,
+                                     const std::array<uint8_t, 256>& lut, int num_classes);
 
 }  // namespace cseg::adaptation

@@ -174,6 +174,10 @@ struct AdaptationConfig {
   double depth_edges = 0;
   /// The relative depth step that makes an edge: |ln d1 - ln d2| at or above it.
   double depth_edge_step = 0.05;
+  /// Benchmarks only: before each unlabelled step, score the teacher's pseudo-labels on the
+  /// environment's training frames against their masks (which must then exist). The masks are
+  /// read for this score alone, never for training.
+  bool score_pseudo_labels = false;
 };
 
 struct ExperimentConfig {

@@ -10,6 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
 
 #include "cseg/config/experiment.h"
 #include "cseg/engine/evaluator.h"
@@ -62,6 +65,8 @@ class Trainer {
   torch::Tensor teacher_labels(models::Segmenter& teacher, const torch::Tensor& images) const;
   /// The teacher's logits for pseudo-labels (flip-averaged with adaptation.teacher_flip).
   torch::Tensor teacher_logits(models::Segmenter& teacher, const torch::Tensor& images) const;
+  /// Pseudo-labels of environment k (one map per training frame) scored against its masks.
+  nlohmann::json score_pseudo_labels(int k, const std::vector<cv::Mat>& maps) const;
   /// [r, g, b] per step label, as results.json's class_colours.
   nlohmann::json class_colours() const;
   /// TensorBoard run "sequence": test mIoU (all/old/new/hIoU), per-class IoU (scalars and a

@@ -21,6 +21,7 @@ class LwF : public Method {
   explicit LwF(Options o);
   std::string name() const override { return "lwf"; }
   bool needs_old_model() const override { return true; }
+  bool needs_features() const override { return false; }  // logits only
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
 
  private:
@@ -33,6 +34,7 @@ class LwFMC : public Method {
   explicit LwFMC(Options o);
   std::string name() const override { return "lwf_mc"; }
   bool needs_old_model() const override { return true; }
+  bool needs_features() const override { return false; }  // logits only
   torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
   std::string task_loss_name() const override { return "bce"; }
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
@@ -61,6 +63,7 @@ class MiB : public Method {
   explicit MiB(Options o);
   std::string name() const override { return "mib"; }
   bool needs_old_model() const override { return true; }
+  bool needs_features() const override { return false; }  // logits only
   void on_step_begin(StepContext&) override;
   torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;

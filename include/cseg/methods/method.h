@@ -87,6 +87,10 @@ class Method {
   virtual std::vector<torch::Tensor> parameters() { return {}; }
   /// Whether the step's batches must carry saliency maps (Batch::saliency).
   virtual bool needs_saliency() const { return false; }
+  /// Whether the method reads intermediate maps (ModelOutput::features) of the model or its
+  /// teacher. Without them the models keep no taps while training: less memory (ResNet
+  /// activations then run in place).
+  virtual bool needs_features() const { return true; }
   /// Labels [N, H, W] from a model output at evaluation; default: argmax of the logits.
   virtual torch::Tensor predict(const models::ModelOutput& out) { return out.logits.argmax(1); }
   /// Method-specific figures for results.json after a step (e.g. replay buffer bytes).
@@ -99,6 +103,7 @@ class Method {
 class FineTune : public Method {
  public:
   std::string name() const override { return "finetune"; }
+  bool needs_features() const override { return false; }
 };
 
 /// Joint training: at each step, all data seen so far with all seen labels. The upper bound;
@@ -107,6 +112,7 @@ class Joint : public Method {
  public:
   std::string name() const override { return "joint"; }
   DataPolicy data_policy() const override { return DataPolicy::Cumulative; }
+  bool needs_features() const override { return false; }
 };
 
 /// The method registry: an explicit table (no self-registering statics). `options` are the

@@ -17,6 +17,7 @@ class ParameterRegularizer : public Method {
   enum class Kind { EWC, PI, RW };
   ParameterRegularizer(Kind kind, Options o);
   std::string name() const override;
+  bool needs_features() const override { return false; }  // weights and logits only
   void on_step_begin(StepContext&) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
   void after_backward(StepContext&) override;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cseg/config/experiment.h"
+#include "cseg/core/error.h"
 
 namespace cseg::models {
 
@@ -16,6 +17,14 @@ struct ModelOutput {
   torch::Tensor logits;      ///< [N, C, H, W] at input resolution, C = classes seen so far
   torch::Tensor aux_logits;  ///< [N, C, H, W] or undefined (auxiliary head off)
   std::map<std::string, torch::Tensor> features;  ///< named intermediate maps (see each model)
+  /// The intermediate map `name`; a clear error when the model kept none by that name.
+  const torch::Tensor& feature(const std::string& name) const {
+    auto it = features.find(name);
+    CSEG_CHECK(it != features.end(), "the model output has no feature map '{}' (the model kept no feature taps: "
+               "a method that reads them must say so with Method::needs_features(); or the model has no such tap)",
+               name);
+    return it->second;
+  }
 };
 
 class Segmenter : public torch::nn::Module {
