@@ -5,10 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-seed=10
-for env in studio office warehouse outdoor night; do
-  seed=$((seed + 1))
-  ./build/cseg data fmnist-scenes --out "data/fmnist-env-$env" --environment "$env" \
-    --train 800 --val 100 --test 200 --seed "$seed"
-done
+bash scripts/fmnist_environments.sh fmnist-env
 ./build/cseg suite configs/domain/suite.yaml "$@"

@@ -7,12 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-seed=10
-for env in studio office warehouse outdoor night; do
-  seed=$((seed + 1))
-  ./build/cseg data fmnist-scenes --out "data/fmnist-video-$env" --environment "$env" \
-    --train 800 --val 100 --test 200 --seed "$seed" --frames 4
-done
+bash scripts/fmnist_environments.sh fmnist-video --frames 4
 ./build/cseg suite configs/domain/video/suite.yaml "$@"
 ./build/cseg train -c configs/domain/video/base.yaml 'methods=[joint]' threads=2 \
   output_dir=runs/domain_video/joint

@@ -10,7 +10,6 @@
 #include "cseg/adaptation/temporal.h"
 #include "cseg/core/files.h"
 #include "cseg/data/datasets.h"
-#include "cseg/data/fmnist/scenes.h"
 #include "cseg/data/loader.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
@@ -21,22 +20,6 @@
 using namespace cseg;
 
 namespace {
-
-bool have_fmnist() {
-  return std::filesystem::exists(data::fmnist::default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz");
-}
-
-/// FMNIST-Scenes video: `train` frames in sequences of `frames`, 48 x 48.
-void make_video(const std::filesystem::path& dir, int train, int frames, uint64_t seed) {
-  data::fmnist::GenerateOptions g;
-  g.out_dir = dir.string();
-  g.train = train;
-  g.val = g.test = 4;
-  g.frames_per_sequence = frames;
-  g.scene.width = g.scene.height = 48;
-  g.seed = seed;
-  ASSERT_TRUE(data::fmnist::generate_scenes(g));
-}
 
 /// Confident logits [1, C, H, W] for a label map [H, W] (255 -> uniform).
 torch::Tensor logits_of(const torch::Tensor& labels, int64_t classes) {
@@ -130,9 +113,9 @@ TEST(Consistency, DepthEdgeLossLeavesClassChangesToDepthEdges) {
 }
 
 TEST(Consistency, LoaderKeepsNextFrameFlowAndDepthAlignedThroughAugmentation) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
-  make_video(d.path(), 8, 4, 3);
+  test::write_fmnist_scenes(d.path(), 8, 4, 3);
   config::DatasetConfig dc;
   dc.name = "fmnist_scenes";
   dc.root = d.str();
@@ -185,26 +168,16 @@ TEST(Consistency, LoaderKeepsNextFrameFlowAndDepthAlignedThroughAugmentation) {
   EXPECT_EQ(last_frames, 4 * 2);  // each sequence's last frame has no next: nothing holds
   // A dataset without sequences cannot give next frames.
   test::TempDir still;
-  make_video(still.path(), 4, 1, 4);
+  test::write_fmnist_scenes(still.path(), 4, 1, 4);
   dc.root = still.str();
   auto still_ds = data::make_dataset(dc, "train");
   test::expect_error([&] { data::Loader(*still_ds, {0, 1}, lo); }, {"no video sequences"});
 }
 
 TEST(Consistency, AnUnlabelledVideoStepAddsTheConsistencyTerms) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
-  make_video(d.path() / "a", 8, 1, 1);
-  make_video(d.path() / "b", 8, 4, 2);
-  auto c = test::tiny_config("", (d.path() / "run").string(), 2);
-  c.dataset = config::DatasetConfig{};
-  c.dataset.name = "fmnist_scenes";
-  c.dataset.test_split = "test";
-  c.augment.crop_size = 48;
-  c.scenario.type = "domain";
-  c.scenario.steps.clear();
-  c.scenario.environments = {{"a", (d.path() / "a").string(), true, {}}, {"b", (d.path() / "b").string(), false, {}}};
-  c.adaptation.threshold = 0;
+  auto c = test::fmnist_video_domain(d.path());
   c.adaptation.temporal_consistency = 1;
   c.adaptation.depth_edges = 1;
   c.adaptation.student_scale = 0.3;

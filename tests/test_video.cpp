@@ -33,7 +33,6 @@ const IdxSet& fmnist_test_photos() {
   return photos;
 }
 
-bool have_fmnist() { return std::filesystem::exists(default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz"); }
 
 cv::Mat rgb_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC3, const_cast<uint8_t*>(s.rgb.data())); }
 cv::Mat label_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(s.label.data())); }
@@ -62,7 +61,7 @@ SceneOptions video_options() {
 }  // namespace
 
 TEST(Video, SequencesKeepTheSceneLayoutAndMoveItsItems) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   const auto o = video_options();
   auto video = compose_sequence(fmnist_test_photos(), 0, 5000, o, 4, 11);
   ASSERT_EQ(video.size(), 4u);
@@ -83,7 +82,7 @@ TEST(Video, SequencesKeepTheSceneLayoutAndMoveItsItems) {
 }
 
 TEST(Video, DisFlowRecoversTheGeneratorsMotion) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   double epe_sum = 0, zero_sum = 0, warped_sum = 0, unwarped_sum = 0;
   int pairs = 0;
   for (uint64_t seed : {1, 2, 3, 4}) {
@@ -147,7 +146,7 @@ TEST(Video, FlowAndDepthFilesRoundTrip) {
 }
 
 TEST(Video, GeneratorWritesSequencesWithFlowAndDepth) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
   GenerateOptions g;
   g.out_dir = d.str();
@@ -212,7 +211,7 @@ TEST(NewEnvironment, DetectorNeedsAPersistentRise) {
 }
 
 TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   torch::manual_seed(0);
   at::set_num_threads(1);
   SceneOptions studio;
@@ -294,7 +293,7 @@ TEST(Temporal, WarpedNextFrameProbabilitiesAndFusion) {
 }
 
 TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
   GenerateOptions g;
   g.out_dir = d.str();
@@ -357,28 +356,10 @@ TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
 }
 
 TEST(Temporal, AnUnlabelledVideoEnvironmentTrainsFromTemporalPseudoLabels) {
-  if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
-  for (const char* env : {"a", "b"}) {
-    GenerateOptions g;
-    g.out_dir = (d / env).string();
-    g.train = 8;
-    g.val = g.test = 4;
-    g.frames_per_sequence = std::string(env) == "b" ? 4 : 1;  // b is video, a still scenes
-    g.scene.width = g.scene.height = 48;
-    g.seed = std::string(env) == "b" ? 2 : 1;
-    ASSERT_TRUE(generate_scenes(g));
-  }
-  auto c = test::tiny_config("", (d / "run").string(), 2);
-  c.dataset = config::DatasetConfig{};
-  c.dataset.name = "fmnist_scenes";
-  c.dataset.test_split = "test";
-  c.augment.crop_size = 48;
-  c.scenario.type = "domain";
-  c.scenario.steps.clear();
-  c.scenario.environments = {{"a", (d / "a").string(), true, {}}, {"b", (d / "b").string(), false, {}}};
+  auto c = test::fmnist_video_domain(d.path());  // a: still scenes, labelled; b: video, unlabelled
   c.adaptation.temporal = true;
-  c.adaptation.threshold = 0;
   auto data = engine::open_experiment_data(c, (d / "cache").string(), 1);
   auto method = methods::make_method("finetune", {});
   auto r = engine::Trainer(c, data, *method, (d / "run/finetune").string()).run();

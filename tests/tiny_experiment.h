@@ -2,6 +2,8 @@
 // A tiny 5-class experiment (folder format, 32x32 images) for trainer and CLI tests:
 // step 0 = {0, 1, 2}, step 1 = {3, 4}.
 #include "cseg/config/experiment.h"
+#include "cseg/core/error.h"
+#include "cseg/data/fmnist/scenes.h"
 #include "fixtures.h"
 
 namespace cseg::test {
@@ -73,6 +75,42 @@ inline config::ExperimentConfig tiny_config(const std::string& root, const std::
   c.train.workers = 1;
   c.train.log_every = 2;
   c.eval.batch_size = 4;
+  return c;
+}
+
+/// Whether Debian's dataset-fashion-mnist is installed (the FMNIST-Scenes tests skip without it).
+inline bool have_fmnist() {
+  return fs::exists(data::fmnist::default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz");
+}
+
+/// FMNIST-Scenes at 48 x 48 under `dir`: `train` training frames in sequences of `frames`
+/// (1: still scenes), 4 val and 4 test, generator seed `seed`. Needs dataset-fashion-mnist.
+inline void write_fmnist_scenes(const fs::path& dir, int train, int frames, uint64_t seed) {
+  data::fmnist::GenerateOptions g;
+  g.out_dir = dir.string();
+  g.train = train;
+  g.val = g.test = 4;
+  g.frames_per_sequence = frames;
+  g.scene.width = g.scene.height = 48;
+  g.seed = seed;
+  CSEG_CHECK(data::fmnist::generate_scenes(g), "test data: FMNIST-Scenes could not be written to {}", dir.string());
+}
+
+/// Two FMNIST-Scenes environments under `dir` and a domain scenario over them: `a` still scenes,
+/// labelled; `b` video (sequences of 4 frames), unlabelled; 8 training frames each, 2 iterations
+/// per step, every pixel given a pseudo-label (threshold 0). Runs write under dir/run.
+inline config::ExperimentConfig fmnist_video_domain(const fs::path& dir) {
+  write_fmnist_scenes(dir / "a", 8, 1, 1);
+  write_fmnist_scenes(dir / "b", 8, 4, 2);
+  auto c = tiny_config("", (dir / "run").string(), 2);
+  c.dataset = config::DatasetConfig{};
+  c.dataset.name = "fmnist_scenes";
+  c.dataset.test_split = "test";
+  c.augment.crop_size = 48;
+  c.scenario.type = "domain";
+  c.scenario.steps.clear();
+  c.scenario.environments = {{"a", (dir / "a").string(), true, {}}, {"b", (dir / "b").string(), false, {}}};
+  c.adaptation.threshold = 0;
   return c;
 }
 

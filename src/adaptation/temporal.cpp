@@ -39,10 +39,7 @@ std::vector<cv::Mat> frame_pseudo_labels(const data::Dataset& frames,
                                          TemporalLabelStats* stats) {
   torch::NoGradGuard no_grad;
   const size_t n = frames.size();
-  std::vector<int64_t> next_of(n, -1);
-  if (fuse_with_next)
-    for (const auto& seq : frames.sequences())
-      for (size_t i = 0; i + 1 < seq.size(); ++i) next_of.at(seq[i]) = int64_t(seq[i + 1]);
+  const std::vector<int64_t> next_of = fuse_with_next ? data::next_frame_indices(frames) : std::vector<int64_t>(n, -1);
   TemporalLabelStats st;
   std::vector<cv::Mat> labels(n);
   // Frames are visited in order, so a sequence's frame t+1 is predicted once, as the next of t

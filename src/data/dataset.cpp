@@ -182,4 +182,11 @@ std::vector<std::vector<size_t>> ConcatDataset::sequences() const {
   return all;
 }
 
+std::vector<int64_t> next_frame_indices(const Dataset& dataset) {
+  std::vector<int64_t> next(dataset.size(), -1);
+  for (const auto& seq : dataset.sequences())
+    for (size_t i = 0; i + 1 < seq.size(); ++i) next.at(seq[i]) = int64_t(seq[i + 1]);
+  return next;
+}
+
 }  // namespace cseg::data

@@ -50,9 +50,7 @@ Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOption
   if (options_.next_frame) {
     CSEG_CHECK(!dataset_.sequences().empty(), "{}: the next frame was asked for, but the dataset has no video "
                "sequences", dataset_.describe());
-    next_of_.assign(dataset_.size(), -1);
-    for (const auto& seq : dataset_.sequences())
-      for (size_t i = 0; i + 1 < seq.size(); ++i) next_of_.at(seq[i]) = int64_t(seq[i + 1]);
+    next_of_ = next_frame_indices(dataset_);
   }
   // Loader threads already run in parallel; OpenCV's own pool would oversubscribe 2 cores.
   cv::setNumThreads(1);

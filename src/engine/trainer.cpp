@@ -31,6 +31,7 @@
 #include "cseg/metrics/confusion.h"
 #include "cseg/models/cost.h"
 #include "cseg/models/inference.h"
+#include "cseg/models/layers.h"
 #include "cseg/weights/load.h"
 #include "cseg/metrics/continual.h"
 
@@ -86,9 +87,6 @@ std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, cons
   return std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(lr));
 }
 
-/// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
-/// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
-/// float32.
 /// The student's scale for one iteration of step `step`, uniform in [1 - spread, 1 + spread];
 /// drawn from (seed, step, iteration) so a resumed step draws the same.
 double draw_student_scale(double spread, uint64_t seed, int step, int64_t iteration) {
@@ -96,18 +94,9 @@ double draw_student_scale(double spread, uint64_t seed, int step, int64_t iterat
   return std::uniform_real_distribution<double>(1.0 - spread, 1.0 + spread)(rng);
 }
 
-/// Bilinear resize of [N, C, H, W] maps to `size` (H, W).
-torch::Tensor resize_maps(const torch::Tensor& maps, const std::vector<int64_t>& size) {
-  return torch::nn::functional::interpolate(
-      maps, torch::nn::functional::InterpolateFuncOptions().size(size).mode(torch::kBilinear).align_corners(false));
-}
-
-/// ... or by `factor` (at least 8 pixels a side).
-torch::Tensor resize_maps(const torch::Tensor& maps, double factor) {
-  return resize_maps(maps, {std::max<int64_t>(8, std::llround(maps.size(2) * factor)),
-                            std::max<int64_t>(8, std::llround(maps.size(3) * factor))});
-}
-
+/// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
+/// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
+/// float32.
 models::ModelOutput float_logits(models::ModelOutput out) {
   auto to_float = [](torch::Tensor& t) {
     if (t.defined() && t.scalar_type() != torch::kFloat) t = t.to(torch::kFloat);
@@ -445,10 +434,14 @@ Trainer::StepTiming Trainer::train_step(int k) {
   std::shared_ptr<const data::Dataset> train_dataset = split.dataset;
   nlohmann::json pseudo_label_stats;
   const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(*old_model, x); };
-  if (temporal) {
+  // Video cues need the environment's frames grouped into sequences.
+  const auto require_video = [&](const char* key) {
     CSEG_CHECK(!split.dataset->sequences().empty(),
-               "adaptation.temporal: environment '{}' has no video sequences ({}; FMNIST-Scenes writes them with "
-               "--frames)", data_.environments[k].name, split.dataset->describe());
+               "adaptation.{}: environment '{}' has no video sequences ({}; FMNIST-Scenes writes them with --frames)",
+               key, data_.environments[k].name, split.dataset->describe());
+  };
+  if (temporal) {
+    require_video("temporal");
     adaptation::TemporalLabelStats st;
     const auto t0 = Clock::now();
     auto maps = adaptation::frame_pseudo_labels(*split.dataset, teacher, cfg_.augment.mean, cfg_.augment.std,
@@ -505,9 +498,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   const bool temporal_loss = !labelled && cfg_.adaptation.temporal_consistency > 0;
   const bool depth_loss = !labelled && cfg_.adaptation.depth_edges > 0;
   if (temporal_loss) {
-    CSEG_CHECK(!split.dataset->sequences().empty(),
-               "adaptation.temporal_consistency: environment '{}' has no video sequences ({}; FMNIST-Scenes writes "
-               "them with --frames)", data_.environments[k].name, split.dataset->describe());
+    require_video("temporal_consistency");
     lo.next_frame = true;
     lo.prepare = [](data::Sample& s) { adaptation::add_flow_to_next(s); };
   }
@@ -643,12 +634,14 @@ Trainer::StepTiming Trainer::train_step(int k) {
       const double student_scale = !labelled && cfg_.adaptation.student_scale > 0
                                        ? draw_student_scale(cfg_.adaptation.student_scale, cfg_.seed, k, state.iteration)
                                        : 1.0;
-      if (student_scale != 1.0) student_input = resize_maps(batch->images, student_scale);
+      const int64_t h = batch->images.size(2), w = batch->images.size(3);
+      if (student_scale != 1.0)  // at least 8 pixels a side
+        student_input = models::resize_to(batch->images, std::max<int64_t>(8, std::llround(h * student_scale)),
+                                          std::max<int64_t>(8, std::llround(w * student_scale)));
       auto out = float_logits(model_->forward(student_input));
       if (student_scale != 1.0) {
-        const std::vector<int64_t> size{batch->images.size(2), batch->images.size(3)};
-        out.logits = resize_maps(out.logits, size);
-        if (out.aux_logits.defined()) out.aux_logits = resize_maps(out.aux_logits, size);
+        out.logits = models::resize_to(out.logits, h, w);
+        if (out.aux_logits.defined()) out.aux_logits = models::resize_to(out.aux_logits, h, w);
       }
       const std::string task_name = method_.task_loss_name().empty() ? cfg_.loss.name : method_.task_loss_name();
       methods::LossTerms terms;

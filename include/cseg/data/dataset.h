@@ -62,6 +62,10 @@ class Dataset {
   virtual std::vector<std::vector<size_t>> sequences() const { return {}; }
 };
 
+/// For every frame of `dataset` (by index), the index of the next frame of its sequence
+/// (Dataset::sequences), -1 for a sequence's last frame and for frames in no sequence.
+std::vector<int64_t> next_frame_indices(const Dataset& dataset);
+
 /// A dataset given as a list of (id, image file, label file), with a table mapping each raw
 /// label value in the files to a dataset label (or 255). Values the table marks invalid are an
 /// error naming the file: they mean the wrong dataset or a corrupt mask.
