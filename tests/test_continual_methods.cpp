@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "cseg/core/files.h"
@@ -16,6 +17,7 @@
 #include "cseg/methods/ssul.h"
 #include "cseg/methods/bacs.h"
 #include "cseg/models/fast_scnn.h"
+#include "fixtures.h"
 #include "tiny_experiment.h"
 
 using namespace cseg;
@@ -58,6 +60,68 @@ TEST(ContinualLosses, UnbiasedDistillationByHand) {
   // log p(bg or new) = log(2/3), log p(1) = log(1/3);
   // loss = -(0.5 log(2/3) + 0.5 log(1/3)) / 2 = 0.3760193
   EXPECT_NEAR(unbiased_kd(pixel({0.f, 0.f, 0.f}), pixel({0.f, 0.f})).item<double>(), 0.3760193, 1e-6);
+}
+
+namespace {
+/// Value and gradient of a loss of the logits x.
+std::pair<double, torch::Tensor> value_and_grad(const torch::Tensor& x, const std::function<torch::Tensor(const torch::Tensor&)>& loss) {
+  auto leaf = x.detach().clone().requires_grad_();
+  auto l = loss(leaf);
+  l.backward();
+  return {l.item<double>(), leaf.grad().to(torch::kDouble)};
+}
+}  // namespace
+
+// On CPU float32 logits MiB's losses run a fused kernel (value and gradient in one pass); any
+// other type runs the composite of ATen ops. The composite in double is the reference: values
+// and gradients agree, with ignored pixels, logits far apart (softmax underflows for a whole
+// group of channels) and a batch of several images.
+TEST(ContinualLosses, FusedUnbiasedLossesMatchTheCompositeReference) {
+  torch::manual_seed(3);
+  auto x = 4 * torch::randn({3, 7, 9, 11});
+  auto x_old = 4 * torch::randn({3, 4, 9, 11});
+  auto t = torch::randint(0, 7, {3, 9, 11}, torch::kLong);
+  t.masked_fill_(torch::rand({3, 9, 11}) < 0.2, 255);
+  // Pixel (0, 0, 0): every old channel 120 below a new one; pixel (1, 2, 3): background and
+  // new channels 120 below an old one, for the distillation's background group.
+  x.index_put_({0, torch::indexing::Slice(0, 4), 0, 0}, -120.f);
+  x.index_put_({0, 5, 0, 0}, 0.f);
+  t.index_put_({0, 0, 0}, 0);
+  x.index_put_({1, 0, 2, 3}, -120.f);
+  x.index_put_({1, torch::indexing::Slice(4, 7), 2, 3}, -120.f);
+  x.index_put_({1, 2, 2, 3}, 0.f);
+  for (int num_old : {1, 2, 4}) {
+    auto [v, g] = value_and_grad(x, [&](const torch::Tensor& a) { return unbiased_ce(a, t, num_old); });
+    auto [rv, rg] = value_and_grad(x.to(torch::kDouble), [&](const torch::Tensor& a) { return unbiased_ce(a, t, num_old); });
+    EXPECT_NEAR(v, rv, 1e-5 * std::abs(rv) + 1e-7) << "num_old " << num_old;
+    EXPECT_LT((g - rg).abs().max().item<double>(), 1e-7) << "num_old " << num_old;
+    EXPECT_GT(rg.abs().max().item<double>(), 1e-4);
+  }
+  for (int c_old : {1, 3, 4}) {
+    auto old = x_old.narrow(1, 0, c_old);
+    auto [v, g] = value_and_grad(x, [&](const torch::Tensor& a) { return unbiased_kd(a, old); });
+    auto [rv, rg] = value_and_grad(x.to(torch::kDouble), [&](const torch::Tensor& a) { return unbiased_kd(a, old.to(torch::kDouble)); });
+    EXPECT_NEAR(v, rv, 1e-5 * std::abs(rv) + 1e-7) << "c_old " << c_old;
+    EXPECT_LT((g - rg).abs().max().item<double>(), 1e-7) << "c_old " << c_old;
+  }
+  // As many old channels as channels: the distillation's background group is channel 0 alone.
+  auto [v, g] = value_and_grad(x.narrow(1, 0, 4), [&](const torch::Tensor& a) { return unbiased_kd(a, x_old); });
+  auto [rv, rg] = value_and_grad(x.narrow(1, 0, 4).to(torch::kDouble),
+                                 [&](const torch::Tensor& a) { return unbiased_kd(a, x_old.to(torch::kDouble)); });
+  EXPECT_NEAR(v, rv, 1e-5 * std::abs(rv) + 1e-7);
+  EXPECT_LT((g - rg).abs().max().item<double>(), 1e-7);
+  // The gradient scales with the incoming gradient (a loss weight), as autograd's would.
+  auto leaf = x.clone().requires_grad_();
+  (10 * unbiased_kd(leaf, x_old)).backward();
+  auto [v1, g1] = value_and_grad(x, [&](const torch::Tensor& a) { return unbiased_kd(a, x_old); });
+  EXPECT_LT((leaf.grad().to(torch::kDouble) - 10 * g1).abs().max().item<double>(), 1e-8);
+}
+
+TEST(ContinualLosses, UnbiasedLossesRejectLabelsAndShapesThatDoNotFit) {
+  auto x = torch::zeros({1, 3, 2, 2});
+  auto t = torch::full({1, 2, 2}, 7, torch::kLong);
+  test::expect_error([&] { unbiased_ce(x, t, 2); }, {"label 7 is neither a class (0..2) nor 255"});
+  test::expect_error([&] { unbiased_kd(x, torch::zeros({1, 4, 2, 2})); }, {"old logits [1, 4, 2, 2] do not fit"});
 }
 
 TEST(ContinualLosses, LwfMcByHand) {

@@ -1,6 +1,11 @@
 #include "cseg/methods/continual_losses.h"
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
 #include <cmath>
+#include <limits>
+#include <numeric>
 #include <map>
 #include <mutex>
 
@@ -32,8 +37,217 @@ torch::Tensor sigmoid_kd(const torch::Tensor& x, const torch::Tensor& x_old) {
   return F::binary_cross_entropy_with_logits(x.narrow(1, 0, x_old.size(1)), torch::sigmoid(x_old));
 }
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// The fused kernels below take CPU float32 logits; everything else (other devices, double,
+/// half) takes the composite of ATen ops, which tests/test_continual_methods.cpp also uses as
+/// the reference for the fused path.
+bool fused(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4; }
+
+/// The kernels walk blocks of consecutive pixels of one image, channel by channel: channel k of
+/// pixel j sits at k * H * W + j, so going pixel by pixel would read C planes whose addresses
+/// differ by multiples of 4 KiB at once (cache-set conflicts, 3x slower when measured).
+constexpr int64_t kBlock = 256;
+
+/// Runs body(image, first_pixel, pixels) -> double over every block on the intra-op threads and
+/// returns the sum of the results, added in block order: the same whatever the thread count.
+template <class Body>
+double sum_over_blocks(int64_t images, int64_t hw, const Body& body) {
+  const int64_t per_image = (hw + kBlock - 1) / kBlock;
+  std::vector<double> partial(images * per_image, 0.0);
+  at::parallel_for(0, images * per_image, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t first = (b % per_image) * kBlock;
+      partial[b] = body(b / per_image, first, std::min(kBlock, hw - first));
+    }
+  });
+  double total = 0;
+  for (double v : partial) total += v;
+  return total;
+}
+
+/// One block of one image's logits x and probabilities p (p becomes the gradient in place):
+/// channel k of the block's pixel j at [k * stride + j].
+struct Block {
+  const float* x;
+  float* p;
+  int64_t stride, pixels, channels;
+  float& prob(int64_t k, int64_t j) const { return p[k * stride + j]; }
+  float logit(int64_t k, int64_t j) const { return x[k * stride + j]; }
+
+  /// Per pixel, the log-sum-exp of its logits without exponentials: softmax keeps the order of
+  /// the logits, so the largest logit and the largest probability belong to one channel m, and
+  /// p_m = exp(x_m - lse) >= 1/C gives lse = max x - log(max p) exactly.
+  void log_sum_exp(float* __restrict lse) const {
+    float top_p[kBlock];
+    for (int64_t j = 0; j < pixels; ++j) top_p[j] = p[j], lse[j] = x[j];
+    for (int64_t k = 1; k < channels; ++k) {
+      const float* __restrict pk = p + k * stride;
+      const float* __restrict xk = x + k * stride;
+      for (int64_t j = 0; j < pixels; ++j) {
+        top_p[j] = std::max(top_p[j], pk[j]);
+        lse[j] = std::max(lse[j], xk[j]);
+      }
+    }
+    for (int64_t j = 0; j < pixels; ++j) lse[j] -= std::log(top_p[j]);
+  }
+
+  /// Pixel j's log of sum_{k in set} p_k, when softmax underflowed for the whole set (the sum
+  /// is tiny): from the logits. Also subtracts weight * each channel's share of that sum from
+  /// its gradient, as the callers' common paths do with p_k / sum.
+  float log_sum_from_logits(int64_t j, const std::vector<int64_t>& set, float lse, float weight) const {
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t k : set) top = std::max(top, logit(k, j));
+    float z = 0;
+    for (int64_t k : set) z += std::exp(logit(k, j) - top);
+    for (int64_t k : set) prob(k, j) -= weight * std::exp(logit(k, j) - top) / z;
+    return top + std::log(z) - lse;
+  }
+};
+
+/// Below this, a group's summed probability is recomputed from the logits (softmax may have
+/// flushed its members to zero).
+constexpr float kTinySum = 1e-20f;
+
+/// MiB's unbiased cross-entropy with its gradient computed in the same pass (saved for backward).
+/// Per labelled pixel with target t: t < C_old: -log sum_{k<C_old} p_k, gradient p minus each old
+/// channel's share of that sum; else -log p_t, gradient p - onehot(t). Mean over labelled pixels.
+struct UnbiasedCrossEntropy : torch::autograd::Function<UnbiasedCrossEntropy> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& target,
+                               int64_t num_old) {
+    auto x = logits.detach().contiguous();
+    auto p = torch::softmax(x, 1);  // vectorised; the kernel builds the gradient in place of it
+    auto t = target.to(torch::kLong).contiguous();
+    const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+    CSEG_CHECK(t.dim() == 3 && t.size(0) == n && t.size(1) * t.size(2) == hw,
+               "unbiased cross-entropy: labels [{}] do not match logits [{}]", fmt::join(t.sizes(), ", "),
+               fmt::join(x.sizes(), ", "));
+    const float* xd = x.data_ptr<float>();
+    float* pd = p.data_ptr<float>();
+    const int64_t* td = t.data_ptr<int64_t>();
+    std::vector<int64_t> old_set(num_old);
+    std::iota(old_set.begin(), old_set.end(), 0);
+    std::atomic<int64_t> bad_label{-1}, labelled{0};
+    const double sum = sum_over_blocks(n, hw, [&](int64_t image, int64_t first, int64_t pixels) {
+      const Block blk{xd + image * c * hw + first, pd + image * c * hw + first, hw, pixels, c};
+      const int64_t* tb = td + image * hw + first;
+      float lse[kBlock], old_sum[kBlock], keep[kBlock];
+      blk.log_sum_exp(lse);
+      for (int64_t j = 0; j < pixels; ++j) old_sum[j] = 0;
+      for (int64_t k = 0; k < num_old; ++k)
+        for (int64_t j = 0; j < pixels; ++j) old_sum[j] += blk.prob(k, j);
+      double loss = 0;
+      int64_t count = 0;
+      for (int64_t j = 0; j < pixels; ++j) {
+        const int64_t label = tb[j];
+        keep[j] = label != 255;
+        if (label == 255) continue;
+        if (label < 0 || label >= c) {
+          bad_label = label;
+          keep[j] = 0;
+          continue;
+        }
+        ++count;
+        if (label >= num_old) {
+          loss -= blk.logit(label, j) - lse[j];
+          blk.prob(label, j) -= 1;
+          old_sum[j] = 0;  // no old-group term in its gradient
+        } else if (old_sum[j] < kTinySum) {
+          loss -= blk.log_sum_from_logits(j, old_set, lse[j], 1.f);
+          old_sum[j] = 0;  // gradient done above
+        } else {
+          loss -= std::log(old_sum[j]);
+        }
+      }
+      // Old-target pixels: p_k - p_k / sum = p_k (1 - 1 / sum) on the old channels.
+      for (int64_t j = 0; j < pixels; ++j) old_sum[j] = old_sum[j] > 0 ? 1.f - 1.f / old_sum[j] : 1.f;
+      for (int64_t k = 0; k < num_old; ++k)
+        for (int64_t j = 0; j < pixels; ++j) blk.prob(k, j) *= old_sum[j] * keep[j];
+      for (int64_t k = num_old; k < c; ++k)
+        for (int64_t j = 0; j < pixels; ++j) blk.prob(k, j) *= keep[j];
+      labelled += count;
+      return loss;
+    });
+    CSEG_CHECK(bad_label < 0, "unbiased cross-entropy: label {} is neither a class (0..{}) nor 255 (ignore)",
+               bad_label.load(), c - 1);
+    const double denom = double(std::max<int64_t>(1, labelled));
+    p.div_(denom);
+    ctx->save_for_backward({p});
+    return torch::tensor(sum / denom, x.options());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    return {ctx->get_saved_variables()[0] * grad_out[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+/// MiB's unbiased distillation with its gradient computed in the same pass. Per pixel, with
+/// B = {0} + the new channels and P_B = sum_{k in B} p_k: loss -(q_0 log P_B + sum_{k=1}^{C_old-1}
+/// q_k log p_k) / C_old; gradient (p_k - q_0 p_k / P_B) / C_old on B, (p_k - q_k) / C_old on the
+/// old channels. Mean over pixels.
+struct UnbiasedDistillation : torch::autograd::Function<UnbiasedDistillation> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& old_logits) {
+    auto x = logits.detach().contiguous();
+    auto p = torch::softmax(x, 1);
+    auto q = torch::softmax(old_logits.detach().to(torch::kFloat), 1).contiguous();
+    const int64_t n = x.size(0), c = x.size(1), c_old = q.size(1), hw = x.size(2) * x.size(3);
+    const float* xd = x.data_ptr<float>();
+    const float* qd = q.data_ptr<float>();
+    float* pd = p.data_ptr<float>();
+    std::vector<int64_t> b_set{0};
+    for (int64_t k = c_old; k < c; ++k) b_set.push_back(k);
+    const double sum = sum_over_blocks(n, hw, [&](int64_t image, int64_t first, int64_t pixels) {
+      const Block blk{xd + image * c * hw + first, pd + image * c * hw + first, hw, pixels, c};
+      const float* qb = qd + image * c_old * hw + first;
+      float lse[kBlock], b_sum[kBlock], dot[kBlock], q_old[kBlock];
+      blk.log_sum_exp(lse);
+      for (int64_t j = 0; j < pixels; ++j) b_sum[j] = blk.prob(0, j), dot[j] = 0, q_old[j] = 0;
+      for (int64_t k = c_old; k < c; ++k)
+        for (int64_t j = 0; j < pixels; ++j) b_sum[j] += blk.prob(k, j);
+      // Old channels: q_k log p_k = q_k (x_k - lse); gradient p_k - q_k.
+      for (int64_t k = 1; k < c_old; ++k)
+        for (int64_t j = 0; j < pixels; ++j) {
+          const float qk = qb[k * hw + j];
+          dot[j] += qk * blk.logit(k, j);
+          q_old[j] += qk;
+          blk.prob(k, j) -= qk;
+        }
+      double loss = 0;
+      for (int64_t j = 0; j < pixels; ++j) {
+        const float q0 = qb[j];
+        float log_b;
+        if (b_sum[j] < kTinySum) {
+          log_b = blk.log_sum_from_logits(j, b_set, lse[j], q0);
+          b_sum[j] = 1.f;  // gradient done above
+        } else {
+          log_b = std::log(b_sum[j]);
+          b_sum[j] = 1.f - q0 / b_sum[j];
+        }
+        loss -= q0 * log_b + dot[j] - q_old[j] * lse[j];
+      }
+      // The group B: p_k - q_0 p_k / P_B = p_k (1 - q_0 / P_B).
+      for (int64_t k : b_set)
+        for (int64_t j = 0; j < pixels; ++j) blk.prob(k, j) *= b_sum[j];
+      return loss;
+    });
+    const double denom = double(n * hw) * double(c_old);
+    p.div_(denom);
+    ctx->save_for_backward({p});
+    return torch::tensor(sum / denom, x.options());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    return {ctx->get_saved_variables()[0] * grad_out[0], torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor unbiased_ce(const torch::Tensor& x, const torch::Tensor& target, int num_old) {
   if (num_old <= 0) return F::cross_entropy(x, target, F::CrossEntropyFuncOptions().ignore_index(255));
+  CSEG_CHECK(num_old <= x.size(1), "unbiased cross-entropy: {} old classes but only {} channels", num_old, x.size(1));
+  if (fused(x)) return UnbiasedCrossEntropy::apply(x, target, num_old);
   const int64_t c = x.size(1);
   auto den = torch::logsumexp(x, 1, true);
   auto bg = torch::logsumexp(x.narrow(1, 0, num_old), 1, true) - den;
@@ -45,6 +259,11 @@ torch::Tensor unbiased_ce(const torch::Tensor& x, const torch::Tensor& target, i
 
 torch::Tensor unbiased_kd(const torch::Tensor& x, const torch::Tensor& x_old) {
   const int64_t c_old = x_old.size(1), c = x.size(1);
+  CSEG_CHECK(x_old.dim() == 4 && x.dim() == 4 && c_old <= c && x_old.size(0) == x.size(0) &&
+                 x_old.size(2) == x.size(2) && x_old.size(3) == x.size(3),
+             "unbiased distillation: old logits [{}] do not fit new logits [{}]", fmt::join(x_old.sizes(), ", "),
+             fmt::join(x.sizes(), ", "));
+  if (fused(x)) return UnbiasedDistillation::apply(x, x_old);
   auto den = torch::logsumexp(x, 1);
   auto bg_and_new = c > c_old ? torch::cat({x.narrow(1, 0, 1), x.narrow(1, c_old, c - c_old)}, 1) : x.narrow(1, 0, 1);
   auto log_bg = torch::logsumexp(bg_and_new, 1) - den;                    // [N, H, W]
