@@ -176,13 +176,27 @@ TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
   torch::manual_seed(3);
   for (auto shape : std::vector<std::vector<int64_t>>{{2, 3, 5, 7}, {1, 4, 12, 12}, {2, 2, 3, 12}, {1, 3, 1, 3}}) {
     auto a = torch::randn(shape), b = torch::randn(shape).requires_grad_(true);
+    auto b_ref = b.detach().to(torch::kDouble).requires_grad_(true);
     auto fast = local_pod(a, b, {1, 2, 4});
-    auto reference = slow(a, b.detach().requires_grad_(false), {1, 2, 4});
+    auto reference = slow(a.to(torch::kDouble), b_ref, {1, 2, 4});
     EXPECT_NEAR(fast.item<double>(), reference.item<double>(), 1e-5 * (1 + reference.item<double>()))
         << shape[2] << "x" << shape[3];
-    fast.backward();  // gradients reach the new map
+    fast.backward();
+    reference.backward();
+    EXPECT_LT((b.grad().to(torch::kDouble) - b_ref.grad()).abs().max().item<double>(),
+              1e-5 * (1 + b_ref.grad().abs().max().item<double>()))
+        << shape[2] << "x" << shape[3];
     EXPECT_GT(b.grad().abs().sum().item<double>(), 0);
   }
+  // A teacher's channels-last map gives the same loss.
+  auto a = torch::randn({2, 3, 5, 7}), b = torch::randn({2, 3, 5, 7});
+  EXPECT_NEAR(local_pod(a.contiguous(torch::MemoryFormat::ChannelsLast), b).item<double>(), local_pod(a, b).item<double>(), 1e-6);
+  // Maps that pool alike: loss 0 and a zero gradient, not NaN (the norm's kink).
+  auto same = a.clone().requires_grad_(true);
+  auto zero = local_pod(a, same);
+  zero.backward();
+  EXPECT_EQ(zero.item<double>(), 0.0);
+  EXPECT_EQ(same.grad().abs().sum().item<double>(), 0.0);
 }
 
 TEST(ContinualLosses, MibInitialisationSplitsTheBackgroundEvenly) {

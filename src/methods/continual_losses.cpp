@@ -285,53 +285,41 @@ std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len) {
   return r;
 }
 
-/// Mean over each region as a matrix [L, s] (a map times it pools its last axis), and the
-/// positions of every region in order (each region's own positions, repeated where shared).
-/// Built once per (s, L): PLOP calls this for every map of every iteration.
-std::pair<torch::Tensor, torch::Tensor> pooling(int64_t s, int64_t len, const torch::TensorOptions& opts) {
+/// One axis of length L pooled at every scale at once; S = the sum of the scales, one column per
+/// region (scale by scale, region by region). mean [L, S]: a map times it averages each region
+/// of its last axis. count [L, S]: how many regions of the column's scale hold position l (1 when
+/// the scale divides L, 2 where neighbours share a position): the weight of a row of pooled
+/// values, which appears once per region of the other axis holding it.
+struct AxisPooling {
+  torch::Tensor mean, count;
+};
+
+/// Built once per (scales, L): PLOP calls this for every map of every iteration.
+AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torch::TensorOptions& opts) {
   static std::mutex mutex;
-  static std::map<std::pair<int64_t, int64_t>, std::pair<torch::Tensor, torch::Tensor>> cache;
-  std::pair<torch::Tensor, torch::Tensor> p;
+  static std::map<std::pair<std::vector<int>, int64_t>, AxisPooling> cache;
+  AxisPooling p;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find({s, len});
+    auto it = cache.find({scales, len});
     if (it == cache.end()) {
-      auto mean = torch::zeros({len, s}, torch::kFloat);
-      std::vector<int64_t> positions;
-      const auto regions = pod_regions(s, len);
-      for (int64_t j = 0; j < s; ++j) {
-        const auto [lo, hi] = regions[j];
-        mean.narrow(0, lo, hi - lo).select(1, j).fill_(1.0 / double(hi - lo));
-        for (int64_t x = lo; x < hi; ++x) positions.push_back(x);
+      const int total = std::accumulate(scales.begin(), scales.end(), 0);
+      auto mean = torch::zeros({len, total}, torch::kFloat), count = torch::zeros({len, total}, torch::kFloat);
+      int column = 0;
+      for (int s : scales) {
+        auto holders = torch::zeros({len}, torch::kFloat);
+        const auto regions = pod_regions(s, len);
+        for (const auto& [lo, hi] : regions) {
+          mean.narrow(0, lo, hi - lo).select(1, column++).fill_(1.0 / double(hi - lo));
+          holders.narrow(0, lo, hi - lo).add_(1);
+        }
+        count.narrow(1, column - s, s).copy_(holders.unsqueeze(1).expand({len, s}));
       }
-      it = cache.emplace(std::make_pair(s, len), std::make_pair(mean, torch::tensor(positions, torch::kLong))).first;
+      it = cache.emplace(std::make_pair(scales, len), AxisPooling{mean, count}).first;
     }
     p = it->second;
   }
-  return {p.first.to(opts), p.second.to(opts.device())};  // no copy when already there
-}
-
-/// For every scale s and every region (i, j) of its s x s grid, the region's width-pooled (C x its
-/// rows) and height-pooled (C x its columns) means, concatenated: [N, D]. Pooling one axis by
-/// regions is one matrix product for all regions at once; the other axis's regions then pick
-/// their rows (or columns) of it. The values come in another order than region by region, which a
-/// norm of the difference of two embeddings does not see.
-torch::Tensor pod_embedding(const torch::Tensor& m, const std::vector<int>& scales) {
-  const int64_t n = m.size(0), h = m.size(2), w = m.size(3);
-  std::vector<torch::Tensor> parts;
-  for (int s : scales) {
-    const auto [by_columns, column_positions] = pooling(s, w, m.options());
-    const auto [by_rows, row_positions] = pooling(s, h, m.options());
-    // Regions that share no position (s divides the length) take every row once, in order.
-    auto pick = [](const torch::Tensor& t, const torch::Tensor& positions) {
-      return positions.numel() == t.size(2) ? t : t.index_select(2, positions);
-    };
-    // Width-pooled: [N, C, H, s] (column region j), then the rows of each row region i.
-    parts.push_back(pick(torch::matmul(m, by_columns), row_positions).reshape({n, -1}));
-    // Height-pooled: [N, C, W, s] (row region i), then the columns of each column region j.
-    parts.push_back(pick(torch::matmul(m.transpose(2, 3), by_rows), column_positions).reshape({n, -1}));
-  }
-  return torch::cat(parts, 1);
+  return {p.mean.to(opts), p.count.to(opts)};  // no copy when already there
 }
 }  // namespace
 
@@ -339,8 +327,21 @@ torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_m
   CSEG_CHECK(old_map.sizes() == new_map.sizes(), "local POD: maps differ in shape ([{}] vs [{}])",
              fmt::join(old_map.sizes(), ", "), fmt::join(new_map.sizes(), ", "));
   // Pooling is linear: the difference of the two embeddings is the embedding of the difference
-  // of the squared maps, computed once.
-  return pod_embedding(old_map.detach().pow(2) - new_map.pow(2), scales).norm(2, 1).mean();
+  // of the squared maps (NCHW: the teacher's channels-last maps would make the products slow).
+  auto d = old_map.detach().contiguous().pow(2) - new_map.pow(2);
+  const auto rows = axis_pooling(scales, d.size(2), d.options());
+  const auto columns = axis_pooling(scales, d.size(3), d.options());
+  // Region (i, j) of a scale holds, per channel, the width-pooled means of its rows and the
+  // height-pooled means of its columns. All regions of all scales at once: width-pooled [N, C,
+  // H, S] (column region j, every row), each row counted once per row region holding it; and
+  // height-pooled [N, C, S, W] likewise. The embedding's squared norm sums both, weighted.
+  auto by_width = torch::matmul(d, columns.mean);
+  auto by_height = torch::matmul(rows.mean.t(), d);
+  auto squared = (by_width.pow(2) * rows.count).sum({1, 2, 3}) + (by_height.pow(2) * columns.count.t()).sum({1, 2, 3});
+  // The norm, with gradient 0 (not NaN) where two maps pool alike.
+  auto nonzero = squared > 0;
+  auto norm = torch::where(nonzero, torch::where(nonzero, squared, torch::ones_like(squared)).sqrt(), torch::zeros_like(squared));
+  return norm.mean();
 }
 
 torch::Tensor normalized_entropy(const torch::Tensor& logits) {
