@@ -152,8 +152,9 @@ torch::Tensor selection_priority(const std::string& s, const torch::Tensor& logi
 
 void Rehearsal::on_step_end(StepContext& ctx) {
   std::vector<ReplayItem> candidates;
-  const bool was_training = ctx.model->is_training();
+  const bool was_training = ctx.model->is_training(), had_taps = ctx.model->feature_taps();
   ctx.model->eval();
+  ctx.model->set_feature_taps(true);  // the selection's embedding, DER's logits, the latents
   torch::NoGradGuard no_grad;
   const auto taps = kind_ == Kind::Latent ? ctx.model->latent_taps(layer_) : std::vector<std::string>{};
   ctx.visit_train_data([&](const Batch& b) {
@@ -174,6 +175,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
     }
   });
   ctx.model->train(was_training);
+  ctx.model->set_feature_taps(had_taps);
   buffer_->add(std::move(candidates), ctx.step, ctx.first_new_label);
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);

@@ -41,6 +41,9 @@ class Rehearsal : public Method {
   void before_forward(StepContext&, Batch&) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
   void on_step_end(StepContext&) override;
+  /// While training, plain replay reads the logits only; DER reads the low-resolution logits and
+  /// latent replay its latents. (Filling the buffer at a step's end turns the taps on itself.)
+  bool needs_features() const override { return kind_ != Kind::Replay; }
   void save(torch::serialize::OutputArchive& a) const override { buffer_->save(a); }
   void load(torch::serialize::InputArchive& a) override { buffer_->load(a); }
   const ReplayBuffer& buffer() const { return *buffer_; }
