@@ -1,6 +1,7 @@
 #include "cseg/config/experiment.h"
 
 #include "cseg/config/config.h"
+#include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/precision.h"
 #include "cseg/data/datasets.h"
@@ -206,6 +207,8 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   root.read("name", c.name);
   root.read("seed", c.seed);
   root.read("threads", c.threads);
+  root.read("device", c.device);
+  core::parse_device(c.device);
   root.read("output_dir", c.output_dir);
   root.read("methods", c.methods);
   {

@@ -54,11 +54,12 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
 }
 
 namespace {
-torch::serialize::InputArchive open(const std::string& path) {
+/// Every tensor lands on `device` (a model's, so loading keeps its parameters where they are).
+torch::serialize::InputArchive open(const std::string& path, torch::Device device = torch::kCPU) {
   CSEG_CHECK(fs::exists(path), "checkpoint '{}' does not exist", path);
   torch::serialize::InputArchive in;
   try {
-    in.load_from(path);
+    in.load_from(path, device);
   } catch (const std::exception& e) {
     fail("checkpoint '{}' cannot be read (not a cseg checkpoint, or truncated)", path);
   }
@@ -93,7 +94,7 @@ TrainState read_checkpoint_state(const std::string& path) {
 
 TrainState load_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
                            methods::Method* method) {
-  auto in = open(path);
+  auto in = open(path, models::device_of(model));
   TrainState s = read_state(in);
   CSEG_CHECK(s.heads == model.head_sizes(), "checkpoint '{}' has heads [{}] but the model has [{}]", path,
              fmt::join(s.heads, ","), fmt::join(model.head_sizes(), ","));
@@ -112,7 +113,7 @@ TrainState load_checkpoint(const std::string& path, models::Segmenter& model, to
   if (in.try_read("rng", rng)) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
+    gen.set_state(rng.cpu());
   }
   return s;
 }

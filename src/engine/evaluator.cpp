@@ -24,9 +24,10 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
   metrics::ConfusionMatrix cm(classes);
   model.eval();
   torch::NoGradGuard no_grad;
+  const auto device = models::device_of(model);
   while (auto batch = loader.next()) {
-    auto out = model.forward(batch->images);
-    auto pred = options.predict ? options.predict(out) : out.logits.argmax(1);
+    auto out = model.forward(batch->images.to(device));
+    auto pred = (options.predict ? options.predict(out) : out.logits.argmax(1)).cpu();
     // Labels the model cannot know yet are ignored rather than counted as errors: a protocol that
     // keeps them maps them to 255 or 0 itself (scenario eval label maps).
     auto labels = batch->labels.masked_fill(batch->labels >= classes, 255);

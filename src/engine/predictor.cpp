@@ -119,7 +119,7 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
   std::string uncertainty_csv = "image,mean_entropy,new_environment\n";
   auto flush = [&] {
     if (batch.empty()) return;
-    auto logits = model.forward(to_tensor(batch, o)).logits;
+    auto logits = model.forward(to_tensor(batch, o).to(models::device_of(model))).logits.cpu();
     const auto entropy = adaptation::mean_normalised_entropy(logits);
     for (size_t i = 0; i < batch.size(); ++i) {
       write_outputs(batch[i], logits[long(i)], o);

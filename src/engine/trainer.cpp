@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "cseg/core/error.h"
+#include "cseg/core/device.h"
 #include "cseg/core/files.h"
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
@@ -126,7 +127,7 @@ std::shared_ptr<models::Segmenter> build_model_for_step(const config::Experiment
 
 Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
                  std::string run_dir, distributed::ProcessGroup* group)
-    : cfg_(cfg), data_(data), method_(method), run_dir_(std::move(run_dir)), group_(group) {}
+    : cfg_(cfg), device_(core::parse_device(cfg.device)), data_(data), method_(method), run_dir_(std::move(run_dir)), group_(group) {}
 
 bool Trainer::primary() const { return !group_ || group_->rank() == 0; }
 
@@ -186,7 +187,7 @@ Trainer::EncodedImage Trainer::prediction_grid(int k) {
   {
     torch::NoGradGuard no_grad;
     model_->eval();
-    pred = method_.predict(model_->forward(batch->images));
+    pred = method_.predict(model_->forward(batch->images.to(device_))).cpu();
     model_->train();
   }
   auto mean = torch::tensor(cfg_.augment.mean, torch::kFloat).view({1, 3, 1, 1});
@@ -211,7 +212,9 @@ std::string Trainer::checkpoint(const std::string& name) const {
 }
 
 std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
-  return build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step));
+  auto model = build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step));
+  model->to(device_);
+  return model;
 }
 
 void Trainer::write_results() {
@@ -347,11 +350,13 @@ nlohmann::json Trainer::run() {
     // test image's size, and inference latency there (batch 1).
     auto sample = data_.test.dataset->load(0);
     const int64_t th = sample.image.rows, tw = sample.image.cols, crop = cfg_.augment.crop_size;
-    auto train_cost = models::measure_cost(*model_, crop, crop);
-    auto test_cost = models::measure_cost(*model_, th, tw);
-    // Latency as `cseg predict` would run the model: a copy readied for inference.
-    auto deployed = model_->make_like();
-    models::copy_state(*deployed, *model_);
+    // Counted and timed on a CPU copy, whatever device trained it; latency as `cseg predict`
+    // would run the model: a copy readied for inference.
+    auto on_cpu = model_->make_like();
+    models::copy_state(*on_cpu, *model_);
+    auto train_cost = models::measure_cost(*on_cpu, crop, crop);
+    auto test_cost = models::measure_cost(*on_cpu, th, tw);
+    auto deployed = on_cpu;
     models::prepare_for_inference(*deployed);
     auto latency = models::measure_latency(*deployed, th, tw, 1, 3, 10);
     results_["cost"] = {{"params", train_cost.params},
@@ -410,12 +415,16 @@ Trainer::StepTiming Trainer::train_step(int k) {
   std::shared_ptr<models::Segmenter> old_model;
   if (k > 0 && (method_.needs_old_model() || !labelled)) {
     old_model = model_->make_like();
+    old_model->to(device_);
     models::copy_state(*old_model, *model_);
     old_model->eval();
     for (auto& p : old_model->parameters()) p.set_requires_grad(false);
     ctx.old_model = old_model.get();
   }
-  if (static_cast<int>(model_->head_sizes().size()) == sk) model_->add_head(ctx.num_classes - ctx.num_old_classes);
+  if (static_cast<int>(model_->head_sizes().size()) == sk) {
+    model_->add_head(ctx.num_classes - ctx.num_old_classes);
+    model_->to(device_);  // the new head is made on the CPU
+  }
   // Intermediate maps only for the methods that read them: they cost memory while training.
   model_->set_feature_taps(method_.needs_features());
   if (old_model) {
@@ -523,6 +532,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     data::Loader visit(*train_dataset, images, vo);
     visit.start_epoch(0);
     while (auto b = visit.next()) {
+      b->to(device_);
       if (!labelled && !temporal) b->labels = teacher_labels(*old_model, b->images);  // e.g. what a replay buffer keeps
       fn(*b);
     }
@@ -602,6 +612,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       auto batch = loader.next();
       wait += seconds_since(t0);
       if (!batch) break;
+      batch->to(device_);
       const double f = lr_factor(cfg_.optim, state.iteration, total);
       for (size_t g = 0; g < optimizer->param_groups().size(); ++g)
         static_cast<torch::optim::SGDOptions&>(optimizer->param_groups()[g].options()).lr(base_lrs[g] * f);

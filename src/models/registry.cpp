@@ -40,6 +40,11 @@ std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initia
   fail("unknown model '{}'; known: {}", cfg.name, fmt::join(model_names(), ", "));
 }
 
+torch::Device device_of(const Segmenter& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
 std::vector<std::string> model_names() { return {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"}; }
 
 void copy_state(Segmenter& dst, const Segmenter& src) {

@@ -184,6 +184,9 @@ struct ExperimentConfig {
   std::string name = "experiment";
   uint64_t seed = 0;
   int threads = 0;                     ///< 0: all cores
+  /// Where training and evaluation run: cpu, cuda or cuda:N (a CUDA build of LibTorch; data
+  /// loading stays on the CPU). Checked when the config is read (core/device.h).
+  std::string device = "cpu";
   std::string output_dir;              ///< run folder; default ${output_root}/<name>
   std::vector<std::string> methods{"finetune"};
   /// Per-method option overrides, `method_options: {mib: {kd_weight: 100}}`: raw scalar strings,

@@ -18,6 +18,11 @@ struct Batch {
   std::vector<std::string> ids;
   std::vector<size_t> indices;  ///< dataset indices of the images
   int64_t size() const { return images.size(0); }
+  /// Moves every tensor to `device` (the loader collates on the CPU); no copy when already there.
+  void to(const torch::Device& device) {
+    for (auto* t : {&images, &labels, &saliency, &depth, &next_images, &flow, &flow_valid})
+      if (t->defined()) *t = t->to(device);
+  }
 };
 
 }  // namespace cseg

@@ -83,6 +83,7 @@ class Trainer {
   EvalOptions method_eval_options();
 
   const config::ExperimentConfig& cfg_;
+  const torch::Device device_;  ///< cfg_.device: the model, its teacher and each batch live there
   const ExperimentData& data_;
   methods::Method& method_;
   std::string run_dir_;

@@ -90,7 +90,11 @@ class Segmenter : public torch::nn::Module {
 std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes);
 std::vector<std::string> model_names();
 
-/// Copies parameters and buffers from `src` into `dst` (same architecture and heads).
+/// Copies parameters and buffers from `src` into `dst` (same architecture and heads), across
+/// devices too.
 void copy_state(Segmenter& dst, const Segmenter& src);
+
+/// The device the model's parameters are on (inputs must go there).
+torch::Device device_of(const Segmenter& model);
 
 }  // namespace cseg::models
