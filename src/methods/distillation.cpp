@@ -92,7 +92,7 @@ void PLOP::on_step_begin(StepContext& ctx) {
     auto pred = logits.argmax(1).flatten();
     auto ent = normalized_entropy(logits).flatten();
     auto bin = (ent * bins).to(torch::kLong).clamp(0, bins - 1);
-    hist.view(-1).index_add_(0, pred * bins + bin, torch::ones_like(pred));
+    hist.view(-1).index_add_(0, (pred * bins + bin).cpu(), torch::ones_like(pred).cpu());  // counted on the CPU
   });
   thresholds_ = torch::full({c_old}, threshold_min_, torch::kFloat);
   auto cum = hist.cumsum(1);
@@ -122,7 +122,7 @@ std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& 
 torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
   if (ctx.step == 0 || !pseudo_ || !ctx.old_output) return Method::task_loss(ctx, batch, out);
   const auto& logits = out.logits;
-  auto [labels, factor] = pseudo_label(batch.labels, ctx.old_output->logits, thresholds_);
+  auto [labels, factor] = pseudo_label(batch.labels, ctx.old_output->logits, thresholds_.to(logits.device()));
   auto per_pixel = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
   auto valid = (labels != 255).to(torch::kFloat);
   return (per_pixel * factor.view({-1, 1, 1})).sum() / valid.sum().clamp_min(1);
