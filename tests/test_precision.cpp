@@ -1,6 +1,11 @@
 // Mixed precision: the autocast scope and `train.precision: bf16` through the trainer.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <limits>
+
+#include "cseg/config/config.h"
+#include "cseg/core/grad_scaler.h"
 #include "cseg/core/precision.h"
 #include "cseg/engine/trainer.h"
 #include "fixtures.h"
@@ -20,7 +25,7 @@ TEST(Precision, Bf16ScopeRunsConvolutionsInBfloat16AndRestores) {
     core::AutocastScope fp32("fp32");
     EXPECT_EQ(conv->forward(x).scalar_type(), torch::kFloat);
   }
-  test::expect_error([] { core::AutocastScope bad("fp16"); }, {"'fp16'", "fp32 or bf16"});
+  test::expect_error([] { core::AutocastScope bad("fp8"); }, {"'fp8'", "fp32, bf16 or fp16"});
 }
 
 namespace {
@@ -51,4 +56,38 @@ TEST(Precision, TrainerRunsTheForwardPassUnderBf16Autocast) {
   EXPECT_EQ(probe.logits, (std::set<c10::ScalarType>{torch::kFloat}));
   ASSERT_EQ(r["steps"].size(), 2u);
   EXPECT_GE(r["steps"][1]["test"]["miou"].get<double>(), 0.0);
+}
+
+// fp16's loss scaling: the scaled loss's gradients come back to their true size; a step whose
+// gradients overflowed is reported (to be skipped) and halves the scale; a run of good steps
+// doubles it. Plain tensor ops, so checked here on the CPU.
+TEST(Precision, GradScalerUnscalesSkipsOverflowsAndAdaptsTheScale) {
+  core::GradScaler scaler({8.0, 2.0, 0.5, 2});
+  auto w = torch::ones({3}, torch::requires_grad());
+  auto unused = torch::ones({2}, torch::requires_grad());  // no gradient: ignored
+  scaler.scale((w * torch::tensor({1.f, 2.f, 3.f})).sum()).backward();
+  EXPECT_TRUE(torch::allclose(w.grad(), torch::tensor({8.f, 16.f, 24.f})));
+  EXPECT_TRUE(scaler.unscale({w, unused}));
+  EXPECT_TRUE(torch::allclose(w.grad(), torch::tensor({1.f, 2.f, 3.f})));
+  scaler.update(true);
+  EXPECT_EQ(scaler.current(), 8.0);
+  scaler.update(true);
+  EXPECT_EQ(scaler.current(), 16.0);  // two good steps in a row
+  for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+    w.mutable_grad().fill_(1.f);
+    w.mutable_grad()[1] = bad;
+    EXPECT_FALSE(scaler.unscale({w}));
+    scaler.update(false);
+  }
+  EXPECT_EQ(scaler.current(), 4.0);
+  EXPECT_EQ(scaler.skipped(), 2);
+  scaler.update(true);
+  EXPECT_EQ(scaler.current(), 4.0);  // the run of good steps starts again after an overflow
+}
+
+TEST(Precision, Fp16NeedsACudaDevice) {
+  test::TempDir d;
+  std::ofstream(d / "exp.yaml") << "dataset: {root: /tmp}\ntrain: {precision: fp16, iterations: 1}\n";
+  test::expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
+                     {"train.precision", "fp16", "needs device: cuda", "use bf16"});
 }

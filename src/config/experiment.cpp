@@ -270,6 +270,9 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
                "(or model.pretrained given): an unlabelled step learns from the model before it",
                c.scenario.environments.front().name);
   CSEG_CHECK(!c.methods.empty(), "config key {}: list at least one method", root.where("methods"));
+  CSEG_CHECK(c.train.precision != "fp16" || c.device.rfind("cuda", 0) == 0,
+             "config key 'train.precision': fp16 (float16 autocast with loss scaling) needs device: cuda; "
+             "on the CPU use bf16");
 
   if (c.output_dir.empty()) c.output_dir = tree.env().at("output_root") + "/" + c.name;
   return c;

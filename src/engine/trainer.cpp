@@ -14,6 +14,7 @@
 #include "cseg/core/error.h"
 #include "cseg/core/device.h"
 #include "cseg/core/files.h"
+#include "cseg/core/grad_scaler.h"
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/image_io.h"
@@ -584,6 +585,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
   for (const auto& p : method_.parameters()) trained.push_back(p);
   std::vector<torch::Tensor> buffers = model_->buffers();
   std::unique_ptr<distributed::GradientAverager> averager;
+  std::optional<core::GradScaler> scaler;  // fp16 only (a fresh scale each step and on resume)
+  if (tc.precision == "fp16") scaler.emplace();
   struct SyncBatchNormScope {  // installed while this step trains, whatever ends it
     explicit SyncBatchNormScope(distributed::ProcessGroup* g) { distributed::set_sync_batch_norm_group(g); }
     ~SyncBatchNormScope() { distributed::set_sync_batch_norm_group(nullptr); }
@@ -691,10 +694,13 @@ Trainer::StepTiming Trainer::train_step(int k) {
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
       autocast.reset();
       optimizer->zero_grad();
-      loss.backward();
+      (scaler ? scaler->scale(loss) : loss).backward();
       if (averager) averager->average(trained);
+      // fp16: gradients back to their true size; a step that overflowed is skipped.
+      const bool finite = !scaler || scaler->unscale(trained);
       method_.after_backward(ctx);
-      optimizer->step();
+      if (finite) optimizer->step();
+      if (scaler) scaler->update(finite);
       method_.after_optimizer_step(ctx);
       ctx.old_output = nullptr;
       const double lv = loss.item<double>();
@@ -736,6 +742,9 @@ Trainer::StepTiming Trainer::train_step(int k) {
     if (primary()) save_checkpoint(last, *model_, optimizer.get(), &method_, state);
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
+  if (scaler && scaler->skipped() > 0)
+    spdlog::info("[{}] step {}: fp16 loss scaling skipped {} iteration(s) whose gradients overflowed (scale now {})",
+                 method_.name(), k, scaler->skipped(), scaler->current());
   ctx.iteration = state.iteration;
   if (cfg_.eval.use_best && state.best_val >= 0) {
     if (group_) group_->barrier();  // rank 0 has written the file the others read
