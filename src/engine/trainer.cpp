@@ -357,9 +357,8 @@ nlohmann::json Trainer::run() {
     models::copy_state(*on_cpu, *model_);
     auto train_cost = models::measure_cost(*on_cpu, crop, crop);
     auto test_cost = models::measure_cost(*on_cpu, th, tw);
-    auto deployed = on_cpu;
-    models::prepare_for_inference(*deployed);
-    auto latency = models::measure_latency(*deployed, th, tw, 1, 3, 10);
+    models::prepare_for_inference(*on_cpu);  // after counting: the cost of the model as trained
+    auto latency = models::measure_latency(*on_cpu, th, tw, 1, 3, 10);
     results_["cost"] = {{"params", train_cost.params},
                         {"trainable_params", train_cost.trainable_params},
                         {"macs_train", train_cost.macs},
@@ -429,11 +428,10 @@ Trainer::StepTiming Trainer::train_step(int k) {
   // Intermediate maps only for the methods that read them: they cost memory while training.
   model_->set_feature_taps(method_.needs_features());
   if (old_model) {
+    // The teacher only predicts: readied as for inference (batch norms folded, channels-last;
+    // Fast-SCNN's forward at 96²: 10.7 -> 7.5 ms, measured), with the maps the method reads.
+    models::prepare_for_inference(*old_model);
     old_model->set_feature_taps(method_.needs_features());
-    // The teacher only predicts: its batch norms fold into the convolutions and its weights go
-    // channels-last, as for inference (Fast-SCNN's forward at 96²: 10.7 -> 7.5 ms, measured).
-    models::fold_batch_norm(*old_model);
-    models::to_channels_last(*old_model);
   }
   if (cfg_.model.channels_last) models::to_channels_last(*model_);  // a new head, or a loaded model, comes NCHW
   CSEG_CHECK(labelled || old_model, "step {}: an unlabelled environment needs a model to learn from (a labelled "

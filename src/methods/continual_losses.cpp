@@ -108,6 +108,20 @@ struct Block {
   }
 };
 
+/// The fused kernels' forward builds the gradient of the loss sum in place of the probabilities;
+/// both are divided by `denom` (the mean's count), the gradient is saved for backward, and the
+/// loss returned.
+torch::Tensor finish_fused(AutogradContext* ctx, torch::Tensor grad, double sum, double denom) {
+  grad.div_(denom);
+  ctx->save_for_backward({grad});
+  return torch::tensor(sum / denom, grad.options());
+}
+
+/// Their backward: the saved gradient times the incoming one (a loss weight, usually).
+torch::Tensor saved_gradient(AutogradContext* ctx, const variable_list& grad_out) {
+  return ctx->get_saved_variables()[0] * grad_out[0];
+}
+
 /// Below this, a group's summed probability is recomputed from the logits (softmax may have
 /// flushed its members to zero).
 constexpr float kTinySum = 1e-20f;
@@ -173,13 +187,10 @@ struct UnbiasedCrossEntropy : torch::autograd::Function<UnbiasedCrossEntropy> {
     });
     CSEG_CHECK(bad_label < 0, "unbiased cross-entropy: label {} is neither a class (0..{}) nor 255 (ignore)",
                bad_label.load(), c - 1);
-    const double denom = double(std::max<int64_t>(1, labelled));
-    p.div_(denom);
-    ctx->save_for_backward({p});
-    return torch::tensor(sum / denom, x.options());
+    return finish_fused(ctx, p, sum, double(std::max<int64_t>(1, labelled)));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    return {ctx->get_saved_variables()[0] * grad_out[0], torch::Tensor(), torch::Tensor()};
+    return {saved_gradient(ctx, grad_out), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -232,13 +243,10 @@ struct UnbiasedDistillation : torch::autograd::Function<UnbiasedDistillation> {
         for (int64_t j = 0; j < pixels; ++j) blk.prob(k, j) *= b_sum[j];
       return loss;
     });
-    const double denom = double(n * hw) * double(c_old);
-    p.div_(denom);
-    ctx->save_for_backward({p});
-    return torch::tensor(sum / denom, x.options());
+    return finish_fused(ctx, p, sum, double(n * hw) * double(c_old));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    return {ctx->get_saved_variables()[0] * grad_out[0], torch::Tensor()};
+    return {saved_gradient(ctx, grad_out), torch::Tensor()};
   }
 };
 
