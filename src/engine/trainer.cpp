@@ -444,7 +444,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
   const bool temporal = !labelled && cfg_.adaptation.temporal;
   std::shared_ptr<const data::Dataset> train_dataset = split.dataset;
   nlohmann::json pseudo_label_stats;
-  const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(*old_model, x); };
+  // Whole-frame pseudo-labels are made with OpenCV's flow on the host: logits come back there.
+  const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(*old_model, x.to(device_)).cpu(); };
   // Video cues need the environment's frames grouped into sequences.
   const auto require_video = [&](const char* key) {
     CSEG_CHECK(!split.dataset->sequences().empty(),

@@ -48,13 +48,13 @@ torch::Tensor BACS::seen_probability(const torch::Tensor& features, int num_old_
 void BACS::on_step_begin(StepContext& ctx) {
   if (!detector_.defined()) {
     const int64_t channels = detector_.ensure(*ctx.model);
-    prototypes_ = torch::zeros({0, channels});
-    proto_counts_ = torch::zeros({0});
+    prototypes_ = torch::zeros({0, channels}, detector_.weight.options().requires_grad(false));
+    proto_counts_ = torch::zeros({0}, prototypes_.options());
   }
   if (prototypes_.size(0) <= ctx.step) {
     const int64_t extra = ctx.step + 1 - prototypes_.size(0);
-    prototypes_ = torch::cat({prototypes_, torch::zeros({extra, prototypes_.size(1)})});
-    proto_counts_ = torch::cat({proto_counts_, torch::zeros({extra})});
+    prototypes_ = torch::cat({prototypes_, torch::zeros({extra, prototypes_.size(1)}, prototypes_.options())});
+    proto_counts_ = torch::cat({proto_counts_, torch::zeros({extra}, proto_counts_.options())});
   }
   der_->on_step_begin(ctx);
 }

@@ -8,14 +8,16 @@ int64_t DecoderHead::ensure(models::Segmenter& model) {
   if (defined()) return weight.size(1);
   const bool was_training = model.is_training();
   model.eval();
+  const auto on = torch::TensorOptions().device(models::device_of(model));
   int64_t channels = 0;
   {
     torch::NoGradGuard no_grad;
-    channels = model.forward(torch::zeros({1, 3, 64, 64})).feature("decoder").size(1);
+    channels = model.forward(torch::zeros({1, 3, 64, 64}, on)).feature("decoder").size(1);
   }
   model.train(was_training);
-  weight = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).set_requires_grad(true);
-  bias = torch::zeros({1}).set_requires_grad(true);
+  // Drawn on the CPU so that a seed gives the same head on every device.
+  weight = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).to(on.device()).set_requires_grad(true);
+  bias = torch::zeros({1}, on).set_requires_grad(true);
   return channels;
 }
 

@@ -75,7 +75,7 @@ TensorMap ParameterRegularizer::normalized(const TensorMap& scores) {
 
 torch::Tensor ParameterRegularizer::penalty(const models::Segmenter& model, const TensorMap& importance,
                                             const TensorMap& old_params) {
-  torch::Tensor total = torch::zeros({});
+  torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(models::device_of(model)));
   for (const auto& p : model.named_parameters()) {
     auto imp = importance.find(p.key());
     auto old = old_params.find(p.key());

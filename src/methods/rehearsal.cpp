@@ -74,7 +74,7 @@ void Rehearsal::before_forward(StepContext& ctx, Batch& batch) {
   if (kind_ != Kind::Replay) return;
   auto idx = draw_replay(ctx, batch.size(), 0xB0FF);
   if (idx.empty()) return;
-  auto [images, labels] = buffer_->batch(idx);
+  auto [images, labels] = buffer_->batch(idx, batch.images.device());
   CSEG_CHECK(images.sizes().slice(1) == batch.images.sizes().slice(1),
              "replay: stored crops are {}x{} but this step's are {}x{} (augment.crop_size changed?)", images.size(2),
              images.size(3), batch.images.size(2), batch.images.size(3));
@@ -96,7 +96,7 @@ void Rehearsal::on_step_begin(StepContext& ctx) {
 void Rehearsal::add_latent_replay(StepContext& ctx, const Batch& batch, LossTerms& terms) {
   auto idx = draw_replay(ctx, batch.size(), 0x1A7E);
   if (idx.empty()) return;
-  auto [latents, labels] = buffer_->latent_batch(idx);
+  auto [latents, labels] = buffer_->latent_batch(idx, models::device_of(*ctx.model));
   auto logits = ctx.model->forward_from(layer_, latents, labels.size(1), labels.size(2));
   terms.emplace_back("latent_replay", double(idx.size()) / double(batch.size()) * labelled_cross_entropy(logits, labels));
 }
@@ -106,13 +106,13 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
   if (kind_ == Kind::Replay || ctx.step == 0 || buffer_->size() == 0) return;
   const size_t n = replay_batch_ > 0 ? size_t(replay_batch_) : size_t(batch.size());
   auto idx = buffer_->draw(n, core::mix_seed(0xDE5, uint64_t(ctx.step), uint64_t(ctx.iteration)));
-  auto [images, labels] = buffer_->batch(idx);
+  auto [images, labels] = buffer_->batch(idx, models::device_of(*ctx.model));
   auto out = ctx.model->forward(images);
   auto current = out.feature("logits_lowres");
   // Targets: the stored logits, completed with the current (detached) values for later classes.
   std::vector<torch::Tensor> targets;
   for (size_t i = 0; i < idx.size(); ++i) {
-    auto stored = (*buffer_)[idx[i]].logits.to(torch::kFloat);
+    auto stored = (*buffer_)[idx[i]].logits.to(current.device(), torch::kFloat);
     const int64_t c = stored.size(0);
     auto now = current[long(i)].detach();
     targets.push_back(c < now.size(0) ? torch::cat({stored, now.narrow(0, c, now.size(0) - c)}, 0) : stored);
@@ -124,7 +124,7 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
     target.masked_fill_(target == 0, 255);
     for (size_t i = 0; i < idx.size(); ++i) {
       const int64_t seen = (*buffer_)[idx[i]].logits.size(0);
-      target[long(i)].masked_fill_(target[long(i)] >= seen & target[long(i)] != 255, 255);
+      target[long(i)].masked_fill_((target[long(i)] >= seen) & (target[long(i)] != 255), 255);
     }
     terms.emplace_back("der_ce", beta_ * labelled_cross_entropy(out.logits, target));
   }

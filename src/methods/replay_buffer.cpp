@@ -80,10 +80,12 @@ std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) co
 void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_label) {
   for (auto& c : candidates) {
     c.step = step;
-    if (c.image.defined()) c.image = c.image.to(torch::kHalf);
-    for (auto& l : c.latents) l = l.to(torch::kHalf);
-    c.label = c.label.to(torch::kUInt8);
-    if (c.logits.defined()) c.logits = c.logits.to(torch::kHalf);
+    // Kept in host memory whatever device trained: a buffer must not take the GPU's.
+    if (c.image.defined()) c.image = c.image.to(torch::kCPU, torch::kHalf);
+    for (auto& l : c.latents) l = l.to(torch::kCPU, torch::kHalf);
+    c.label = c.label.to(torch::kCPU, torch::kUInt8);
+    if (c.logits.defined()) c.logits = c.logits.to(torch::kCPU, torch::kHalf);
+    if (c.embedding.defined()) c.embedding = c.embedding.cpu();
     if (o_.policy == "class_balanced") {
       // The class of this step with the most pixels; crops without one are not stored.
       auto counts = torch::bincount(c.label.flatten().to(torch::kLong), {}, 256);
@@ -152,29 +154,31 @@ std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed, int only_step) c
   return idx;
 }
 
-std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices) const {
+std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices, torch::Device device) const {
   std::vector<torch::Tensor> images, labels;
   for (size_t i : indices) {
     CSEG_CHECK(items_[i].image.defined(), "replay buffer: item {} holds a latent state, not an image", i);
-    images.push_back(items_[i].image.to(torch::kFloat));
-    labels.push_back(items_[i].label.to(torch::kLong));
+    images.push_back(items_[i].image);
+    labels.push_back(items_[i].label);
   }
-  return {torch::stack(images), torch::stack(labels)};
+  // Stacked in the stored types, so a GPU receives half the bytes, then widened there.
+  return {torch::stack(images).to(device).to(torch::kFloat), torch::stack(labels).to(device).to(torch::kLong)};
 }
 
-std::pair<std::vector<torch::Tensor>, torch::Tensor> ReplayBuffer::latent_batch(const std::vector<size_t>& indices) const {
+std::pair<std::vector<torch::Tensor>, torch::Tensor> ReplayBuffer::latent_batch(const std::vector<size_t>& indices,
+                                                                              torch::Device device) const {
   CSEG_CHECK(!indices.empty(), "replay buffer: an empty latent batch");
   const size_t parts = items_[indices[0]].latents.size();
   std::vector<std::vector<torch::Tensor>> by_part(parts);
   std::vector<torch::Tensor> labels;
   for (size_t i : indices) {
     CSEG_CHECK(items_[i].latents.size() == parts && parts > 0, "replay buffer: item {} holds no latent state", i);
-    for (size_t k = 0; k < parts; ++k) by_part[k].push_back(items_[i].latents[k].to(torch::kFloat));
-    labels.push_back(items_[i].label.to(torch::kLong));
+    for (size_t k = 0; k < parts; ++k) by_part[k].push_back(items_[i].latents[k]);
+    labels.push_back(items_[i].label);
   }
   std::vector<torch::Tensor> stacked;
-  for (auto& p : by_part) stacked.push_back(torch::stack(p));
-  return {stacked, torch::stack(labels)};
+  for (auto& p : by_part) stacked.push_back(torch::stack(p).to(device).to(torch::kFloat));
+  return {stacked, torch::stack(labels).to(device).to(torch::kLong)};
 }
 
 int64_t ReplayBuffer::bytes() const {
@@ -219,19 +223,20 @@ void ReplayBuffer::load(torch::serialize::InputArchive& a) {
     ReplayItem it;
     torch::Tensor meta;
     torch::Tensor t;
-    if (a.try_read(p + "_image", t)) it.image = t;
+    if (a.try_read(p + "_image", t)) it.image = t.cpu();  // host memory, as add() keeps it
     for (int k = 0;; ++k) {
       torch::Tensor latent;
       if (!a.try_read(p + "_latent" + std::to_string(k), latent)) break;
-      it.latents.push_back(latent);
+      it.latents.push_back(latent.cpu());
     }
     CSEG_CHECK(it.image.defined() || !it.latents.empty(), "replay buffer item {} in the checkpoint has neither an image nor a latent state", i);
     a.read(p + "_label", it.label);
+    it.label = it.label.cpu();
     a.read(p + "_meta", meta);
     it.step = int(meta[0].item<int64_t>());
     it.group = int(meta[1].item<int64_t>());
     torch::Tensor logits;
-    if (a.try_read(p + "_logits", logits)) it.logits = logits;
+    if (a.try_read(p + "_logits", logits)) it.logits = logits.cpu();
     items_.push_back(std::move(it));
   }
 }

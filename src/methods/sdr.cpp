@@ -41,8 +41,8 @@ void SDR::on_step_begin(StepContext& ctx) {
   // Grow the prototype table to this step's classes (rows of new classes start empty).
   if (prototypes_.defined() && prototypes_.size(0) < ctx.num_classes) {
     const int64_t extra = ctx.num_classes - prototypes_.size(0);
-    prototypes_ = torch::cat({prototypes_, torch::zeros({extra, prototypes_.size(1)})});
-    counts_ = torch::cat({counts_, torch::zeros({extra})});
+    prototypes_ = torch::cat({prototypes_, torch::zeros({extra, prototypes_.size(1)}, prototypes_.options())});
+    counts_ = torch::cat({counts_, torch::zeros({extra}, counts_.options())});
   }
 }
 
@@ -56,8 +56,8 @@ void SDR::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mod
   const int k = ctx.num_classes;
   auto labels = labels_at(batch.labels, f);
   if (!prototypes_.defined()) {
-    prototypes_ = torch::zeros({k, f.size(1)});
-    counts_ = torch::zeros({k});
+    prototypes_ = torch::zeros({k, f.size(1)}, torch::TensorOptions().device(f.device()));  // float32 under autocast too
+    counts_ = torch::zeros({k}, prototypes_.options());
   }
   auto [sums, counts] = class_sums(f, labels, k);
   auto present = counts > 0;

@@ -61,10 +61,12 @@ class ReplayBuffer {
   /// `n` distinct items (all if n >= size), drawn with a generator seeded by `seed`; only items
   /// stored at step `only_step` when it is >= 0.
   std::vector<size_t> draw(size_t n, uint64_t seed, int only_step = -1) const;
-  /// Stacked images [n, 3, H, W] (float32) and labels [n, H, W] (int64) of `indices`.
-  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices) const;
+  /// Stacked images [n, 3, H, W] (float32) and labels [n, H, W] (int64) of `indices`, on
+  /// `device` (the items themselves stay in host memory).
+  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices, torch::Device device = torch::kCPU) const;
   /// Latent replay: the stored states (one stacked float32 tensor per latent) and labels.
-  std::pair<std::vector<torch::Tensor>, torch::Tensor> latent_batch(const std::vector<size_t>& indices) const;
+  std::pair<std::vector<torch::Tensor>, torch::Tensor> latent_batch(const std::vector<size_t>& indices,
+                                                                    torch::Device device = torch::kCPU) const;
   int64_t bytes() const;
   /// Items per step, for logging and tests.
   std::map<int, int> per_step() const;
