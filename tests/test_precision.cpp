@@ -7,6 +7,8 @@
 #include "cseg/config/config.h"
 #include "cseg/core/grad_scaler.h"
 #include "cseg/core/precision.h"
+#include "cseg/engine/checkpoint.h"
+#include "cseg/models/segmenter.h"
 #include "cseg/engine/trainer.h"
 #include "fixtures.h"
 #include "tiny_experiment.h"
@@ -83,6 +85,32 @@ TEST(Precision, GradScalerUnscalesSkipsOverflowsAndAdaptsTheScale) {
   EXPECT_EQ(scaler.skipped(), 2);
   scaler.update(true);
   EXPECT_EQ(scaler.current(), 4.0);  // the run of good steps starts again after an overflow
+}
+
+// A resumed fp16 step goes on with the loss scale it had reached: the scaler's state rides in
+// the step checkpoint, and a checkpoint of a run without one has none.
+TEST(Precision, TheLossScaleIsKeptInTheCheckpoint) {
+  core::GradScaler scaler({8.0, 2.0, 0.5, 2});
+  scaler.update(false);  // 4, one skipped
+  scaler.update(true);   // one good step towards growing
+  test::TempDir d;
+  config::ModelConfig mc;
+  mc.name = "fast_scnn";
+  auto model = models::make_model(mc, 3);
+  engine::TrainState state;
+  state.heads = model->head_sizes();
+  engine::save_checkpoint((d / "plain.pt").string(), *model, nullptr, nullptr, state);
+  EXPECT_FALSE(engine::read_checkpoint_state((d / "plain.pt").string()).loss_scaler.has_value());
+  state.loss_scaler = scaler.state();
+  engine::save_checkpoint((d / "fp16.pt").string(), *model, nullptr, nullptr, state);
+  const auto loaded = engine::load_checkpoint((d / "fp16.pt").string(), *model, nullptr, nullptr);
+  ASSERT_TRUE(loaded.loss_scaler.has_value());
+  core::GradScaler resumed({8.0, 2.0, 0.5, 2});
+  resumed.restore(*loaded.loss_scaler);
+  EXPECT_EQ(resumed.current(), 4.0);
+  EXPECT_EQ(resumed.skipped(), 1);
+  resumed.update(true);  // the second good step in a row: the run was carried over
+  EXPECT_EQ(resumed.current(), 8.0);
 }
 
 TEST(Precision, Fp16NeedsACudaDevice) {

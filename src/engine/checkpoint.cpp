@@ -29,6 +29,9 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
   root.write("iteration", torch::tensor(s.iteration));
   root.write("best_val", torch::tensor(s.best_val, torch::kFloat64));
   root.write("heads", ints(model.head_sizes()));
+  if (s.loss_scaler)
+    root.write("loss_scaler", torch::tensor({s.loss_scaler->scale, double(s.loss_scaler->good_steps),
+                                             double(s.loss_scaler->skipped)}, torch::kFloat64));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -83,6 +86,13 @@ TrainState read_state(torch::serialize::InputArchive& in) {
   torch::Tensor heads;
   in.read("heads", heads);
   for (int64_t i = 0; i < heads.numel(); ++i) s.heads.push_back(static_cast<int>(heads[i].item<int64_t>()));
+  torch::Tensor scaler;
+  if (in.try_read("loss_scaler", scaler)) {
+    scaler = scaler.cpu();
+    CSEG_CHECK(scaler.numel() == 3 && scaler[0].item<double>() > 0, "checkpoint: malformed loss_scaler entry");
+    s.loss_scaler = core::GradScaler::State{scaler[0].item<double>(), int(scaler[1].item<double>()),
+                                            int64_t(scaler[2].item<double>())};
+  }
   return s;
 }
 }  // namespace

@@ -584,8 +584,11 @@ Trainer::StepTiming Trainer::train_step(int k) {
   for (const auto& p : method_.parameters()) trained.push_back(p);
   std::vector<torch::Tensor> buffers = model_->buffers();
   std::unique_ptr<distributed::GradientAverager> averager;
-  std::optional<core::GradScaler> scaler;  // fp16 only (a fresh scale each step and on resume)
-  if (tc.precision == "fp16") scaler.emplace();
+  std::optional<core::GradScaler> scaler;  // fp16 only: a fresh scale each step, kept across a resume
+  if (tc.precision == "fp16") {
+    scaler.emplace();
+    if (state.loss_scaler) scaler->restore(*state.loss_scaler);
+  }
   struct SyncBatchNormScope {  // installed while this step trains, whatever ends it
     explicit SyncBatchNormScope(distributed::ProcessGroup* g) { distributed::set_sync_batch_norm_group(g); }
     ~SyncBatchNormScope() { distributed::set_sync_batch_norm_group(nullptr); }
@@ -738,6 +741,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
         if (primary()) save_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, &method_, state);
       }
     }
+    if (scaler) state.loss_scaler = scaler->state();
     if (primary()) save_checkpoint(last, *model_, optimizer.get(), &method_, state);
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));

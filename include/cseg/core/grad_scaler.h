@@ -32,6 +32,20 @@ class GradScaler {
   double current() const { return scale_; }
   int64_t skipped() const { return skipped_; }
 
+  /// What a checkpoint keeps, so a resumed step goes on with the scale it had reached rather
+  /// than overflowing its way down from 2^16 again.
+  struct State {
+    double scale = 0;
+    int good_steps = 0;    ///< good steps since the scale last changed
+    int64_t skipped = 0;   ///< overflowing steps skipped so far
+  };
+  State state() const { return {scale_, good_steps_, skipped_}; }
+  void restore(const State& s) {
+    scale_ = s.scale;
+    good_steps_ = s.good_steps;
+    skipped_ = s.skipped;
+  }
+
  private:
   Options o_;
   double scale_;

@@ -1,8 +1,11 @@
 #pragma once
 /// Checkpoints: model, optimizer, method state, counters and RNG state in one LibTorch archive,
 /// written atomically (temporary file + rename) so a kill never leaves a half-written file.
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "cseg/core/grad_scaler.h"
 
 #include "cseg/methods/method.h"
 #include "cseg/models/segmenter.h"
@@ -15,6 +18,7 @@ struct TrainState {
   int64_t iteration = 0;    ///< iterations done in this step
   double best_val = -1;     ///< best validation mIoU in this step (-1: none)
   std::vector<int> heads;   ///< classes per head, to rebuild the model before loading
+  std::optional<core::GradScaler::State> loss_scaler;  ///< fp16 training's loss scale (absent otherwise)
 };
 
 void save_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
