@@ -17,6 +17,7 @@
 
 #include "cseg/config/config.h"
 #include "cseg/config/experiment.h"
+#include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
@@ -169,9 +170,13 @@ int train(const ConfigArgs& args, const std::string& command_line) {
     spdlog::set_level(spdlog::level::warn);
   }
   if (env.distributed()) {
-    group = distributed::ProcessGroup::connect(env, std::chrono::seconds(1800));
-    spdlog::info("data-parallel: {} processes (Gloo, rendezvous {}:{}), global batch {}", env.world_size,
-                 env.master_addr, env.master_port, cfg.train.batch_size);
+    // One GPU per process, as torchrun does: `device: cuda` becomes cuda:LOCAL_RANK.
+    if (cfg.device == "cuda") cfg.device = fmt::format("cuda:{}", env.local_rank);
+    const auto backend = distributed::backend_for(core::parse_device(cfg.device));
+    group = distributed::ProcessGroup::connect(env, std::chrono::seconds(1800), backend);
+    spdlog::info("data-parallel: {} processes ({}, rendezvous {}:{}), global batch {}, device {}", env.world_size,
+                 distributed::backend_name(backend), env.master_addr, env.master_port, cfg.train.batch_size,
+                 cfg.device);
   }
   spdlog::info("cseg {} | experiment '{}' | run folder {} | {} threads", CSEG_VERSION, cfg.name, cfg.output_dir,
                threads_of(cfg));

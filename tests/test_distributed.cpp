@@ -142,6 +142,19 @@ TEST(Distributed, EnvironmentFollowsTorchrun) {
   EXPECT_FALSE(distributed::environment_from_env().distributed());
 }
 
+// The backend follows the device as torch.distributed's default does; NCCL in a build without it
+// is refused by name before any connection is tried.
+TEST(Distributed, BackendFollowsTheDevice) {
+  EXPECT_EQ(distributed::backend_for(torch::kCPU), distributed::Backend::Gloo);
+  EXPECT_EQ(distributed::backend_for(torch::Device(torch::kCUDA, 0)),
+            distributed::nccl_available() ? distributed::Backend::Nccl : distributed::Backend::Gloo);
+  if (distributed::nccl_available()) GTEST_SKIP() << "built with NCCL: the refusal is not checked";
+  distributed::Environment env;
+  env.world_size = 2;
+  test::expect_error([&] { distributed::ProcessGroup::connect(env, std::chrono::seconds(1), distributed::Backend::Nccl); },
+                     {"NCCL backend needs cseg built against a CUDA LibTorch"});
+}
+
 // 2 processes (cseg launch) on the global batch of 4 end with the weights of 1 process on it, for
 // a small UNet with BatchNorm frozen and with BatchNorm training, synchronised (train.sync_bn;
 // without it the difference is about 0.09). Dropout is off: masks are drawn per process.

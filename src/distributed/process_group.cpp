@@ -2,6 +2,9 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef CSEG_WITH_NCCL  // set by CMake for a CUDA LibTorch (with USE_C10D_NCCL, which the header needs)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 
@@ -21,25 +24,36 @@ int env_int(const char* name, int fallback, int min_value, int max_value) {
   return int(x);
 }
 
-class GlooGroup : public ProcessGroup {
+/// Any of c10d's process groups behind cseg's interface: Gloo (CPU tensors; CUDA ones too in a
+/// CUDA build) or NCCL (CUDA tensors), both met through one TCPStore hosted by rank 0.
+class C10dGroup : public ProcessGroup {
  public:
-  GlooGroup(const Environment& env, std::chrono::seconds timeout) {
+  C10dGroup(const Environment& env, std::chrono::seconds timeout, Backend backend) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
     c10d::TCPStoreOptions store_options;
     store_options.port = uint16_t(env.master_port);
     store_options.isServer = env.rank == 0;
     store_options.numWorkers = size_t(env.world_size);
     store_options.waitWorkers = true;
-    store_options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    store_options.timeout = ms;
     try {
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-      auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-      // The interface that reaches the master: loopback for one machine, the LAN across machines.
-      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-      options->threads = 2;
-      group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, options);
+      if (backend == Backend::Gloo) {
+        auto options = c10d::ProcessGroupGloo::Options::create(ms);
+        // The interface that reaches the master: loopback for one machine, the LAN across machines.
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+        options->threads = 2;
+        group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, options);
+      } else {
+#ifdef CSEG_WITH_NCCL
+        auto options = c10d::ProcessGroupNCCL::Options::create();
+        options->timeout = ms;
+        group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, options);
+#endif
+      }
     } catch (const std::exception& e) {
-      fail("rank {} of {}: cannot join the process group at {}:{} ({})", env.rank, env.world_size, env.master_addr,
-           env.master_port, e.what());
+      fail("rank {} of {}: cannot join the {} process group at {}:{} ({})", env.rank, env.world_size,
+           backend_name(backend), env.master_addr, env.master_port, e.what());
     }
   }
   int rank() const override { return group_->getRank(); }
@@ -67,7 +81,7 @@ class GlooGroup : public ProcessGroup {
 
  private:
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
 };
 
 }  // namespace
@@ -82,10 +96,27 @@ Environment environment_from_env() {
   return e;
 }
 
-std::unique_ptr<ProcessGroup> ProcessGroup::connect(const Environment& env, std::chrono::seconds timeout) {
+bool nccl_available() {
+#ifdef CSEG_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string backend_name(Backend backend) { return backend == Backend::Nccl ? "NCCL" : "Gloo"; }
+
+Backend backend_for(torch::Device device) {
+  return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
+}
+
+std::unique_ptr<ProcessGroup> ProcessGroup::connect(const Environment& env, std::chrono::seconds timeout,
+                                                    Backend backend) {
   CSEG_CHECK(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size, "rank {} is outside world size {}",
              env.rank, env.world_size);
-  return std::make_unique<GlooGroup>(env, timeout);
+  CSEG_CHECK(backend != Backend::Nccl || nccl_available(),
+             "the NCCL backend needs cseg built against a CUDA LibTorch (this build has Gloo only)");
+  return std::make_unique<C10dGroup>(env, timeout, backend);
 }
 
 GradientAverager::GradientAverager(ProcessGroup& group, size_t bucket_bytes)

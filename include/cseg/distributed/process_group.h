@@ -1,6 +1,6 @@
 #pragma once
 /// Data-parallel training across processes on torch.distributed's c10d engine: Gloo on CPU,
-/// rendezvous through a TCPStore, following torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK,
+/// NCCL for CUDA tensors when built against a CUDA LibTorch, rendezvous through a TCPStore, following torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK,
 /// MASTER_ADDR, MASTER_PORT). c10d stays inside src/distributed/: this header only needs tensors.
 #include <torch/types.h>
 
@@ -22,12 +22,21 @@ struct Environment {
 /// naming the variable when one is malformed or out of range.
 Environment environment_from_env();
 
+enum class Backend { Gloo, Nccl };
+/// True when this build has c10d's NCCL process group (a CUDA LibTorch; CMake's CSEG_NCCL).
+bool nccl_available();
+/// What torch.distributed's default would pick: NCCL for a CUDA device when available, else Gloo.
+Backend backend_for(torch::Device device);
+std::string backend_name(Backend backend);
+
 /// A process group of `world_size` processes. Every collective must be called by every process
 /// in the same order (as in torch.distributed).
 class ProcessGroup {
  public:
   /// Connects to the others (rank 0 hosts the TCPStore); waits up to `timeout` for all of them.
-  static std::unique_ptr<ProcessGroup> connect(const Environment& env, std::chrono::seconds timeout);
+  /// Asking for NCCL in a build without it is an error.
+  static std::unique_ptr<ProcessGroup> connect(const Environment& env, std::chrono::seconds timeout,
+                                               Backend backend = Backend::Gloo);
   virtual ~ProcessGroup() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
