@@ -6,6 +6,7 @@
 #include "cseg/losses/losses.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/layers.h"
+#include "cseg/models/predictions.h"
 #include "cseg/models/segmenter.h"
 
 using namespace cseg;
@@ -128,3 +129,28 @@ TEST_P(ChannelsLast, TrainingGradientsAreAsPreciseAsNchw) {
 // normalises channels-last maps in NCHW while training (models/layers.cpp).
 INSTANTIATE_TEST_SUITE_P(Models, ChannelsLast, ::testing::Values("fast_scnn", "unet"),
                          [](const auto& info) { return info.param; });
+
+// predicted_classes is argmax over the channels, index for index: ties keep the first maximum,
+// NaN counts as the maximum (first NaN wins), for planar and channels-last float32 (the kernel),
+// and for the layouts and types that fall back to max().
+TEST(Predictions, PredictedClassesAreArgmaxIndexForIndex) {
+  torch::manual_seed(7);
+  for (int64_t c : {1, 2, 5, 11, 19}) {
+    SCOPED_TRACE(c);
+    // Integer-valued logits: many ties. 33 x 45 pixels: blocks that do not divide the image.
+    auto x = torch::randint(0, 3, {3, c, 33, 45}).to(torch::kFloat);
+    x.view(-1)[17] = NAN;
+    x.view(-1)[x.numel() - 5] = NAN;
+    if (c > 2) x[1].select(1, 4).select(1, 6).fill_(NAN);  // every channel of one pixel
+    const auto expected = x.argmax(1);
+    EXPECT_TRUE(torch::equal(models::predicted_classes(x), expected));
+    EXPECT_TRUE(torch::equal(models::predicted_classes(x.contiguous(torch::MemoryFormat::ChannelsLast)), expected));
+    EXPECT_TRUE(torch::equal(models::predicted_classes(x.to(torch::kDouble)), expected));
+    const auto strided = x.slice(3, 1, 40, 2);  // neither layout: the fallback
+    EXPECT_TRUE(torch::equal(models::predicted_classes(strided), strided.argmax(1)));
+    auto y = torch::randn({2, c, 70, 70});  // continuous values, pixels over several blocks
+    EXPECT_TRUE(torch::equal(models::predicted_classes(y), y.argmax(1)));
+  }
+  auto chw = torch::randn({4, 9, 10});
+  EXPECT_TRUE(torch::equal(models::predicted_classes(chw, 0), chw.argmax(0)));
+}

@@ -1,11 +1,17 @@
 #include "cseg/engine/evaluator.h"
 
 #include "cseg/data/loader.h"
+#include "cseg/models/predictions.h"
 
 namespace cseg::engine {
 
 EvalOptions eval_options(const config::ExperimentConfig& cfg) {
-  return {cfg.eval.batch_size, cfg.train.workers, cfg.augment.mean, cfg.augment.std};
+  EvalOptions o;
+  o.batch_size = cfg.eval.batch_size;
+  o.workers = cfg.train.workers;
+  o.mean = cfg.augment.mean;
+  o.std = cfg.augment.std;
+  return o;
 }
 
 metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
@@ -27,7 +33,7 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
   const auto device = models::device_of(model);
   while (auto batch = loader.next()) {
     auto out = model.forward(batch->images.to(device));
-    auto pred = (options.predict ? options.predict(out) : out.logits.argmax(1)).cpu();
+    auto pred = (options.predict ? options.predict(out) : models::predicted_classes(out.logits)).cpu();
     // Labels the model cannot know yet are ignored rather than counted as errors: a protocol that
     // keeps them maps them to 255 or 0 itself (scenario eval label maps).
     auto labels = batch->labels.masked_fill(batch->labels >= classes, 255);

@@ -11,6 +11,7 @@
 #include "cseg/core/files.h"
 #include "cseg/data/loader.h"
 #include "cseg/logging/progress.h"
+#include "cseg/models/predictions.h"
 
 namespace fs = std::filesystem;
 
@@ -38,7 +39,7 @@ torch::Tensor to_tensor(const std::vector<Item>& items, const PredictOptions& o)
 
 void write_outputs(const Item& it, const torch::Tensor& logits, const PredictOptions& o) {
   fs::create_directories(it.stem.parent_path());
-  auto labels = logits.argmax(0);
+  auto labels = models::predicted_classes(logits, 0);
   if (!o.dataset_labels.empty()) labels = torch::tensor(o.dataset_labels, torch::kLong).index({labels});
   labels = labels.to(torch::kUInt8).contiguous();
   cv::Mat label_map(it.rgb.rows, it.rgb.cols, CV_8UC1, labels.data_ptr<uint8_t>());

@@ -5,6 +5,7 @@
 #include "cseg/core/error.h"
 #include "cseg/losses/losses.h"
 #include "cseg/methods/continual_losses.h"
+#include "cseg/models/predictions.h"
 
 namespace F = torch::nn::functional;
 
@@ -89,7 +90,7 @@ void PLOP::on_step_begin(StepContext& ctx) {
   torch::NoGradGuard no_grad;
   ctx.visit_train_data([&](const Batch& b) {
     auto logits = ctx.old_model->forward(b.images).logits;
-    auto pred = logits.argmax(1).flatten();
+    auto pred = models::predicted_classes(logits).flatten();
     auto ent = normalized_entropy(logits).flatten();
     auto bin = (ent * bins).to(torch::kLong).clamp(0, bins - 1);
     hist.view(-1).index_add_(0, (pred * bins + bin).cpu(), torch::ones_like(pred).cpu());  // counted on the CPU
@@ -107,7 +108,7 @@ void PLOP::on_step_begin(StepContext& ctx) {
 
 std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
                                                             const torch::Tensor& thresholds) {
-  auto old_pred = old_logits.argmax(1);
+  auto old_pred = models::predicted_classes(old_logits);
   auto confident = normalized_entropy(old_logits) < thresholds.index({old_pred});
   auto bg = labels == 0;
   auto out = torch::where(bg & confident, old_pred, labels);

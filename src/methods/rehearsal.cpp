@@ -7,6 +7,7 @@
 #include "cseg/core/error.h"
 #include "cseg/core/runtime.h"
 #include "cseg/methods/continual_losses.h"
+#include "cseg/models/predictions.h"
 #include "cseg/scenarios/scenario.h"
 
 namespace F = torch::nn::functional;
@@ -144,7 +145,7 @@ torch::Tensor selection_priority(const std::string& s, const torch::Tensor& logi
       auto ce = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
       return ce.sum({1, 2}) / count;
     }
-    auto right = (logits.argmax(1) == labels).to(torch::kFloat) * valid;
+    auto right = (models::predicted_classes(logits) == labels).to(torch::kFloat) * valid;
     return 1 - right.sum({1, 2}) / count;
   }
   return normalized_entropy(logits).mean({1, 2});  // uncertainty; also the (unused) score of random, herding, cover

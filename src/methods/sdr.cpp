@@ -3,6 +3,7 @@
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/models/layers.h"
+#include "cseg/models/predictions.h"
 
 namespace F = torch::nn::functional;
 
@@ -107,7 +108,7 @@ void SDR::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mod
   if (!ctx.old_output) return;
   terms.emplace_back("kd", kd_weight_ * unbiased_kd(out.logits, ctx.old_output->logits));
   // Prototype matching: old classes the old model sees on background pixels.
-  auto old_pred = ctx.old_output->logits.argmax(1);
+  auto old_pred = models::predicted_classes(ctx.old_output->logits);
   auto located = torch::where(batch.labels == 0, old_pred, torch::zeros_like(old_pred));
   auto [old_sums, old_counts] = class_sums(f, labels_at(located, f), ctx.num_old_classes);
   auto found = ((old_counts > 0) & (counts_.narrow(0, 0, ctx.num_old_classes) > 0)).nonzero().flatten();

@@ -2,6 +2,7 @@
 
 #include "cseg/core/error.h"
 #include "cseg/models/layers.h"
+#include "cseg/models/predictions.h"
 
 namespace F = torch::nn::functional;
 
@@ -96,10 +97,10 @@ void SSUL::after_backward(StepContext& ctx) {
 }
 
 torch::Tensor SSUL::predict(const models::ModelOutput& out) {
-  if (!unknown_.defined()) return out.logits.argmax(1);
+  if (!unknown_.defined()) return models::predicted_classes(out.logits);
   torch::NoGradGuard no_grad;
   auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
-  auto pred = all.argmax(1);
+  auto pred = models::predicted_classes(all);
   return pred.masked_fill(pred == out.logits.size(1), 0);  // unknown counts as background
 }
 

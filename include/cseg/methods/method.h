@@ -20,6 +20,7 @@
 
 #include "cseg/config/experiment.h"
 #include "cseg/core/batch.h"
+#include "cseg/models/predictions.h"
 #include "cseg/models/segmenter.h"
 
 namespace cseg::scenarios { class Scenario; }
@@ -92,7 +93,7 @@ class Method {
   /// activations then run in place).
   virtual bool needs_features() const { return true; }
   /// Labels [N, H, W] from a model output at evaluation; default: argmax of the logits.
-  virtual torch::Tensor predict(const models::ModelOutput& out) { return out.logits.argmax(1); }
+  virtual torch::Tensor predict(const models::ModelOutput& out) { return models::predicted_classes(out.logits); }
   /// Method-specific figures for results.json after a step (e.g. replay buffer bytes).
   virtual nlohmann::json stats() const { return nlohmann::json::object(); }
   virtual void save(torch::serialize::OutputArchive&) const {}
