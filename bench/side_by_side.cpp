@@ -109,9 +109,11 @@ struct TrainStep {
       core::AutocastScope autocast(precision);  // the forward pass and the loss; not backward
       loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
     }
-    opt->zero_grad();
     loss.backward();
     opt->step();
+    // As cseg train does: gradients released, not zeroed, so the next forward runs without them.
+    for (auto& group : opt->param_groups())
+      for (auto& p : group.params()) p.mutable_grad().reset();
   }
 };
 

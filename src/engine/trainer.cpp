@@ -46,6 +46,14 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+/// Drops the optimizer's gradients instead of zeroing them (PyTorch 2's zero_grad(set_to_none=
+/// True)): backward then writes fresh ones, and the forward pass in between runs without a copy
+/// of the weights' size held for them.
+void release_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad().reset();
+}
+
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 /// The inverse of opt_json for a list: null -> nullopt.
 std::vector<std::optional<double>> optional_values(const nlohmann::json& list) {
@@ -695,7 +703,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       torch::Tensor loss = terms[0].second;
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
       autocast.reset();
-      optimizer->zero_grad();
+      release_gradients(*optimizer);  // none left over (a method's own backward pass, say)
       (scaler ? scaler->scale(loss) : loss).backward();
       if (averager) averager->average(trained);
       // fp16: gradients back to their true size; a step that overflowed is skipped.
@@ -704,6 +712,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       if (finite) optimizer->step();
       if (scaler) scaler->update(finite);
       method_.after_optimizer_step(ctx);
+      release_gradients(*optimizer);
       ctx.old_output = nullptr;
       const double lv = loss.item<double>();
       CSEG_CHECK(std::isfinite(lv), "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?)",

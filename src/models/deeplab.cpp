@@ -26,7 +26,7 @@ struct AsppPoolingImpl : SeqImpl {
     if (single) module->eval();
     y = bn.forward(y);
     if (single) module->train();
-    return resize_to(activate(norm, y), x.size(2), x.size(3));
+    return resize_to(activate_(norm, y), x.size(2), x.size(3));
   }
   Norm norm;
   nn::AnyModule bn;
@@ -150,7 +150,7 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
   } else {
     auto* head = classifier_->as<V3HeadImpl>();
     aspp = head->aspp->forward(f.out[3]);
-    decoded = activate(options_.norm, head->bn.forward(head->conv->forward(aspp)));
+    decoded = activate_(options_.norm, head->bn.forward(head->conv->forward(aspp)));
   }
   auto lowres = run_heads(heads_, decoded);
   out.logits = resize_to(lowres, h, w);

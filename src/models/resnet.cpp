@@ -30,9 +30,10 @@ struct BasicBlockImpl : ResBlockImpl {
     if (stride != 1 || in != planes) downsample = register_module("downsample", shortcut(n, in, planes, stride));
   }
   torch::Tensor forward_preact(const torch::Tensor& x) override {
-    auto out = activate(norm, bn1.forward(conv1->forward(x)));
+    // In place on the norm's output (its backward does not read it), as torchvision's blocks do.
+    auto out = activate_(norm, bn1.forward(conv1->forward(x)));
     out = bn2.forward(conv2->forward(out));
-    return out + (downsample ? downsample->forward(x) : x);
+    return out.add_(downsample ? downsample->forward(x) : x);
   }
   Conv conv1{nullptr}, conv2{nullptr};
   nn::AnyModule bn1, bn2;
@@ -56,10 +57,11 @@ struct BottleneckImpl : ResBlockImpl {
     if (stride != 1 || in != out) downsample = register_module("downsample", shortcut(n, in, out, stride));
   }
   torch::Tensor forward_preact(const torch::Tensor& x) override {
-    auto out = activate(norm, bn1.forward(conv1->forward(x)));
-    out = activate(norm, bn2.forward(conv2->forward(out)));
+    // In place on the norms' outputs (their backward does not read them), as torchvision's blocks do.
+    auto out = activate_(norm, bn1.forward(conv1->forward(x)));
+    out = activate_(norm, bn2.forward(conv2->forward(out)));
     out = bn3.forward(conv3->forward(out));
-    return out + (downsample ? downsample->forward(x) : x);
+    return out.add_(downsample ? downsample->forward(x) : x);
   }
   Conv conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   nn::AnyModule bn1, bn2, bn3;
@@ -122,7 +124,7 @@ ResNetImpl::ResNetImpl(ResNetOptions options) : options_(options) {
 
 ResNetFeatures ResNetImpl::features(const torch::Tensor& x, bool taps) {
   ResNetFeatures f;
-  auto y = activate(options_.norm, bn1_.forward(conv1_->forward(x)));
+  auto y = activate_(options_.norm, bn1_.forward(conv1_->forward(x)));
   f.stem = F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   y = f.stem;
   for (int l = 0; l < 4; ++l) {
