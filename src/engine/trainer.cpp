@@ -614,6 +614,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     if (group_->rank() > 0) core::seed_torch(core::mix_seed(core::mix_seed(cfg_.seed, 0x57E9, k), 0xD0, group_->rank()));
   }
   model_->train();
+  release_gradients(*optimizer);  // none left from before the step (a method's own backward pass, say)
   double loss_avg = 0;
   while (state.iteration < total) {
     loader.start_epoch(state.epoch);
@@ -703,7 +704,6 @@ Trainer::StepTiming Trainer::train_step(int k) {
       torch::Tensor loss = terms[0].second;
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
       autocast.reset();
-      release_gradients(*optimizer);  // none left over (a method's own backward pass, say)
       (scaler ? scaler->scale(loss) : loss).backward();
       if (averager) averager->average(trained);
       // fp16: gradients back to their true size; a step that overflowed is skipped.
@@ -712,7 +712,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       if (finite) optimizer->step();
       if (scaler) scaler->update(finite);
       method_.after_optimizer_step(ctx);
-      release_gradients(*optimizer);
+      release_gradients(*optimizer);  // the next backward writes fresh ones
       ctx.old_output = nullptr;
       const double lv = loss.item<double>();
       CSEG_CHECK(std::isfinite(lv), "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?)",

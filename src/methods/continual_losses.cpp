@@ -1,7 +1,5 @@
 #include "cseg/methods/continual_losses.h"
 
-#include <ATen/Parallel.h>
-
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -10,6 +8,7 @@
 #include <mutex>
 
 #include "cseg/core/error.h"
+#include "cseg/core/pixel_blocks.h"
 
 namespace F = torch::nn::functional;
 
@@ -47,22 +46,17 @@ using torch::autograd::variable_list;
 /// the reference for the fused path.
 bool fused(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4; }
 
-/// The kernels walk blocks of consecutive pixels of one image, channel by channel: channel k of
-/// pixel j sits at k * H * W + j, so going pixel by pixel would read C planes whose addresses
-/// differ by multiples of 4 KiB at once (cache-set conflicts, 3x slower when measured).
+/// Pixels per block of the kernels below (core/pixel_blocks.h).
 constexpr int64_t kBlock = 256;
 
 /// Runs body(image, first_pixel, pixels) -> double over every block on the intra-op threads and
 /// returns the sum of the results, added in block order: the same whatever the thread count.
 template <class Body>
 double sum_over_blocks(int64_t images, int64_t hw, const Body& body) {
-  const int64_t per_image = (hw + kBlock - 1) / kBlock;
+  const int64_t per_image = core::pixel_blocks(hw, kBlock);
   std::vector<double> partial(images * per_image, 0.0);
-  at::parallel_for(0, images * per_image, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      const int64_t first = (b % per_image) * kBlock;
-      partial[b] = body(b / per_image, first, std::min(kBlock, hw - first));
-    }
+  core::for_each_pixel_block(images, hw, kBlock, [&](int64_t image, int64_t first, int64_t pixels) {
+    partial[image * per_image + first / kBlock] = body(image, first, pixels);
   });
   double total = 0;
   for (double v : partial) total += v;

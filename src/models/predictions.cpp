@@ -1,15 +1,14 @@
 #include "cseg/models/predictions.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
+
+#include "cseg/core/pixel_blocks.h"
 
 namespace cseg::models {
 
 namespace {
 
-/// Pixels per block: the running maximum and its index stay in L1 while every channel plane of
-/// the block is read in turn.
+/// Pixels per block (core/pixel_blocks.h): the running maximum and its index stay in L1.
 constexpr int64_t kBlock = 512;
 
 /// Planar logits: x points at image n's first channel plane; channel c of pixel j is x[c * hw + j].
@@ -62,16 +61,11 @@ torch::Tensor predicted_classes(const torch::Tensor& logits, int64_t dim) {
   auto out = torch::empty({n, logits.size(2), logits.size(3)}, logits.options().dtype(torch::kLong));
   const float* x = logits.data_ptr<float>();
   int64_t* o = out.data_ptr<int64_t>();
-  const int64_t blocks_per_image = (hw + kBlock - 1) / kBlock;
-  at::parallel_for(0, n * blocks_per_image, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t image = b / blocks_per_image, first = (b % blocks_per_image) * kBlock;
-      const int64_t count = std::min(kBlock, hw - first);
-      if (planar)
-        argmax_planar(x + image * c * hw, c, hw, first, count, o + image * hw);
-      else
-        argmax_interleaved(x + image * c * hw, c, first, count, o + image * hw);
-    }
+  core::for_each_pixel_block(n, hw, kBlock, [&](int64_t image, int64_t first, int64_t count) {
+    if (planar)
+      argmax_planar(x + image * c * hw, c, hw, first, count, o + image * hw);
+    else
+      argmax_interleaved(x + image * c * hw, c, first, count, o + image * hw);
   });
   return out;
 }

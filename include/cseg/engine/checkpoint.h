@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "cseg/core/grad_scaler.h"
-
 #include "cseg/methods/method.h"
 #include "cseg/models/segmenter.h"
 
