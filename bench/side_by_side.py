@@ -116,20 +116,35 @@ def ensure_data(cseg):
 
 def continual_steps(cseg, reps):
     """Seconds per iteration of step 1 (the first continual step) for fine-tuning, MiB, PLOP and
-    replay, from results.json of real `cseg train` runs (bench/continual_step.yaml)."""
-    out = {}
+    replay, from results.json of real `cseg train` runs (bench/continual_step.yaml), taking each
+    run's median iteration. The machine's speed drifts over tens of seconds by more than the
+    methods differ (fine-tuning 42-56 ms per iteration in one session), so every method run sits
+    between two fine-tuning runs and is compared with their mean: ft, mib, ft, plop, ft, replay,
+    ft, mib, ... (each repetition adds one run of each method)."""
+    def train(method, tag):
+        d = f"/tmp/cseg-bench-continual/{method}-{tag}"
+        subprocess.run(["rm", "-rf", d])
+        subprocess.run([cseg, "train", "-c", "bench/continual_step.yaml", f"methods=[{method}]", f"output_dir={d}"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(f"{d}/{method}/results.json") as f:
+            s = json.load(f)["steps"][1]
+        run = {"s_per_iter": s["iteration_ms"]["median"] / 1000,
+               "images_per_iter": s["images_per_second"] * s["train_seconds"] / s["iterations"],
+               "peak_rss_mb": s["peak_rss_mb"]}
+        print(f"  continual step, {method}: {run['s_per_iter'] * 1000:.1f} ms/iteration", flush=True)
+        return run
+
+    out = {"finetune": [train("finetune", 0)]}
     for rep in range(reps):
-        for method in ["finetune", "mib", "plop", "replay"]:
-            d = f"/tmp/cseg-bench-continual/{method}-{rep}"
-            subprocess.run(["rm", "-rf", d])
-            subprocess.run([cseg, "train", "-c", "bench/continual_step.yaml", f"methods=[{method}]", f"output_dir={d}"],
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with open(f"{d}/{method}/results.json") as f:
-                s = json.load(f)["steps"][1]
-            out.setdefault(method, []).append({"s_per_iter": s["train_seconds"] / s["iterations"],
-                                               "images_per_second": s["images_per_second"],
-                                               "peak_rss_mb": s["peak_rss_mb"]})
-            print(f"  continual step, {method}: {out[method][-1]['s_per_iter'] * 1000:.1f} ms/iteration", flush=True)
+        for method in ["mib", "plop", "replay"]:
+            before = out["finetune"][-1]
+            run = train(method, rep)
+            after = train("finetune", len(out["finetune"]))
+            out["finetune"].append(after)
+            run["reference"] = {k: (before[k] + after[k]) / 2 for k in ("s_per_iter", "images_per_iter")}
+            out.setdefault(method, []).append(run)
+    for run in out["finetune"]:
+        run["reference"] = run
     return out
 
 
@@ -170,20 +185,19 @@ def table(results, continual, reps):
         lines += ["", "DeepLabV3-R50 training against the oneDNN ceiling of ≈290 GFLOP/s on 2 threads "
                   "(3 × 40.9 G multiply-adds per image): " + ", ".join(shares) + "."]
     if continual:
-        # The machine's speed drifts between runs more than the methods differ: each method is
-        # compared with the fine-tuning run of its own repetition (run just before it).
-        ft_runs = [x["s_per_iter"] for x in continual["finetune"]]
+        # Each method run against the mean of the fine-tuning runs just before and after it.
         lines += ["", "Continual step (step 1 of `bench/continual_step.yaml`, Fast-SCNN, batch 8 at 96², real "
-                  "`cseg train` runs; cost = median over repetitions of the time per iteration over the "
-                  "fine-tuning run's of the same repetition):", "",
+                  "`cseg train` runs; time per iteration = the run's median iteration; cost = median over "
+                  "repetitions of that time over the mean of the fine-tuning runs just before and after):", "",
                   "| method | ms per iteration | cost vs fine-tuning (range) | images/s (replayed ones included) | "
                   "cost per image vs fine-tuning | peak MB |",
                   "|---|---|---|---|---|---|"]
         for m, rows in continual.items():
             s = statistics.median(x["s_per_iter"] for x in rows)
-            ratios = [x["s_per_iter"] / f for x, f in zip(rows, ft_runs)]
-            per_image = [f["images_per_second"] / x["images_per_second"] for x, f in zip(rows, continual["finetune"])]
-            ips = statistics.median(x["images_per_second"] for x in rows)
+            ratios = [x["s_per_iter"] / x["reference"]["s_per_iter"] for x in rows]
+            per_image = [(x["s_per_iter"] / x["images_per_iter"]) /
+                         (x["reference"]["s_per_iter"] / x["reference"]["images_per_iter"]) for x in rows]
+            ips = statistics.median(x["images_per_iter"] / x["s_per_iter"] for x in rows)
             mb = statistics.median(x["peak_rss_mb"] for x in rows)
             lines.append(f"| {m} | {s * 1000:.1f} | **{statistics.median(ratios):.2f}×** "
                          f"({min(ratios):.2f}–{max(ratios):.2f}) | {ips:.0f} | {statistics.median(per_image):.2f}× | {mb:.0f} |")

@@ -187,6 +187,13 @@ TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
               1e-5 * (1 + b_ref.grad().abs().max().item<double>()))
         << shape[2] << "x" << shape[3];
     EXPECT_GT(b.grad().abs().sum().item<double>(), 0);
+    // CPU float maps take a fused kernel; other types (double here, or any map on a GPU) the
+    // composite of ATen ops: both against the region-by-region definition.
+    auto b_composite = b_ref.detach().clone().requires_grad_(true);
+    auto composite = local_pod(a.to(torch::kDouble), b_composite, {1, 2, 4});
+    EXPECT_NEAR(composite.item<double>(), reference.item<double>(), 1e-6 * (1 + reference.item<double>()));  // float pooling weights
+    composite.backward();
+    EXPECT_LT((b_composite.grad() - b_ref.grad()).abs().max().item<double>(), 1e-6 * (1 + b_ref.grad().abs().max().item<double>()));
   }
   // A teacher's channels-last map gives the same loss.
   auto a = torch::randn({2, 3, 5, 7}), b = torch::randn({2, 3, 5, 7});
@@ -197,6 +204,15 @@ TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
   zero.backward();
   EXPECT_EQ(zero.item<double>(), 0.0);
   EXPECT_EQ(same.grad().abs().sum().item<double>(), 0.0);
+  // Only the second image differs: the first's gradient is 0, the second's is its own loss's
+  // halved (batch mean), and a loss weight scales it.
+  auto pair = a.clone().index_put_({1}, a[1] + 0.5).requires_grad_(true);
+  (0.25 * local_pod(a, pair)).backward();
+  auto second = a[1].unsqueeze(0).to(torch::kDouble), second_new = pair.detach()[1].unsqueeze(0).to(torch::kDouble).requires_grad_(true);
+  slow(second, second_new, {1, 2, 4}).backward();
+  EXPECT_EQ(pair.grad()[0].abs().sum().item<double>(), 0.0);
+  EXPECT_LT((pair.grad()[1].to(torch::kDouble) - 0.125 * second_new.grad()[0]).abs().max().item<double>(),
+            1e-6 * (1 + second_new.grad().abs().max().item<double>()));
 }
 
 TEST(ContinualLosses, MibInitialisationSplitsTheBackgroundEvenly) {

@@ -64,6 +64,11 @@ TEST(Trainer, HookOrderResultsAndCheckpoints) {
   EXPECT_FALSE(s1["test"]["miou_old"].is_null());
   EXPECT_FALSE(s1["test"]["miou_new"].is_null());
   EXPECT_EQ(s1["test"]["per_class_iou"].size(), 5u);
+  // Two iterations timed: a median and a 90th percentile no smaller, within the loop's time.
+  const double median_ms = s1["iteration_ms"]["median"].get<double>(), p90_ms = s1["iteration_ms"]["p90"].get<double>();
+  EXPECT_GT(median_ms, 0.0);
+  EXPECT_GE(p90_ms, median_ms);
+  EXPECT_LE(p90_ms, 1000 * s1["train_seconds"].get<double>());
   EXPECT_EQ(results["accuracy_matrix"].size(), 2u);
   EXPECT_TRUE(results["accuracy_matrix"][0][1].is_null());
   EXPECT_FALSE(results["forgetting"][0].is_null());

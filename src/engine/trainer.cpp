@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -45,6 +46,14 @@ namespace cseg::engine {
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+/// {"median", "p90"} of a step's iteration times in ms (null when it trained no iteration here).
+nlohmann::json iteration_ms(std::vector<double> seconds) {
+  if (seconds.empty()) return nullptr;
+  std::sort(seconds.begin(), seconds.end());
+  auto at = [&](double q) { return 1000 * seconds[std::min(seconds.size() - 1, size_t(q * double(seconds.size())))]; };
+  return {{"median", at(0.5)}, {"p90", at(0.9)}};
+}
 
 /// Drops the optimizer's gradients instead of zeroing them (PyTorch 2's zero_grad(set_to_none=
 /// True)): backward then writes fresh ones, and the forward pass in between runs without a copy
@@ -730,6 +739,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
         tb_step->scalar("loss/total", lv, state.iteration);
         for (const auto& [name, t] : terms) tb_step->scalar("loss/" + name, t.item<double>(), state.iteration);
       }
+      timing.iteration_seconds.push_back(seconds_since(t0));
     }
     timing.train_seconds += seconds_since(epoch_start);
     timing.data_wait_seconds += wait;
@@ -862,6 +872,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"epochs", timing.epochs},
           {"train_seconds", timing.train_seconds},
           {"images_per_second", ips},
+          {"iteration_ms", iteration_ms(timing.iteration_seconds)},
           {"peak_rss_mb", core::peak_rss_mb()},
           {"method_stats", method_.stats()},
           {"data_wait_fraction", timing.train_seconds > 0 ? timing.data_wait_seconds / timing.train_seconds : 0},

@@ -323,11 +323,116 @@ AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torc
   }
   return {p.mean.to(opts), p.count.to(opts)};  // no copy when already there
 }
+
+/// The regions of every scale along one axis, for the fused kernel: position range, the scale's
+/// index, and per scale how many of its regions hold each position (AxisPooling's count).
+struct AxisRegions {
+  struct Region {
+    int64_t lo, hi, scale;
+  };
+  std::vector<Region> regions;
+  std::vector<std::vector<float>> holders;  // [scale][position]
+};
+
+AxisRegions axis_regions(const std::vector<int>& scales, int64_t len) {
+  AxisRegions a;
+  for (size_t k = 0; k < scales.size(); ++k) {
+    std::vector<float> holders(len, 0.f);
+    for (const auto& [lo, hi] : pod_regions(scales[k], len)) {
+      a.regions.push_back({lo, hi, int64_t(k)});
+      for (int64_t i = lo; i < hi; ++i) holders[i] += 1;
+    }
+    a.holders.push_back(std::move(holders));
+  }
+  return a;
+}
+
+/// Local POD on CPU float maps with its gradient computed in the same pass (saved for backward):
+/// the composite below runs some twenty small ATen ops forward and back, which cost more than
+/// the arithmetic on PLOP's 12 x 12 maps. Per channel plane, d = old^2 - new^2; a width region
+/// (columns lo..hi) of scale s gives, for each row h, A = mean of d[h, lo..hi), weighted by the
+/// number of scale-s row regions holding h; height regions likewise. The image's squared norm Q
+/// sums the weighted squares over its planes; dQ/dd spreads 2 * weight * A / (hi - lo) back over
+/// the region, and the loss mean_n sqrt(Q_n) has gradient -new * dQ/dd / (N sqrt(Q_n)) (0 where
+/// Q_n = 0, as the composite's guarded square root).
+struct LocalPod : torch::autograd::Function<LocalPod> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& old_map, const torch::Tensor& new_map,
+                               const std::vector<int>& scales) {
+    auto o = old_map.detach().contiguous();
+    auto v = new_map.detach().contiguous();
+    const int64_t n = v.size(0), c = v.size(1), h = v.size(2), w = v.size(3);
+    auto grad = torch::empty_like(v);
+    const auto rows = axis_regions(scales, h), columns = axis_regions(scales, w);
+    const float* od = o.data_ptr<float>();
+    const float* vd = v.data_ptr<float>();
+    float* gd = grad.data_ptr<float>();
+    std::vector<double> plane_sum(n * c, 0.0);
+    at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> d(h * w), g(h * w), acc(w);
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const float* op = od + plane * h * w;
+        const float* vp = vd + plane * h * w;
+        for (int64_t i = 0; i < h * w; ++i) d[i] = op[i] * op[i] - vp[i] * vp[i], g[i] = 0.f;
+        double q = 0;
+        // Width regions: per row, the mean over the region's columns.
+        for (int64_t y = 0; y < h; ++y) {
+          const float* dr = d.data() + y * w;
+          float* gr = g.data() + y * w;
+          for (const auto& r : columns.regions) {
+            const float weight = rows.holders[r.scale][y];
+            float sum = 0.f;
+            for (int64_t x = r.lo; x < r.hi; ++x) sum += dr[x];
+            const float mean = sum / float(r.hi - r.lo);
+            q += double(weight) * mean * mean;
+            const float spread = 2.f * weight * mean / float(r.hi - r.lo);
+            for (int64_t x = r.lo; x < r.hi; ++x) gr[x] += spread;
+          }
+        }
+        // Height regions: per column, the mean over the region's rows (whole rows at a time).
+        for (const auto& r : rows.regions) {
+          const std::vector<float>& weight = columns.holders[r.scale];
+          const float inv_len = 1.f / float(r.hi - r.lo);
+          for (int64_t x = 0; x < w; ++x) acc[x] = 0.f;
+          for (int64_t y = r.lo; y < r.hi; ++y)
+            for (int64_t x = 0; x < w; ++x) acc[x] += d[y * w + x];
+          for (int64_t x = 0; x < w; ++x) {
+            const float mean = acc[x] * inv_len;
+            q += double(weight[x]) * mean * mean;
+            acc[x] = 2.f * weight[x] * mean * inv_len;
+          }
+          for (int64_t y = r.lo; y < r.hi; ++y)
+            for (int64_t x = 0; x < w; ++x) g[y * w + x] += acc[x];
+        }
+        float* gp = gd + plane * h * w;
+        for (int64_t i = 0; i < h * w; ++i) gp[i] = -vp[i] * g[i];
+        plane_sum[plane] = q;
+      }
+    });
+    // Per image, in channel order (the same whatever the thread count).
+    double loss = 0;
+    std::vector<float> scale(n);
+    for (int64_t i = 0; i < n; ++i) {
+      double q = 0;
+      for (int64_t k = 0; k < c; ++k) q += plane_sum[i * c + k];
+      const double norm = q > 0 ? std::sqrt(q) : 0.0;
+      loss += norm;
+      scale[i] = norm > 0 ? float(1.0 / (double(n) * norm)) : 0.f;
+    }
+    grad.mul_(torch::from_blob(scale.data(), {n, 1, 1, 1}, torch::kFloat));
+    ctx->save_for_backward({grad});
+    return torch::tensor(loss / double(n), grad.options());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    return {torch::Tensor(), saved_gradient(ctx, grad_out), torch::Tensor()};
+  }
+};
 }  // namespace
 
 torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales) {
   CSEG_CHECK(old_map.sizes() == new_map.sizes(), "local POD: maps differ in shape ([{}] vs [{}])",
              fmt::join(old_map.sizes(), ", "), fmt::join(new_map.sizes(), ", "));
+  if (fused(new_map) && old_map.device().is_cpu() && old_map.scalar_type() == torch::kFloat)
+    return LocalPod::apply(old_map, new_map, scales);
   // Pooling is linear: the difference of the two embeddings is the embedding of the difference
   // of the squared maps (NCHW: the teacher's channels-last maps would make the products slow).
   auto d = old_map.detach().contiguous().pow(2) - new_map.pow(2);

@@ -41,6 +41,10 @@ class Trainer {
     double train_seconds = 0, data_wait_seconds = 0;
     int64_t images = 0, iterations = 0;
     int epochs = 0;
+    /// Wall time of each iteration, loading included: its median is the step's speed without the
+    /// machine's occasional stalls (the loss is read every iteration, so on a GPU this waits
+    /// for the work).
+    std::vector<double> iteration_seconds;
     double best_val = -1;
     size_t train_images = 0;
     nlohmann::json pseudo_labels;  ///< unlabelled video with adaptation.temporal: how the labels were made
