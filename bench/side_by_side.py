@@ -148,6 +148,21 @@ def continual_steps(cseg, reps):
     return out
 
 
+def interleaved_steps(build, reps):
+    """bench_continual_step's ratios, one run per repetition: the methods interleaved iteration by
+    iteration in one process, so the machine's drift hits them alike."""
+    out = {}
+    for rep in range(reps):
+        proc = subprocess.run([os.path.join(ROOT, build, "bench_continual_step")], cwd=ROOT, check=True,
+                              capture_output=True, text=True)
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        for method, r in result.items():
+            out.setdefault(method, []).append(r)
+        print("  continual step, interleaved: " + ", ".join(f"{m} {r['ratio']:.2f}×" for m, r in result.items()),
+              flush=True)
+    return out
+
+
 def fmt(v, metric):
     return f"{v:.1f} ms" if metric == "median_ms" else f"{v:.2f} img/s"
 
@@ -185,22 +200,27 @@ def table(results, continual, reps):
         lines += ["", "DeepLabV3-R50 training against the oneDNN ceiling of ≈290 GFLOP/s on 2 threads "
                   "(3 × 40.9 G multiply-adds per image): " + ", ".join(shares) + "."]
     if continual:
-        # Each method run against the mean of the fine-tuning runs just before and after it.
-        lines += ["", "Continual step (step 1 of `bench/continual_step.yaml`, Fast-SCNN, batch 8 at 96², real "
-                  "`cseg train` runs; time per iteration = the run's median iteration; cost = median over "
-                  "repetitions of that time over the mean of the fine-tuning runs just before and after):", "",
-                  "| method | ms per iteration | cost vs fine-tuning (range) | images/s (replayed ones included) | "
-                  "cost per image vs fine-tuning | peak MB |",
-                  "|---|---|---|---|---|---|"]
-        for m, rows in continual.items():
-            s = statistics.median(x["s_per_iter"] for x in rows)
+        # Interleaved: bench_continual_step's per-process medians. Whole runs: each method run
+        # against the mean of the fine-tuning runs just before and after it.
+        whole, inter = continual["whole_runs"], continual["interleaved"]
+        lines += ["", "Continual step (step 1 of `bench/continual_step.yaml`: Fast-SCNN, batch 8 at 96²). "
+                  "Interleaved: `build/bench_continual_step`, each method's median iteration over 60 rounds in "
+                  "which every method trains one iteration in turn on the same batch. Whole runs: real `cseg "
+                  "train` runs, the run's median iteration against the mean of the fine-tuning runs just "
+                  "before and after it. Costs are medians over the repetitions (range):", "",
+                  "| method | interleaved: ms per iteration | cost vs fine-tuning | cost per image "
+                  "(replayed ones included) | whole runs: ms per iteration | cost vs fine-tuning | peak MB |",
+                  "|---|---|---|---|---|---|---|"]
+        med = statistics.median
+        for m, rows in whole.items():
             ratios = [x["s_per_iter"] / x["reference"]["s_per_iter"] for x in rows]
-            per_image = [(x["s_per_iter"] / x["images_per_iter"]) /
-                         (x["reference"]["s_per_iter"] / x["reference"]["images_per_iter"]) for x in rows]
-            ips = statistics.median(x["images_per_iter"] / x["s_per_iter"] for x in rows)
-            mb = statistics.median(x["peak_rss_mb"] for x in rows)
-            lines.append(f"| {m} | {s * 1000:.1f} | **{statistics.median(ratios):.2f}×** "
-                         f"({min(ratios):.2f}–{max(ratios):.2f}) | {ips:.0f} | {statistics.median(per_image):.2f}× | {mb:.0f} |")
+            i_rows = inter.get(m, [])
+            i_ratio = [x["ratio"] for x in i_rows]
+            i_image = [x["ratio_per_image"] for x in i_rows]
+            span = lambda v: f"**{med(v):.2f}×** ({min(v):.2f}–{max(v):.2f})" if v else "–"
+            lines.append(f"| {m} | {med(x['median_ms'] for x in i_rows) if i_rows else float('nan'):.1f} | "
+                         f"{span(i_ratio)} | {span(i_image)} | {med(x['s_per_iter'] for x in rows) * 1000:.1f} | "
+                         f"{span(ratios)} | {med(x['peak_rss_mb'] for x in rows):.0f} |")
     lines.append("")
     lines.append(f"Medians of {reps} runs per cell, cseg and Python interleaved.")
     return "\n".join(lines)
@@ -245,7 +265,8 @@ def main():
                 sys.exit(f"{label}: the two models differ in size ({sorted(params)} parameters)")
     # --only continual: just the continual-step runs (also no README update).
     wants_continual = not args.no_continual and (not args.only or args.only == "continual")
-    continual = continual_steps(cseg, args.reps) if wants_continual else {}
+    continual = ({"interleaved": interleaved_steps(args.build, args.reps), "whole_runs": continual_steps(cseg, args.reps)}
+                 if wants_continual else {})
     text = table(results, continual, args.reps)
     print(text)
     if args.raw:
