@@ -401,8 +401,7 @@ TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
 
 TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   auto data = engine::open_experiment_data(cfg, "", 1);
   Rehearsal replay(Rehearsal::Kind::Replay, Options("replay", {{"memory", "5"}, {"ratio", "0.5"}}));
   engine::Trainer(cfg, data, replay, (d / "run").string()).run();
@@ -534,8 +533,7 @@ TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
   for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
   // In a run: a buffer of latent states, smaller than one of the same crops as images.
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "latent").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2, "latent");
   auto data = engine::open_experiment_data(cfg, "", 1);
   Rehearsal latent(Rehearsal::Kind::Latent, Options("latent_replay", {{"memory", "5"}}));
   engine::Trainer(cfg, data, latent, (d / "latent").string()).run();
@@ -572,8 +570,7 @@ TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
   // Ratio modes: at step 2 a batch of 4 gets 4 stored crops (fixed 0.5), all 12 (per step: 0.5
   // per earlier step), 8 (adaptive: 2/3 of the batch) or, focused on the first step, only step-0 crops.
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   cfg.scenario.steps = {{0, 1, 2}, {3}, {4}};
   auto data = engine::open_experiment_data(cfg, "", 1);
   std::map<std::string, int> replayed;
@@ -614,8 +611,7 @@ class UndeclaredFeatureReader : public methods::FineTune {
 TEST(Methods, AMethodReadingUndeclaredFeatureMapsGetsAClearError) {
   // Fine-tuning keeps no feature taps (less memory); a method that reads them must declare it.
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   auto data = engine::open_experiment_data(cfg, "", 1);
   UndeclaredFeatureReader reader;
   test::expect_error([&] { engine::Trainer(cfg, data, reader, (d / "run").string()).run(); },

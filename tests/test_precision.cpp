@@ -46,8 +46,7 @@ class DtypeProbe : public methods::FineTune {
 
 TEST(Precision, TrainerRunsTheForwardPassUnderBf16Autocast) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   cfg.train.precision = "bf16";
   auto data = engine::open_experiment_data(cfg, "", 1);
   DtypeProbe probe;

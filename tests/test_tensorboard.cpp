@@ -99,8 +99,7 @@ TEST(TensorBoard, WrittenEventsDecodeWithProtoc) {
 
 TEST(TensorBoard, TrainerWritesAStepRunPerStepAndASequenceRun) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   auto data = engine::open_experiment_data(cfg, "", 1);
   methods::FineTune ft;
   engine::Trainer(cfg, data, ft, (d / "run").string()).run();

@@ -41,8 +41,7 @@ class RecordingMethod : public methods::Method {
 
 TEST(Trainer, HookOrderResultsAndCheckpoints) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 2);
+  auto cfg = test::tiny_experiment(d.path(), 2);
   core::configure_runtime({1, false});
   auto data = engine::open_experiment_data(cfg, "", 1);
   RecordingMethod method;
@@ -89,8 +88,7 @@ TEST(Trainer, HookOrderResultsAndCheckpoints) {
 
 TEST(Trainer, JointTrainsOnEverythingSeen) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 1);
+  auto cfg = test::tiny_experiment(d.path(), 1);
   auto data = engine::open_experiment_data(cfg, "", 1);
   methods::Joint joint;
   auto r = engine::Trainer(cfg, data, joint, (d / "run").string()).run();
@@ -133,8 +131,7 @@ TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
 
 TEST(Trainer, PretrainedWeightsFromTheConfig) {
   test::TempDir d;
-  test::write_tiny_dataset(d / "data");
-  auto cfg = test::tiny_config((d / "data").string(), (d / "a").string(), 1);
+  auto cfg = test::tiny_experiment(d.path(), 1, "a");
   cfg.model.name = "unet";
   cfg.model.unet_channels = 8;
   auto data = engine::open_experiment_data(cfg, "", 1);

@@ -78,6 +78,12 @@ inline config::ExperimentConfig tiny_config(const std::string& root, const std::
   return c;
 }
 
+/// The tiny dataset written under dir/data and an experiment on it that writes under dir/run.
+inline config::ExperimentConfig tiny_experiment(const fs::path& dir, int iterations, const std::string& run = "run") {
+  write_tiny_dataset(dir / "data");
+  return tiny_config((dir / "data").string(), (dir / run).string(), iterations);
+}
+
 /// Whether Debian's dataset-fashion-mnist is installed (the FMNIST-Scenes tests skip without it).
 inline bool have_fmnist() {
   return fs::exists(data::fmnist::default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz");
