@@ -144,7 +144,7 @@ def continual_steps(cseg, reps):
             run["reference"] = {k: (before[k] + after[k]) / 2 for k in ("s_per_iter", "images_per_iter")}
             out.setdefault(method, []).append(run)
     for run in out["finetune"]:
-        run["reference"] = run
+        run["reference"] = {k: run[k] for k in ("s_per_iter", "images_per_iter")}
     return out
 
 
