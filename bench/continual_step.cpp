@@ -102,12 +102,7 @@ struct Runner {
     ctx.total_iterations = 1 << 20;
     ctx.iterations_per_epoch = int64_t(step1.size());
     if (method->needs_old_model()) {
-      teacher = model->make_like();
-      models::copy_state(*teacher, *model);
-      teacher->eval();
-      for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-      models::prepare_for_inference(*teacher);
-      teacher->set_feature_taps(method->needs_features());
+      teacher = models::inference_copy(*model, method->needs_features());
       ctx.old_model = teacher.get();
     }
     model->add_head(ctx.num_classes - ctx.num_old_classes);
@@ -146,8 +141,7 @@ struct Runner {
     method->after_backward(ctx);
     optimizer->step();
     method->after_optimizer_step(ctx);
-    for (auto& group : optimizer->param_groups())
-      for (auto& p : group.params()) p.mutable_grad().reset();
+    engine::release_gradients(*optimizer);
     ctx.old_output = nullptr;
     (void)loss.item<double>();
     ++ctx.iteration;

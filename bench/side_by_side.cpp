@@ -23,6 +23,7 @@
 #include "common.h"
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
+#include "cseg/engine/trainer.h"
 #include "cseg/losses/losses.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
@@ -111,9 +112,7 @@ struct TrainStep {
     }
     loss.backward();
     opt->step();
-    // As cseg train does: gradients released, not zeroed, so the next forward runs without them.
-    for (auto& group : opt->param_groups())
-      for (auto& p : group.params()) p.mutable_grad().reset();
+    engine::release_gradients(*opt);  // as cseg train does: the next forward runs without them
   }
 };
 

@@ -55,14 +55,6 @@ nlohmann::json iteration_ms(std::vector<double> seconds) {
   return {{"median", at(0.5)}, {"p90", at(0.9)}};
 }
 
-/// Drops the optimizer's gradients instead of zeroing them (PyTorch 2's zero_grad(set_to_none=
-/// True)): backward then writes fresh ones, and the forward pass in between runs without a copy
-/// of the weights' size held for them.
-void release_gradients(torch::optim::Optimizer& optimizer) {
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params()) p.mutable_grad().reset();
-}
-
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 /// The inverse of opt_json for a list: null -> nullopt.
 std::vector<std::optional<double>> optional_values(const nlohmann::json& list) {
@@ -135,6 +127,11 @@ double lr_factor(const config::OptimConfig& o, int64_t it, int64_t total) {
 }
 
 }  // namespace
+
+void release_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad().reset();
+}
 
 std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
                                                         const scenarios::Scenario& sc, int last_step) {
@@ -428,14 +425,12 @@ Trainer::StepTiming Trainer::train_step(int k) {
   ctx.scenario = &sc;
   ctx.config = &cfg_;
   // The teacher: the model as it ended step k-1, copied before the new head is added (on a
-  // resume, model_ holds step k-1's checkpoint here; the mid-step state is loaded below).
+  // resume, model_ holds step k-1's checkpoint here; the mid-step state is loaded below). It
+  // only predicts: readied as for inference (batch norms folded, channels-last; Fast-SCNN's
+  // forward at 96²: 10.7 -> 7.5 ms, measured), with the maps the method reads.
   std::shared_ptr<models::Segmenter> old_model;
   if (k > 0 && (method_.needs_old_model() || !labelled)) {
-    old_model = model_->make_like();
-    old_model->to(device_);
-    models::copy_state(*old_model, *model_);
-    old_model->eval();
-    for (auto& p : old_model->parameters()) p.set_requires_grad(false);
+    old_model = models::inference_copy(*model_, method_.needs_features());
     ctx.old_model = old_model.get();
   }
   if (static_cast<int>(model_->head_sizes().size()) == sk) {
@@ -444,12 +439,6 @@ Trainer::StepTiming Trainer::train_step(int k) {
   }
   // Intermediate maps only for the methods that read them: they cost memory while training.
   model_->set_feature_taps(method_.needs_features());
-  if (old_model) {
-    // The teacher only predicts: readied as for inference (batch norms folded, channels-last;
-    // Fast-SCNN's forward at 96²: 10.7 -> 7.5 ms, measured), with the maps the method reads.
-    models::prepare_for_inference(*old_model);
-    old_model->set_feature_taps(method_.needs_features());
-  }
   if (cfg_.model.channels_last) models::to_channels_last(*model_);  // a new head, or a loaded model, comes NCHW
   CSEG_CHECK(labelled || old_model, "step {}: an unlabelled environment needs a model to learn from (a labelled "
              "step before it)", k);

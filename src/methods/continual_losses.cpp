@@ -287,45 +287,9 @@ std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len) {
   return r;
 }
 
-/// One axis of length L pooled at every scale at once; S = the sum of the scales, one column per
-/// region (scale by scale, region by region). mean [L, S]: a map times it averages each region
-/// of its last axis. count [L, S]: how many regions of the column's scale hold position l (1 when
-/// the scale divides L, 2 where neighbours share a position): the weight of a row of pooled
-/// values, which appears once per region of the other axis holding it.
-struct AxisPooling {
-  torch::Tensor mean, count;
-};
-
-/// Built once per (scales, L): PLOP calls this for every map of every iteration.
-AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torch::TensorOptions& opts) {
-  static std::mutex mutex;
-  static std::map<std::pair<std::vector<int>, int64_t>, AxisPooling> cache;
-  AxisPooling p;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find({scales, len});
-    if (it == cache.end()) {
-      const int total = std::accumulate(scales.begin(), scales.end(), 0);
-      auto mean = torch::zeros({len, total}, torch::kFloat), count = torch::zeros({len, total}, torch::kFloat);
-      int column = 0;
-      for (int s : scales) {
-        auto holders = torch::zeros({len}, torch::kFloat);
-        const auto regions = pod_regions(s, len);
-        for (const auto& [lo, hi] : regions) {
-          mean.narrow(0, lo, hi - lo).select(1, column++).fill_(1.0 / double(hi - lo));
-          holders.narrow(0, lo, hi - lo).add_(1);
-        }
-        count.narrow(1, column - s, s).copy_(holders.unsqueeze(1).expand({len, s}));
-      }
-      it = cache.emplace(std::make_pair(scales, len), AxisPooling{mean, count}).first;
-    }
-    p = it->second;
-  }
-  return {p.mean.to(opts), p.count.to(opts)};  // no copy when already there
-}
-
-/// The regions of every scale along one axis, for the fused kernel: position range, the scale's
-/// index, and per scale how many of its regions hold each position (AxisPooling's count).
+/// The regions of every scale along one axis, scale by scale: position range and the scale's
+/// index; and per scale how many of its regions hold each position (1, or 2 where neighbours
+/// share it).
 struct AxisRegions {
   struct Region {
     int64_t lo, hi, scale;
@@ -345,6 +309,39 @@ AxisRegions axis_regions(const std::vector<int>& scales, int64_t len) {
     a.holders.push_back(std::move(holders));
   }
   return a;
+}
+
+/// One axis of length L pooled at every scale at once; S = the sum of the scales, one column per
+/// region (scale by scale, region by region). mean [L, S]: a map times it averages each region
+/// of its last axis. count [L, S]: how many regions of the column's scale hold position l (1 when
+/// the scale divides L, 2 where neighbours share a position): the weight of a row of pooled
+/// values, which appears once per region of the other axis holding it.
+struct AxisPooling {
+  torch::Tensor mean, count;
+};
+
+/// Built once per (scales, L): PLOP calls this for every map of every iteration.
+AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torch::TensorOptions& opts) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::vector<int>, int64_t>, AxisPooling> cache;
+  AxisPooling p;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find({scales, len});
+    if (it == cache.end()) {
+      const auto axis = axis_regions(scales, len);
+      const int64_t total = int64_t(axis.regions.size());
+      auto mean = torch::zeros({len, total}, torch::kFloat), count = torch::zeros({len, total}, torch::kFloat);
+      for (int64_t column = 0; column < total; ++column) {
+        const auto& r = axis.regions[size_t(column)];
+        mean.narrow(0, r.lo, r.hi - r.lo).select(1, column).fill_(1.0 / double(r.hi - r.lo));
+        count.select(1, column).copy_(torch::tensor(axis.holders[size_t(r.scale)]));
+      }
+      it = cache.emplace(std::make_pair(scales, len), AxisPooling{mean, count}).first;
+    }
+    p = it->second;
+  }
+  return {p.mean.to(opts), p.count.to(opts)};  // no copy when already there
 }
 
 /// Local POD on CPU float maps with its gradient computed in the same pass (saved for backward):

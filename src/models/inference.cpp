@@ -70,4 +70,14 @@ void prepare_for_inference(Segmenter& model) {
   to_channels_last(model);
 }
 
+std::shared_ptr<Segmenter> inference_copy(const Segmenter& model, bool feature_taps) {
+  auto copy = model.make_like();
+  copy->to(device_of(model));
+  copy_state(*copy, model);
+  for (auto& p : copy->parameters()) p.set_requires_grad(false);
+  prepare_for_inference(*copy);
+  copy->set_feature_taps(feature_taps);
+  return copy;
+}
+
 }  // namespace cseg::models

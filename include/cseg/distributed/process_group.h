@@ -1,7 +1,8 @@
 #pragma once
 /// Data-parallel training across processes on torch.distributed's c10d engine: Gloo on CPU,
-/// NCCL for CUDA tensors when built against a CUDA LibTorch, rendezvous through a TCPStore, following torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK,
-/// MASTER_ADDR, MASTER_PORT). c10d stays inside src/distributed/: this header only needs tensors.
+/// NCCL for CUDA tensors when built against a CUDA LibTorch, rendezvous through a TCPStore,
+/// following torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+/// c10d stays inside src/distributed/: this header only needs tensors.
 #include <torch/types.h>
 
 #include <chrono>

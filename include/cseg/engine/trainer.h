@@ -97,6 +97,12 @@ class Trainer {
   distributed::ProcessGroup* group_ = nullptr;
 };
 
+/// Drops the optimizer's gradients instead of zeroing them (PyTorch 2's zero_grad(set_to_none=
+/// True)): backward then writes fresh ones, and the forward pass in between runs without a copy
+/// of the weights' size held for them. The trainer calls it after each optimizer step; the
+/// benchmarks that train as it does, too.
+void release_gradients(torch::optim::Optimizer& optimizer);
+
 /// Builds a model with the heads of steps 0..last_step of `data`'s scenario.
 std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
                                                         const scenarios::Scenario& scenario, int last_step);

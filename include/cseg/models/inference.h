@@ -25,4 +25,9 @@ void to_channels_last(torch::nn::Module& model);
 /// NHWC, and the outputs come out channels-last).
 void prepare_for_inference(Segmenter& model);
 
+/// A frozen copy of `model` that only predicts, on the model's device: its weights without
+/// gradients, readied by prepare_for_inference, with feature taps if asked (the teacher of a
+/// continual step, which distillation methods read intermediate maps of).
+std::shared_ptr<Segmenter> inference_copy(const Segmenter& model, bool feature_taps);
+
 }  // namespace cseg::models
