@@ -134,7 +134,9 @@ std::shared_ptr<models::Segmenter> model_from(const config::ExperimentConfig& cf
   const int classes = source.classes > 0 ? source.classes : dataset_classes(cfg.dataset);
   auto model = models::make_model(cfg.model, classes);
   if (!source.weights.empty()) {
-    auto report = weights::load_weights(*model, source.weights, weights::parse_load_mode(source.weights_mode), true);
+    auto report = weights::load_weights(*model, source.weights,
+                                        {weights::parse_load_mode(source.weights_mode), true,
+                                         weights::inplace_abn_scale_for(cfg.model.pretrained_norm_act)});
     spdlog::info("loaded {} tensors from {}", report.loaded, source.weights);
   }
   return model;
@@ -563,7 +565,9 @@ int weights_check(const ConfigArgs& args, const ModelSource& source) {
   empty.classes = source.classes;
   auto cfg = load_model_experiment(args, empty.classes);
   auto model = model_from(cfg, empty, false);
-  auto report = weights::load_weights(*model, source.weights, weights::parse_load_mode(source.weights_mode), false);
+  auto report = weights::load_weights(*model, source.weights,
+                                        {weights::parse_load_mode(source.weights_mode), false,
+                                         weights::inplace_abn_scale_for(cfg.model.pretrained_norm_act)});
   std::cout << report.to_string();
   return report.ok() ? 0 : 1;
 }

@@ -72,6 +72,12 @@ TEST(Config, BadChoicesAndBudgetsAreErrors) {
                {"'scenario.mode'", "mixed", "overlap, disjoint, sequential"});
   expect_error([&] { config::parse_experiment(config::load({p, {"train.epochs=2"}, ""})); },
                {"exactly one of epochs, iterations, steps_per_class"});
+  expect_error([&] { config::parse_experiment(config::load({p, {"model.layout=mib"}, ""})); },
+               {"model.layout", "needs name deeplabv3", "fast_scnn"});
+  expect_error([&] { config::parse_experiment(config::load({p, {"model.layout=abn"}, ""})); },
+               {"'model.layout'", "torchvision, mib"});
+  expect_error([&] { config::parse_experiment(config::load({p, {"model.pretrained_norm_act=inplace"}, ""})); },
+               {"'model.pretrained_norm_act'", "iabn_sync, iabn, abn"});
   expect_error([&] { config::load({p, {"novalue"}, ""}); }, {"override 'novalue'", "key=value"});
   expect_error([&] { config::load({(d / "missing.yaml").string(), {}, ""}); }, {"missing.yaml", "does not exist"});
   write(d / "syntax.yaml", "a: [1, 2\n");

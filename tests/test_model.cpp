@@ -55,6 +55,7 @@ TEST(FastScnn, CopyStateMakesIdenticalModels) {
 #include "cseg/models/cost.h"
 #include "cseg/models/deeplab.h"
 #include "cseg/models/unet.h"
+#include "fixtures.h"
 
 TEST(DeepLab, ShapesTapsAndHeadsForV3AndV3Plus) {
   for (bool plus : {false, true}) {
@@ -91,6 +92,42 @@ TEST(DeepLab, TrainsWithOneImagePerBatch) {
   auto out = m.forward(torch::randn({1, 3, 32, 32}));
   out.logits.sum().backward();
   EXPECT_EQ(out.logits.size(1), 3);
+}
+
+// The MiB codebases' DeepLabV3: its taps, a one-image training batch (the pooled branch's norm sees
+// one value per channel), windowed pooling at evaluation on odd sizes, and what it refuses.
+TEST(DeepLab, MibLayout) {
+  DeepLabOptions o{{4}, 18, 16, {}, Norm::bn_leaky, false, false};
+  o.layout = DeepLabLayout::mib;
+  o.eval_pooling = 2;
+  DeepLab m(o);
+  EXPECT_EQ(m.named_parameters()["classifier.map_convs.3.weight"].sizes(), (std::vector<int64_t>{256, 512, 3, 3}));
+  EXPECT_EQ(m.named_parameters()["classifier.map_bn.weight"].size(0), 1024);
+  m.train();
+  auto out = m.forward(torch::randn({1, 3, 48, 64}));
+  out.logits.sum().backward();
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{1, 4, 48, 64}));
+  EXPECT_TRUE(out.features.at("aspp").equal(out.features.at("decoder")));
+  EXPECT_TRUE(m.named_parameters()["classifier.pool_red_conv.weight"].grad().defined());
+  m.add_head(2);
+  m.eval();
+  EXPECT_EQ(m.forward(torch::randn({2, 3, 81, 113})).logits.sizes(), (std::vector<int64_t>{2, 6, 81, 113}));
+  // Windows that cover the whole map pool like the whole map.
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({1, 3, 64, 64});  // a 4x4 map at stride 16
+  DeepLabOptions big = m.options();
+  big.eval_pooling = 32;
+  DeepLab wide(big);
+  copy_state(wide, m);
+  wide.eval();
+  big.eval_pooling = 0;
+  DeepLab global(big);
+  copy_state(global, m);
+  global.eval();
+  EXPECT_LT((wide.forward(x).logits - global.forward(x).logits).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((m.forward(x).logits - global.forward(x).logits).abs().max().item<double>(), 1e-4);  // 2x2 windows
+  o.plus = true;
+  cseg::test::expect_error([&] { DeepLab bad(o); }, {"layout mib is a DeepLabV3"});
 }
 
 TEST(Norm, FrozenBatchNormAndLeakyActivation) {

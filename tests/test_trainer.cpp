@@ -109,6 +109,7 @@ TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
       {"deeplabv3", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.aux = true; }},
       {"deeplabv3plus", [](config::ModelConfig& m) { m.name = "deeplabv3plus"; m.backbone = "resnet18"; m.norm = "bn_leaky"; }},
       {"deeplabv3_frozen_os8", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.output_stride = 8; m.norm = "frozen_bn"; }},
+      {"deeplabv3_mib", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.layout = "mib"; m.norm = "bn_leaky"; }},
       {"unet", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.aux = true; }},
       {"unet_transposed", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.unet_upsampling = "transposed"; }},
   };

@@ -1,5 +1,6 @@
 // Weight import: the torch.save reader (zip and legacy), the load report, and parity with
-// torchvision's ResNet and DeepLabV3 on fixtures made by tools/make_weight_fixtures.py.
+// torchvision's ResNet and DeepLabV3 and with the MiB/PLOP/SDR codebases' DeepLabV3 on fixtures
+// made by tools/make_weight_fixtures.py.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -60,6 +61,34 @@ Parity read_parity(const std::string& name) {
   p.input = root->get("input")->tensor;
   p.output = root->get("output")->tensor;
   for (auto& [k, t] : weights::find_state_dict(*root->get("state"), name)) p.state.emplace_back(k, synth(k, t.sizes()));
+  return p;
+}
+
+/// A MiB checkpoint's stored values (tools/make_weight_fixtures.py, `mib_stored`): synth, with every
+/// other norm scale negated, since in-place ABN stores w and computes with |w| + eps.
+torch::Tensor mib_stored(const std::string& name, c10::IntArrayRef shape) {
+  auto v = synth(name, shape);
+  static const std::regex norm_scale(R"(bn\d*\.weight$)");
+  if (std::regex_search(name, norm_scale)) {
+    auto even = v.slice(0, 0, v.size(0), 2);
+    even.neg_();
+  }
+  return v;
+}
+
+/// A MiB-layout parity fixture: its checkpoint keys (`module.body...`, as MiB's DDP model saves
+/// them, under "model_state") with the stored values.
+Parity read_mib_parity(const std::string& name) {
+  auto root = weights::read_torch_file(fixture("parity_" + name + ".pt"));
+  Parity p;
+  p.input = root->get("input")->tensor;
+  p.output = root->get("output")->tensor;
+  std::string found_at;
+  for (auto& [k, t] : weights::find_state_dict(*root->get("state"), name, &found_at)) {
+    EXPECT_EQ(k.rfind("module.", 0), 0u) << k;
+    p.state.emplace_back(k, mib_stored(k.substr(7), t.sizes()));
+  }
+  EXPECT_EQ(found_at, "key 'model_state'");
   return p;
 }
 
@@ -143,7 +172,7 @@ TEST(Parity, DeepLabV3MatchesTorchvisionThroughTheImporter) {
     auto p = read_parity("deeplabv3_resnet" + std::to_string(depth));
     // torchvision's layout: output stride 8, rates 12/24/36, 5 classes, aux head on.
     DeepLab m(DeepLabOptions{{5}, depth, 8, {}, Norm::bn, false, true});
-    auto report = weights::load_state_dict(m, p.state, LoadMode::full, true, "parity");
+    auto report = weights::load_state_dict(m, p.state, {LoadMode::full, true}, "parity");
     EXPECT_TRUE(report.ok()) << report.to_string();
     m.eval();
     torch::NoGradGuard no_grad;
@@ -154,17 +183,77 @@ TEST(Parity, DeepLabV3MatchesTorchvisionThroughTheImporter) {
     if (depth == 50) {
       // The reference's single classifier conv splits over per-step heads: same logits.
       DeepLab split(DeepLabOptions{{3, 2}, depth, 8, {}, Norm::bn, false, true});
-      EXPECT_TRUE(weights::load_state_dict(split, p.state, LoadMode::full, true, "parity").ok());
+      EXPECT_TRUE(weights::load_state_dict(split, p.state, {LoadMode::full, true}, "parity").ok());
       split.eval();
       EXPECT_LT(max_abs_diff(split.forward(p.input).logits, p.output), 1e-4);
     }
   }
 }
 
+// The MiB/PLOP/SDR codebases' DeepLabV3 (written in Python from its description, with in-place
+// ABN's arithmetic) against cseg's layout mib, loaded from MiB's checkpoint names.
+TEST(Parity, MibDeepLabV3MatchesThroughTheImporter) {
+  torch::NoGradGuard no_grad;
+  {
+    // Stride 16, heads [3, 2] (cls.0, cls.1), the image pooling in 2-cell windows at evaluation.
+    auto p = read_mib_parity("mib_deeplabv3_resnet50_os16");
+    auto build = [](int eval_pooling) {
+      DeepLabOptions o{{3, 2}, 50, 16, {}, Norm::bn_leaky, false, false};
+      o.layout = DeepLabLayout::mib;
+      o.eval_pooling = eval_pooling;
+      auto m = std::make_shared<DeepLab>(o);
+      m->eval();
+      return m;
+    };
+    auto m = build(2);
+    auto report = weights::load_state_dict(*m, p.state, {LoadMode::full, true}, "mib");
+    EXPECT_TRUE(report.ok()) << report.to_string();
+    const auto text = report.to_string();
+    EXPECT_NE(text.find("renamed the MiB/PLOP/SDR DeepLabV3's keys"), std::string::npos) << text;
+    EXPECT_NE(text.find("stored |w| + 1e-05 for 56 norm weights"), std::string::npos) << text;
+    const double diff = max_abs_diff(m->forward(p.input).logits, p.output);
+    std::printf("parity mib deeplabv3_resnet50 os16: max |cseg - reference| = %.3g (output max %.3g)\n", diff,
+                p.output.abs().max().item<double>());
+    EXPECT_LT(diff, 1e-4);
+    // What the test hangs on: the whole-map pooling, or the stored (signed) norm scales, are far off.
+    auto global = build(0);
+    weights::load_state_dict(*global, p.state, {LoadMode::full, true}, "mib");
+    const double global_diff = max_abs_diff(global->forward(p.input).logits, p.output);
+    auto raw = build(2);
+    weights::load_state_dict(*raw, p.state, {LoadMode::full, true, false}, "mib");
+    const double raw_diff = max_abs_diff(raw->forward(p.input).logits, p.output);
+    std::printf("  pooling the whole map instead: %.3g; signed scales as stored: %.3g\n", global_diff, raw_diff);
+    EXPECT_GT(global_diff, 0.1);
+    EXPECT_GT(raw_diff, 1.0);
+  }
+  {
+    // Stride 8 (rates 12/24/32), one head of 5 classes (an offline model's single cls.0), whole-map
+    // pooling: MiB's default window of 32 cells covers this 6x8 map, so it pools the whole map too.
+    auto p = read_mib_parity("mib_deeplabv3_resnet50_os8");
+    for (const std::vector<int>& heads : {std::vector<int>{5}, std::vector<int>{3, 2}}) {
+      DeepLabOptions o{heads, 50, 8, {}, Norm::bn_leaky, false, false};
+      o.layout = DeepLabLayout::mib;
+      o.eval_pooling = 32;
+      DeepLab m(o);
+      auto report = weights::load_state_dict(m, p.state, {LoadMode::full, true}, "mib");
+      EXPECT_TRUE(report.ok()) << report.to_string();
+      m.eval();
+      const double diff = max_abs_diff(m.forward(p.input).logits, p.output);
+      std::printf("parity mib deeplabv3_resnet50 os8, %zu head(s): max |cseg - reference| = %.3g (output max %.3g)\n",
+                  heads.size(), diff, p.output.abs().max().item<double>());
+      EXPECT_LT(diff, 1e-4);
+    }
+    // A torchvision-layout model cannot take it, and the error says which layout can.
+    DeepLab tv(DeepLabOptions{{5}, 50, 8, {}, Norm::bn_leaky, false, false});
+    test::expect_error([&] { weights::load_state_dict(tv, p.state, {LoadMode::full, true}, "mib.pth"); },
+                       {"mib.pth: the weights do not fit the model", "model.layout: mib"});
+  }
+}
+
 TEST(LoadReport, TorchvisionCheckpointLoadsWithAnEmptyReport) {
   // A real torchvision state_dict() (an OrderedDict, zip format) with the values left out.
   DeepLab m(DeepLabOptions{{5}, 50, 8, {}, Norm::bn, false, true});
-  auto report = weights::load_weights(m, fixture("deeplabv3_resnet50_shapes.pt"), LoadMode::full, true);
+  auto report = weights::load_weights(m, fixture("deeplabv3_resnet50_shapes.pt"), {LoadMode::full, true});
   EXPECT_TRUE(report.ok()) << report.to_string();
   EXPECT_EQ(report.found_at, "root");
   EXPECT_EQ(report.loaded, int(m.named_parameters().size() + m.named_buffers().size()));
@@ -173,7 +262,7 @@ TEST(LoadReport, TorchvisionCheckpointLoadsWithAnEmptyReport) {
 TEST(LoadReport, AWrongFileNamesTheBadKeys) {
   DeepLab m(DeepLabOptions{{5}, 50, 8, {}, Norm::bn, false, true});
   const auto wrong = fixture("deeplabv3_resnet50_wrong.pt");
-  auto r = weights::load_weights(m, wrong, LoadMode::full, false);
+  auto r = weights::load_weights(m, wrong, {LoadMode::full, false});
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.missing, (std::vector<std::string>{"backbone.layer1.0.conv1.weight", "classifier.1.weight"}));
   EXPECT_EQ(r.unexpected, (std::vector<std::string>{"backbone.layer1.0.conv1.weightt"}));
@@ -183,7 +272,7 @@ TEST(LoadReport, AWrongFileNamesTheBadKeys) {
   EXPECT_NE(text.find("missing (model has, file lacks): classifier.1.weight"), std::string::npos) << text;
   // Strict loading fails on one line naming the file and the keys, and copies nothing.
   auto before = m.named_parameters()["backbone.layer2.0.conv1.weight"].clone();
-  test::expect_error([&] { weights::load_weights(m, wrong, LoadMode::full, true); },
+  test::expect_error([&] { weights::load_weights(m, wrong, {LoadMode::full, true}); },
                      {"deeplabv3_resnet50_wrong.pt: the weights do not fit the model: 2 missing "
                       "(backbone.layer1.0.conv1.weight, classifier.1.weight); 1 unexpected"});
   EXPECT_TRUE(torch::equal(before, m.named_parameters()["backbone.layer2.0.conv1.weight"]));
@@ -192,19 +281,19 @@ TEST(LoadReport, AWrongFileNamesTheBadKeys) {
 TEST(LoadReport, BackboneOnlyFromAnImageNetResNetAndSkippingTheClassifier) {
   auto p = read_parity("resnet50");  // conv1.weight, layer1..4, fc: an ImageNet checkpoint's keys
   DeepLab m(DeepLabOptions{{7}, 50, 16, {}, Norm::bn, true, false});
-  auto r = weights::load_state_dict(m, p.state, LoadMode::backbone, true, "imagenet");
+  auto r = weights::load_state_dict(m, p.state, {LoadMode::backbone, true}, "imagenet");
   EXPECT_TRUE(r.ok()) << r.to_string();
   EXPECT_EQ(r.ignored, 2);  // fc.weight, fc.bias
   EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer3.5.conv2.weight"],
                            synth("layer3.5.conv2.weight", {256, 256, 3, 3})));
   // The full model strictly would miss the decoder: the report says so.
-  EXPECT_FALSE(weights::load_state_dict(m, p.state, LoadMode::full, false, "imagenet").ok());
+  EXPECT_FALSE(weights::load_state_dict(m, p.state, {LoadMode::full, false}, "imagenet").ok());
 
   // torchvision's 5-class DeepLab into a 9-class model: everything but the heads.
   auto dl = read_parity("deeplabv3_resnet50");
   DeepLab nine(DeepLabOptions{{9}, 50, 8, {}, Norm::bn, false, true});
-  EXPECT_FALSE(weights::load_state_dict(nine, dl.state, LoadMode::full, false, "dl").ok());
-  auto skip = weights::load_state_dict(nine, dl.state, LoadMode::skip_classifier, true, "dl");
+  EXPECT_FALSE(weights::load_state_dict(nine, dl.state, {LoadMode::full, false}, "dl").ok());
+  auto skip = weights::load_state_dict(nine, dl.state, {LoadMode::skip_classifier, true}, "dl");
   EXPECT_TRUE(skip.ok()) << skip.to_string();
   EXPECT_EQ(skip.ignored, 4);  // classifier.4 and aux_classifier.4, weight and bias
 }
@@ -230,11 +319,15 @@ TEST(LoadReport, InPlaceAbnResNetNamesAndDataParallelPrefix) {
     }
     abn.emplace_back("module." + k, torch::full(kv.value().sizes(), 0.5));
   }
-  auto r = weights::load_state_dict(m, abn, LoadMode::backbone, false, "abn");
+  auto r = weights::load_state_dict(m, abn, {LoadMode::backbone, false}, "abn");
   EXPECT_TRUE(r.missing.size() > 0);  // BN running statistics were left out of this file
   EXPECT_TRUE(r.unexpected.empty()) << r.to_string();
   EXPECT_TRUE(r.mismatched.empty()) << r.to_string();
   EXPECT_EQ(r.loaded, int(abn.size()));
+  // Trained with InPlaceABN (the default): the norm computes with |w| + eps; with plain ABN: w.
+  EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer4.1.bn2.weight"], torch::full({512}, 0.5) + 1e-5));
+  EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer4.1.conv2.weight"], torch::full({512, 512, 3, 3}, 0.5)));
+  weights::load_state_dict(m, abn, {LoadMode::backbone, false, /*inplace_abn_scale=*/false}, "abn");
   EXPECT_TRUE(torch::equal(m.named_parameters()["backbone.layer4.1.bn2.weight"], torch::full({512}, 0.5)));
 }
 
@@ -254,12 +347,12 @@ TEST(LoadReport, ReferenceClassifierNamesOfFastScnnAndUNet) {
   };
   FastScnn f(FastScnnOptions{{19}, true, 0.1});
   auto fr = weights::load_state_dict(f, rename(f, {{"classifier.heads.0", "classifier.conv.1"}, {"aux_heads.0", "auxlayer.4"}}),
-                                     LoadMode::full, true, "fast_scnn_citys");
+                                     {LoadMode::full, true}, "fast_scnn_citys");
   EXPECT_TRUE(fr.ok()) << fr.to_string();
   EXPECT_TRUE(torch::equal(f.named_parameters()["classifier.heads.0.weight"], torch::full({19, 128, 1, 1}, 0.25)));
 
   UNet u(UNetOptions{{3}, 8, true, Norm::bn, false, 0.0});
-  auto ur = weights::load_state_dict(u, rename(u, {{"outc.heads.0", "outc.conv"}}), LoadMode::full, true, "unet");
+  auto ur = weights::load_state_dict(u, rename(u, {{"outc.heads.0", "outc.conv"}}), {LoadMode::full, true}, "unet");
   EXPECT_TRUE(ur.ok()) << ur.to_string();
   // milesial's names for the first levels.
   auto params = u.named_parameters();
@@ -277,7 +370,7 @@ TEST(LoadReport, CsegCheckpointsAreWeightsToo) {
   root.write("model", model);
   root.save_to((d / "step1.pt").string());
   UNet b(UNetOptions{{3, 2}, 8, true, Norm::bn, false, 0.0});
-  auto r = weights::load_weights(b, (d / "step1.pt").string(), LoadMode::full, true);
+  auto r = weights::load_weights(b, (d / "step1.pt").string(), {LoadMode::full, true});
   EXPECT_TRUE(r.ok()) << r.to_string();
   EXPECT_EQ(r.found_at, "cseg checkpoint");
   EXPECT_TRUE(torch::equal(a.named_parameters()["up2.conv.double_conv.0.weight"], b.named_parameters()["up2.conv.double_conv.0.weight"]));

@@ -14,9 +14,11 @@ the pickle, no storage), which also makes it a real torchvision OrderedDict chec
 import collections
 import math
 import os
+import re
 import sys
 
 import torch
+import torch.nn.functional as F
 import torchvision
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "data", "weights")
@@ -81,6 +83,131 @@ def parity(name, model, input_shape, key):
     torch.save({"input": x, "output": y, "state": shapes_only(state)}, os.path.join(OUT, f"parity_{name}.pt"))
 
 
+# --- The MiB/PLOP/SDR codebases' DeepLabV3 ("layout mib" in cseg), written from its description:
+# an in-place-ABN ResNet (mod1 = conv1/bn1/max-pool, mod2..5 of blocks with convs.conv1..3 and
+# proj_conv/proj_bn, every block of a dilated stage dilated alike), a head of four ASPP convs
+# normalised together and reduced, an image-pooling branch added before the last norm, and one
+# 1x1 classifier per step. In-place ABN's arithmetic at evaluation: batch norm with scale |w| + eps,
+# then leaky ReLU (slope 0.01), or no activation for a block's last norm and its shortcut's.
+
+class AbnEval(torch.nn.BatchNorm2d):
+    def __init__(self, channels, act=True):
+        super().__init__(channels)
+        self.act = act
+
+    def forward(self, x):
+        assert not self.training
+        y = F.batch_norm(x, self.running_mean, self.running_var, self.weight.abs() + self.eps, self.bias,
+                         False, 0.0, self.eps)
+        return F.leaky_relu(y, 0.01) if self.act else y
+
+
+class AbnBottleneck(torch.nn.Module):
+    def __init__(self, cin, planes, stride, dilation):
+        super().__init__()
+        out = planes * 4
+        self.convs = torch.nn.Sequential(collections.OrderedDict([
+            ("conv1", torch.nn.Conv2d(cin, planes, 1, bias=False)), ("bn1", AbnEval(planes)),
+            ("conv2", torch.nn.Conv2d(planes, planes, 3, stride, dilation, dilation, bias=False)), ("bn2", AbnEval(planes)),
+            ("conv3", torch.nn.Conv2d(planes, out, 1, bias=False)), ("bn3", AbnEval(out, act=False))]))
+        if stride != 1 or cin != out:
+            self.proj_conv = torch.nn.Conv2d(cin, out, 1, stride, bias=False)
+            self.proj_bn = AbnEval(out, act=False)
+
+    def forward(self, x):
+        shortcut = self.proj_bn(self.proj_conv(x)) if hasattr(self, "proj_conv") else x
+        return F.leaky_relu(self.convs(x) + shortcut, 0.01)
+
+
+class AbnResNet(torch.nn.Module):
+    def __init__(self, blocks, output_stride):
+        super().__init__()
+        dilation = [1, 1, 1, 2] if output_stride == 16 else [1, 1, 2, 4]
+        self.mod1 = torch.nn.Sequential(collections.OrderedDict([
+            ("conv1", torch.nn.Conv2d(3, 64, 7, 2, 3, bias=False)), ("bn1", AbnEval(64)),
+            ("pool1", torch.nn.MaxPool2d(3, 2, 1))]))
+        cin = 64
+        for m, n in enumerate(blocks):
+            layers = []
+            for b in range(n):
+                stride = 2 if dilation[m] == 1 and b == 0 and m > 0 else 1
+                layers.append((f"block{b + 1}", AbnBottleneck(cin, 64 << m, stride, dilation[m])))
+                cin = (64 << m) * 4
+            self.add_module(f"mod{m + 2}", torch.nn.Sequential(collections.OrderedDict(layers)))
+        self.out_channels = cin
+
+    def forward(self, x):
+        for m in (self.mod1, self.mod2, self.mod3, self.mod4, self.mod5):
+            x = m(x)
+        return x
+
+
+class MibHead(torch.nn.Module):
+    def __init__(self, cin, rates, pooling):
+        super().__init__()
+        self.pooling = pooling
+        self.map_convs = torch.nn.ModuleList([torch.nn.Conv2d(cin, 256, 1, bias=False)] + [
+            torch.nn.Conv2d(cin, 256, 3, padding=r, dilation=r, bias=False) for r in rates])
+        self.map_bn = AbnEval(1024)
+        self.global_pooling_conv = torch.nn.Conv2d(cin, 256, 1, bias=False)
+        self.global_pooling_bn = AbnEval(256)
+        self.red_conv = torch.nn.Conv2d(1024, 256, 1, bias=False)
+        self.pool_red_conv = torch.nn.Conv2d(256, 256, 1, bias=False)
+        self.red_bn = AbnEval(256)
+
+    def forward(self, x):
+        out = self.red_conv(self.map_bn(torch.cat([c(x) for c in self.map_convs], 1)))
+        if self.pooling is None:
+            pool = x.mean(dim=(2, 3), keepdim=True)
+        else:  # windows of `pooling` cells (clipped to the map), edge-padded back to the map's size
+            ph, pw = min(self.pooling, x.shape[2]), min(self.pooling, x.shape[3])
+            pool = F.avg_pool2d(x, (ph, pw), stride=1)
+            pool = F.pad(pool, ((pw - 1) // 2, pw - 1 - (pw - 1) // 2, (ph - 1) // 2, ph - 1 - (ph - 1) // 2), mode="replicate")
+        pool = self.pool_red_conv(self.global_pooling_bn(self.global_pooling_conv(pool)))
+        return self.red_bn(out + pool)
+
+
+class MibDeepLab(torch.nn.Module):
+    def __init__(self, heads, output_stride, pooling):
+        super().__init__()
+        self.body = AbnResNet([3, 4, 6, 3], output_stride)
+        self.head = MibHead(2048, [6, 12, 18] if output_stride == 16 else [12, 24, 32], pooling)
+        self.cls = torch.nn.ModuleList([torch.nn.Conv2d(256, n, 1) for n in heads])
+
+    def forward(self, x):
+        y = self.head(self.body(x))
+        y = torch.cat([c(y) for c in self.cls], 1)
+        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def mib_stored(name, shape):
+    """What a MiB checkpoint stores: synth values, with every other norm scale negated (in-place ABN
+    keeps w and computes with |w| + eps, so a stored scale may be negative)."""
+    v = synth(name, shape)
+    if re.search(r"bn\d*\.weight$", name):
+        v = v.clone()
+        v[::2] = -v[::2]
+    return v
+
+
+def mib_parity(name, heads, output_stride, pooling, input_shape):
+    model = MibDeepLab(heads, output_stride, pooling)
+    state = collections.OrderedDict((k, v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
+    model.load_state_dict(collections.OrderedDict((k, mib_stored(k, tuple(v.shape))) for k, v in state.items()), strict=False)
+    model.eval()
+    g = torch.Generator().manual_seed(4321)
+    x = torch.randn(input_shape, generator=g)
+    with torch.no_grad():
+        y = model(x)
+        other = model(torch.randn(input_shape, generator=g))
+    print(f"{name}: output {tuple(y.shape)} mean|y| {y.abs().mean():.4f} max|y| {y.abs().max():.4f} "
+          f"mean|y - y(other input)| {(y - other).abs().mean():.4f}")
+    # As MiB's run.py saves it: the DistributedDataParallel model's state under "model_state".
+    saved = collections.OrderedDict(("module." + k, v) for k, v in shapes_only(state).items())
+    checkpoint = {"epoch": 30, "model_state": saved, "best_score": 0.0}
+    torch.save({"input": x, "output": y, "state": checkpoint}, os.path.join(OUT, f"parity_{name}.pt"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     tv = torchvision.models
@@ -93,6 +220,12 @@ def main():
         ctor = getattr(seg, f"deeplabv3_resnet{depth}")
         parity(f"deeplabv3_resnet{depth}", ctor(weights=None, weights_backbone=None, num_classes=5, aux_loss=True),
                (1, 3, 48, 64), "out")
+
+    # The MiB/PLOP/SDR DeepLabV3-R50: at stride 16 with two step heads and MiB's evaluation pooling
+    # in windows (2 cells, an even window, on a 4x5 map), and at stride 8 with one head of 5
+    # classes and the whole map pooled.
+    mib_parity("mib_deeplabv3_resnet50_os16", [3, 2], 16, 2, (1, 3, 64, 80))
+    mib_parity("mib_deeplabv3_resnet50_os8", [5], 8, None, (1, 3, 48, 64))
 
     # torchvision's DeepLabV3-R50 checkpoint layout as saved by model.state_dict() (values left out).
     state = shapes_only(seg.deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=5, aux_loss=True).state_dict())

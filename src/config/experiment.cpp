@@ -117,13 +117,21 @@ void read_model(Section s, ModelConfig& c) {
   s.read_choice("backbone", c.backbone, {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"});
   s.read("output_stride", c.output_stride);
   s.read("aspp_rates", c.aspp_rates);
+  s.read_choice("layout", c.layout, {"torchvision", "mib"});
+  s.read("mib_eval_pooling", c.mib_eval_pooling);
   s.read("unet_channels", c.unet_channels);
   s.read_choice("unet_upsampling", c.unet_upsampling, {"bilinear", "transposed"});
   s.read("pretrained", c.pretrained);
   s.read_choice("pretrained_mode", c.pretrained_mode, {"full", "backbone", "skip_classifier"});
   s.read("pretrained_strict", c.pretrained_strict);
+  s.read_choice("pretrained_norm_act", c.pretrained_norm_act, {"iabn_sync", "iabn", "abn"});
   s.read("channels_last", c.channels_last);
   s.finish();
+  CSEG_CHECK(c.layout == "torchvision" || c.name == "deeplabv3",
+             "config key {}: layout mib is the MiB/PLOP/SDR codebases' DeepLabV3; it needs name deeplabv3, got {}",
+             s.where("layout"), c.name);
+  CSEG_CHECK(c.mib_eval_pooling >= 0, "config key {}: mib_eval_pooling must be >= 0 (0: pool the whole map), got {}",
+             s.where("mib_eval_pooling"), c.mib_eval_pooling);
   CSEG_CHECK(c.output_stride == 8 || c.output_stride == 16, "config key {}: output_stride must be 8 or 16, got {}",
              s.where("output_stride"), c.output_stride);
   CSEG_CHECK(c.unet_channels >= 2 && c.unet_channels % 2 == 0, "config key {}: unet_channels must be an even number >= 2, got {}",

@@ -340,8 +340,9 @@ nlohmann::json Trainer::run() {
     model_ = build_model(0);
     if (!cfg_.model.pretrained.empty()) {
       auto report = weights::load_weights(*model_, cfg_.model.pretrained,
-                                          weights::parse_load_mode(cfg_.model.pretrained_mode),
-                                          cfg_.model.pretrained_strict);
+                                          {weights::parse_load_mode(cfg_.model.pretrained_mode),
+                                           cfg_.model.pretrained_strict,
+                                           weights::inplace_abn_scale_for(cfg_.model.pretrained_norm_act)});
       spdlog::info("pretrained weights: {} tensors from {} ({} mode){}", report.loaded, cfg_.model.pretrained,
                    cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
     }

@@ -9,6 +9,17 @@ namespace cseg::models {
 
 namespace {
 
+/// The norm of an image-pooling branch. BatchNorm over a single value per channel is undefined:
+/// with one image in a training batch the branch uses its running statistics instead of failing.
+torch::Tensor normalize_pooled(nn::AnyModule& bn, const torch::Tensor& y) {
+  auto module = bn.ptr();
+  const bool single = module->is_training() && y.size(0) == 1 && y.size(2) * y.size(3) == 1;
+  if (single) module->eval();
+  auto out = bn.forward(y);
+  if (single) module->train();
+  return out;
+}
+
 /// ASPP image-pooling branch: global average, 1x1 conv, norm, activation, broadcast back.
 struct AsppPoolingImpl : SeqImpl {
   AsppPoolingImpl(Norm norm, int in, int out) : norm(norm), bn(norm_layer(norm, out)) {
@@ -19,14 +30,7 @@ struct AsppPoolingImpl : SeqImpl {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto y = ptr(1)->as<ConvImpl>()->forward(F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)));
-    // BatchNorm over a single value per channel is undefined: with one image in a training batch
-    // the branch uses its running statistics instead of failing.
-    auto module = bn.ptr();
-    const bool single = module->is_training() && y.size(0) == 1;
-    if (single) module->eval();
-    y = bn.forward(y);
-    if (single) module->train();
-    return resize_to(activate_(norm, y), x.size(2), x.size(3));
+    return resize_to(activate_(norm, normalize_pooled(bn, y)), x.size(2), x.size(3));
   }
   Norm norm;
   nn::AnyModule bn;
@@ -71,6 +75,57 @@ struct V3HeadImpl : nn::Module {
 };
 TORCH_MODULE(V3Head);
 
+/// The MiB/PLOP/SDR codebases' DeepLabV3 head (layout mib). Registration order matters for
+/// fold_batch_norm, which folds a norm into the conv registered just before it: red_bn normalises
+/// the *sum* of red_conv's and pool_red_conv's outputs, so neither may precede it.
+struct MibHeadImpl : nn::Module {
+  MibHeadImpl(Norm norm, int in, const std::vector<int>& rates, int eval_pooling)
+      : norm(norm), eval_pooling(eval_pooling) {
+    CSEG_CHECK(rates.size() == 3, "DeepLab layout mib has three dilated ASPP convs; model.aspp_rates has {}",
+               rates.size());
+    map_convs = register_module("map_convs", nn::ModuleList());
+    map_convs->push_back(conv2d(in, hidden, 1));
+    for (int r : rates) map_convs->push_back(conv2d(in, hidden, 3, 1, r, r));
+    map_bn = norm_layer(norm, hidden * 4);
+    register_module("map_bn", map_bn.ptr());
+    red_bn = norm_layer(norm, hidden);
+    register_module("red_bn", red_bn.ptr());
+    red_conv = register_module("red_conv", conv2d(hidden * 4, hidden, 1));
+    global_pooling_conv = register_module("global_pooling_conv", conv2d(in, hidden, 1));
+    global_pooling_bn = norm_layer(norm, hidden);
+    register_module("global_pooling_bn", global_pooling_bn.ptr());
+    pool_red_conv = register_module("pool_red_conv", conv2d(hidden, hidden, 1));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    std::vector<torch::Tensor> maps;
+    for (const auto& m : *map_convs) maps.push_back(m->as<ConvImpl>()->forward(x));
+    auto out = red_conv->forward(activate_(norm, map_bn.forward(torch::cat(maps, 1))));
+    auto pool = global_pooling_conv->forward(pooled(x));
+    pool = pool_red_conv->forward(activate_(norm, normalize_pooled(global_pooling_bn, pool)));
+    return activate_(norm, red_bn.forward(out + pool));  // a [N, C, 1, 1] pool broadcasts over the map
+  }
+
+  /// The whole map's mean, or at evaluation with eval_pooling > 0 the mean of each window of
+  /// eval_pooling cells (clipped to the map), edge-padded back to the map's size as MiB does.
+  torch::Tensor pooled(const torch::Tensor& x) {
+    if (is_training() || eval_pooling <= 0) return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1));
+    const int64_t ph = std::min<int64_t>(eval_pooling, x.size(2)), pw = std::min<int64_t>(eval_pooling, x.size(3));
+    auto pool = F::avg_pool2d(x, F::AvgPool2dFuncOptions({ph, pw}).stride(1));
+    // An even window has no centre: the extra row/column of padding goes after (right, bottom).
+    const int64_t left = (pw - 1) / 2, top = (ph - 1) / 2;
+    return F::pad(pool, F::PadFuncOptions({left, pw - 1 - left, top, ph - 1 - top}).mode(torch::kReplicate));
+  }
+
+  static constexpr int hidden = 256;
+  Norm norm;
+  int eval_pooling;
+  nn::ModuleList map_convs{nullptr};
+  nn::AnyModule map_bn, red_bn, global_pooling_bn;
+  Conv red_conv{nullptr}, global_pooling_conv{nullptr}, pool_red_conv{nullptr};
+};
+TORCH_MODULE(MibHead);
+
 /// DeepLabV3+'s decoder: low-level projection of layer1, ASPP on layer4, fuse conv.
 struct V3PlusHeadImpl : nn::Module {
   V3PlusHeadImpl(Norm norm, int low_in, int in, const std::vector<int>& rates) {
@@ -96,19 +151,35 @@ struct AuxHeadImpl : SeqImpl {
 
 }  // namespace
 
+DeepLabLayout parse_deeplab_layout(const std::string& name) {
+  if (name == "torchvision") return DeepLabLayout::torchvision;
+  if (name == "mib") return DeepLabLayout::mib;
+  fail("unknown DeepLab layout '{}'; expected torchvision or mib", name);
+}
+
 DeepLab::DeepLab(DeepLabOptions options) : options_(std::move(options)) {
   CSEG_CHECK(!options_.heads.empty(), "DeepLab needs at least one classifier head");
   CSEG_CHECK(options_.output_stride == 8 || options_.output_stride == 16,
              "DeepLab output_stride must be 8 or 16, got {}", options_.output_stride);
-  if (options_.aspp_rates.empty())
-    options_.aspp_rates = options_.output_stride == 16 ? std::vector<int>{6, 12, 18} : std::vector<int>{12, 24, 36};
+  const bool mib = options_.layout == DeepLabLayout::mib;
+  CSEG_CHECK(!(mib && options_.plus), "DeepLab layout mib is a DeepLabV3 (the MiB/PLOP/SDR codebases have no V3+)");
+  CSEG_CHECK(options_.eval_pooling >= 0, "DeepLab eval_pooling must be >= 0 (0: the whole map), got {}",
+             options_.eval_pooling);
+  if (options_.aspp_rates.empty()) {  // at stride 8 the MiB codebase's third rate is 32, torchvision's 36
+    if (options_.output_stride == 16) options_.aspp_rates = {6, 12, 18};
+    else options_.aspp_rates = mib ? std::vector<int>{12, 24, 32} : std::vector<int>{12, 24, 36};
+  }
   ResNetOptions r;
   r.depth = options_.depth;
   r.norm = options_.norm;
   r.dilate = {false, options_.output_stride == 8, true};
+  r.dilate_first_block = mib;
   backbone_ = register_module("backbone", ResNet(r));
   const auto ch = backbone_->channels();
-  if (options_.plus) {
+  if (mib) {
+    auto head = MibHead(options_.norm, ch[3], options_.aspp_rates, options_.eval_pooling);
+    classifier_ = register_module("classifier", head.ptr());
+  } else if (options_.plus) {
     auto head = V3PlusHead(options_.norm, ch[0], ch[3], options_.aspp_rates);
     classifier_ = register_module("classifier", head.ptr());
   } else {
@@ -132,7 +203,10 @@ void DeepLab::add_head(int num_new) {
 }
 
 std::vector<Segmenter::HeadAlias> DeepLab::head_aliases() const {
-  std::vector<HeadAlias> a{{options_.plus ? "classifier.classifier.3" : "classifier.4", "classifier.heads"}};
+  // The MiB codebases keep a list of per-step heads (`cls.<k>`, renamed one to one by the
+  // importer); a file with a single one (an offline model) splits over the steps' heads.
+  const char* single = options_.layout == DeepLabLayout::mib ? "cls.0" : options_.plus ? "classifier.classifier.3" : "classifier.4";
+  std::vector<HeadAlias> a{{single, "classifier.heads"}};
   if (options_.aux) a.push_back({"aux_classifier.4", "aux_classifier.heads"});
   return a;
 }
@@ -142,7 +216,9 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
   auto f = backbone_->features(x, feature_taps_);
   ModelOutput out;
   torch::Tensor aspp, decoded;
-  if (options_.plus) {
+  if (options_.layout == DeepLabLayout::mib) {
+    aspp = decoded = classifier_->as<MibHeadImpl>()->forward(f.out[3]);
+  } else if (options_.plus) {
     auto* head = classifier_->as<V3PlusHeadImpl>();
     aspp = head->aspp->forward(f.out[3]);
     auto low = head->project->forward(f.out[0]);

@@ -25,6 +25,8 @@ std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initia
     o.norm = norm;
     o.plus = cfg.name == "deeplabv3plus";
     o.aux = cfg.aux;
+    o.layout = parse_deeplab_layout(cfg.layout);
+    o.eval_pooling = cfg.mib_eval_pooling;
     return std::make_shared<DeepLab>(o);
   }
   if (cfg.name == "unet") {

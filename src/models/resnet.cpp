@@ -106,8 +106,8 @@ ResNetImpl::ResNetImpl(ResNetOptions options) : options_(options) {
     }
     Seq layer(std::make_shared<SeqImpl>());
     for (int b = 0; b < blocks[l]; ++b) {
-      // As torchvision: the first block keeps the previous dilation, the others use the new one.
-      const int d = b == 0 ? previous_dilation : dilation;
+      // torchvision: the first block keeps the previous dilation, the others use the new one.
+      const int d = b == 0 && !options_.dilate_first_block ? previous_dilation : dilation;
       const int s = b == 0 ? stride : 1;
       std::shared_ptr<ResBlockImpl> block;
       if (bottleneck) block = std::make_shared<BottleneckImpl>(n, in, planes, s, d);

@@ -16,7 +16,15 @@ LoadMode parse_load_mode(const std::string& name) {
   fail("unknown weights mode '{}'; expected full, backbone or skip_classifier", name);
 }
 
+bool inplace_abn_scale_for(const std::string& norm_act) {
+  if (norm_act == "iabn_sync" || norm_act == "iabn") return true;
+  if (norm_act == "abn") return false;
+  fail("unknown pretrained_norm_act '{}'; expected iabn_sync, iabn or abn", norm_act);
+}
+
 namespace {
+
+constexpr double kInplaceAbnEps = 1e-5;  // in-place ABN's default eps, which the MiB codebases keep
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -72,6 +80,21 @@ bool read_cseg_checkpoint(const std::string& path, NamedTensors& out) {
   return true;
 }
 
+/// A whole MiB/PLOP/SDR DeepLabV3 (body.*, head.*, cls.<k>) -> cseg's DeepLab of layout mib.
+/// With a single `cls.0` (an offline model) the key stays: the head alias splits it over the heads.
+void rename_mib_model(NamedTensors& tensors) {
+  static const std::regex head_conv(R"(^cls\.(\d+)\.weight$)");
+  std::set<std::string> heads;
+  for (const auto& kv : tensors)
+    if (std::smatch m; std::regex_match(kv.first, m, head_conv)) heads.insert(m[1].str());
+  for (auto& kv : tensors) {
+    auto& k = kv.first;
+    if (starts_with(k, "body.")) k = "backbone." + rename_inplace_abn(k.substr(5));
+    else if (starts_with(k, "head.")) k = "classifier." + k.substr(5);
+    else if (starts_with(k, "cls.") && heads.size() > 1) k = "classifier.heads." + k.substr(4);
+  }
+}
+
 }  // namespace
 
 NamedTensors read_weights(const std::string& path, std::string* found_at) {
@@ -95,8 +118,9 @@ std::string LoadReport::to_string() const {
   return s.str();
 }
 
-LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadMode mode, bool strict,
+LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const LoadOptions& options,
                            const std::string& file) {
+  const LoadMode mode = options.mode;
   LoadReport r;
   r.file = file;
   // DataParallel / DDP checkpoints prefix every key with "module.".
@@ -115,8 +139,18 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadM
     return std::any_of(backbone.begin(), backbone.end(), [&](const std::string& p) { return starts_with(k, p); });
   };
 
+  auto file_has = [&](const std::string& prefix) {
+    return std::any_of(tensors.begin(), tensors.end(), [&](const auto& kv) { return starts_with(kv.first, prefix); });
+  };
+  const bool abn_model = file_has("body.mod1.conv1.");  // a whole MiB/PLOP/SDR DeepLabV3
+  const bool abn_names = abn_model || file_has("mod1.conv1.");
+  if (abn_model) {
+    rename_mib_model(tensors);
+    r.notes.push_back("renamed the MiB/PLOP/SDR DeepLabV3's keys (body.* -> backbone.* in torchvision's names, "
+                      "head.* -> classifier.*, cls.<k> -> classifier.heads.<k>)");
+  }
   if (mode == LoadMode::backbone) {
-    if (std::any_of(tensors.begin(), tensors.end(), [](const auto& kv) { return starts_with(kv.first, "mod1.conv1."); })) {
+    if (file_has("mod1.conv1.")) {
       for (auto& kv : tensors) kv.first = rename_inplace_abn(kv.first);
       r.notes.push_back("renamed in-place-ABN ResNet keys (mod*/block*/convs/proj_*) to torchvision's");
     }
@@ -134,6 +168,22 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadM
   for (auto& [k, t] : tensors) {
     if (!source.count(k)) source_order.push_back(k);
     source[k] = t;
+  }
+
+  // InPlaceABN(Sync) normalises with scale |w| + eps (so that its output can be inverted in the
+  // backward pass) but stores w: a plain BatchNorm computes the same with |w| + eps stored.
+  if (abn_names && options.inplace_abn_scale) {
+    int scaled = 0;
+    for (auto& [k, t] : source) {
+      if (k.size() < 7 || k.compare(k.size() - 7, 7, ".weight") != 0) continue;
+      if (!target_map.count(k.substr(0, k.size() - 7) + ".running_var") || !t.is_floating_point()) continue;
+      t = t.abs() + kInplaceAbnEps;
+      ++scaled;
+    }
+    if (scaled > 0)
+      r.notes.push_back(fmt::format("in-place ABN norm scales: stored |w| + {} for {} norm weights "
+                                    "(model.pretrained_norm_act: abn for files trained with plain ABN)",
+                                    kInplaceAbnEps, scaled));
   }
 
   // The reference's single classifier conv -> per-step heads (rows split by head size).
@@ -201,14 +251,20 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadM
     else ++r.ignored;
   }
 
-  if (strict && !r.ok()) {
+  std::string hint;
+  if (abn_model && !r.ok() && !target_map.count("classifier.map_bn.weight")) {
+    hint = "the file is a MiB/PLOP/SDR DeepLabV3: build it with model.name: deeplabv3, model.layout: mib, "
+           "model.norm: bn_leaky";
+    r.notes.push_back(hint);
+  }
+  if (options.strict && !r.ok()) {
     std::vector<std::string> parts;
     if (!r.missing.empty()) parts.push_back(fmt::format("{} missing ({})", r.missing.size(), first_few(r.missing)));
     if (!r.unexpected.empty()) parts.push_back(fmt::format("{} unexpected ({})", r.unexpected.size(), first_few(r.unexpected)));
     if (!r.mismatched.empty()) parts.push_back(fmt::format("{} with another shape ({})", r.mismatched.size(), first_few(r.mismatched, 2)));
     fail("{}: the weights do not fit the model: {}; use `cseg weights check` for the full report, or load "
-         "non-strictly / with mode backbone or skip_classifier",
-         file, fmt::join(parts, "; "));
+         "non-strictly / with mode backbone or skip_classifier{}",
+         file, fmt::join(parts, "; "), hint.empty() ? "" : "; " + hint);
   }
   torch::NoGradGuard no_grad;
   for (auto& [dst, src] : copies) dst.copy_(src);
@@ -216,10 +272,10 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadM
   return r;
 }
 
-LoadReport load_weights(models::Segmenter& model, const std::string& path, LoadMode mode, bool strict) {
+LoadReport load_weights(models::Segmenter& model, const std::string& path, const LoadOptions& options) {
   std::string found_at;
   auto tensors = read_weights(path, &found_at);
-  auto report = load_state_dict(model, std::move(tensors), mode, strict, path);
+  auto report = load_state_dict(model, std::move(tensors), options, path);
   report.found_at = found_at;
   return report;
 }

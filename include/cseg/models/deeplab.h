@@ -10,6 +10,13 @@
 /// classifier.classifier.0/1 (3x3 fuse conv + norm), heads at `classifier.heads.<k>`
 /// (reference: `classifier.classifier.3`).
 ///
+/// Layout `mib` is the DeepLabV3 of the MiB/PLOP/SDR codebases (built on in-place ABN's): every
+/// block of a dilated ResNet stage dilated alike, and a head without the 3x3 conv: four ASPP convs
+/// (`classifier.map_convs.0..3`, rates 6/12/18 or 12/24/32) normalised together (`map_bn`) and
+/// reduced to 256 channels (`red_conv`), plus the image-pooling branch (`global_pooling_conv`,
+/// `global_pooling_bn`, `pool_red_conv`), summed and normalised (`red_bn`). Their checkpoints name
+/// these `body.*`, `head.*` and `cls.<k>`; the weight importer maps them (weights/load.h).
+///
 /// Feature taps: "stem", "layer1".."layer4" (each stage before its final activation), "encoder"
 /// (layer4 after it), "aspp" (ASPP output), "decoder" (input of the heads), "logits_lowres"
 /// (logits before upsampling).
@@ -17,6 +24,10 @@
 #include "cseg/models/segmenter.h"
 
 namespace cseg::models {
+
+/// Whose module layout (names and arithmetic) a DeepLabV3 follows.
+enum class DeepLabLayout { torchvision, mib };
+DeepLabLayout parse_deeplab_layout(const std::string& name);  ///< torchvision | mib
 
 struct DeepLabOptions {
   std::vector<int> heads{21};
@@ -26,6 +37,10 @@ struct DeepLabOptions {
   Norm norm = Norm::bn;
   bool plus = false;               ///< DeepLabV3+ decoder with a low-level skip from layer1
   bool aux = false;                ///< FCN auxiliary head on layer3
+  DeepLabLayout layout = DeepLabLayout::torchvision;  ///< mib: DeepLabV3 only (not plus)
+  /// Layout mib at evaluation: the image-pooling branch averages windows of this many feature
+  /// cells (MiB's --pooling, 32 there) instead of the whole map; 0 = the whole map, as in training.
+  int eval_pooling = 0;
 };
 
 class DeepLab : public Segmenter {

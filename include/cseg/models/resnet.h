@@ -14,6 +14,10 @@ struct ResNetOptions {
   std::array<bool, 3> dilate{};          ///< replace the stride of layer2/3/4 by dilation
   Norm norm = Norm::bn;
   int num_classes = 0;                   ///< > 0: keep avgpool + fc (classification); 0: backbone only
+  /// A dilated stage's first block: false keeps the previous stage's rate there (torchvision's
+  /// replace_stride_with_dilation); true dilates every block of the stage alike, as the in-place
+  /// ABN ResNet of the MiB/PLOP/SDR codebases does (DeepLab layout mib).
+  bool dilate_first_block = false;
 };
 
 /// Each stage's output before its final activation (the block sum, as PLOP/MiB's attention maps)

@@ -9,7 +9,12 @@
 ///  - in backbone mode, adds the model's backbone prefix to bare ImageNet ResNet keys
 ///    (`conv1.weight` -> `backbone.conv1.weight`) and renames in-place-ABN ResNet keys
 ///    (the MiB/PLOP/SDR ImageNet weights: `mod1.conv1`, `mod2.block1.convs.conv1`, `proj_conv`)
-///    to torchvision's.
+///    to torchvision's;
+///  - maps a whole MiB/PLOP/SDR DeepLabV3 (`body.*` as above, `head.*` -> `classifier.*`,
+///    `cls.<k>` -> `classifier.heads.<k>`) onto a DeepLab of layout mib;
+///  - for files in in-place-ABN names, stores each norm scale as |w| + eps: InPlaceABN(Sync), the
+///    norm those codebases train with by default, keeps the raw w and multiplies by |w| + eps in
+///    its forward (LoadOptions::inplace_abn_scale, off for files trained with plain ABN).
 #include <string>
 #include <vector>
 
@@ -24,6 +29,14 @@ enum class LoadMode {
   skip_classifier,  ///< everything but the heads (a different class count)
 };
 LoadMode parse_load_mode(const std::string& name);  ///< full | backbone | skip_classifier
+
+struct LoadOptions {
+  LoadMode mode = LoadMode::full;
+  bool strict = true;             ///< fail (and copy nothing) unless the report is empty
+  bool inplace_abn_scale = true;  ///< files in in-place-ABN names: norm scale w -> |w| + 1e-5
+};
+/// model.pretrained_norm_act (iabn_sync | iabn | abn) -> whether to apply |w| + eps.
+bool inplace_abn_scale_for(const std::string& norm_act);
 
 struct LoadReport {
   std::string file;
@@ -40,12 +53,12 @@ struct LoadReport {
 };
 
 /// Matches `tensors` against `model` and copies what fits. Nothing is copied if the report is
-/// not ok() and `strict` is set (then it throws with the report).
-LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, LoadMode mode, bool strict,
+/// not ok() and `options.strict` is set (then it throws with the report).
+LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const LoadOptions& options,
                            const std::string& file = "<memory>");
 
 /// Reads a torch.save file (or a cseg checkpoint, whose model tensors are used) and loads it.
-LoadReport load_weights(models::Segmenter& model, const std::string& path, LoadMode mode, bool strict);
+LoadReport load_weights(models::Segmenter& model, const std::string& path, const LoadOptions& options);
 
 /// The named tensors of a weights file: a torch.save state dict or a cseg checkpoint's model.
 NamedTensors read_weights(const std::string& path, std::string* found_at = nullptr);
