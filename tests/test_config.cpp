@@ -4,6 +4,8 @@
 #include "cseg/config/experiment.h"
 #include "fixtures.h"
 
+#include <filesystem>
+
 using namespace cseg;
 using cseg::test::expect_error;
 using cseg::test::TempDir;
@@ -82,6 +84,29 @@ TEST(Config, BadChoicesAndBudgetsAreErrors) {
   expect_error([&] { config::load({(d / "missing.yaml").string(), {}, ""}); }, {"missing.yaml", "does not exist"});
   write(d / "syntax.yaml", "a: [1, 2\n");
   expect_error([&] { config::load({(d / "syntax.yaml").string(), {}, ""}); }, {"syntax.yaml", "YAML syntax error"});
+}
+
+// Every experiment shipped in configs/ parses (a renamed key would otherwise surface only when a
+// user runs it); a base file is checked as the base of a minimal experiment.
+TEST(Config, EveryShippedConfigParses) {
+  TempDir d;
+  int experiments = 0, bases = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(CSEG_SOURCE_DIR) + "/configs")) {
+    const auto& path = entry.path();
+    if (path.extension() != ".yaml" || path.filename() == "suite.yaml") continue;  // suites list experiments
+    SCOPED_TRACE(path.string());
+    std::string file = path.string();
+    if (path.parent_path().filename() == "base") {
+      write(d / "exp.yaml", "_base_: [" + file + "]\n" + kMinimal);
+      file = (d / "exp.yaml").string();
+      ++bases;
+    } else {
+      ++experiments;
+    }
+    EXPECT_NO_THROW(config::parse_experiment(config::load({file, {}, ""})));
+  }
+  EXPECT_GE(experiments, 10);
+  EXPECT_GE(bases, 5);
 }
 
 TEST(Config, DumpIsTheResolvedConfig) {
