@@ -210,12 +210,22 @@ TEST(Parity, MibDeepLabV3MatchesThroughTheImporter) {
     EXPECT_TRUE(report.ok()) << report.to_string();
     const auto text = report.to_string();
     EXPECT_NE(text.find("renamed the MiB/PLOP/SDR DeepLabV3's keys"), std::string::npos) << text;
+    EXPECT_NE(text.find("joined its step classifiers cls.* [3, 2] into one"), std::string::npos) << text;
     EXPECT_NE(text.find("stored |w| + 1e-05 for 56 norm weights"), std::string::npos) << text;
     const double diff = max_abs_diff(m->forward(p.input).logits, p.output);
     std::printf("parity mib deeplabv3_resnet50 os16: max |cseg - reference| = %.3g (output max %.3g)\n", diff,
                 p.output.abs().max().item<double>());
     EXPECT_LT(diff, 1e-4);
     // What the test hangs on: the whole-map pooling, or the stored (signed) norm scales, are far off.
+    // The step classifiers cls.0 (3) and cls.1 (2) join and split over any heads of 5 classes.
+    for (const std::vector<int>& heads : {std::vector<int>{5}, std::vector<int>{1, 4}}) {
+      DeepLabOptions o = m->options();
+      o.heads = heads;
+      DeepLab other(o);
+      EXPECT_TRUE(weights::load_state_dict(other, p.state, {LoadMode::full, true}, "mib").ok());
+      other.eval();
+      EXPECT_LT(max_abs_diff(other.forward(p.input).logits, p.output), 1e-6) << heads.size() << " heads";
+    }
     auto global = build(0);
     weights::load_state_dict(*global, p.state, {LoadMode::full, true}, "mib");
     const double global_diff = max_abs_diff(global->forward(p.input).logits, p.output);

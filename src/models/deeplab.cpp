@@ -203,8 +203,8 @@ void DeepLab::add_head(int num_new) {
 }
 
 std::vector<Segmenter::HeadAlias> DeepLab::head_aliases() const {
-  // The MiB codebases keep a list of per-step heads (`cls.<k>`, renamed one to one by the
-  // importer); a file with a single one (an offline model) splits over the steps' heads.
+  // The MiB codebases keep a list of per-step heads (`cls.<k>`): the importer joins them into one
+  // `cls.0`, split here over this model's heads.
   const char* single = options_.layout == DeepLabLayout::mib ? "cls.0" : options_.plus ? "classifier.classifier.3" : "classifier.4";
   std::vector<HeadAlias> a{{single, "classifier.heads"}};
   if (options_.aux) a.push_back({"aux_classifier.4", "aux_classifier.heads"});

@@ -80,19 +80,37 @@ bool read_cseg_checkpoint(const std::string& path, NamedTensors& out) {
   return true;
 }
 
-/// A whole MiB/PLOP/SDR DeepLabV3 (body.*, head.*, cls.<k>) -> cseg's DeepLab of layout mib.
-/// With a single `cls.0` (an offline model) the key stays: the head alias splits it over the heads.
-void rename_mib_model(NamedTensors& tensors) {
-  static const std::regex head_conv(R"(^cls\.(\d+)\.weight$)");
-  std::set<std::string> heads;
-  for (const auto& kv : tensors)
-    if (std::smatch m; std::regex_match(kv.first, m, head_conv)) heads.insert(m[1].str());
-  for (auto& kv : tensors) {
-    auto& k = kv.first;
-    if (starts_with(k, "body.")) k = "backbone." + rename_inplace_abn(k.substr(5));
-    else if (starts_with(k, "head.")) k = "classifier." + k.substr(5);
-    else if (starts_with(k, "cls.") && heads.size() > 1) k = "classifier.heads." + k.substr(4);
+/// A whole MiB/PLOP/SDR DeepLabV3 (body.*, head.*, cls.<k>) -> cseg's DeepLab of layout mib. Its
+/// per-step classifiers are joined, in step order, into one `cls.0` that the model's head alias
+/// then splits over the model's own heads: a 15-1 model's six files heads load into six heads, or
+/// into the single 21-class head of a model built for prediction. Returns the file's head sizes.
+std::vector<int64_t> rename_mib_model(NamedTensors& tensors) {
+  static const std::regex head_param(R"(^cls\.(\d+)\.(weight|bias)$)");
+  std::map<int, std::map<std::string, torch::Tensor>> heads;  // step -> weight/bias
+  NamedTensors out;
+  for (auto& [k, t] : tensors) {
+    if (std::smatch m; std::regex_match(k, m, head_param)) {
+      heads[std::stoi(m[1].str())][m[2].str()] = t;
+    } else if (starts_with(k, "body.")) {
+      out.emplace_back("backbone." + rename_inplace_abn(k.substr(5)), t);
+    } else if (starts_with(k, "head.")) {
+      out.emplace_back("classifier." + k.substr(5), t);
+    } else {
+      out.emplace_back(k, t);  // reported as unexpected
+    }
   }
+  std::vector<int64_t> sizes;
+  for (const char* part : {"weight", "bias"}) {
+    std::vector<torch::Tensor> rows;
+    for (auto& [step, params] : heads)
+      if (params.count(part)) rows.push_back(params[part]);
+    if (rows.empty()) continue;
+    if (std::string(part) == "weight")
+      for (const auto& r : rows) sizes.push_back(r.dim() > 0 ? r.size(0) : 0);
+    out.emplace_back(std::string("cls.0.") + part, rows.size() == 1 ? rows[0] : torch::cat(rows, 0));
+  }
+  tensors = std::move(out);
+  return sizes;
 }
 
 }  // namespace
@@ -145,9 +163,10 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
   const bool abn_model = file_has("body.mod1.conv1.");  // a whole MiB/PLOP/SDR DeepLabV3
   const bool abn_names = abn_model || file_has("mod1.conv1.");
   if (abn_model) {
-    rename_mib_model(tensors);
-    r.notes.push_back("renamed the MiB/PLOP/SDR DeepLabV3's keys (body.* -> backbone.* in torchvision's names, "
-                      "head.* -> classifier.*, cls.<k> -> classifier.heads.<k>)");
+    const auto file_heads = rename_mib_model(tensors);
+    r.notes.push_back(fmt::format("renamed the MiB/PLOP/SDR DeepLabV3's keys (body.* -> backbone.* in torchvision's "
+                                  "names, head.* -> classifier.*) and joined its step classifiers cls.* [{}] into one",
+                                  fmt::join(file_heads, ", ")));
   }
   if (mode == LoadMode::backbone) {
     if (file_has("mod1.conv1.")) {

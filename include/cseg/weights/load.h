@@ -10,8 +10,9 @@
 ///    (`conv1.weight` -> `backbone.conv1.weight`) and renames in-place-ABN ResNet keys
 ///    (the MiB/PLOP/SDR ImageNet weights: `mod1.conv1`, `mod2.block1.convs.conv1`, `proj_conv`)
 ///    to torchvision's;
-///  - maps a whole MiB/PLOP/SDR DeepLabV3 (`body.*` as above, `head.*` -> `classifier.*`,
-///    `cls.<k>` -> `classifier.heads.<k>`) onto a DeepLab of layout mib;
+///  - maps a whole MiB/PLOP/SDR DeepLabV3 (`body.*` as above, `head.*` -> `classifier.*`, its
+///    step classifiers `cls.<k>` joined and split over the model's heads) onto a DeepLab of
+///    layout mib;
 ///  - for files in in-place-ABN names, stores each norm scale as |w| + eps: InPlaceABN(Sync), the
 ///    norm those codebases train with by default, keeps the raw w and multiplies by |w| + eps in
 ///    its forward (LoadOptions::inplace_abn_scale, off for files trained with plain ABN).
