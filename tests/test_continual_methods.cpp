@@ -2,6 +2,7 @@
 // papers rely on, and a two-step run of every method through the trainer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -286,7 +287,7 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   const std::map<std::string, std::vector<std::string>> terms{
       {"lwf", {"kd"}}, {"lwf_mc", {"bce", "kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}},
+      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"ssul-m", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}},
       {"latent_replay", {"latent_replay"}}};
   for (const auto& [name, expected] : terms) {
     SCOPED_TRACE(name);
@@ -416,12 +417,59 @@ TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
   EXPECT_EQ(b.ids.size(), 8u);
 }
 
+// SSUL-M: stored crops take the place of half of a later batch, at random positions, with their
+// stored labels and no salient pixels (memory crops get no unknown class).
+TEST(Rehearsal, SsulMemoryReplacesHalfOfLaterBatches) {
+  test::TempDir d;
+  auto cfg = test::tiny_experiment(d.path(), 2);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  SSUL ssul(Options("ssul-m", {{"memory", "5"}}), 100);
+  EXPECT_EQ(ssul.name(), "ssul-m");
+  engine::Trainer(cfg, data, ssul, (d / "run").string()).run();
+  ASSERT_NE(ssul.memory(), nullptr);
+  EXPECT_EQ(ssul.memory()->size(), 5u);
+  EXPECT_EQ(ssul.stats()["replay_images"], 5);
+
+  StepContext ctx;
+  ctx.step = 1;
+  ctx.iteration = 7;
+  Batch b = four_crops();
+  b.images.fill_(-9);
+  b.saliency = torch::ones({4, 32, 32}, torch::kUInt8);
+  ssul.before_forward(ctx, b);
+  ASSERT_EQ(b.size(), 4);
+  int replaced = 0;
+  for (int64_t i = 0; i < 4; ++i) {
+    const bool memory = b.ids[size_t(i)].rfind("memory:", 0) == 0;
+    if (!memory) {
+      EXPECT_TRUE(b.images[i].eq(-9).all().item<bool>());
+      EXPECT_TRUE(b.saliency[i].eq(1).all().item<bool>());
+      continue;
+    }
+    ++replaced;
+    const size_t item = std::stoul(b.ids[size_t(i)].substr(7));
+    auto [image, label] = ssul.memory()->batch({item});
+    EXPECT_TRUE(torch::equal(b.images[i], image[0]));
+    EXPECT_TRUE(torch::equal(b.labels[i], label[0]));
+    EXPECT_TRUE(b.saliency[i].eq(0).all().item<bool>());
+    EXPECT_EQ(b.indices[size_t(i)], size_t(-1));
+  }
+  EXPECT_EQ(replaced, 2);
+  // Step 0 has no memory to draw on; plain SSUL has none at all.
+  Batch first = four_crops();
+  ctx.step = 0;
+  ssul.before_forward(ctx, first);
+  EXPECT_EQ(std::count_if(first.ids.begin(), first.ids.end(), [](const auto& id) { return id.rfind("memory:", 0) == 0; }), 0);
+  EXPECT_EQ(SSUL(Options("ssul")).memory(), nullptr);
+  cseg::test::expect_error([] { SSUL(Options("ssul", {{"memory", "-1"}})); }, {"method_options.ssul.memory must be >= 0"});
+}
+
 // Method state (Fisher, scores, thresholds, buffers) lives in the step checkpoints: re-running a
 // step from the previous step's checkpoint in a fresh process state gives the same numbers.
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "bacs", "latent_replay"}) {
+  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "ssul-m", "bacs", "latent_replay"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);

@@ -45,6 +45,7 @@ const std::vector<Entry>& registry() {
       {"plop", [](Options o) { return std::make_unique<PLOP>(std::move(o)); }},
       {"sdr", [](Options o) { return std::make_unique<SDR>(std::move(o)); }},
       {"ssul", [](Options o) { return std::make_unique<SSUL>(std::move(o)); }},
+      {"ssul-m", [](Options o) { return std::make_unique<SSUL>(std::move(o), 100); }},
       {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},

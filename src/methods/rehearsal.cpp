@@ -165,13 +165,14 @@ void Rehearsal::on_step_end(StepContext& ctx) {
     for (int64_t i = 0; i < b.size(); ++i) {
       ReplayItem it;
       if (kind_ == Kind::Latent)
-        for (const auto& t : taps) it.latents.push_back(out.feature(t)[i].clone());
+        for (const auto& t : taps) it.latents.push_back(out.feature(t)[i]);
       else
-        it.image = b.images[i].clone();
-      it.label = b.labels[i].clone();
-      if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.feature("logits_lowres")[i].clone();
+        it.image = b.images[i];
+      it.label = b.labels[i];
+      if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.feature("logits_lowres")[i];
       it.embedding = embedding[i].clone();
       it.priority = priority[i].item<double>();
+      ReplayBuffer::to_stored_form(it);  // copies: nothing keeps the batch alive
       candidates.push_back(std::move(it));
     }
   });

@@ -77,15 +77,24 @@ std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) co
   return idx;
 }
 
+void ReplayBuffer::to_stored_form(ReplayItem& c) {
+  // Kept in host memory whatever device trained: a buffer must not take the GPU's. A slice of a
+  // batch already in the stored form is copied, or it would keep the whole batch alive.
+  auto stored = [](const torch::Tensor& t, torch::ScalarType type) {
+    auto out = t.to(torch::kCPU, type);
+    return out.storage().nbytes() > size_t(out.nbytes()) ? out.clone() : out;
+  };
+  if (c.image.defined()) c.image = stored(c.image, torch::kHalf);
+  for (auto& l : c.latents) l = stored(l, torch::kHalf);
+  c.label = stored(c.label, torch::kUInt8);
+  if (c.logits.defined()) c.logits = stored(c.logits, torch::kHalf);
+  if (c.embedding.defined()) c.embedding = c.embedding.cpu();
+}
+
 void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_label) {
   for (auto& c : candidates) {
     c.step = step;
-    // Kept in host memory whatever device trained: a buffer must not take the GPU's.
-    if (c.image.defined()) c.image = c.image.to(torch::kCPU, torch::kHalf);
-    for (auto& l : c.latents) l = l.to(torch::kCPU, torch::kHalf);
-    c.label = c.label.to(torch::kCPU, torch::kUInt8);
-    if (c.logits.defined()) c.logits = c.logits.to(torch::kCPU, torch::kHalf);
-    if (c.embedding.defined()) c.embedding = c.embedding.cpu();
+    to_stored_form(c);
     if (o_.policy == "class_balanced") {
       // The class of this step with the most pixels; crops without one are not stored.
       auto counts = torch::bincount(c.label.flatten().to(torch::kLong), {}, 256);

@@ -1,6 +1,11 @@
 #include "cseg/methods/ssul.h"
 
+#include <algorithm>
+#include <numeric>
+#include <random>
+
 #include "cseg/core/error.h"
+#include "cseg/core/runtime.h"
 #include "cseg/models/layers.h"
 #include "cseg/models/predictions.h"
 
@@ -8,10 +13,52 @@ namespace F = torch::nn::functional;
 
 namespace cseg::methods {
 
-SSUL::SSUL(Options o)
-    : pseudo_threshold_(o.real("pseudo_threshold", 0.7)), bg_lr_mult_(o.real("bg_lr_mult", 1e-4)) {
+SSUL::SSUL(Options o, int default_memory)
+    : name_(default_memory > 0 ? "ssul-m" : "ssul"),
+      pseudo_threshold_(o.real("pseudo_threshold", 0.7)),
+      bg_lr_mult_(o.real("bg_lr_mult", 1e-4)) {
+  const int memory = o.integer("memory", default_memory);
+  CSEG_CHECK(memory >= 0, "method_options.{}.memory must be >= 0 (0: no exemplar memory), got {}", name_, memory);
+  if (memory > 0) {
+    // The memory's buffer and its filling are image replay's; the crops are mixed in here.
+    std::map<std::string, std::string> v{{"memory", std::to_string(memory)}, {"ratio", "0"}};
+    v["policy"] = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
+    v["selection"] = o.choice("selection", "random", selection_names());
+    v["seed"] = std::to_string(o.integer("seed", 0));
+    memory_ = std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, Options("replay", v));
+  }
   o.finish();
 }
+
+void SSUL::before_forward(StepContext& ctx, Batch& batch) {
+  if (!memory_ || ctx.step == 0 || memory_->buffer().size() == 0 || batch.size() < 2) return;
+  // SSUL-M: stored crops take the place of half of the batch, at random positions.
+  const auto& buffer = memory_->buffer();
+  const uint64_t seed = core::mix_seed(0x55A1, uint64_t(ctx.step), uint64_t(ctx.iteration));
+  auto items = buffer.draw(size_t(batch.size() / 2), seed);
+  std::vector<int64_t> positions(size_t(batch.size()));
+  std::iota(positions.begin(), positions.end(), 0);
+  std::shuffle(positions.begin(), positions.end(), std::mt19937_64(seed));
+  positions.resize(items.size());
+  auto [images, labels] = buffer.batch(items, batch.images.device());
+  CSEG_CHECK(images.sizes().slice(1) == batch.images.sizes().slice(1),
+             "{}: stored crops are {}x{} but this step's are {}x{} (augment.crop_size changed?)", name_, images.size(2),
+             images.size(3), batch.images.size(2), batch.images.size(3));
+  auto where = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(batch.images.device());
+  batch.images = batch.images.index_copy(0, where, images);
+  batch.labels = batch.labels.index_copy(0, where, labels.to(batch.labels.dtype()));
+  if (batch.saliency.defined()) batch.saliency = batch.saliency.index_fill(0, where, 0);  // no unknown class
+  for (size_t i = 0; i < items.size(); ++i) {
+    batch.ids[size_t(positions[i])] = "memory:" + std::to_string(items[i]);
+    batch.indices[size_t(positions[i])] = size_t(-1);
+  }
+}
+
+void SSUL::on_step_end(StepContext& ctx) {
+  if (memory_) memory_->on_step_end(ctx);
+}
+
+nlohmann::json SSUL::stats() const { return memory_ ? memory_->stats() : nlohmann::json::object(); }
 
 std::vector<torch::Tensor> SSUL::parameters() { return {unknown_.weight, unknown_.bias}; }
 
@@ -104,8 +151,14 @@ torch::Tensor SSUL::predict(const models::ModelOutput& out) {
   return pred.masked_fill(pred == out.logits.size(1), 0);  // unknown counts as background
 }
 
-void SSUL::save(torch::serialize::OutputArchive& a) const { unknown_.save(a, "unknown"); }
+void SSUL::save(torch::serialize::OutputArchive& a) const {
+  unknown_.save(a, "unknown");
+  if (memory_) memory_->save(a);
+}
 
-void SSUL::load(torch::serialize::InputArchive& a) { unknown_.load(a, "unknown"); }
+void SSUL::load(torch::serialize::InputArchive& a) {
+  unknown_.load(a, "unknown");
+  if (memory_) memory_->load(a);
+}
 
 }  // namespace cseg::methods

@@ -54,6 +54,10 @@ class ReplayBuffer {
   /// Offers the crops of step `step` (their `group` is set here from the policy);
   /// `first_label` = first step label introduced at `step` (for the class of a crop).
   void add(std::vector<ReplayItem> candidates, int step, int first_label);
+  /// An item as the buffer keeps it: in host memory, images, latents and logits as float16,
+  /// labels as uint8 (copies). add() does it; a caller gathering a whole step's candidates does it
+  /// per crop, so the candidates take a quarter of the memory of float32 crops and int64 labels.
+  static void to_stored_form(ReplayItem& item);
 
   const Options& options() const { return o_; }
   size_t size() const { return items_.size(); }
