@@ -216,6 +216,7 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
              sc.num_steps() - 1);
   auto model = engine::build_model_for_step(cfg, sc, step);
   engine::load_checkpoint(checkpoint, *model, nullptr, nullptr);
+  model->to(core::parse_device(cfg.device));
   CSEG_CHECK(split == "test" || split == "val", "--split must be test or val (got '{}')", split);
   const auto& s = split == "test" ? data.test : data.val;
   const auto images = sc.eval_images(step, s.index);
@@ -285,6 +286,7 @@ int data_fmnist_scenes(const SceneArgs& a) {
 int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs& p) {
   auto cfg = load_experiment(args);
   auto model = model_from(cfg, source, true);
+  model->to(core::parse_device(cfg.device));
   models::prepare_for_inference(*model);
   engine::PredictOptions o;
   o.input = p.input;
@@ -526,6 +528,8 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
   ModelSource source;
   source.classes = b.classes;
   auto model = model_from(cfg, source, false);
+  const auto device = core::parse_device(cfg.device);
+  model->to(device);
   std::vector<std::pair<int, int>> sizes;
   std::vector<models::ModelCost> costs;  // counted before folding, which leaves the multiply-adds as they are
   for (const auto& size : b.sizes) {
@@ -534,9 +538,11 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
     costs.push_back(models::measure_cost(*model, h, w, 1, 1));
   }
   models::prepare_for_inference(*model);
-  std::cout << fmt::format("{} ({} classes), batch {}, {} threads, batch norm folded, channels-last weights, median of "
+  std::cout << fmt::format("{} ({} classes), batch {}, {}, batch norm folded, channels-last weights, median of "
                            "{} runs after {} warm-up\n",
-                           cfg.model.name, model->num_classes(), b.batch, at::get_num_threads(), b.runs, b.warmup);
+                           cfg.model.name, model->num_classes(), b.batch,
+                           device.is_cpu() ? fmt::format("CPU, {} threads", at::get_num_threads()) : device.str(), b.runs,
+                           b.warmup);
   std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
                            "images/s", "GMACs/img");
   for (size_t i = 0; i < b.sizes.size(); ++i) {

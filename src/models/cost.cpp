@@ -1,5 +1,7 @@
 #include "cseg/models/cost.h"
 
+#include <torch/cuda.h>
+
 #include <chrono>
 
 #include "cseg/models/layers.h"
@@ -26,7 +28,7 @@ ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t 
   CostProbe probe;
   {
     torch::NoGradGuard no_grad;
-    model.forward(torch::zeros({batch, 3, height, width}));
+    model.forward(torch::zeros({batch, 3, height, width}, torch::TensorOptions().device(device_of(model))));
   }
   model.train(was_training);
 
@@ -63,12 +65,18 @@ Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
-  auto x = torch::randn({batch, 3, height, width});
+  auto x = torch::randn({batch, 3, height, width}).to(device_of(model));
+  // A GPU runs asynchronously: a run is timed from an idle device until its work is done.
+  auto wait = [&] {
+    if (x.is_cuda()) torch::cuda::synchronize(x.device().index());
+  };
   for (int i = 0; i < warmup; ++i) model.forward(x);
+  wait();
   std::vector<double> ms;
   for (int i = 0; i < std::max(1, runs); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     model.forward(x);
+    wait();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   model.train(was_training);

@@ -43,8 +43,8 @@ struct ModelCost {
   std::vector<ModuleCost> modules;  ///< modules up to `depth` levels, in registration order
 };
 
-/// Runs one inference forward of a [batch, 3, height, width] zero input (no autograd, eval mode;
-/// the training mode is restored) and sums parameters and multiply-adds per module path up to
+/// Runs one inference forward of a [batch, 3, height, width] zero input on the model's device (no
+/// autograd, eval mode; the training mode is restored) and sums parameters and multiply-adds per module path up to
 /// `depth` levels deep (1 = top-level children).
 ModelCost measure_cost(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int depth = 1);
 
@@ -53,7 +53,8 @@ struct Latency {
   double images_per_second = 0;  ///< batch / median
 };
 
-/// Inference forward time of a [batch, 3, height, width] input in eval mode without autograd:
+/// Inference forward time of a [batch, 3, height, width] input on the model's device (a GPU is
+/// synchronised around each run) in eval mode without autograd:
 /// `warmup` untimed runs, then the median, 90th percentile and minimum of `runs` timed ones.
 Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int warmup = 3,
                         int runs = 10);
