@@ -49,8 +49,9 @@ void SSUL::before_forward(StepContext& ctx, Batch& batch) {
   batch.labels = batch.labels.index_copy(0, where, labels.to(batch.labels.dtype()));
   if (batch.saliency.defined()) batch.saliency = batch.saliency.index_fill(0, where, 0);  // no unknown class
   for (size_t i = 0; i < items.size(); ++i) {
-    batch.ids[size_t(positions[i])] = "memory:" + std::to_string(items[i]);
-    batch.indices[size_t(positions[i])] = size_t(-1);
+    const auto at = size_t(positions[i]);
+    if (at < batch.ids.size()) batch.ids[at] = "memory:" + std::to_string(items[i]);
+    if (at < batch.indices.size()) batch.indices[at] = size_t(-1);  // not a dataset image
   }
 }
 
