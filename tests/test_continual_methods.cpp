@@ -250,6 +250,31 @@ TEST(ContinualLosses, PlopPseudoLabelsByHand) {
   EXPECT_NEAR(normalized_entropy(pixel({0.f, 0.f, 0.f})).item<double>(), 1.0, 1e-6);
 }
 
+// PLOP's thresholds: per class the median of the old model's normalised entropy over the
+// background pixels it predicts as that class; pixels of the step's own classes do not count.
+TEST(ContinualLosses, PlopThresholdsAreMediansOverBackgroundPixels) {
+  torch::manual_seed(5);
+  // Six pixels, three old classes; class 1 predicted everywhere with growing confidence, except
+  // the last pixel, a new-class pixel (label 3) that is the most confident of all.
+  auto logits = torch::zeros({1, 3, 1, 6});
+  for (int64_t i = 0; i < 6; ++i) logits[0][1][0][i] = i < 5 ? 1.0 + 0.5 * double(i) : 9.0;
+  auto labels = torch::tensor({0, 0, 0, 0, 0, 3}, torch::kLong).view({1, 1, 6});
+  auto hist = torch::zeros({3, 1000}, torch::kLong);
+  PLOP::add_to_entropy_histogram(hist, labels, logits);
+  EXPECT_EQ(hist.sum().item<int64_t>(), 5);  // background pixels only
+  auto ent = normalized_entropy(logits).flatten();
+  // Median of the five background entropies: the third smallest (entropies fall as i grows).
+  const double median = ent[2].item<double>();
+  auto t = PLOP::median_thresholds(hist, 0.001);
+  EXPECT_NEAR(t[1].item<double>(), (std::floor(median * 1000) + 1) / 1000, 1e-6);
+  EXPECT_FLOAT_EQ(t[0].item<float>(), 0.001f);  // never predicted: the minimum
+  EXPECT_FLOAT_EQ(t[2].item<float>(), 0.001f);
+  // Counting the new-class pixel too would move the median to the fourth pixel's bin.
+  EXPECT_NE(std::floor(ent[2].item<double>() * 1000), std::floor(ent[3].item<double>() * 1000));
+  // The floor applies to a confident class.
+  EXPECT_FLOAT_EQ(PLOP::median_thresholds(hist, 0.9)[1].item<float>(), 0.9f);
+}
+
 TEST(ContinualLosses, RegularizerPenaltyAndNormalisation) {
   models::FastScnn model(models::FastScnnOptions{{3}, false, 0.0});
   ParameterRegularizer::TensorMap old, importance;

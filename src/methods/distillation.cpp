@@ -84,26 +84,35 @@ void PLOP::on_step_begin(StepContext& ctx) {
   if (ctx.step == 0) return;
   init_new_head_from_background(*ctx.model);
   if (!pseudo_) return;
-  // Median normalised entropy per class the old model predicts, over the step's training pixels.
-  const int c_old = ctx.num_old_classes, bins = 1000;
-  auto hist = torch::zeros({c_old, bins}, torch::kLong);
+  // Median normalised entropy per class the old model predicts, over the step's background pixels.
+  auto hist = torch::zeros({ctx.num_old_classes, 1000}, torch::kLong);
   torch::NoGradGuard no_grad;
-  ctx.visit_train_data([&](const Batch& b) {
-    auto logits = ctx.old_model->forward(b.images).logits;
-    auto pred = models::predicted_classes(logits).flatten();
-    auto ent = normalized_entropy(logits).flatten();
-    auto bin = (ent * bins).to(torch::kLong).clamp(0, bins - 1);
-    hist.view(-1).index_add_(0, (pred * bins + bin).cpu(), torch::ones_like(pred).cpu());  // counted on the CPU
-  });
-  thresholds_ = torch::full({c_old}, threshold_min_, torch::kFloat);
+  ctx.visit_train_data(
+      [&](const Batch& b) { add_to_entropy_histogram(hist, b.labels, ctx.old_model->forward(b.images).logits); });
+  thresholds_ = median_thresholds(hist, threshold_min_);
+}
+
+void PLOP::add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels, const torch::Tensor& old_logits) {
+  const int64_t bins = hist.size(1);
+  auto background = (labels == 0).flatten();
+  auto pred = models::predicted_classes(old_logits).flatten().masked_select(background);
+  auto ent = normalized_entropy(old_logits).flatten().masked_select(background);
+  auto bin = (ent * double(bins)).to(torch::kLong).clamp(0, bins - 1);
+  hist.view(-1).index_add_(0, (pred * bins + bin).cpu(), torch::ones_like(pred).cpu());  // counted on the CPU
+}
+
+torch::Tensor PLOP::median_thresholds(const torch::Tensor& hist, double threshold_min) {
+  const int64_t classes = hist.size(0), bins = hist.size(1);
+  auto thresholds = torch::full({classes}, threshold_min, torch::kFloat);
   auto cum = hist.cumsum(1);
-  for (int c = 0; c < c_old; ++c) {
+  for (int64_t c = 0; c < classes; ++c) {
     const int64_t total = cum[c][bins - 1].item<int64_t>();
     if (total == 0) continue;  // never predicted: keep the minimum
     // First bin whose cumulative count reaches half the total; its upper edge is the median.
     const int64_t k = (cum[c] < (total + 1) / 2).sum().item<int64_t>();
-    thresholds_[c] = std::max(threshold_min_, double(k + 1) / bins);
+    thresholds[c] = std::max(threshold_min, double(k + 1) / double(bins));
   }
+  return thresholds;
 }
 
 std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,

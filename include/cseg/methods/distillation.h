@@ -76,10 +76,10 @@ class MiB : public Method {
 /// PLOP (Douillard et al. 2021): local POD on the stage taps and the low-resolution logits
 /// (pod_weight 0.01, pod_logits_weight 0.0005, times sqrt(C_all / C_new), mean over the maps);
 /// pseudo-labels on background pixels from the old model where its normalised entropy is below
-/// the per-class threshold (the median over the step's training pixels it predicts as that class,
-/// at least threshold_min 0.001; computed with a 1000-bin histogram, i.e. the correct median to
-/// within 0.001, not the reference's running-sum bug); per-image adaptive factor on the CE;
-/// MiB's head initialisation.
+/// the per-class threshold (the median over the step's background training pixels it predicts
+/// as that class, as in the reference, at least threshold_min 0.001; computed with a 1000-bin
+/// histogram, i.e. the correct median to within 0.001, not the reference's running-sum bug);
+/// per-image adaptive factor on the CE; MiB's head initialisation.
 class PLOP : public Method {
  public:
   explicit PLOP(Options o);
@@ -92,6 +92,12 @@ class PLOP : public Method {
   void load(torch::serialize::InputArchive&) override;
   /// Per old class (background included), the entropy threshold of the current step.
   const torch::Tensor& thresholds() const { return thresholds_; }
+  /// Counts into `hist` [C_old, bins] the old model's normalised entropy of every background
+  /// pixel (label 0: where pseudo-labels go), in the row of the class it predicts there.
+  static void add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels, const torch::Tensor& old_logits);
+  /// Per class, the upper edge of the histogram bin that holds the median, at least
+  /// `threshold_min` (also the threshold of a class never predicted).
+  static torch::Tensor median_thresholds(const torch::Tensor& hist, double threshold_min);
   /// Labels with PLOP's pseudo-labels and the per-image adaptive factor (exposed for tests).
   static std::pair<torch::Tensor, torch::Tensor> pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
                                                               const torch::Tensor& thresholds);
