@@ -82,7 +82,7 @@ bool read_cseg_checkpoint(const std::string& path, NamedTensors& out) {
 
 /// A whole MiB/PLOP/SDR DeepLabV3 (body.*, head.*, cls.<k>) -> cseg's DeepLab of layout mib. Its
 /// per-step classifiers are joined, in step order, into one `cls.0` that the model's head alias
-/// then splits over the model's own heads: a 15-1 model's six files heads load into six heads, or
+/// then splits over the model's own heads: a 15-1 model's six heads load into six heads, or
 /// into the single 21-class head of a model built for prediction. Returns the file's head sizes.
 std::vector<int64_t> rename_mib_model(NamedTensors& tensors) {
   static const std::regex head_param(R"(^cls\.(\d+)\.(weight|bias)$)");
