@@ -23,7 +23,7 @@ Options der_options(Options& o) {
 }  // namespace
 
 BACS::BACS(Options o) : feature_weight_(o.real("feature_weight", 0.25)), gamma_(o.real("gamma", 2.0)) {
-  der_ = std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, der_options(o));
+  der_ = std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, der_options(o), "bacs");
   o.finish();
 }
 

@@ -23,7 +23,7 @@ torch::Tensor labelled_cross_entropy(const torch::Tensor& logits, const torch::T
 }
 }  // namespace
 
-Rehearsal::Rehearsal(Kind kind, Options o) : kind_(kind) {
+Rehearsal::Rehearsal(Kind kind, Options o, std::string owner) : kind_(kind), owner_(std::move(owner)) {
   ReplayBuffer::Options b;
   b.capacity = o.integer("memory", 100);
   b.policy = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
@@ -181,7 +181,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   buffer_->add(std::move(candidates), ctx.step, ctx.first_new_label);
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);
-  spdlog::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", name(), buffer_->size(),
+  spdlog::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", owner_.empty() ? name() : owner_, buffer_->size(),
                kind_ == Kind::Latent ? "latent states" : "crops", buffer_->bytes() / 1e6, per_step);
 }
 

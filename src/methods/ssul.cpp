@@ -25,7 +25,7 @@ SSUL::SSUL(Options o, int default_memory)
     v["policy"] = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
     v["selection"] = o.choice("selection", "random", selection_names());
     v["seed"] = std::to_string(o.integer("seed", 0));
-    memory_ = std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, Options("replay", v));
+    memory_ = std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, Options("replay", v), name_);
   }
   o.finish();
 }

@@ -35,7 +35,8 @@ torch::Tensor selection_priority(const std::string& selection, const torch::Tens
 class Rehearsal : public Method {
  public:
   enum class Kind { Replay, DER, DERpp, Latent };
-  Rehearsal(Kind kind, Options o);
+  /// `owner`: the method this one is part of (SSUL-M, BACS), named in its log lines instead.
+  Rehearsal(Kind kind, Options o, std::string owner = "");
   std::string name() const override;
   void on_step_begin(StepContext&) override;
   void before_forward(StepContext&, Batch&) override;
@@ -58,6 +59,7 @@ class Rehearsal : public Method {
   std::vector<size_t> draw_replay(const StepContext& ctx, int64_t batch_size, uint64_t salt) const;
 
   Kind kind_;
+  std::string owner_;
   double ratio_, alpha_, beta_;
   int replay_batch_;
   /// replay, latent_replay: fixed (ratio of every batch), per_step (ratio per earlier step, at
