@@ -12,10 +12,7 @@ namespace cseg::methods {
 namespace {
 /// The options BACS passes on to its DER++ part.
 Options der_options(Options& o) {
-  std::map<std::string, std::string> v;
-  v["memory"] = std::to_string(o.integer("memory", 100));
-  v["policy"] = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
-  v["selection"] = o.choice("selection", "random", selection_names());
+  auto v = buffer_options(o, 100);
   v["alpha"] = fmt::format("{}", o.real("alpha", 0.8));
   v["beta"] = fmt::format("{}", o.real("beta", 0.5));
   return Options("der++", v);

@@ -23,10 +23,16 @@ torch::Tensor labelled_cross_entropy(const torch::Tensor& logits, const torch::T
 }
 }  // namespace
 
+std::map<std::string, std::string> buffer_options(Options& o, int default_memory) {
+  return {{"memory", std::to_string(o.integer("memory", default_memory))},
+          {"policy", o.choice("policy", "class_balanced", policy_names())},
+          {"selection", o.choice("selection", "random", selection_names())}};
+}
+
 Rehearsal::Rehearsal(Kind kind, Options o, std::string owner) : kind_(kind), owner_(std::move(owner)) {
   ReplayBuffer::Options b;
   b.capacity = o.integer("memory", 100);
-  b.policy = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
+  b.policy = o.choice("policy", "class_balanced", policy_names());
   b.selection = o.choice("selection", "random", selection_names());
   b.seed = uint64_t(o.integer("seed", 0));
   ratio_ = kind == Kind::Replay || kind == Kind::Latent ? o.real("ratio", 0.25) : 0;

@@ -8,6 +8,11 @@
 
 namespace cseg::methods {
 
+const std::vector<std::string>& policy_names() {
+  static const std::vector<std::string> names{"reservoir", "class_balanced", "experience_balanced"};
+  return names;
+}
+
 const std::vector<std::string>& selection_names() {
   static const std::vector<std::string> names{"random",     "herding", "cover", "uncertainty",
                                               "confidence", "margin",  "loss",  "accuracy"};
@@ -21,7 +26,7 @@ bool selection_uses_priority(const std::string& s) {
 ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
   CSEG_CHECK(o_.capacity >= 1, "replay memory must hold at least 1 image, got {}", o_.capacity);
   for (const auto& [v, allowed] : std::vector<std::pair<std::string, std::vector<std::string>>>{
-           {o_.policy, {"reservoir", "class_balanced", "experience_balanced"}},
+           {o_.policy, policy_names()},
            {o_.selection, selection_names()}})
     CSEG_CHECK(std::find(allowed.begin(), allowed.end(), v) != allowed.end(), "replay option '{}' is not one of {}", v,
                fmt::join(allowed, ", "));

@@ -21,9 +21,8 @@ SSUL::SSUL(Options o, int default_memory)
   CSEG_CHECK(memory >= 0, "method_options.{}.memory must be >= 0 (0: no exemplar memory), got {}", name_, memory);
   if (memory > 0) {
     // The memory's buffer and its filling are image replay's; the crops are mixed in here.
-    std::map<std::string, std::string> v{{"memory", std::to_string(memory)}, {"ratio", "0"}};
-    v["policy"] = o.choice("policy", "class_balanced", {"reservoir", "class_balanced", "experience_balanced"});
-    v["selection"] = o.choice("selection", "random", selection_names());
+    auto v = buffer_options(o, memory);
+    v["ratio"] = "0";
     v["seed"] = std::to_string(o.integer("seed", 0));
     memory_ = std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, Options("replay", v), name_);
   }

@@ -32,6 +32,11 @@ namespace cseg::methods {
 /// [N, C, H, W], labels [N, H, W] (255 ignored) -> [N].
 torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits, const torch::Tensor& labels);
 
+/// For a method that embeds a rehearsal part (SSUL-M, BACS): the buffer's options read from the
+/// method's own (memory, default `default_memory`; policy, class_balanced; selection, random),
+/// to pass on as the part's options.
+std::map<std::string, std::string> buffer_options(Options& o, int default_memory);
+
 class Rehearsal : public Method {
  public:
   enum class Kind { Replay, DER, DERpp, Latent };

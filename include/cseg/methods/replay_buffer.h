@@ -37,7 +37,8 @@ struct ReplayItem {
   int group = 0;            ///< class (class_balanced) or step (experience_balanced)
 };
 
-/// Selections the buffer knows; the ones scored from predictions say so.
+/// Storage policies and selections the buffer knows; the selections scored from predictions say so.
+const std::vector<std::string>& policy_names();
 const std::vector<std::string>& selection_names();
 bool selection_uses_priority(const std::string& selection);
 
