@@ -260,6 +260,17 @@ void Section::read(const std::string& k, std::string& o) {
              n.IsMap() ? "mapping" : "list");
   o = n.Scalar();
 }
+void Section::read_joined(const std::string& k, std::string& o) {
+  YAML::Node n = lookup(impl_->root, full(k));
+  if (!n || !n.IsSequence()) return read(k, o);
+  used_->insert(k);
+  std::vector<std::string> items;
+  for (const auto& x : n) {
+    CSEG_CHECK(x.IsScalar(), "config key {}: expected a value or a list of values, got a nested list or mapping", where(k));
+    items.push_back(x.Scalar());
+  }
+  o = fmt::format("{}", fmt::join(items, ","));
+}
 void Section::read(const std::string& k, std::vector<int>& o) { read_as(k, o, "a list of integers"); }
 void Section::read(const std::string& k, std::vector<double>& o) { read_as(k, o, "a list of numbers"); }
 void Section::read(const std::string& k, std::vector<std::string>& o) {

@@ -224,7 +224,7 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     for (const auto& method : opts.keys()) {
       Section m = opts.section(method);
       auto& out = c.method_options[method];
-      for (const auto& key : m.keys()) m.read(key, out[key]);
+      for (const auto& key : m.keys()) m.read_joined(key, out[key]);
       m.finish();
     }
     opts.finish();

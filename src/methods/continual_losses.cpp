@@ -6,6 +6,7 @@
 #include <numeric>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "cseg/core/error.h"
 #include "cseg/core/pixel_blocks.h"
@@ -276,13 +277,21 @@ torch::Tensor unbiased_kd(const torch::Tensor& x, const torch::Tensor& x_old) {
 }
 
 namespace {
-/// Regions i of s along an axis of length L: [floor(i L / s), ceil((i+1) L / s)), never empty
-/// (neighbours may share a position when s does not divide L).
-std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len) {
+/// Regions i of s along an axis of length `len` (the map's width is `width`), as `mode` cuts them.
+std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len, int64_t width, PodRegions mode) {
   std::vector<std::pair<int64_t, int64_t>> r;
   for (int64_t i = 0; i < s; ++i) {
-    const int64_t lo = std::min(i * len / s, len - 1);
-    r.emplace_back(lo, std::max(lo + 1, std::min(((i + 1) * len + s - 1) / s, len)));
+    if (mode == PodRegions::reference) {
+      const int64_t k = width / s, lo = i * k, hi = std::min((i + 1) * k, len);
+      CSEG_CHECK(hi > lo, "local POD with the reference's regions: a map {} wide has no room along an axis of {} for "
+                 "region {} of scale {} (squares of side {} / {} = {}; the reference computes NaN there); use the covering "
+                 "regions: drop pod_regions from method_options.plop.faithful", width, len, i, s, width, s, k);
+      r.emplace_back(lo, hi);
+    } else {
+      // [floor(i len / s), ceil((i+1) len / s)), never empty.
+      const int64_t lo = std::min(i * len / s, len - 1);
+      r.emplace_back(lo, std::max(lo + 1, std::min(((i + 1) * len + s - 1) / s, len)));
+    }
   }
   return r;
 }
@@ -298,11 +307,11 @@ struct AxisRegions {
   std::vector<std::vector<float>> holders;  // [scale][position]
 };
 
-AxisRegions axis_regions(const std::vector<int>& scales, int64_t len) {
+AxisRegions axis_regions(const std::vector<int>& scales, int64_t len, int64_t width, PodRegions mode) {
   AxisRegions a;
   for (size_t k = 0; k < scales.size(); ++k) {
     std::vector<float> holders(len, 0.f);
-    for (const auto& [lo, hi] : pod_regions(scales[k], len)) {
+    for (const auto& [lo, hi] : pod_regions(scales[k], len, width, mode)) {
       a.regions.push_back({lo, hi, int64_t(k)});
       for (int64_t i = lo; i < hi; ++i) holders[i] += 1;
     }
@@ -321,15 +330,18 @@ struct AxisPooling {
 };
 
 /// Built once per (scales, L): PLOP calls this for every map of every iteration.
-AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torch::TensorOptions& opts) {
+AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, int64_t width, PodRegions mode,
+                         const torch::TensorOptions& opts) {
   static std::mutex mutex;
-  static std::map<std::pair<std::vector<int>, int64_t>, AxisPooling> cache;
+  static std::map<std::tuple<std::vector<int>, int64_t, int64_t, PodRegions>, AxisPooling> cache;
   AxisPooling p;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find({scales, len});
+    if (mode == PodRegions::covering) width = 0;  // not used: one entry per length
+    const auto key = std::make_tuple(scales, len, width, mode);
+    auto it = cache.find(key);
     if (it == cache.end()) {
-      const auto axis = axis_regions(scales, len);
+      const auto axis = axis_regions(scales, len, width, mode);
       const int64_t total = int64_t(axis.regions.size());
       auto mean = torch::zeros({len, total}, torch::kFloat), count = torch::zeros({len, total}, torch::kFloat);
       for (int64_t column = 0; column < total; ++column) {
@@ -337,7 +349,7 @@ AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torc
         mean.narrow(0, r.lo, r.hi - r.lo).select(1, column).fill_(1.0 / double(r.hi - r.lo));
         count.select(1, column).copy_(torch::tensor(axis.holders[size_t(r.scale)]));
       }
-      it = cache.emplace(std::make_pair(scales, len), AxisPooling{mean, count}).first;
+      it = cache.emplace(key, AxisPooling{mean, count}).first;
     }
     p = it->second;
   }
@@ -354,12 +366,12 @@ AxisPooling axis_pooling(const std::vector<int>& scales, int64_t len, const torc
 /// Q_n = 0, as the composite's guarded square root).
 struct LocalPod : torch::autograd::Function<LocalPod> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& old_map, const torch::Tensor& new_map,
-                               const std::vector<int>& scales) {
+                               const std::vector<int>& scales, PodRegions mode) {
     auto o = old_map.detach().contiguous();
     auto v = new_map.detach().contiguous();
     const int64_t n = v.size(0), c = v.size(1), h = v.size(2), w = v.size(3);
     auto grad = torch::empty_like(v);
-    const auto rows = axis_regions(scales, h), columns = axis_regions(scales, w);
+    const auto rows = axis_regions(scales, h, w, mode), columns = axis_regions(scales, w, w, mode);
     const float* od = o.data_ptr<float>();
     const float* vd = v.data_ptr<float>();
     float* gd = grad.data_ptr<float>();
@@ -420,21 +432,22 @@ struct LocalPod : torch::autograd::Function<LocalPod> {
     return torch::tensor(loss / double(n), grad.options());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    return {torch::Tensor(), saved_gradient(ctx, grad_out), torch::Tensor()};
+    return {torch::Tensor(), saved_gradient(ctx, grad_out), torch::Tensor(), torch::Tensor()};
   }
 };
 }  // namespace
 
-torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales) {
+torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales,
+                        PodRegions regions) {
   CSEG_CHECK(old_map.sizes() == new_map.sizes(), "local POD: maps differ in shape ([{}] vs [{}])",
              fmt::join(old_map.sizes(), ", "), fmt::join(new_map.sizes(), ", "));
   if (fused(new_map) && old_map.device().is_cpu() && old_map.scalar_type() == torch::kFloat)
-    return LocalPod::apply(old_map, new_map, scales);
+    return LocalPod::apply(old_map, new_map, scales, regions);
   // Pooling is linear: the difference of the two embeddings is the embedding of the difference
   // of the squared maps (NCHW: the teacher's channels-last maps would make the products slow).
   auto d = old_map.detach().contiguous().pow(2) - new_map.pow(2);
-  const auto rows = axis_pooling(scales, d.size(2), d.options());
-  const auto columns = axis_pooling(scales, d.size(3), d.options());
+  const auto rows = axis_pooling(scales, d.size(2), d.size(3), regions, d.options());
+  const auto columns = axis_pooling(scales, d.size(3), d.size(3), regions, d.options());
   // Region (i, j) of a scale holds, per channel, the width-pooled means of its rows and the
   // height-pooled means of its columns. All regions of all scales at once: width-pooled [N, C,
   // H, S] (column region j, every row), each row counted once per row region holding it; and

@@ -1,6 +1,10 @@
 #include "cseg/methods/options.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <sstream>
 
 #include "cseg/core/error.h"
 
@@ -53,6 +57,22 @@ std::string Options::choice(const std::string& key, const std::string& fallback,
   CSEG_CHECK(std::find(allowed.begin(), allowed.end(), *v) != allowed.end(), "config key '{}': '{}' is not one of {}",
              where(key), *v, fmt::join(allowed, ", "));
   return *v;
+}
+
+std::set<std::string> Options::subset(const std::string& key, const std::vector<std::string>& allowed) {
+  const std::string* v = raw(key);
+  if (!v || *v == "none" || *v == "false") return {};
+  if (*v == "all" || *v == "true") return {allowed.begin(), allowed.end()};
+  std::set<std::string> out;
+  std::stringstream list(*v);
+  for (std::string item; std::getline(list, item, ',');) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    CSEG_CHECK(std::find(allowed.begin(), allowed.end(), item) != allowed.end(),
+               "config key '{}': '{}' is not one of {} (or all, none)", where(key), item, fmt::join(allowed, ", "));
+    out.insert(item);
+  }
+  return out;
 }
 
 void Options::finish() const {

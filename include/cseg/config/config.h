@@ -62,6 +62,8 @@ class Section {
   void read(const std::string& key, std::vector<double>& out);
   void read(const std::string& key, std::vector<std::string>& out);
   void read(const std::string& key, std::vector<std::vector<int>>& out);
+  /// A scalar as written, or a list of scalars joined by commas (method_options values).
+  void read_joined(const std::string& key, std::string& out);
   /// Reads a string and checks it is one of `allowed`; the error lists them.
   void read_choice(const std::string& key, std::string& out, const std::vector<std::string>& allowed);
   /// A sub-mapping (absent -> empty section). Marks the key as used.

@@ -3,6 +3,8 @@
 /// trainer keeps in StepContext::old_model): LwF, LwF-MC, ILT, MiB and PLOP. Constants default
 /// to the papers' (../shared/reference/methods.md); each is a `method_options` key.
 #include <array>
+#include <string>
+#include <vector>
 
 #include "cseg/methods/method.h"
 #include "cseg/methods/options.h"
@@ -78,10 +80,24 @@ class MiB : public Method {
 /// pseudo-labels on background pixels from the old model where its normalised entropy is below
 /// the per-class threshold (the median over the step's background training pixels it predicts
 /// as that class, as in the reference, at least threshold_min 0.001; computed with a 1000-bin
-/// histogram, i.e. the correct median to within 0.001, not the reference's running-sum bug);
-/// per-image adaptive factor on the CE; MiB's head initialisation.
+/// histogram, i.e. the correct median to within 0.001); per-image adaptive factor on the CE;
+/// MiB's head initialisation.
+///
+/// `faithful` (a list of the names below, `all`, or `none`, the default) swaps in the reference
+/// code's own computation where it differs from the paper's description (docs/methods.md):
+///  - entropy: the class *mean* of -p log(p + 1e-8), divided by log C_old and again by log C_all
+///    (C_old * log C_all times smaller than H / log C_old);
+///  - median: its running-sum median over 100 bins (the sum adds each bin's position, not its
+///    count; a non-finite result is kept, as there, and logged);
+///  - ce_mean: the cross-entropy averaged over all pixels, ignored ones included;
+///  - pod_regions: POD regions as squares of side W / s (PodRegions::reference).
 class PLOP : public Method {
  public:
+  struct Faithful {
+    bool entropy = false, median = false, ce_mean = false, pod_regions = false;
+  };
+  static std::vector<std::string> faithful_names() { return {"entropy", "median", "ce_mean", "pod_regions"}; }
+
   explicit PLOP(Options o);
   std::string name() const override { return "plop"; }
   bool needs_old_model() const override { return true; }
@@ -92,19 +108,30 @@ class PLOP : public Method {
   void load(torch::serialize::InputArchive&) override;
   /// Per old class (background included), the entropy threshold of the current step.
   const torch::Tensor& thresholds() const { return thresholds_; }
-  /// Counts into `hist` [C_old, bins] the old model's normalised entropy of every background
-  /// pixel (label 0: where pseudo-labels go), in the row of the class it predicts there.
-  static void add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels, const torch::Tensor& old_logits);
+  const Faithful& faithful() const { return faithful_; }
+
+  /// The old model's uncertainty per pixel [N, H, W] that pseudo-labels are cut on: H / log C_old
+  /// in [0, 1], or the reference's (`reference`), C_all = num_classes after the step.
+  static torch::Tensor entropy(const torch::Tensor& old_logits, int64_t num_classes, bool reference);
+  /// Counts into `hist` [C_old, bins] the `entropy` [N, H, W] of every background pixel (label 0:
+  /// where pseudo-labels go), in the row of the class the old model predicts there; bins of
+  /// width 1 / bins from 0.
+  static void add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels, const torch::Tensor& old_logits,
+                                       const torch::Tensor& entropy);
   /// Per class, the upper edge of the histogram bin that holds the median, at least
   /// `threshold_min` (also the threshold of a class never predicted).
   static torch::Tensor median_thresholds(const torch::Tensor& hist, double threshold_min);
+  /// The reference's running-sum computation on the same histogram, to float precision (see
+  /// distillation.cpp); may be +inf or NaN where it divides by an empty bin.
+  static torch::Tensor reference_median_thresholds(const torch::Tensor& hist, double threshold_min);
   /// Labels with PLOP's pseudo-labels and the per-image adaptive factor (exposed for tests).
   static std::pair<torch::Tensor, torch::Tensor> pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
-                                                              const torch::Tensor& thresholds);
+                                                              const torch::Tensor& entropy, const torch::Tensor& thresholds);
 
  private:
   double pod_weight_, pod_logits_weight_, threshold_min_;
   bool pseudo_;
+  Faithful faithful_;
   torch::Tensor thresholds_;
 };
 

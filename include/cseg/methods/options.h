@@ -16,6 +16,9 @@ class Options {
   int integer(const std::string& key, int fallback);
   bool flag(const std::string& key, bool fallback);
   std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed);
+  /// Some of `allowed`: a comma-separated list of them (a YAML list arrives joined), `all` (or
+  /// `true`) for every one, `none` (or `false`, the default) for none.
+  std::set<std::string> subset(const std::string& key, const std::vector<std::string>& allowed);
   /// Throws on options that were given but never read.
   void finish() const;
 
