@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <spdlog/spdlog.h>
+#include <fmt/ranges.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -352,8 +353,9 @@ int model_info(const ConfigArgs& args, ModelInfoArgs m) {
   return 0;
 }
 
-int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary) {
-  auto tree = config::load({file, {}, ""});
+int suite(const std::string& file, const std::vector<std::string>& overrides_of_file,
+          const std::vector<std::string>& only_methods, const std::string& binary) {
+  auto tree = config::load({file, overrides_of_file, ""});
   auto root = tree.root();
   std::string name = fs::path(file).stem().string(), output_dir = "runs/" + name;
   std::vector<std::string> scenarios, methods, overrides;
@@ -372,6 +374,10 @@ int suite(const std::string& file, const std::vector<std::string>& only_methods,
   const auto known = methods::method_names();
   for (const auto& m : methods)
     CSEG_CHECK(std::find(known.begin(), known.end(), m) != known.end(), "suite '{}': unknown method '{}'", file, m);
+  for (const auto& m : only_methods)
+    CSEG_CHECK(std::find(methods.begin(), methods.end(), m) != methods.end(),
+               "suite '{}': --methods '{}' is not a method of the grid ({}); list several as --methods a,b",
+               file, m, fmt::join(methods, ", "));
   if (!only_methods.empty()) methods = only_methods;
   // Scenario paths are relative to the suite file.
   const fs::path base = fs::path(file).parent_path();

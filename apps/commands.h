@@ -57,7 +57,8 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b);
 /// Runs a grid of experiments (scenario configs x methods x seeds), one `cseg train` process
 /// each (finished runs are skipped by the trainer, unfinished ones resume), then writes the
 /// aggregated table (mean ± std over seeds) as table.md and table.csv in the suite's folder.
-int suite(const std::string& file, const std::vector<std::string>& only_methods, const std::string& binary);
+int suite(const std::string& file, const std::vector<std::string>& overrides_of_file,
+          const std::vector<std::string>& only_methods, const std::string& binary);
 int compare(const std::vector<std::string>& paths, const std::string& markdown, const std::string& csv);
 /// Runs `args` (a cseg command line) as `nproc` processes of one data-parallel group on this
 /// machine (RANK, WORLD_SIZE, MASTER_ADDR/PORT set as torchrun does); port 0 = a free one.

@@ -97,11 +97,14 @@ int main(int argc, char** argv) {
   bm->add_option("--runs", bench.runs, "timed runs");
 
   std::string suite_file;
-  std::vector<std::string> suite_methods;
+  std::vector<std::string> suite_methods, suite_overrides;
   auto* ste = app.add_subcommand("suite", "run a grid of experiments (scenarios x methods x seeds) and tabulate it");
   ste->add_option("file", suite_file, "suite YAML: name, output_dir, scenarios, methods, seeds, overrides")
       ->required()->check(CLI::ExistingFile);
-  ste->add_option("--methods", suite_methods, "run only these methods of the grid");
+  ste->add_option("overrides", suite_overrides, "key=value settings of the suite file, e.g. output_dir=runs/x 'seeds=[0,1]'");
+  // One value per flag (comma-separated for several) so that overrides after it stay overrides.
+  ste->add_option("--methods", suite_methods, "run only these methods of the grid (comma-separated)")
+      ->expected(1)->delimiter(',')->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   std::vector<std::string> compare_paths;
   std::string compare_md, compare_csv;
@@ -158,7 +161,7 @@ int main(int argc, char** argv) {
     char self[4096] = {0};
     const ssize_t self_len = readlink("/proc/self/exe", self, sizeof self - 1);
     const std::string binary = self_len > 0 ? std::string(self, size_t(self_len)) : std::string(argv[0]);
-    if (*ste) return cseg::app::suite(suite_file, suite_methods, binary);
+    if (*ste) return cseg::app::suite(suite_file, suite_overrides, suite_methods, binary);
     if (*lch) return cseg::app::launch(launch_nproc, launch_port, lch->remaining(), binary);
     if (*bm) return cseg::app::bench_model(bench_args, bench);
     if (*cmp) return cseg::app::compare(compare_paths, compare_md, compare_csv);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The method comparison table (docs/method_comparison.md) with one command:
-#   bash scripts/compare_methods.sh [--methods m1 m2 ...]
+#   bash scripts/compare_methods.sh [--methods m1,m2] [output_dir=DIR]
 # Builds cseg, makes the embedded data (with saliency maps), then runs the suite
 # configs/compare/suite.yaml: every method on the four scenarios of configs/compare/, one process
 # per run, two at a time; a rerun skips finished runs and resumes unfinished ones. The table
