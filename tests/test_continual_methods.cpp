@@ -626,6 +626,77 @@ TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
   EXPECT_EQ(image.buffer().bytes(), 5 * (3 * 32 * 32 * 2 + 32 * 32));
 }
 
+TEST(ReplayBuffer, BacsImportanceReservoir) {
+  // Importance: minus the cross-entropy averaged over every pixel, background and ignored ones 0.
+  auto logits = torch::tensor({1.0f, 2.0f, 0.5f, 0.0f, 0.0f, 3.0f, -1.0f, 1.0f, 0.0f}).view({1, 3, 1, 3});
+  auto labels = torch::tensor({int64_t(0), int64_t(1), int64_t(255)}).view({1, 1, 3});
+  const double ce1 = std::log(std::exp(2.0) + std::exp(0.0) + std::exp(1.0)) - 0.0;  // pixel 1, class 1
+  EXPECT_NEAR(bacs_importance(logits, labels)[0].item<double>(), -ce1 / 3, 1e-6);
+
+  // Replaceability by hand: importances -1, -2, -3 (mean |.| 2), balances 1 (mean 1): scale 2,
+  // s = 0.3 * imp / 2 + 0.7 = 0.55, 0.4, 0.25 -> min-max 1, 0.5, 0 -> 2/3, 1/3, 0.
+  auto p = replacement_probabilities({-1, -2, -3}, {1, 1, 1});
+  EXPECT_NEAR(p[0], 2.0 / 3, 1e-12);
+  EXPECT_NEAR(p[1], 1.0 / 3, 1e-12);
+  EXPECT_EQ(p[2], 0.0);
+  // Equal importance: the crops whose rarest class is most held go; all alike: uniform.
+  EXPECT_EQ(replacement_probabilities({-1, -1, -1}, {2, 2, 1}), (std::vector<double>{0.5, 0.5, 0.0}));
+  EXPECT_EQ(replacement_probabilities({0, 0}, {3, 3}), (std::vector<double>{0.5, 0.5}));
+  // No loss anywhere: balance alone decides (no division by zero).
+  EXPECT_EQ(replacement_probabilities({0, 0}, {1, 2}), (std::vector<double>{0.0, 1.0}));
+
+  // In the buffer: a hard crop (importance -5) beside an easy one of the same class scores
+  // lowest, so it is never the one replaced, however many easy crops of another class arrive;
+  // plain reservoir loses it. Background-only crops are not offered at all.
+  auto with_importance = [](int cls, double importance) {
+    auto it = crop(cls);
+    it.importance = importance;
+    return it;
+  };
+  ReplayBuffer bacs({2, "importance_reservoir", "random", 3});
+  bacs.add({with_importance(1, -5), with_importance(0, -0.1), with_importance(1, -0.1)}, 0, 1);
+  ASSERT_EQ(bacs.size(), 2u);
+  EXPECT_EQ(bacs[0].importance, -5);
+  std::vector<ReplayItem> easy;
+  for (int i = 0; i < 60; ++i) easy.push_back(with_importance(2, -0.1));
+  bacs.add(easy, 1, 2);
+  EXPECT_EQ(bacs.size(), 2u);
+  EXPECT_EQ(bacs[0].importance, -5);
+  EXPECT_EQ(bacs[1].label.max().item<int>(), 2);  // the easy class-1 crop went, a class-2 one came
+  ReplayBuffer plain({2, "reservoir", "random", 3});
+  plain.add({with_importance(1, -5), with_importance(1, -0.1)}, 0, 1);
+  plain.add(easy, 1, 2);
+  int hard_left = 0;
+  for (size_t i = 0; i < plain.size(); ++i) hard_left += plain[i].importance == -5;
+  EXPECT_EQ(hard_left, 0);
+
+  // The importance survives a checkpoint (later steps' draws depend on it).
+  torch::serialize::OutputArchive out;
+  bacs.save(out);
+  test::TempDir d;
+  out.save_to((d / "b.pt").string());
+  torch::serialize::InputArchive in;
+  in.load_from((d / "b.pt").string());
+  ReplayBuffer back({2, "importance_reservoir", "random", 3});
+  back.load(in);
+  EXPECT_EQ(back[0].importance, -5);
+
+  // BACS fills its buffer this way by default, from the trained model's losses.
+  auto cfg = test::tiny_experiment(d.path(), 1);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  Rehearsal der(Rehearsal::Kind::DERpp, Options("der++", {{"memory", "6"}, {"policy", "importance_reservoir"}}));
+  engine::Trainer(cfg, data, der, (d / "der").string()).run();
+  ASSERT_GT(der.buffer().size(), 0u);
+  double lowest = 0;
+  for (size_t i = 0; i < der.buffer().size(); ++i) {
+    EXPECT_LE(der.buffer()[i].importance, 0);
+    lowest = std::min(lowest, der.buffer()[i].importance);
+    auto l = der.buffer()[i].label.to(torch::kLong);
+    EXPECT_TRUE(((l > 0) & (l < 255)).any().item<bool>()) << "crop " << i << " holds no foreground class";
+  }
+  EXPECT_LT(lowest, 0);
+}
+
 TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
   // Two crops of 1 x 2 pixels, labels 1: crop 0 predicted confidently and right, crop 1 unsure and wrong.
   auto logits = torch::zeros({2, 3, 1, 2});

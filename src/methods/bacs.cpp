@@ -12,7 +12,7 @@ namespace cseg::methods {
 namespace {
 /// The options BACS passes on to its DER++ part.
 Options der_options(Options& o) {
-  auto v = buffer_options(o, 100);
+  auto v = buffer_options(o, 100, "importance_reservoir");  // BACS's own filling
   v["alpha"] = fmt::format("{}", o.real("alpha", 0.8));
   v["beta"] = fmt::format("{}", o.real("beta", 0.5));
   return Options("der++", v);

@@ -23,9 +23,9 @@ torch::Tensor labelled_cross_entropy(const torch::Tensor& logits, const torch::T
 }
 }  // namespace
 
-std::map<std::string, std::string> buffer_options(Options& o, int default_memory) {
+std::map<std::string, std::string> buffer_options(Options& o, int default_memory, const std::string& default_policy) {
   return {{"memory", std::to_string(o.integer("memory", default_memory))},
-          {"policy", o.choice("policy", "class_balanced", policy_names())},
+          {"policy", o.choice("policy", default_policy, policy_names())},
           {"selection", o.choice("selection", "random", selection_names())}};
 }
 
@@ -167,6 +167,8 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   ctx.visit_train_data([&](const Batch& b) {
     auto out = ctx.model->forward(b.images);
     auto priority = selection_priority(buffer_->options().selection, out.logits, b.labels);
+    const bool by_importance = buffer_->options().policy == "importance_reservoir";
+    auto importance = by_importance ? bacs_importance(out.logits, b.labels).cpu() : torch::Tensor();
     auto embedding = out.feature("encoder").mean({2, 3});
     for (int64_t i = 0; i < b.size(); ++i) {
       ReplayItem it;
@@ -178,6 +180,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
       if (kind_ == Kind::DER || kind_ == Kind::DERpp) it.logits = out.feature("logits_lowres")[i];
       it.embedding = embedding[i].clone();
       it.priority = priority[i].item<double>();
+      if (by_importance) it.importance = importance[i].item<double>();
       ReplayBuffer::to_stored_form(it);  // copies: nothing keeps the batch alive
       candidates.push_back(std::move(it));
     }

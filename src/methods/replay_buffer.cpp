@@ -1,6 +1,8 @@
 #include "cseg/methods/replay_buffer.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "cseg/core/error.h"
@@ -9,7 +11,8 @@
 namespace cseg::methods {
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> names{"reservoir", "class_balanced", "experience_balanced"};
+  static const std::vector<std::string> names{"reservoir", "class_balanced", "experience_balanced",
+                                              "importance_reservoir"};
   return names;
 }
 
@@ -21,6 +24,39 @@ const std::vector<std::string>& selection_names() {
 
 bool selection_uses_priority(const std::string& s) {
   return s == "uncertainty" || s == "confidence" || s == "margin" || s == "loss" || s == "accuracy";
+}
+
+torch::Tensor bacs_importance(const torch::Tensor& logits, const torch::Tensor& labels) {
+  namespace F = torch::nn::functional;
+  auto weight = torch::ones({logits.size(1)}, logits.options());
+  weight[0] = 0;
+  auto ce = F::cross_entropy(logits, labels,
+                             F::CrossEntropyFuncOptions().weight(weight).ignore_index(255).reduction(torch::kNone));
+  return -ce.flatten(1).mean(1);
+}
+
+std::vector<double> replacement_probabilities(const std::vector<double>& importance, const std::vector<double>& balance) {
+  const size_t n = importance.size();
+  CSEG_CHECK(n > 0 && balance.size() == n, "replacement_probabilities: {} importances, {} balances", n, balance.size());
+  double mean_imp = 0, mean_bal = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mean_imp += std::abs(importance[i]) / double(n);
+    mean_bal += std::abs(balance[i]) / double(n);
+  }
+  // Importance is put on the scale of the balance counts; with no loss anywhere it drops out
+  // (the reference divides by zero there).
+  const double scale = mean_imp * mean_bal;
+  std::vector<double> s(n);
+  for (size_t i = 0; i < n; ++i)
+    s[i] = ReplayBuffer::kImportanceShare * (scale > 0 ? importance[i] / scale : 0.0) +
+           (1 - ReplayBuffer::kImportanceShare) * balance[i];
+  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+  const double min = *lo, range = *hi - *lo;
+  if (range <= 0) return std::vector<double>(n, 1.0 / double(n));
+  double sum = 0;
+  for (auto& v : s) sum += (v = (v - min) / range);
+  for (auto& v : s) v /= sum;
+  return s;
 }
 
 ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
@@ -109,7 +145,9 @@ void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_l
       c.group = step;
     }
   }
-  if (o_.policy == "reservoir") {
+  if (o_.policy == "importance_reservoir") {
+    add_by_importance(std::move(candidates), step);
+  } else if (o_.policy == "reservoir") {
     std::mt19937_64 rng(core::mix_seed(o_.seed, 0x7E5, uint64_t(step)));
     for (auto& c : candidates) {
       ++offered_;
@@ -155,6 +193,55 @@ void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_l
     items_.clear();
     for (auto& [g, list] : groups)
       for (size_t i = 0; i < quota[g]; ++i) items_.push_back(std::move(list[i]));
+  }
+}
+
+namespace {
+/// The foreground classes (not 0, not 255) present in a stored label map.
+std::vector<int> foreground_classes(const torch::Tensor& label) {
+  auto counts = torch::bincount(label.flatten().to(torch::kLong), {}, 256);
+  const auto* c = counts.data_ptr<int64_t>();
+  std::vector<int> classes;
+  for (int k = 1; k < 255; ++k)
+    if (c[k] > 0) classes.push_back(k);
+  return classes;
+}
+}  // namespace
+
+void ReplayBuffer::add_by_importance(std::vector<ReplayItem> candidates, int step) {
+  std::mt19937_64 rng(core::mix_seed(o_.seed, 0x1B5, uint64_t(step)));
+  // Foreground classes of every stored crop, and how many stored crops hold each class.
+  std::vector<std::vector<int>> classes;
+  std::map<int, int> holding;
+  for (const auto& it : items_) {
+    classes.push_back(foreground_classes(it.label));
+    for (int k : classes.back()) ++holding[k];
+  }
+  for (auto& c : candidates) {
+    auto mine = foreground_classes(c.label);
+    if (mine.empty()) continue;  // background only: nothing to replay (the reference fails on it)
+    ++offered_;
+    size_t slot = items_.size();
+    if (items_.size() >= size_t(o_.capacity)) {
+      std::uniform_int_distribution<int64_t> pick(0, offered_ - 1);
+      if (pick(rng) >= o_.capacity) continue;
+      std::vector<double> importance, balance;
+      for (size_t i = 0; i < items_.size(); ++i) {
+        importance.push_back(items_[i].importance);
+        int rarest = std::numeric_limits<int>::max();
+        for (int k : classes[i]) rarest = std::min(rarest, holding[k]);
+        balance.push_back(double(rarest));
+      }
+      const auto p = replacement_probabilities(importance, balance);
+      slot = size_t(std::discrete_distribution<size_t>(p.begin(), p.end())(rng));
+      for (int k : classes[slot]) --holding[k];
+    } else {
+      items_.emplace_back();
+      classes.emplace_back();
+    }
+    for (int k : mine) ++holding[k];
+    classes[slot] = std::move(mine);
+    items_[slot] = std::move(c);
   }
 }
 
@@ -222,6 +309,7 @@ void ReplayBuffer::save(torch::serialize::OutputArchive& a) const {
     for (size_t k = 0; k < it.latents.size(); ++k) a.write(p + "_latent" + std::to_string(k), it.latents[k]);
     a.write(p + "_label", it.label);
     a.write(p + "_meta", torch::tensor({int64_t(it.step), int64_t(it.group)}));
+    a.write(p + "_importance", torch::tensor(it.importance, torch::kDouble));
     if (it.logits.defined()) a.write(p + "_logits", it.logits);
   }
 }
@@ -249,6 +337,8 @@ void ReplayBuffer::load(torch::serialize::InputArchive& a) {
     a.read(p + "_meta", meta);
     it.step = int(meta[0].item<int64_t>());
     it.group = int(meta[1].item<int64_t>());
+    torch::Tensor importance;  // absent from checkpoints written before importance_reservoir
+    if (a.try_read(p + "_importance", importance)) it.importance = importance.item<double>();
     torch::Tensor logits;
     if (a.try_read(p + "_logits", logits)) it.logits = logits.cpu();
     items_.push_back(std::move(it));

@@ -12,7 +12,8 @@
 ///    to 1 (gamma 2): background that looks like an old class is not pushed to background.
 ///  - Masked feature distillation (feature_weight 0.25): MSE between the new and old decoder
 ///    features on background pixels the detector calls seen.
-///  - DER++ on a replay buffer (alpha 0.8, beta 0.5; memory, policy, selection as `der++`).
+///  - DER++ on a replay buffer (alpha 0.8, beta 0.5; memory, policy, selection as `der++`, but the
+///    policy defaults to BACS's own filling, importance_reservoir).
 #include <memory>
 
 #include "cseg/methods/decoder_head.h"

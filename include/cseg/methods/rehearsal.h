@@ -33,9 +33,10 @@ namespace cseg::methods {
 torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits, const torch::Tensor& labels);
 
 /// For a method that embeds a rehearsal part (SSUL-M, BACS): the buffer's options read from the
-/// method's own (memory, default `default_memory`; policy, class_balanced; selection, random),
-/// to pass on as the part's options.
-std::map<std::string, std::string> buffer_options(Options& o, int default_memory);
+/// method's own (memory, default `default_memory`; policy, default `default_policy`; selection,
+/// random), to pass on as the part's options.
+std::map<std::string, std::string> buffer_options(Options& o, int default_memory,
+                                                  const std::string& default_policy = "class_balanced");
 
 class Rehearsal : public Method {
  public:

@@ -8,6 +8,15 @@
 ///   class_balanced      : equal share per foreground class; a crop counts for the class of its
 ///                         step with the most pixels in it
 ///   experience_balanced : equal share per step
+///   importance_reservoir: BACS's filling: reservoir sampling (a crop with a foreground class is
+///                         taken with probability capacity / crops offered so far), but the crop
+///                         it replaces is drawn with probability growing with its replaceability
+///                         s = 0.3 * importance / (mean |importance| * mean |balance|)
+///                           + 0.7 * balance, min-max normalised over the buffer (the least
+///                         replaceable crop is kept), where importance = -(the crop's mean
+///                         cross-entropy at storage time, background pixels weighing 0: easy crops
+///                         go first) and balance = how many stored crops hold the crop's rarest
+///                         foreground class (crops of over-represented classes go first)
 /// Selection (which crops fill a share, for the balanced policies):
 ///   random, herding (iCaRL: crops whose running mean embedding stays closest to the group's
 ///   mean), cover (spread evenly over the order the crops were offered in: a video's frames),
@@ -33,6 +42,7 @@ struct ReplayItem {
   torch::Tensor logits;     ///< [C_then, h, w] or undefined
   torch::Tensor embedding;  ///< [D] for herding (not stored)
   double priority = 0;      ///< the score the selection ranks by, higher kept first (not stored)
+  double importance = 0;    ///< importance_reservoir: see bacs_importance() (stored)
   int step = 0;
   int group = 0;            ///< class (class_balanced) or step (experience_balanced)
 };
@@ -41,6 +51,14 @@ struct ReplayItem {
 const std::vector<std::string>& policy_names();
 const std::vector<std::string>& selection_names();
 bool selection_uses_priority(const std::string& selection);
+/// BACS's importance of a crop (importance_reservoir): minus its cross-entropy averaged over all
+/// its pixels, with background (label 0) and ignored (255) pixels counting 0. logits
+/// [N, C, H, W], labels [N, H, W] -> [N].
+torch::Tensor bacs_importance(const torch::Tensor& logits, const torch::Tensor& labels);
+/// Which crop importance_reservoir replaces: index drawn with probability proportional to the
+/// min-max normalised replaceability of each stored crop (see the policy's description);
+/// uniform when every crop scores alike. Exposed for tests.
+std::vector<double> replacement_probabilities(const std::vector<double>& importance, const std::vector<double>& balance);
 
 class ReplayBuffer {
  public:
@@ -51,6 +69,8 @@ class ReplayBuffer {
     uint64_t seed = 0;
   };
   explicit ReplayBuffer(Options o);
+  /// The share of importance in importance_reservoir's replaceability (balance gets the rest).
+  static constexpr double kImportanceShare = 0.3;
 
   /// Offers the crops of step `step` (their `group` is set here from the policy);
   /// `first_label` = first step label introduced at `step` (for the class of a crop).
@@ -81,6 +101,7 @@ class ReplayBuffer {
 
  private:
   std::vector<size_t> order(const std::vector<ReplayItem>& group) const;
+  void add_by_importance(std::vector<ReplayItem> candidates, int step);
   Options o_;
   std::vector<ReplayItem> items_;
   int64_t offered_ = 0;  ///< reservoir: crops offered so far
