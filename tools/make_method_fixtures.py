@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes tests/data/methods/plop_reference.pt: what PLOP's reference code computes on small inputs,
-for the parity tests of `method_options.plop.faithful` (tests/test_continual_methods.cpp).
+"""Writes tests/data/methods/plop_reference.pt and sdr_reference.pt: what PLOP's and SDR's reference
+code computes on small inputs, for the parity tests of `method_options.plop.faithful` and
+`method_options.sdr.faithful` (tests/test_plop_reference.cpp, tests/test_sdr_reference.cpp).
 
 Needs Debian's python3-torch; run with the system interpreter (run once; output committed):
     /usr/bin/python3 tools/make_method_fixtures.py [OUT_DIR]
@@ -8,7 +9,11 @@ Needs Debian's python3-torch; run with the system interpreter (run once; output 
 The functions below restate, in this project's words, the computations of PLOP's train.py
 (github.com/arthurdouillard/CVPR2021_PLOP: entropy, find_median, the entropy pseudo-labels with
 the adaptive factor, the CE mean and the local POD embedding) with the same tensor types, so that
-their float32 and float-border quirks are the ones the C++ side must reproduce.
+their float32 and float-border quirks are the ones the C++ side must reproduce. The SDR part
+restates the prototype update of SDR's train.py and the clustering, sparsification and prototype
+matching losses of its utils/loss.py (github.com/LTTM/SDR) with the settings its `--method SDR`
+selects (max_maskedforclass, exponential, ratio; repulsion between batch means; matching on the
+mean feature).
 """
 import math
 import os
@@ -141,5 +146,118 @@ def main():
     print("factor", factor.tolist(), "ce", ce.item())
 
 
+# --- SDR ---------------------------------------------------------------------------------------
+
+def rows_per_channel(features, mask):
+    """The reference's gather: the selected values (batch-major) read as D rows."""
+    return features[mask.unsqueeze(1).expand_as(features)].view(features.shape[1], -1)
+
+
+def sdr_update_prototypes(prototypes, counts, features, labels, mode, step):
+    """Running class means; the first label present is skipped in overlap mode and in disjoint
+    mode after step 0, the ignore label when it is the last."""
+    present = torch.unique(labels)
+    if mode == "overlap" or (mode != "sequential" and step > 0):
+        present = present[1:]
+    if present.numel() > 0 and present[-1] == 255:
+        present = present[:-1]
+    for c in present:
+        rows = rows_per_channel(features, labels == c).detach()
+        n = rows.shape[-1]
+        prototypes[c] = (rows.sum(dim=-1) + counts[c] * prototypes[c]) / (counts[c] + n)
+        counts[c] += n
+    return prototypes, counts
+
+
+def sdr_clustering(features, labels, prototypes, num_classes):
+    """Attraction (running sum divided by the class count after each class) and repulsion (1 / the
+    distances between the batch's class means, infinite values dropped)."""
+    present = torch.unique(labels)
+    if present[-1] == 255:
+        present = present[:-1]
+    means = torch.zeros(num_classes, features.shape[1])
+    attraction = torch.tensor(0.0)
+    for c in present:
+        rows = rows_per_channel(features, labels == c)
+        means[c] = rows.mean(dim=-1)
+        attraction = attraction + F.mse_loss(rows, prototypes[c].unsqueeze(1).expand(-1, rows.shape[1]))
+        attraction = attraction / present.shape[0]
+    batch_means = means[present]
+    inverse = 1 / torch.cdist(batch_means.unsqueeze(0), batch_means.unsqueeze(0)).squeeze()
+    r = inverse[~torch.isinf(inverse)].mean()
+    repulsion = r if not torch.isnan(r) else torch.tensor(0.0)
+    return attraction, repulsion
+
+
+def sdr_sparsity(features, labels):
+    """Each label's features over their maximum (all labels unless only background), then the
+    mean over all pixels of sum exp / sum."""
+    present = torch.unique(labels)
+    if present[-1] == 0:
+        present = present[:-1]
+    scaled = torch.zeros_like(features)
+    for c in present:
+        mask = (labels == c).unsqueeze(1)
+        scaled = scaled + features / (features[mask.expand_as(features)].max() + 1e-15) * mask.float()
+    if scaled.sum() > 0:
+        return (torch.exp(scaled).sum(dim=1, keepdim=True) / (scaled.sum(dim=1, keepdim=True) + 1e-15)).mean()
+    return torch.tensor(0.0)
+
+
+def sdr_matching(features, located, prototypes):
+    """Per old class found: MSE between the mean of its selected values read as rows of D and the
+    prototype, divided by the number of classes found."""
+    present = torch.unique(located)
+    if present[0] == 0:
+        present = present[1:]
+    total = torch.tensor(0.0)
+    for c in present:
+        rows = features[(located == c).unsqueeze(1).expand_as(features)].view(-1, features.shape[1])
+        total = total + F.mse_loss(rows.mean(dim=0), prototypes[c]) / present.shape[0]
+    return total
+
+
+def sdr_main():
+    torch.manual_seed(5)
+    out = {}
+    n, d, h, w, classes, old = 3, 4, 5, 6, 6, 4
+    features = torch.rand(n, d, h, w) + 0.05
+    # Step 1 of a 4 + 2 split: background, the new classes 4 and 5, some ignored pixels.
+    labels = torch.zeros(n, h, w, dtype=torch.long)
+    labels[0, 1:4, 1:4] = 4
+    labels[1, 0:3, 2:6] = 5
+    labels[2, 2:5, 0:3] = 4
+    labels[2, 0, 3:6] = 5
+    labels[1, 4, :] = 255
+    # Sequential mode keeps the old classes' labels.
+    labels_seq = labels.clone()
+    labels_seq[0, 4, 0:3] = 1
+    labels_seq[2, 3:5, 4:6] = 2
+    old_pred = torch.randint(0, old, (n, h, w))
+    prototypes = torch.rand(classes, d)
+    prototypes[old:] = 0
+    counts = torch.tensor([20, 9, 14, 0, 0, 0], dtype=torch.long)
+    prototypes[3] = 0  # class 3 never had a prototype
+    out.update(features=features, labels=labels, labels_seq=labels_seq, old_pred=old_pred, prototypes=prototypes,
+               counts=counts)
+    for mode, step, lab in [("overlap", 1, labels), ("disjoint", 1, labels), ("disjoint", 0, labels),
+                            ("sequential", 1, labels_seq)]:
+        key = f"{mode}{step}"
+        p, c = sdr_update_prototypes(prototypes.clone(), counts.clone(), features, lab, mode, step)
+        out[f"{key}_prototypes"], out[f"{key}_counts"] = p, c
+        a, r = sdr_clustering(features, lab, p, classes)
+        out[f"{key}_attraction"], out[f"{key}_repulsion"] = a, r
+        located = lab * (lab < old).long() if mode == "sequential" else old_pred * (lab == 0).long()
+        out[f"{key}_located"] = located
+        out[f"{key}_matching"] = sdr_matching(features, located, p)
+    out["sparsity"] = sdr_sparsity(features, labels)
+    only_background = torch.zeros(n, h, w, dtype=torch.long)
+    out["sparsity_background"] = sdr_sparsity(features, only_background)
+    os.makedirs(OUT, exist_ok=True)
+    torch.save(out, os.path.join(OUT, "sdr_reference.pt"))
+    print("sdr", {k: round(float(v), 6) for k, v in out.items() if v.dim() == 0})
+
+
 if __name__ == "__main__":
     main()
+    sdr_main()
