@@ -366,6 +366,18 @@ ReplayItem crop(int cls, double priority = 0, float embed = 0) {
   it.embedding = torch::tensor({1.0f, embed});
   return it;
 }
+
+/// `into` after loading what `buffer` saved, through a checkpoint file.
+ReplayBuffer reloaded(const ReplayBuffer& buffer, ReplayBuffer into) {
+  torch::serialize::OutputArchive out;
+  buffer.save(out);
+  test::TempDir d;
+  out.save_to((d / "b.pt").string());
+  torch::serialize::InputArchive in;
+  in.load_from((d / "b.pt").string());
+  into.load(in);
+  return into;
+}
 }  // namespace
 
 TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
@@ -413,14 +425,7 @@ TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
   EXPECT_NEAR(hb[0].embedding[1].item<float>(), 0.1f, 1e-6);
 
   // Checkpoint round trip.
-  torch::serialize::OutputArchive out;
-  cb.save(out);
-  test::TempDir d;
-  out.save_to((d / "b.pt").string());
-  torch::serialize::InputArchive in;
-  in.load_from((d / "b.pt").string());
-  ReplayBuffer back({4, "class_balanced", "random", 1});
-  back.load(in);
+  auto back = reloaded(cb, ReplayBuffer({4, "class_balanced", "random", 1}));
   ASSERT_EQ(back.size(), cb.size());
   for (size_t i = 0; i < cb.size(); ++i) {
     EXPECT_TRUE(torch::equal(back[i].image, cb[i].image));
@@ -672,17 +677,11 @@ TEST(ReplayBuffer, BacsImportanceReservoir) {
   EXPECT_EQ(hard_left, 0);
 
   // The importance survives a checkpoint (later steps' draws depend on it).
-  torch::serialize::OutputArchive out;
-  bacs.save(out);
-  test::TempDir d;
-  out.save_to((d / "b.pt").string());
-  torch::serialize::InputArchive in;
-  in.load_from((d / "b.pt").string());
-  ReplayBuffer back({2, "importance_reservoir", "random", 3});
-  back.load(in);
+  auto back = reloaded(bacs, ReplayBuffer({2, "importance_reservoir", "random", 3}));
   EXPECT_EQ(back[0].importance, -5);
 
   // BACS fills its buffer this way by default, from the trained model's losses.
+  test::TempDir d;
   auto cfg = test::tiny_experiment(d.path(), 1);
   auto data = engine::open_experiment_data(cfg, "", 1);
   Rehearsal der(Rehearsal::Kind::DERpp, Options("der++", {{"memory", "6"}, {"policy", "importance_reservoir"}}));

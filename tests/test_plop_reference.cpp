@@ -9,24 +9,15 @@
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/method.h"
 #include "cseg/models/segmenter.h"
-#include "cseg/weights/torch_file.h"
 #include "fixtures.h"
+#include "method_fixture.h"
 
 using namespace cseg;
 using namespace cseg::methods;
 
 namespace {
-struct Reference {
-  weights::PyValuePtr root;
-  torch::Tensor operator[](const std::string& key) const {
-    const auto* v = root->get(key);
-    if (!v) throw std::runtime_error("plop_reference.pt has no '" + key + "' (rerun tools/make_method_fixtures.py)");
-    return v->tensor;
-  }
-};
-
-Reference reference() {
-  static Reference r{weights::read_torch_file(std::string(CSEG_SOURCE_DIR) + "/tests/data/methods/plop_reference.pt")};
+const test::MethodFixture& reference() {
+  static const test::MethodFixture r("plop_reference.pt");
   return r;
 }
 

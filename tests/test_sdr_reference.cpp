@@ -5,25 +5,16 @@
 #include "cseg/methods/method.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/models/fast_scnn.h"
-#include "cseg/weights/torch_file.h"
 #include "fixtures.h"
+#include "method_fixture.h"
 
 using namespace cseg;
 using namespace cseg::methods;
 using scenarios::Mode;
 
 namespace {
-struct Reference {
-  weights::PyValuePtr root;
-  torch::Tensor operator[](const std::string& key) const {
-    const auto* v = root->get(key);
-    if (!v) throw std::runtime_error("sdr_reference.pt has no '" + key + "' (rerun tools/make_method_fixtures.py)");
-    return v->tensor;
-  }
-};
-
-Reference reference() {
-  static Reference r{weights::read_torch_file(std::string(CSEG_SOURCE_DIR) + "/tests/data/methods/sdr_reference.pt")};
+const test::MethodFixture& reference() {
+  static const test::MethodFixture r("sdr_reference.pt");
   return r;
 }
 
