@@ -38,6 +38,7 @@
 #include "cseg/models/cost.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
+#include "cseg/pretrain/pretrain.h"
 #include "cseg/weights/load.h"
 #include "cseg/scenarios/scenario.h"
 #include "cseg/scenarios/task_table.h"
@@ -48,11 +49,25 @@ namespace cseg::app {
 
 namespace {
 
-config::ExperimentConfig load_experiment(const ConfigArgs& a, config::ConfigTree* tree_out = nullptr) {
-  auto tree = config::load({a.config, a.overrides, a.env.empty() ? std::string(std::getenv("CSEG_ENV") ? std::getenv("CSEG_ENV") : "") : a.env});
+/// The env file of the command: --env, else $CSEG_ENV, else none (defaults).
+std::string env_file(const ConfigArgs& a) {
+  return a.env.empty() ? std::string(std::getenv("CSEG_ENV") ? std::getenv("CSEG_ENV") : "") : a.env;
+}
+
+/// The experiment of `a`. A `model.pretrain` file becomes `model.pretrained` (its encoder,
+/// pretrained first when `pretrain_now` and not yet done) in backbone mode.
+config::ExperimentConfig load_experiment(const ConfigArgs& a, config::ConfigTree* tree_out = nullptr,
+                                         bool pretrain_now = true) {
+  auto tree = config::load({a.config, a.overrides, env_file(a)});
   auto cfg = config::parse_experiment(tree);
   if (tree_out) *tree_out = tree;
   core::configure_runtime({cfg.threads, true});
+  if (!cfg.model.pretrain.empty()) {
+    cfg.model.pretrained = pretrain_now ? pretrain::ensure_encoder(cfg.model.pretrain, env_file(a))
+                                        : pretrain::encoder_weights(config::parse_pretrain(
+                                              config::load({cfg.model.pretrain, {}, env_file(a)})));
+    cfg.model.pretrained_mode = "backbone";
+  }
   return cfg;
 }
 
@@ -209,19 +224,40 @@ int train(const ConfigArgs& args, const std::string& command_line) {
   return 0;
 }
 
+int pretrain(const ConfigArgs& args, const std::string& command_line) {
+  auto tree = config::load({args.config, args.overrides, env_file(args)});
+  const auto cfg = config::parse_pretrain(tree);
+  core::configure_runtime({cfg.threads, true});
+  const fs::path out(cfg.output_dir);
+  fs::create_directories(out);
+  core::write_text_atomic((out / "config.yaml").string(), tree.dump());
+  core::write_text_atomic((out / "command.txt").string(), fmt::format("{}\ncseg {}\n", command_line, CSEG_VERSION));
+  logging::setup_logging((out / "log.txt").string());
+  const auto results = pretrain::run_pretraining(cfg);
+  std::cout << fmt::format("held-out top-1: {:.2f} % ({} classes, chance {:.2f} %)\nencoder weights: {}\n",
+                           100 * results.value("top1", 0.0), results["classes"].size(),
+                           100 * results.value("chance", 0.0), results.value("weights", std::string()));
+  return 0;
+}
+
 int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split) {
   auto cfg = load_experiment(args);
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   const auto& sc = *data.scenario;
   CSEG_CHECK(step >= 0 && step < sc.num_steps(), "--step {} is outside the scenario's steps 0..{}", step,
              sc.num_steps() - 1);
-  auto model = engine::build_model_for_step(cfg, sc, step);
-  engine::load_checkpoint(checkpoint, *model, nullptr, nullptr);
+  // The heads come from the checkpoint: a method may have pre-allocated later steps' (DFT*).
+  auto model = model_from(cfg, {checkpoint}, true);
+  CSEG_CHECK(model->num_classes() >= sc.classes_after(step), "checkpoint '{}' has heads [{}] ({} classes); step {} of "
+             "the scenario needs {} classes", checkpoint, fmt::join(model->head_sizes(), ","), model->num_classes(), step,
+             sc.classes_after(step));
   model->to(core::parse_device(cfg.device));
   CSEG_CHECK(split == "test" || split == "val", "--split must be test or val (got '{}')", split);
   const auto& s = split == "test" ? data.test : data.val;
   const auto images = sc.eval_images(step, s.index);
-  auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step), engine::eval_options(cfg));
+  auto options = engine::eval_options(cfg);
+  options.num_classes = sc.classes_after(step);
+  auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step), options);
   auto scores = metrics::score(cm);
   nlohmann::json j{{"checkpoint", checkpoint}, {"step", step}, {"split", split}, {"images", images.size()},
                    {"miou", scores.miou}, {"pixel_accuracy", scores.pixel_accuracy},
@@ -361,8 +397,10 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
   std::vector<std::string> scenarios, methods, overrides;
   std::vector<int> seeds{0};
   int parallel = 1;
+  bool share_step0 = true;
   root.read("name", name);
   root.read("parallel", parallel);
+  root.read("share_step0", share_step0);
   root.read("output_dir", output_dir);
   root.read("scenarios", scenarios);
   root.read("methods", methods);
@@ -385,22 +423,33 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
   struct Job {
     std::string label, cmd, log;
   };
-  std::vector<Job> jobs;
+  std::vector<fs::path> configs;
   for (const auto& scenario : scenarios) {
     const fs::path cfg = fs::path(scenario).is_absolute() ? fs::path(scenario) : base / scenario;
     CSEG_CHECK(fs::exists(cfg), "suite '{}': scenario config '{}' does not exist", file, cfg.string());
-    const std::string sname = cfg.stem().string();
-    for (const auto& m : methods)
-      for (int seed : seeds) {
+    configs.push_back(cfg);
+  }
+  // A pretrained encoder (model.pretrain) is trained once, here, before the runs that share it.
+  for (const auto& cfg : configs) {
+    ConfigArgs a{cfg.string(), "", overrides};
+    load_experiment(a, nullptr, true);
+  }
+  // Job order: method, seed, scenario. Runs whose step 0 is the same (share_step0) then start
+  // apart in time, so one seldom waits for another to finish training it.
+  std::vector<Job> jobs;
+  for (const auto& m : methods)
+    for (int seed : seeds)
+      for (const auto& cfg : configs) {
+        const std::string sname = cfg.stem().string();
         const auto run = fs::path(output_dir) / sname / fmt::format("{}_seed{}", m, seed);
         const auto log = fs::path(output_dir) / "logs" / fmt::format("{}.{}.seed{}.log", sname, m, seed);
         std::string cmd = fmt::format("'{}' train -c '{}' 'methods=[{}]' seed={} 'output_dir={}'", binary, cfg.string(), m,
                                       seed, run.string());
+        if (share_step0) cmd += fmt::format(" 'train.shared_step0={}'", (fs::path(output_dir) / "shared_step0").string());
         for (const auto& o : overrides) cmd += " '" + o + "'";
         cmd += fmt::format(" > '{}' 2>&1", log.string());
         jobs.push_back({fmt::format("{} / {} / seed {}", sname, m, seed), cmd, log.string()});
       }
-  }
   // `parallel` runs at once (each a separate process; set threads in the configs accordingly).
   std::mutex mutex;
   size_t next = 0, done = 0;

@@ -13,6 +13,8 @@ struct ConfigArgs {
 };
 
 int train(const ConfigArgs& args, const std::string& command_line);
+/// Classification pretraining of a model's encoder (pretrain/pretrain.h).
+int pretrain(const ConfigArgs& args, const std::string& command_line);
 int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split);
 int scenario(const ConfigArgs& args, bool json, bool ids);
 

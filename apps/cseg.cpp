@@ -27,6 +27,13 @@ int main(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "train and evaluate every method of an experiment, step by step");
   add_config_options(train, train_args, true);
 
+  cseg::app::ConfigArgs pretrain_args;
+  auto* pre = app.add_subcommand("pretrain", "train a model's encoder as an image classifier (the ImageNet step), "
+                                             "for model.pretrain / pretrained_mode: backbone");
+  add_config_options(pre, pretrain_args, true);
+  pre->footer("Example: cseg pretrain -c configs/pretrain/fmnist_fast_scnn.yaml  (reruns resume; a finished run is "
+              "found again by its config's hash)");
+
   std::string checkpoint, split = "test";
   int step = 0;
   auto* eval = app.add_subcommand("eval", "evaluate a step checkpoint on that step's test (or val) set");
@@ -149,6 +156,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {
     if (*train) return cseg::app::train(train_args, command_line);
+    if (*pre) return cseg::app::pretrain(pretrain_args, command_line);
     if (*eval) return cseg::app::eval(eval_args, checkpoint, step, split);
     if (*scen) return cseg::app::scenario(scen_args, json, ids);
     if (*fm) return cseg::app::data_fmnist_scenes(scene);

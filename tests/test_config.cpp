@@ -2,6 +2,7 @@
 
 #include "cseg/config/config.h"
 #include "cseg/config/experiment.h"
+#include "cseg/config/pretrain.h"
 #include "fixtures.h"
 
 #include <filesystem>
@@ -104,12 +105,17 @@ TEST(Config, BadChoicesAndBudgetsAreErrors) {
 // user runs it); a base file is checked as the base of a minimal experiment.
 TEST(Config, EveryShippedConfigParses) {
   TempDir d;
-  int experiments = 0, bases = 0;
+  int experiments = 0, bases = 0, pretraining = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(CSEG_SOURCE_DIR) + "/configs")) {
     const auto& path = entry.path();
     if (path.extension() != ".yaml" || path.filename().string().rfind("suite", 0) == 0) continue;  // suites list experiments
     SCOPED_TRACE(path.string());
     std::string file = path.string();
+    if (path.parent_path().filename() == "pretrain") {  // pretraining files, not experiments
+      EXPECT_NO_THROW(config::parse_pretrain(config::load({file, {}, ""})));
+      ++pretraining;
+      continue;
+    }
     if (path.parent_path().filename() == "base") {
       write(d / "exp.yaml", "_base_: [" + file + "]\n" + kMinimal);
       file = (d / "exp.yaml").string();
@@ -121,6 +127,7 @@ TEST(Config, EveryShippedConfigParses) {
   }
   EXPECT_GE(experiments, 10);
   EXPECT_GE(bases, 5);
+  EXPECT_GE(pretraining, 1);
 }
 
 TEST(Config, DumpIsTheResolvedConfig) {

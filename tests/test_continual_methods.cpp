@@ -313,7 +313,7 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
       {"lwf", {"kd"}}, {"lwf_mc", {"bce", "kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
       {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
       {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"ssul-m", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}},
-      {"latent_replay", {"latent_replay"}}, {"plop faithful", {"pod"}},
+      {"latent_replay", {"latent_replay"}}, {"plop faithful", {"pod"}}, {"dft_star", {}},
       {"sdr faithful", {"kd", "attraction", "repulsion", "sparsity", "matching"}}};
   // Runs with options: the label's first word is the method.
   // (PLOP's reference regions need maps at least 4 wide: Fast-SCNN's 1 x 1 global features of a

@@ -1,11 +1,16 @@
 #include "cseg/config/experiment.h"
 
+#include <filesystem>
+
 #include "cseg/config/config.h"
+#include "sections.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/precision.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/label_spaces.h"
+
+namespace fs = std::filesystem;
 
 namespace cseg::config {
 
@@ -33,6 +38,8 @@ void read_dataset(Section s, DatasetConfig& c) {
   s.finish();
 }
 
+}  // namespace
+
 void read_augment(Section s, AugmentConfig& c) {
   s.read("crop_size", c.crop_size);
   s.read("scale_min", c.scale_min);
@@ -47,6 +54,8 @@ void read_augment(Section s, AugmentConfig& c) {
   CSEG_CHECK(c.mean.size() == 3 && c.std.size() == 3, "config key {}: mean and std need 3 values",
              s.where("mean"));
 }
+
+namespace {
 
 /// PLOP's Cityscapes city tasks: 11-5 = cities 0..10, 11..15, 16..20; 11-1 = 0..10, then one
 /// at a time; 1-1 = one city per step (reference/protocols.md), as environments of dataset.root.
@@ -109,6 +118,8 @@ void read_scenario(Section s, ScenarioConfig& c) {
   s.finish();
 }
 
+}  // namespace
+
 void read_model(Section s, ModelConfig& c) {
   s.read_choice("name", c.name, {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"});
   s.read("aux", c.aux);
@@ -122,6 +133,7 @@ void read_model(Section s, ModelConfig& c) {
   s.read("unet_channels", c.unet_channels);
   s.read_choice("unet_upsampling", c.unet_upsampling, {"bilinear", "transposed"});
   s.read("pretrained", c.pretrained);
+  s.read("pretrain", c.pretrain);
   s.read_choice("pretrained_mode", c.pretrained_mode, {"full", "backbone", "skip_classifier"});
   s.read("pretrained_strict", c.pretrained_strict);
   s.read_choice("pretrained_norm_act", c.pretrained_norm_act, {"iabn_sync", "iabn", "abn"});
@@ -154,6 +166,8 @@ void read_optim(Section s, OptimConfig& c) {
   CSEG_CHECK(c.lr > 0, "config key {}: the learning rate must be > 0", s.where("lr"));
 }
 
+namespace {
+
 void read_loss(Section s, LossConfig& c) {
   s.read_choice("name", c.name, {"ce", "focal", "dice", "soft_iou", "ohem"});
   s.read("class_weights", c.class_weights);
@@ -177,6 +191,7 @@ void read_train(Section s, TrainConfig& c) {
   s.read("prefetch", c.prefetch);
   s.read("debug", c.debug);
   s.read("debug_iterations", c.debug_iterations);
+  s.read("shared_step0", c.shared_step0);
   s.read("start_step", c.start_step);
   s.read("init_checkpoint", c.init_checkpoint);
   s.read("log_every", c.log_every);
@@ -270,10 +285,19 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
                a.where("class_fraction"));
   }
   root.finish();
+  if (!c.model.pretrain.empty()) {
+    CSEG_CHECK(c.model.pretrained.empty(), "config keys 'model.pretrain' and 'model.pretrained' exclude each other "
+               "(one names a pretraining file, the other a weights file)");
+    const std::string origin = tree.origin("model.pretrain");
+    if (fs::path(c.model.pretrain).is_relative() && !origin.empty() && origin != "command line")
+      c.model.pretrain = (fs::path(origin).parent_path() / c.model.pretrain).lexically_normal().string();
+    CSEG_CHECK(fs::exists(c.model.pretrain), "config key 'model.pretrain' (in {}): pretraining file '{}' does not exist",
+               origin, c.model.pretrain);
+  }
   CSEG_CHECK(!c.dataset.root.empty() || c.scenario.type == "domain",
              "config key 'dataset.root': a dataset root is required");
   if (c.scenario.type == "domain")
-    CSEG_CHECK(c.scenario.environments.front().labelled || !c.model.pretrained.empty(),
+    CSEG_CHECK(c.scenario.environments.front().labelled || !c.model.pretrained.empty() || !c.model.pretrain.empty(),
                "config key 'scenario.environments.{}.labelled': the first environment must be labelled "
                "(or model.pretrained given): an unlabelled step learns from the model before it",
                c.scenario.environments.front().name);

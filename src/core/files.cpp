@@ -1,5 +1,7 @@
 #include "cseg/core/files.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <thread>
@@ -43,6 +45,20 @@ void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
   CSEG_CHECK(out.good(), "cannot append to '{}'", path);
   out << line << "\n";
+}
+
+FileLock::FileLock(const std::string& path) {
+  fd_ = ::open(path.c_str(), O_CREAT | O_RDWR, 0644);
+  CSEG_CHECK(fd_ >= 0, "cannot open the lock file '{}'", path);
+  if (::flock(fd_, LOCK_EX) != 0) {
+    ::close(fd_);
+    fail("cannot lock '{}'", path);
+  }
+}
+
+FileLock::~FileLock() {
+  ::flock(fd_, LOCK_UN);
+  ::close(fd_);
 }
 
 }  // namespace cseg::core

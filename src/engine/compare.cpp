@@ -36,12 +36,17 @@ double number(const nlohmann::json& object, const char* key) {
 
 TrainingCost training_cost(const nlohmann::json& results) {
   double seconds = 0, images = 0, rss = 0;
-  for (const auto& s : results["steps"]) {
+  int counted = 0;
+  const auto& steps = results["steps"];
+  for (const auto& s : steps) {
+    rss = std::max(rss, s.contains("peak_rss_mb") ? number(s["peak_rss_mb"]) : 0.0);
+    // The base model's training (step 0, often shared between runs) is not a continual step.
+    if (steps.size() > 1 && s.value("step", 0) == 0) continue;
     seconds += number(s["train_seconds"]);
     images += number(s["images_per_second"]) * number(s["train_seconds"]);
-    rss = std::max(rss, s.contains("peak_rss_mb") ? number(s["peak_rss_mb"]) : 0.0);
+    ++counted;
   }
-  return {seconds / double(results["steps"].size()), seconds > 0 ? images / seconds : std::nan(""), rss};
+  return {counted > 0 ? seconds / counted : std::nan(""), seconds > 0 ? images / seconds : std::nan(""), rss};
 }
 
 MeanStd mean_std(const std::vector<double>& values) {
@@ -89,6 +94,7 @@ std::vector<MethodRun> find_method_runs(const std::vector<std::string>& paths) {
 std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
   struct Acc {
     Stat old_m, new_m, all_m, hiou, forgetting, avg, seconds, rss;
+    std::map<int, double> old_seed, new_seed, all_seed;
   };
   std::map<std::pair<std::string, std::string>, Acc> acc;
   std::vector<std::pair<std::string, std::string>> order;
@@ -101,6 +107,10 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     a.old_m.add(number(last["miou_old"]));
     a.new_m.add(number(last["miou_new"]));
     a.all_m.add(number(last["miou"]));
+    const int seed = j.value("seed", 0);
+    a.old_seed[seed] = number(last["miou_old"]);
+    a.new_seed[seed] = number(last["miou_new"]);
+    a.all_seed[seed] = number(last["miou"]);
     a.hiou.add(number(last["hiou"]));
     {  // mean forgetting over the tasks that have one
       Stat f;
@@ -128,7 +138,19 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     r.avg_miou = a.avg.mean();
     r.seconds_per_step = a.seconds.mean();
     r.peak_rss_mb = a.rss.mean();
+    r.old_by_seed = a.old_seed;
+    r.new_by_seed = a.new_seed;
+    r.all_by_seed = a.all_seed;
     rows.push_back(r);
+  }
+  for (auto& r : rows) {
+    if (r.method == "finetune") continue;
+    for (const auto& f : rows)
+      if (f.scenario == r.scenario && f.method == "finetune") {
+        r.old_vs_finetune = metrics::compare_seeds(r.old_by_seed, f.old_by_seed);
+        r.new_vs_finetune = metrics::compare_seeds(r.new_by_seed, f.new_by_seed);
+        r.all_vs_finetune = metrics::compare_seeds(r.all_by_seed, f.all_by_seed);
+      }
   }
   // Scenarios alphabetically, methods in the registry's order (baselines first).
   std::stable_sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
@@ -137,32 +159,65 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
   return rows;
 }
 
-std::string comparison_markdown(const std::vector<ComparisonRow>& rows) {
+std::string ranking(const std::vector<ComparisonRow>& scenario_rows) {
+  std::vector<const ComparisonRow*> order;
+  for (const auto& r : scenario_rows)
+    if (!std::isnan(r.all_miou)) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->all_miou > b->all_miou; });
   std::string out;
-  std::string scenario;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i > 0)
+      out += metrics::compare_seeds(order[i - 1]->all_by_seed, order[i]->all_by_seed).significant() ? " > " : " ≈ ";
+    out += order[i]->method;
+  }
+  return out;
+}
+
+std::string comparison_markdown(const std::vector<ComparisonRow>& rows) {
+  // ▲ / ▼: significantly above / below fine-tuning (two-sided p < 0.05).
+  auto mark = [](const metrics::TTest& t) {
+    return !t.significant() ? std::string() : t.difference > 0 ? std::string(" ▲") : std::string(" ▼");
+  };
+  std::string out;
+  auto flush = [&](const std::vector<ComparisonRow>& scenario_rows) {
+    if (scenario_rows.empty()) return;
+    out += fmt::format("\nRanking by all-class mIoU: {}\n", ranking(scenario_rows));
+  };
+  std::vector<ComparisonRow> current;
   for (const auto& r : rows) {
-    if (r.scenario != scenario) {
-      scenario = r.scenario;
-      out += fmt::format("\n**{}** (final step, test set; mIoU %)\n\n", scenario);
+    if (current.empty() || r.scenario != current.front().scenario) {
+      flush(current);
+      current.clear();
+      out += fmt::format("\n**{}** (final step, test set; mIoU %)\n\n", r.scenario);
       out += "| method | old | new | all | hIoU | forgetting | avg mIoU | s / step | peak MB | runs |\n";
       out += "|---|---|---|---|---|---|---|---|---|---|\n";
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} |\n", r.method,
-                       pct_pm(r.old_miou, r.old_std, r.runs), pct_pm(r.new_miou, r.new_std, r.runs),
-                       pct_pm(r.all_miou, r.all_std, r.runs), pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting),
-                       pct(r.avg_miou), r.seconds_per_step, r.peak_rss_mb, r.runs);
+    current.push_back(r);
+    out += fmt::format("| {} | {}{} | {}{} | {}{} | {} | {} | {} | {:.1f} | {:.0f} | {} |\n", r.method,
+                       pct_pm(r.old_miou, r.old_std, r.runs), mark(r.old_vs_finetune),
+                       pct_pm(r.new_miou, r.new_std, r.runs), mark(r.new_vs_finetune),
+                       pct_pm(r.all_miou, r.all_std, r.runs), mark(r.all_vs_finetune),
+                       pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting), pct(r.avg_miou), r.seconds_per_step,
+                       r.peak_rss_mb, r.runs);
   }
+  flush(current);
+  if (!rows.empty())
+    out += "\n▲ / ▼: significantly above / below fine-tuning; `>`: the gap to the next method is significant, `≈`: "
+           "within seed noise. Tests over the runs' seeds: paired t-test where both have the same seeds (>= 2), "
+           "else Welch's; two-sided p < 0.05 per comparison, no correction for multiple comparisons.\n";
   return out;
 }
 
 std::string comparison_csv(const std::vector<ComparisonRow>& rows) {
   std::string out =
       "scenario,method,runs,miou_old,miou_old_std,miou_new,miou_new_std,miou_all,miou_all_std,hiou,hiou_std,"
-      "forgetting,avg_miou,seconds_per_step,peak_rss_mb\n";
+      "forgetting,avg_miou,seconds_per_step,peak_rss_mb,p_old_vs_finetune,p_new_vs_finetune,p_all_vs_finetune\n";
   for (const auto& r : rows)
-    out += fmt::format("{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.0f}\n",
+    out += fmt::format("{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.0f},"
+                       "{:.4g},{:.4g},{:.4g}\n",
                        r.scenario, r.method, r.runs, r.old_miou, r.old_std, r.new_miou, r.new_std, r.all_miou, r.all_std,
-                       r.hiou, r.hiou_std, r.forgetting, r.avg_miou, r.seconds_per_step, r.peak_rss_mb);
+                       r.hiou, r.hiou_std, r.forgetting, r.avg_miou, r.seconds_per_step, r.peak_rss_mb,
+                       r.old_vs_finetune.p, r.new_vs_finetune.p, r.all_vs_finetune.p);
   return out;
 }
 

@@ -14,6 +14,10 @@ EvalOptions eval_options(const config::ExperimentConfig& cfg) {
   return o;
 }
 
+torch::Tensor seen_logits(const torch::Tensor& logits, int classes) {
+  return logits.size(1) > classes ? logits.narrow(1, 0, classes) : logits;
+}
+
 metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
                                   const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
                                   const EvalOptions& options) {
@@ -26,13 +30,14 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
   lo.augment.std = options.std;
   data::Loader loader(dataset, indices, lo);
   loader.start_epoch(0);
-  const int classes = model.num_classes();
+  const int classes = options.num_classes > 0 ? options.num_classes : model.num_classes();
   metrics::ConfusionMatrix cm(classes);
   model.eval();
   torch::NoGradGuard no_grad;
   const auto device = models::device_of(model);
   while (auto batch = loader.next()) {
     auto out = model.forward(batch->images.to(device));
+    out.logits = seen_logits(out.logits, classes);
     auto pred = (options.predict ? options.predict(out) : models::predicted_classes(out.logits)).cpu();
     // Labels the model cannot know yet are ignored rather than counted as errors: a protocol that
     // keeps them maps them to 255 or 0 itself (scenario eval label maps).

@@ -134,9 +134,10 @@ void release_gradients(torch::optim::Optimizer& optimizer) {
 }
 
 std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
-                                                        const scenarios::Scenario& sc, int last_step) {
+                                                        const scenarios::Scenario& sc, int last_step, bool all_heads) {
   auto model = models::make_model(cfg.model, sc.classes_after(0));
-  for (int k = 1; k <= last_step; ++k) model->add_head(sc.classes_after(k) - sc.classes_after(k - 1));
+  const int last = all_heads ? sc.num_steps() - 1 : last_step;
+  for (int k = 1; k <= last; ++k) model->add_head(sc.classes_after(k) - sc.classes_after(k - 1));
   return model;
 }
 
@@ -146,8 +147,9 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data
 
 bool Trainer::primary() const { return !group_ || group_->rank() == 0; }
 
-EvalOptions Trainer::method_eval_options() {
+EvalOptions Trainer::method_eval_options(int classes) {
   auto o = eval_options(cfg_);
+  o.num_classes = classes;
   o.predict = [this](const models::ModelOutput& out) { return method_.predict(out); };
   return o;
 }
@@ -202,7 +204,9 @@ Trainer::EncodedImage Trainer::prediction_grid(int k) {
   {
     torch::NoGradGuard no_grad;
     model_->eval();
-    pred = method_.predict(model_->forward(batch->images.to(device_))).cpu();
+    auto out = model_->forward(batch->images.to(device_));
+    out.logits = seen_logits(out.logits, sc.classes_after(sk));
+    pred = method_.predict(out).cpu();
     model_->train();
   }
   auto mean = torch::tensor(cfg_.augment.mean, torch::kFloat).view({1, 3, 1, 1});
@@ -227,7 +231,7 @@ std::string Trainer::checkpoint(const std::string& name) const {
 }
 
 std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
-  auto model = build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step));
+  auto model = build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step), method_.preallocates_heads());
   model->to(device_);
   return model;
 }
@@ -434,7 +438,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     old_model = models::inference_copy(*model_, method_.needs_features());
     ctx.old_model = old_model.get();
   }
-  if (static_cast<int>(model_->head_sizes().size()) == sk) {
+  if (static_cast<int>(model_->head_sizes().size()) == sk) {  // (pre-allocated heads are all there)
     model_->add_head(ctx.num_classes - ctx.num_old_classes);
     model_->to(device_);  // the new head is made on the CPU
   }
@@ -568,6 +572,23 @@ Trainer::StepTiming Trainer::train_step(int k) {
     spdlog::info("[{}] step {}: resuming after epoch {} (iteration {}/{})", method_.name(), k, state.epoch,
                  state.iteration, total);
   }
+  // train.shared_step0: a step 0 that an identical earlier run trained is taken from the shared
+  // folder instead of trained again, and one trained here is left there. The lock is held until
+  // this step 0 is stored, so a run with the same step 0 waits for it rather than training it too.
+  std::unique_ptr<core::FileLock> step0_lock;
+  std::string step0_file, step0_taken;
+  if (k == 0 && !tc.shared_step0.empty() && !data_.domain() && !group_) {
+    fs::create_directories(tc.shared_step0);
+    step0_file = (fs::path(tc.shared_step0) / (step0_key(*train_dataset, images, lo.lut, total) + ".pt")).string();
+    step0_lock = std::make_unique<core::FileLock>(step0_file + ".lock");
+    if (state.iteration == 0 && fs::exists(step0_file)) {
+      load_checkpoint(step0_file, *model_, nullptr, nullptr);
+      state.iteration = total;
+      step0_taken = step0_file;
+      spdlog::info("[{}] step 0: the model of an identical step 0 from {} (train.shared_step0)", method_.name(),
+                   step0_file);
+    }
+  }
   const std::string what =
       cumulative && data_.domain() ? fmt::format("environments up to {}, all with their labels (joint reference)",
                                                  data_.environments[k].name)
@@ -578,6 +599,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
                images.size(), total, per_epoch, lr);
 
   StepTiming timing;
+  timing.shared_step0 = step0_taken;
   timing.pseudo_labels = pseudo_label_stats;
   timing.train_images = images.size();
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
@@ -738,7 +760,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) {
       const auto& val = data_.val_split(k);
       auto cm = evaluate(*model_, *val.dataset, sc.eval_images(sk, val.index), sc.eval_labels(sk),
-                         method_eval_options());
+                         method_eval_options(sc.classes_after(sk)));
       model_->train();
       const double miou = metrics::score(cm).miou;
       if (primary())
@@ -754,6 +776,8 @@ Trainer::StepTiming Trainer::train_step(int k) {
     if (primary()) save_checkpoint(last, *model_, optimizer.get(), &method_, state);
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
+  if (step0_lock && step0_taken.empty()) save_checkpoint(step0_file, *model_, nullptr, nullptr, state);
+  step0_lock.reset();
   if (scaler && scaler->skipped() > 0)
     spdlog::info("[{}] step {}: fp16 loss scaling skipped {} iteration(s) whose gradients overflowed (scale now {})",
                  method_.name(), k, scaler->skipped(), scaler->current());
@@ -773,12 +797,72 @@ Trainer::StepTiming Trainer::train_step(int k) {
   return timing;
 }
 
+std::string Trainer::step0_key(const data::Dataset& dataset, const std::vector<size_t>& images,
+                               const std::array<uint8_t, 256>& lut, int64_t iterations) const {
+  const auto& m = cfg_.model;
+  const auto& a = cfg_.augment;
+  const auto& o = cfg_.optim;
+  const auto& l = cfg_.loss;
+  const auto& t = cfg_.train;
+  // The training itself: fine-tuning, or this method with its options.
+  nlohmann::json behaviour = "finetune";
+  if (!method_.first_step_is_finetuning()) {
+    const auto it = cfg_.method_options.find(method_.name());
+    behaviour = {{"method", method_.name()},
+                 {"options", it == cfg_.method_options.end() ? nlohmann::json::object() : nlohmann::json(it->second)}};
+  }
+  // Initial weights: the file, its size and modification time.
+  nlohmann::json weights = nullptr;
+  if (!m.pretrained.empty() && fs::exists(m.pretrained))
+    weights = {{"file", fs::absolute(m.pretrained).string()}, {"bytes", fs::file_size(m.pretrained)},
+               {"mtime", fs::last_write_time(m.pretrained).time_since_epoch().count()}};
+  // The data: its images by id, and the pixels of a few of them (a folder regenerated under the
+  // same name changes them).
+  std::vector<std::string> ids;
+  for (size_t i : images) ids.push_back(dataset.id(i));
+  uint64_t pixels = 1469598103934665603ull;
+  for (size_t n = 0; n < images.size(); n += std::max<size_t>(1, images.size() / 4)) {
+    const auto sample = dataset.load(images[n]);
+    for (const cv::Mat* mat : {&sample.image, &sample.mask})
+      for (int r = 0; r < mat->rows; ++r)
+        for (const uint8_t* p = mat->ptr<uint8_t>(r); p != mat->ptr<uint8_t>(r) + mat->cols * mat->elemSize(); ++p)
+          pixels = (pixels ^ *p) * 1099511628211ull;
+  }
+  const nlohmann::json j = {
+      {"format", 1},
+      {"behaviour", behaviour},
+      {"seed", cfg_.seed},
+      {"threads", at::get_num_threads()},
+      {"device", cfg_.device},
+      {"data", {{"dataset", dataset.describe()}, {"ids", ids}, {"pixels", pixels}, {"lut", lut},
+                {"saliency", method_.needs_saliency()}}},
+      {"heads", model_->head_sizes()},
+      {"model", {{"name", m.name}, {"aux", m.aux}, {"dropout", m.dropout}, {"norm", m.norm}, {"backbone", m.backbone},
+                 {"output_stride", m.output_stride}, {"aspp_rates", m.aspp_rates}, {"layout", m.layout},
+                 {"mib_eval_pooling", m.mib_eval_pooling}, {"unet_channels", m.unet_channels},
+                 {"unet_upsampling", m.unet_upsampling}, {"pretrained_mode", m.pretrained_mode},
+                 {"pretrained_norm_act", m.pretrained_norm_act}, {"channels_last", m.channels_last},
+                 {"weights", weights}}},
+      {"augment", {{"crop", a.crop_size}, {"scale", {a.scale_min, a.scale_max}}, {"hflip", a.hflip}, {"mean", a.mean},
+                   {"std", a.std}}},
+      {"optim", {{"lr", o.lr}, {"head_lr_mult", o.head_lr_mult}, {"momentum", o.momentum}, {"nesterov", o.nesterov},
+                 {"weight_decay", o.weight_decay}, {"schedule", o.schedule}, {"power", o.power},
+                 {"warmup", o.warmup_iters}}},
+      {"loss", {{"name", l.name}, {"class_weights", l.class_weights}, {"focal_gamma", l.focal_gamma},
+                {"ohem_keep", l.ohem_keep}, {"aux_weight", l.aux_weight}}},
+      {"train", {{"batch", t.batch_size}, {"iterations", iterations}, {"precision", t.precision}, {"sync_bn", t.sync_bn}}},
+      {"eval", {{"val_every", cfg_.eval.val_every}, {"use_best", cfg_.eval.use_best}}}};
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : j.dump()) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
 std::vector<Trainer::Evaluation> Trainer::evaluate_environments() {
   const auto& sc = *data_.scenario;
   std::vector<Evaluation> out;
   for (const auto& e : data_.environments) {
     const auto images = sc.eval_images(0, e.test.index);
-    auto cm = evaluate(*model_, *e.test.dataset, images, sc.eval_labels(0), method_eval_options());
+    auto cm = evaluate(*model_, *e.test.dataset, images, sc.eval_labels(0), method_eval_options(sc.classes_after(0)));
     const auto scores = metrics::score(cm);
     out.push_back({std::move(cm), scores, images.size()});
   }
@@ -815,7 +899,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   } else {
     const auto images = sc.eval_images(k, data_.test.index);
     current.images = images.size();
-    current.cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options());
+    current.cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options(sc.classes_after(k)));
     model_->train();
     current.scores = metrics::score(current.cm);
     old_miou = metrics::mean_iou(current.scores, 0, sc.classes_after(0));
@@ -869,6 +953,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
           {"task_miou", opt_json(task_miou)},
           {"pseudo_labels", timing.pseudo_labels},
+          {"shared_step0", timing.shared_step0.empty() ? nlohmann::json() : nlohmann::json(timing.shared_step0)},
           {"test", test}};
 }
 

@@ -10,6 +10,7 @@
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
 #include "cseg/methods/bacs.h"
+#include "cseg/methods/dft.h"
 
 namespace cseg::methods {
 
@@ -35,6 +36,7 @@ const std::vector<Entry>& registry() {
   static const std::vector<Entry> table{
       {"finetune", plain<FineTune>, true},
       {"joint", plain<Joint>, true},
+      {"dft_star", [](Options o) { return std::make_unique<DFTStar>(std::move(o)); }},
       {"lwf", [](Options o) { return std::make_unique<LwF>(std::move(o)); }, true},
       {"lwf_mc", [](Options o) { return std::make_unique<LwFMC>(std::move(o)); }},
       {"ilt", [](Options o) { return std::make_unique<ILT>(std::move(o)); }},

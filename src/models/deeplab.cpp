@@ -240,3 +240,9 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
 }
 
 }  // namespace cseg::models
+
+namespace cseg::models {
+
+torch::Tensor DeepLab::encode(const torch::Tensor& x) { return backbone_->features(x, false).out[3]; }
+
+}  // namespace cseg::models

@@ -248,3 +248,12 @@ std::vector<Segmenter::HeadAlias> FastScnn::head_aliases() const {
 }
 
 }  // namespace cseg::models
+
+namespace cseg::models {
+
+torch::Tensor FastScnn::encode(const torch::Tensor& x) {
+  auto higher = learning_to_downsample_->as<SeqImpl>()->forward(x);
+  return global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher);
+}
+
+}  // namespace cseg::models

@@ -77,6 +77,40 @@ torch::Tensor Segmenter::forward_from(const std::string& layer, const std::vecto
   fail("this model cannot run from a stored latent state at '{}' (latent replay: fast_scnn)", layer);
 }
 
+int head_index(const Segmenter& model, const std::string& key) {
+  for (const auto& alias : model.head_aliases()) {
+    const std::string prefix = alias.heads + ".";
+    if (key.rfind(prefix, 0) != 0) continue;
+    const auto rest = key.substr(prefix.size());
+    const auto dot = rest.find('.');
+    if (dot == std::string::npos || dot == 0) continue;
+    try {
+      return std::stoi(rest.substr(0, dot));
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return -1;
+}
+
+void Segmenter::train_heads_only(int first) {
+  heads_only_from_ = first;
+  for (auto& p : named_parameters(true)) {
+    const int head = head_index(*this, p.key());
+    p.value().set_requires_grad(first < 0 || head >= first);
+  }
+  train(is_training());
+}
+
+void Segmenter::train(bool on) {
+  torch::nn::Module::train(on);
+  if (heads_only_from_ < 0 || !on) return;
+  // The model itself stays in training mode (its forward may read is_training()); every part
+  // below it runs as at evaluation. The heads are single convolutions: the mode changes nothing
+  // in them.
+  for (auto& child : children()) child->train(false);
+}
+
 void Segmenter::freeze_through(const std::string& layer) {
   CSEG_CHECK(layer.empty(), "this model cannot freeze its layers through '{}' (latent replay: fast_scnn)", layer);
 }

@@ -137,3 +137,13 @@ ModelOutput UNet::forward(const torch::Tensor& x) {
 }
 
 }  // namespace cseg::models
+
+namespace cseg::models {
+
+torch::Tensor UNet::encode(const torch::Tensor& x) {
+  auto y = down_[0]->as<DoubleConvImpl>()->forward(x);
+  for (int k = 1; k <= 4; ++k) y = down_[k]->as<DownImpl>()->forward(y);
+  return y;
+}
+
+}  // namespace cseg::models

@@ -86,6 +86,11 @@ struct ModelConfig {
   std::string unet_upsampling = "bilinear";  ///< unet: bilinear | transposed
   /// Initial weights (a torch.save file or a cseg checkpoint) loaded before step 0 trains.
   std::string pretrained;
+  /// A pretraining file (configs/pretrain/*.yaml; a relative path is relative to the config file
+  /// that names it, the command line's to the working folder): its encoder, trained once by
+  /// `cseg pretrain` (or on first use) and found again by the file's hash under
+  /// ${output_root}/pretrained/, is loaded in backbone mode. Excludes `pretrained`.
+  std::string pretrain;
   std::string pretrained_mode = "full";  ///< full | backbone | skip_classifier
   bool pretrained_strict = true;         ///< fail when the load report is not empty
   /// How a file in in-place-ABN names (`mod1.conv1`, `body.*`/`head.*`) was trained, as the MiB
@@ -141,6 +146,11 @@ struct TrainConfig {
   int prefetch = 4;                    ///< batches prepared ahead
   bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
   int debug_iterations = 3;
+  /// A folder of step-0 models shared by runs (a suite sets it): a method whose step 0 is
+  /// fine-tuning (Method::first_step_is_finetuning), and any method for its own identical step 0,
+  /// takes the model an identical earlier step 0 left there (same data, labels, model, weights,
+  /// optimiser, budget and seed; keyed by their hash) instead of training it. "" = off.
+  std::string shared_step0;
   int start_step = 0;                  ///< begin the sequence here ...
   std::string init_checkpoint;         ///< ... from this step checkpoint (steps < start_step)
   int log_every = 20;                  ///< iterations between log lines when not on a terminal

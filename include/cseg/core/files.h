@@ -12,4 +12,17 @@ std::string temp_path_for(const std::string& path);
 std::string read_text(const std::string& path);
 void append_line(const std::string& path, const std::string& line);
 
+/// An exclusive advisory lock (flock) on `path` (created if missing), held while the object
+/// lives: processes that share a cache (a suite's runs) take turns filling one entry.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace cseg::core

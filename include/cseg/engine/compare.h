@@ -3,8 +3,11 @@
 /// per step and peak memory per (scenario, method), mean ± std over seeds.
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
+
+#include "cseg/metrics/significance.h"
 
 namespace cseg::engine {
 
@@ -17,6 +20,11 @@ struct ComparisonRow {
   double hiou = 0, hiou_std = 0, avg_miou = 0;
   double forgetting = 0;  ///< mean over the tasks before the last of max_i R[i][j] - R[T][j]
   double seconds_per_step = 0, peak_rss_mb = 0;
+  /// Final old/new/all mIoU per seed (NaN where undefined), the samples of the tests below.
+  std::map<int, double> old_by_seed, new_by_seed, all_by_seed;
+  /// Against fine-tuning in the same scenario (metrics/significance.h: paired over common seeds,
+  /// else Welch); p = 1 for fine-tuning itself or without a fine-tuning row.
+  metrics::TTest old_vs_finetune, new_vs_finetune, all_vs_finetune;
 };
 
 /// One per-method results.json found under the paths given to compare_runs or a report.
@@ -39,7 +47,8 @@ double number(const nlohmann::json& object, const char* key);
 
 /// A run's training cost over its finished steps.
 struct TrainingCost {
-  double seconds_per_step = 0;   ///< mean wall time of a step's training loop
+  double seconds_per_step = 0;   ///< mean wall time of a step's training loop over steps 1..T
+                                 ///< (step 0, the base model, only when it is the only step)
   double images_per_second = 0;  ///< over all steps; NaN without training time
   double peak_rss_mb = 0;        ///< the largest peak_rss_mb of a step; 0 when no step recorded one
 };
@@ -60,7 +69,13 @@ size_t method_rank(const std::string& method);
 /// experiment-level files that merely collect methods are skipped) and aggregates them.
 std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths);
 
+/// One table per scenario (mean ± std over seeds; a ▲/▼ after old/new/all when the method is
+/// significantly above/below fine-tuning), then the ranking by all-class mIoU with `>` where the
+/// gap to the next method exceeds seed noise and `≈` where it does not.
 std::string comparison_markdown(const std::vector<ComparisonRow>& rows);
+/// The rows of one scenario ordered by all-class mIoU (best first), as "a > b ≈ c": `>` when
+/// the two neighbours differ significantly (compare_seeds, p < 0.05).
+std::string ranking(const std::vector<ComparisonRow>& scenario_rows);
 std::string comparison_csv(const std::vector<ComparisonRow>& rows);
 
 }  // namespace cseg::engine

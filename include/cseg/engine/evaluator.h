@@ -18,13 +18,19 @@ struct EvalOptions {
   /// Labels [N, H, W] from the model's output; default argmax of the logits (a method such as
   /// SSUL supplies its own, see Method::predict).
   std::function<torch::Tensor(const models::ModelOutput&)> predict;
+  /// The classes seen so far: logits past them (heads pre-allocated for later steps) are
+  /// dropped before predicting, and the confusion matrix has this size. 0: the model's count.
+  int num_classes = 0;
 };
+
+/// The first `classes` channels of logits [N, C, H, W] (all of them when C <= classes).
+torch::Tensor seen_logits(const torch::Tensor& logits, int classes);
 
 /// The evaluation options an experiment implies (eval batch, loader workers, normalisation).
 EvalOptions eval_options(const config::ExperimentConfig& cfg);
 
-/// Predicts argmax over the model's classes for `indices` of `dataset` (labels remapped by
-/// `lut`) and accumulates a confusion matrix of the model's class count. Leaves the model in
+/// Predicts argmax over the model's classes (options.num_classes) for `indices` of `dataset`
+/// (labels remapped by `lut`) and accumulates a confusion matrix of that many classes. Leaves the model in
 /// eval mode; the caller restores train mode.
 metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
                                   const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,

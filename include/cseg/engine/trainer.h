@@ -48,7 +48,11 @@ class Trainer {
     double best_val = -1;
     size_t train_images = 0;
     nlohmann::json pseudo_labels;  ///< unlabelled video with adaptation.temporal: how the labels were made
+    std::string shared_step0;      ///< the shared step-0 model this step took (train.shared_step0), "" if trained
   };
+  /// What decides a step 0's trained model (train.shared_step0's key): 16 hex digits.
+  std::string step0_key(const data::Dataset& dataset, const std::vector<size_t>& images,
+                        const std::array<uint8_t, 256>& lut, int64_t iterations) const;
   std::shared_ptr<models::Segmenter> build_model(int last_step) const;
   StepTiming train_step(int step);
   /// Rank 0 of a process group, or a single process: the one that writes the run folder.
@@ -84,7 +88,8 @@ class Trainer {
   EncodedImage prediction_grid(int step);
   std::string checkpoint(const std::string& name) const;
   /// Evaluation options with the method's predict (SSUL merges its unknown class).
-  EvalOptions method_eval_options();
+  /// Evaluation options with the method's prediction rule over the first `classes` logits.
+  EvalOptions method_eval_options(int classes);
 
   const config::ExperimentConfig& cfg_;
   const torch::Device device_;  ///< cfg_.device: the model, its teacher and each batch live there
@@ -103,8 +108,10 @@ class Trainer {
 /// benchmarks that train as it does, too.
 void release_gradients(torch::optim::Optimizer& optimizer);
 
-/// Builds a model with the heads of steps 0..last_step of `data`'s scenario.
+/// Builds a model with the heads of steps 0..last_step of `data`'s scenario, or of every step
+/// when `all_heads` (a method that pre-allocates them, Method::preallocates_heads).
 std::shared_ptr<models::Segmenter> build_model_for_step(const config::ExperimentConfig& cfg,
-                                                        const scenarios::Scenario& scenario, int last_step);
+                                                        const scenarios::Scenario& scenario, int last_step,
+                                                        bool all_heads = false);
 
 }  // namespace cseg::engine

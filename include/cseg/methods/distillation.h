@@ -22,6 +22,7 @@ class LwF : public Method {
  public:
   explicit LwF(Options o);
   std::string name() const override { return "lwf"; }
+  bool first_step_is_finetuning() const override { return true; }  // no teacher at step 0
   bool needs_old_model() const override { return true; }
   bool needs_features() const override { return false; }  // logits only
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
@@ -51,6 +52,7 @@ class ILT : public Method {
  public:
   explicit ILT(Options o);
   std::string name() const override { return "ilt"; }
+  bool first_step_is_finetuning() const override { return true; }  // no teacher at step 0
   bool needs_old_model() const override { return true; }
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;
 
@@ -64,6 +66,7 @@ class MiB : public Method {
  public:
   explicit MiB(Options o);
   std::string name() const override { return "mib"; }
+  bool first_step_is_finetuning() const override { return true; }  // no teacher at step 0
   bool needs_old_model() const override { return true; }
   bool needs_features() const override { return false; }  // logits only
   void on_step_begin(StepContext&) override;
@@ -100,6 +103,7 @@ class PLOP : public Method {
 
   explicit PLOP(Options o);
   std::string name() const override { return "plop"; }
+  bool first_step_is_finetuning() const override { return true; }  // no teacher at step 0
   bool needs_old_model() const override { return true; }
   void on_step_begin(StepContext&) override;
   torch::Tensor task_loss(StepContext&, const Batch&, const models::ModelOutput& out) override;

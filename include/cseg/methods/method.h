@@ -69,6 +69,13 @@ class Method {
   virtual DataPolicy data_policy() const { return DataPolicy::CurrentStep; }
   /// True: the trainer keeps the previous step's model as a teacher (StepContext::old_model).
   virtual bool needs_old_model() const { return false; }
+  /// True: the method's step 0 is fine-tuning (same loss, no state that its on_step_end cannot
+  /// rebuild from the trained model and the step's data), so it may take its step-0 model from
+  /// an identical run of another such method (train.shared_step0) instead of training it.
+  virtual bool first_step_is_finetuning() const { return false; }
+  /// True: the model has every step's classifier head from step 0 on (DFT*'s pre-allocation);
+  /// evaluation and predictions use the logits of the classes seen so far.
+  virtual bool preallocates_heads() const { return false; }
 
   virtual void on_step_begin(StepContext&) {}
   virtual void before_forward(StepContext&, Batch&) {}
@@ -103,6 +110,7 @@ class Method {
 /// Fine-tuning: plain training on each step's data. The lower bound.
 class FineTune : public Method {
  public:
+  bool first_step_is_finetuning() const override { return true; }
   std::string name() const override { return "finetune"; }
   bool needs_features() const override { return false; }
 };
@@ -111,6 +119,7 @@ class FineTune : public Method {
 /// at the last step it equals offline training on the whole dataset.
 class Joint : public Method {
  public:
+  bool first_step_is_finetuning() const override { return true; }
   std::string name() const override { return "joint"; }
   DataPolicy data_policy() const override { return DataPolicy::Cumulative; }
   bool needs_features() const override { return false; }

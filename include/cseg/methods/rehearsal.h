@@ -44,6 +44,8 @@ class Rehearsal : public Method {
   /// `owner`: the method this one is part of (SSUL-M, BACS), named in its log lines instead.
   Rehearsal(Kind kind, Options o, std::string owner = "");
   std::string name() const override;
+  /// The buffer is empty during step 0 and filled by on_step_end from the trained model.
+  bool first_step_is_finetuning() const override { return true; }
   void on_step_begin(StepContext&) override;
   void before_forward(StepContext&, Batch&) override;
   void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) override;

@@ -24,6 +24,7 @@ class FastScnn : public Segmenter {
  public:
   explicit FastScnn(FastScnnOptions options);
   ModelOutput forward(const torch::Tensor& x) override;
+  torch::Tensor encode(const torch::Tensor& x) override;
   void add_head(int num_new) override;
   std::vector<int> head_sizes() const override { return options_.heads; }
   std::vector<torch::Tensor> encoder_parameters() override;

@@ -31,6 +31,9 @@ class Segmenter : public torch::nn::Module {
  public:
   /// x: [N, 3, H, W] normalised images.
   virtual ModelOutput forward(const torch::Tensor& x) = 0;
+  /// The encoder's output alone, [N, C, h, w] (the "encoder" feature tap), without running the
+  /// decoder: what classification pretraining (pretrain/) trains, through a pooled linear layer.
+  virtual torch::Tensor encode(const torch::Tensor& x) = 0;
   /// Appends a classifier head for `num_new` classes (a new step).
   virtual void add_head(int num_new) = 0;
   /// Classes per head, in step order.
@@ -82,9 +85,22 @@ class Segmenter : public torch::nn::Module {
   /// states stored from them stay what the model computes; "" unfreezes.
   virtual void freeze_through(const std::string& layer);
 
+  /// Trains only the classifier heads from step `first` on (and their auxiliary heads): every
+  /// other parameter stops taking gradients, and every other module runs as at evaluation
+  /// (normalisation statistics fixed, no dropout), also after a later train(). -1 trains the
+  /// whole model again. DFT* freezes the network and the old classifiers this way.
+  void train_heads_only(int first);
+  /// Module::train, keeping the parts frozen by train_heads_only in evaluation mode.
+  void train(bool on = true) override;
+
  protected:
   bool feature_taps_ = true;
+  int heads_only_from_ = -1;  ///< train_heads_only's `first` (-1: the whole model trains)
 };
+
+/// The step of head parameter `key` when it belongs to one of the model's heads (a
+/// Segmenter::head_aliases `heads` list, e.g. "classifier.heads.2.weight" -> 2), else -1.
+int head_index(const Segmenter& model, const std::string& key);
 
 /// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).
 std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes);

@@ -153,6 +153,27 @@ struct Layout {
   std::vector<PlacedItem> items;  ///< in paint order (later ones on top)
 };
 
+/// Photo `photo` drawn as an item: its size, flip, position and colour, in this order from `rng`.
+PlacedItem place_item(const IdxSet& photos, int photo, const SceneOptions& o, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  PlacedItem it;
+  it.cls = photos.labels[photo];
+  cv::Mat gray(photos.rows, photos.cols, CV_8UC1,
+               const_cast<uint8_t*>(&photos.pixels[size_t(photo) * photos.rows * photos.cols]));
+  double scale = o.min_scale + u(rng) * (o.max_scale - o.min_scale);
+  int side = std::max(8, static_cast<int>(std::lround(photos.rows * scale)));
+  cv::Mat item;
+  cv::resize(gray, item, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+  if (u(rng) < 0.5) cv::flip(item, item, 1);
+  item.convertTo(it.photo, CV_32F);
+  // Positions let an item leave the frame by up to a quarter of its size.
+  it.x0 = static_cast<int>(-side / 4 + u(rng) * (o.width - side / 2));
+  it.y0 = static_cast<int>(-side / 4 + u(rng) * (o.height - side / 2));
+  // A random, fairly saturated colour per item: colour carries no class information.
+  for (float& c : it.colour) c = static_cast<float>(0.25 + 0.75 * u(rng));
+  return it;
+}
+
 /// Draws the background and the items. The order of the draws from `rng` fixes every scene the
 /// generator has ever written for a seed: keep it.
 Layout draw_layout(const IdxSet& photos, int first, int count, const SceneOptions& o, std::mt19937_64& rng) {
@@ -164,25 +185,11 @@ Layout draw_layout(const IdxSet& photos, int first, int count, const SceneOption
   layout.background = make_background(o, rng);
   const int items = o.min_items + static_cast<int>(u(rng) * (o.max_items - o.min_items + 1));
   for (int k = 1; k <= std::min(items, 254); ++k) {
-    PlacedItem it;
-    it.cls = static_cast<int>(u(rng) * 10) % 10;
-    const auto& pool = by_class[it.cls];
-    CSEG_CHECK(!pool.empty(), "no Fashion-MNIST photo of class {} in the chosen range", it.cls);
-    int photo = pool[static_cast<size_t>(u(rng) * pool.size()) % pool.size()];
-    cv::Mat gray(photos.rows, photos.cols, CV_8UC1,
-                 const_cast<uint8_t*>(&photos.pixels[size_t(photo) * photos.rows * photos.cols]));
-    double scale = o.min_scale + u(rng) * (o.max_scale - o.min_scale);
-    int side = std::max(8, static_cast<int>(std::lround(photos.rows * scale)));
-    cv::Mat item;
-    cv::resize(gray, item, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
-    if (u(rng) < 0.5) cv::flip(item, item, 1);
-    item.convertTo(it.photo, CV_32F);
-    // Positions let an item leave the frame by up to a quarter of its size.
-    it.x0 = static_cast<int>(-side / 4 + u(rng) * (o.width - side / 2));
-    it.y0 = static_cast<int>(-side / 4 + u(rng) * (o.height - side / 2));
-    // A random, fairly saturated colour per item: colour carries no class information.
-    for (float& c : it.colour) c = static_cast<float>(0.25 + 0.75 * u(rng));
-    layout.items.push_back(std::move(it));
+    const int cls = static_cast<int>(u(rng) * 10) % 10;
+    const auto& pool = by_class[cls];
+    CSEG_CHECK(!pool.empty(), "no Fashion-MNIST photo of class {} in the chosen range", cls);
+    const int photo = pool[static_cast<size_t>(u(rng) * pool.size()) % pool.size()];
+    layout.items.push_back(place_item(photos, photo, o, rng));
   }
   return layout;
 }
@@ -282,6 +289,31 @@ Scene render(const Layout& layout, const SceneOptions& o, double t, std::mt19937
 }
 
 }  // namespace
+
+std::vector<uint8_t> render_photo(const IdxSet& photos, int index, const PhotoOptions& p, uint64_t seed) {
+  CSEG_CHECK(index >= 0 && index < photos.count, "photo {} is outside the set's {} photos", index, photos.count);
+  CSEG_CHECK(!p.textures.empty(), "render_photo: no background texture to draw from");
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  SceneOptions o;
+  o.width = o.height = p.size;
+  o.min_scale = p.min_scale;
+  o.max_scale = p.max_scale;
+  o.border = 0;
+  // A place of its own: texture, colour, light and sensor drawn at random.
+  Environment& e = o.environment;
+  e.name = "random";
+  e.texture = p.textures[static_cast<size_t>(u(rng) * p.textures.size()) % p.textures.size()];
+  for (double& c : e.background) c = 0.1 + 0.8 * u(rng);
+  e.texture_strength = 0.05 + 0.25 * u(rng);
+  e.brightness = 0.6 + 0.6 * u(rng);
+  for (double& c : e.tint) c = 0.9 + 0.2 * u(rng);
+  e.noise_sigma = 0.04 * u(rng);
+  Layout layout;
+  layout.background = make_background(o, rng);
+  layout.items.push_back(place_item(photos, index, o, rng));
+  return render(layout, o, 0.0, rng).rgb;
+}
 
 Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& o, uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -57,6 +57,17 @@ struct GenerateOptions {
   SceneOptions scene;
 };
 
+/// One photo drawn alone, as scenes draw their items (side 28 px x a scale in [min_scale,
+/// max_scale], a random flip, colour and position that may crop it by up to a quarter), on a
+/// background of one of `textures` with a random colour, light and sensor noise: the images of
+/// classification pretraining (pretrain/). RGB, size x size x 3, deterministic for (photo, seed).
+struct PhotoOptions {
+  int size = 64;
+  double min_scale = 1.4, max_scale = 2.2;
+  std::vector<std::string> textures{"flat", "blobs", "gradient"};
+};
+std::vector<uint8_t> render_photo(const IdxSet& photos, int index, const PhotoOptions& options, uint64_t seed);
+
 /// One composed scene (RGB image and label map), deterministic for (pool, seed).
 struct Scene {
   std::vector<uint8_t> rgb;    ///< height * width * 3
