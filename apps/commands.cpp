@@ -1,6 +1,6 @@
 #include "commands.h"
 
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 #include <fmt/ranges.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -153,7 +153,7 @@ std::shared_ptr<models::Segmenter> model_from(const config::ExperimentConfig& cf
     auto report = weights::load_weights(*model, source.weights,
                                         {weights::parse_load_mode(source.weights_mode), true,
                                          weights::inplace_abn_scale_for(cfg.model.pretrained_norm_act)});
-    spdlog::info("loaded {} tensors from {}", report.loaded, source.weights);
+    log::info("loaded {} tensors from {}", report.loaded, source.weights);
   }
   return model;
 }
@@ -185,18 +185,20 @@ int train(const ConfigArgs& args, const std::string& command_line) {
     logging::setup_logging((out / "log.txt").string());
   } else {
     logging::setup_logging("");
-    spdlog::set_level(spdlog::level::warn);
+    log::set_level(log::Level::warn);
   }
   if (env.distributed()) {
     // One GPU per process, as torchrun does: `device: cuda` becomes cuda:LOCAL_RANK.
     if (cfg.device == "cuda") cfg.device = fmt::format("cuda:{}", env.local_rank);
+    core::make_current(core::parse_device(cfg.device));  // before NCCL picks a device for its barriers
     const auto backend = distributed::backend_for(core::parse_device(cfg.device));
     group = distributed::ProcessGroup::connect(env, std::chrono::seconds(1800), backend);
-    spdlog::info("data-parallel: {} processes ({}, rendezvous {}:{}), global batch {}, device {}", env.world_size,
+    log::info("data-parallel: {} processes ({}, rendezvous {}:{}), global batch {}, device {}", env.world_size,
                  distributed::backend_name(backend), env.master_addr, env.master_port, cfg.train.batch_size,
                  cfg.device);
   }
-  spdlog::info("cseg {} | experiment '{}' | run folder {} | {} threads", CSEG_VERSION, cfg.name, cfg.output_dir,
+  core::make_current(core::parse_device(cfg.device));
+  log::info("cseg {} | experiment '{}' | run folder {} | {} threads", CSEG_VERSION, cfg.name, cfg.output_dir,
                threads_of(cfg));
   // Build every method first: an unknown name fails before any training starts.
   std::vector<std::unique_ptr<methods::Method>> methods;
@@ -308,9 +310,13 @@ int data_fmnist_scenes(const SceneArgs& a) {
   g.scene.width = g.scene.height = a.size;
   g.scene.min_items = a.min_items;
   g.scene.max_items = a.max_items;
+  g.scene.min_scale = a.min_scale;
+  g.scene.max_scale = a.max_scale;
   g.scene.environment = data::fmnist::environment_preset(a.environment);
   g.frames_per_sequence = a.frames;
   CSEG_CHECK(a.size >= 32, "--size must be at least 32 (got {})", a.size);
+  CSEG_CHECK(a.min_scale > 0 && a.min_scale <= a.max_scale, "--min-scale {} and --max-scale {}: need 0 < min <= max",
+             a.min_scale, a.max_scale);
   if (data::fmnist::generate_scenes(g))
     std::cout << fmt::format("wrote {} train, {} val, {} test scenes ({}x{}, environment '{}'{}) to {}\n", a.train,
                              a.val, a.test, a.size, a.size, a.environment,

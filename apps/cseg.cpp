@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   fm->add_option("--size", scene.size, "scene width and height in pixels");
   fm->add_option("--min-items", scene.min_items, "fewest items per scene");
   fm->add_option("--max-items", scene.max_items, "most items per scene");
+  fm->add_option("--min-scale", scene.min_scale, "smallest item side, as a multiple of the photos' 28 px");
+  fm->add_option("--max-scale", scene.max_scale, "largest item side, as a multiple of the photos' 28 px");
   fm->add_option("--environment", scene.environment, "studio, office, warehouse, outdoor or night");
   fm->add_option("--fmnist-dir", scene.fmnist_dir, "folder of the Fashion-MNIST IDX files");
   fm->add_option("--threads", scene.threads, "threads (0: all cores)");

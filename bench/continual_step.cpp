@@ -19,7 +19,7 @@
 //                        [rounds=60] [warmup=5] [threads=2]
 // Prints one JSON line: per method the median ms per iteration, images per iteration and the
 // ratio of the median to fine-tuning's (the first method).
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -164,7 +164,7 @@ int main(int argc, char** argv) try {
                    {"warmup", "5"},
                    {"threads", "2"}};
   if (!bench::parse_args(argc, argv, 1, args)) return 2;
-  spdlog::set_level(spdlog::level::warn);
+  log::set_level(log::Level::warn);
   core::RuntimeOptions runtime;
   runtime.threads = std::stoi(args["threads"]);
   core::configure_runtime(runtime);

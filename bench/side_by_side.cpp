@@ -107,7 +107,7 @@ struct TrainStep {
   void operator()(const torch::Tensor& x, const torch::Tensor& y) {
     torch::Tensor loss;
     {
-      core::AutocastScope autocast(precision);  // the forward pass and the loss; not backward
+      core::AutocastScope autocast(precision, false);  // the forward pass and the loss; not backward
       loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
     }
     loss.backward();

@@ -14,7 +14,7 @@ packages=(
   libopencv-video-dev                # DIS optical flow (domain adaptation from video)
   libhdf5-dev libmatio-dev           # NYUv2 .mat (HDF5 + MATLAB v5 metadata) and ML-Hypersim files
   libpng-dev zlib1g-dev
-  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   protobuf-compiler                  # tests decode the TensorBoard files cseg writes
   dataset-fashion-mnist              # the photos of the embedded default data

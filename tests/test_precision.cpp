@@ -19,15 +19,32 @@ TEST(Precision, Bf16ScopeRunsConvolutionsInBfloat16AndRestores) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 4, 3));
   auto x = torch::randn({1, 3, 8, 8});
   {
-    core::AutocastScope bf16("bf16");
+    core::AutocastScope bf16("bf16", false);
     EXPECT_EQ(conv->forward(x).scalar_type(), torch::kBFloat16);
   }
   EXPECT_EQ(conv->forward(x).scalar_type(), torch::kFloat);
   {
-    core::AutocastScope fp32("fp32");
+    core::AutocastScope fp32("fp32", false);
     EXPECT_EQ(conv->forward(x).scalar_type(), torch::kFloat);
   }
-  test::expect_error([] { core::AutocastScope bad("fp8"); }, {"'fp8'", "fp32, bf16 or fp16"});
+  test::expect_error([] { core::AutocastScope bad("fp8", false); }, {"'fp8'", "fp32, bf16 or fp16"});
+}
+
+TEST(Precision, EachPrecisionTurnsOnTheModelDevicesAutocast) {
+  // bf16 on a GPU is CUDA autocast in bfloat16 (it once turned on the CPU's, training float32).
+  auto p = core::autocast_plan("bf16", true);
+  EXPECT_TRUE(p.active);
+  EXPECT_TRUE(p.cuda);
+  EXPECT_EQ(p.dtype, "bfloat16");
+  p = core::autocast_plan("bf16", false);
+  EXPECT_TRUE(p.active);
+  EXPECT_FALSE(p.cuda);
+  EXPECT_EQ(p.dtype, "bfloat16");
+  p = core::autocast_plan("fp16", true);
+  EXPECT_TRUE(p.cuda);
+  EXPECT_EQ(p.dtype, "float16");
+  EXPECT_FALSE(core::autocast_plan("fp32", true).active);
+  test::expect_error([] { core::autocast_plan("fp16", false); }, {"fp16", "CUDA", "bf16"});
 }
 
 namespace {
@@ -117,4 +134,68 @@ TEST(Precision, Fp16NeedsACudaDevice) {
   std::ofstream(d / "exp.yaml") << "dataset: {root: /tmp}\ntrain: {precision: fp16, iterations: 1}\n";
   test::expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
                      {"train.precision", "fp16", "needs device: cuda", "use bf16"});
+}
+
+namespace {
+/// Fine-tuning that counts its update hooks and, at one iteration of step 0, adds a NaN term.
+class HookCounter : public methods::FineTune {
+ public:
+  int backward = 0, stepped = 0;
+  int64_t nan_at = -1;
+  void after_backward(methods::StepContext&) override { ++backward; }
+  void after_optimizer_step(methods::StepContext&) override { ++stepped; }
+  void add_loss_terms(methods::StepContext& c, const Batch&, const models::ModelOutput&, methods::LossTerms& t) override {
+    if (c.step == 0 && c.iteration == nan_at) t.emplace_back("nan", torch::tensor(std::numeric_limits<float>::quiet_NaN()));
+  }
+};
+}  // namespace
+
+TEST(Precision, AnOverflowedStepRunsNeitherTheOptimizerNorTheMethodsHooks) {
+  auto w = torch::ones({3}, torch::requires_grad());
+  torch::optim::SGD opt({w}, torch::optim::SGDOptions(0.1));
+  HookCounter method;
+  methods::StepContext ctx;
+  core::GradScaler scaler;
+  // fp16: the scaled gradient overflowed. Nothing moves, no hook runs (EWC, PI and RW would add
+  // the inf to their importance), the scale halves.
+  w.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity(), 2.0f});
+  EXPECT_FALSE(engine::apply_update(method, ctx, opt, &scaler, {w}, true));
+  EXPECT_TRUE(torch::equal(w, torch::ones({3})));
+  EXPECT_EQ(method.backward, 0);
+  EXPECT_EQ(method.stepped, 0);
+  EXPECT_EQ(scaler.skipped(), 1);
+  EXPECT_DOUBLE_EQ(scaler.current(), 32768.0);
+  // A good step: unscaled gradient 1, one SGD step of 0.1, each hook once.
+  w.mutable_grad() = torch::full({3}, 32768.0f);
+  EXPECT_TRUE(engine::apply_update(method, ctx, opt, &scaler, {w}, true));
+  EXPECT_TRUE(torch::allclose(w, torch::full({3}, 0.9f)));
+  EXPECT_EQ(method.backward, 1);
+  EXPECT_EQ(method.stepped, 1);
+  // Without a scaler: a NaN gradient, or a non-finite loss, is not applied either.
+  w.mutable_grad() = torch::tensor({0.0f, std::numeric_limits<float>::quiet_NaN(), 0.0f});
+  EXPECT_FALSE(engine::apply_update(method, ctx, opt, nullptr, {w}, true));
+  w.mutable_grad() = torch::ones({3});
+  EXPECT_FALSE(engine::apply_update(method, ctx, opt, nullptr, {w}, false));
+  EXPECT_TRUE(torch::allclose(w, torch::full({3}, 0.9f)));
+  EXPECT_EQ(method.backward, 1);
+}
+
+TEST(Precision, ANonFiniteLossStopsBeforeTheUpdateOrIsSkipped) {
+  test::TempDir d;
+  auto cfg = test::tiny_experiment(d.path(), 4);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  {
+    HookCounter method;
+    method.nan_at = 2;
+    engine::Trainer trainer(cfg, data, method, (d / "stop").string());
+    test::expect_error([&] { trainer.run(); }, {"iteration 2", "nan", "train.nonfinite"});
+    EXPECT_EQ(method.stepped, 2);  // iterations 0 and 1 were applied, 2 was not
+  }
+  cfg.train.nonfinite = "skip";
+  HookCounter method;
+  method.nan_at = 2;
+  auto r = engine::Trainer(cfg, data, method, (d / "skip").string()).run();
+  EXPECT_EQ(r["steps"][0]["skipped_nonfinite"], 1);
+  EXPECT_EQ(r["steps"][1]["skipped_nonfinite"], 0);
+  EXPECT_EQ(method.stepped, 3 + 4);
 }

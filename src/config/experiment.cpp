@@ -192,6 +192,7 @@ void read_train(Section s, TrainConfig& c) {
   s.read("debug", c.debug);
   s.read("debug_iterations", c.debug_iterations);
   s.read("shared_step0", c.shared_step0);
+  s.read_choice("nonfinite", c.nonfinite, {"stop", "skip"});
   s.read("start_step", c.start_step);
   s.read("init_checkpoint", c.init_checkpoint);
   s.read("log_every", c.log_every);

@@ -1,5 +1,6 @@
 #include "cseg/core/device.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 
 #include <regex>
@@ -19,6 +20,13 @@ c10::Device parse_device(const std::string& name) {
   CSEG_CHECK(index < int(torch::cuda::device_count()), "device: '{}' but only {} GPU(s) are visible", name,
              torch::cuda::device_count());
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+void make_current(const c10::Device& device) {
+  if (!device.is_cuda()) return;
+  // The process's current CUDA device: where NCCL's barriers and any kernel without an explicit
+  // device run (torch.cuda.set_device).
+  c10::impl::getDeviceGuardImpl(device.type())->setDevice(device);
 }
 
 }  // namespace cseg::core

@@ -2,6 +2,7 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #ifdef CSEG_WITH_NCCL  // set by CMake for a CUDA LibTorch (with USE_C10D_NCCL, which the header needs)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -23,6 +24,15 @@ int env_int(const char* name, int fallback, int min_value, int max_value) {
              "environment variable {}='{}': expected an integer in [{}, {}]", name, v, min_value, max_value);
   return int(x);
 }
+
+/// The c10d class that ProcessGroupGloo and ProcessGroupNCCL derive from, and whose collectives
+/// cseg calls: ProcessGroup in LibTorch 1.13, Backend in 2.x (where a ProcessGroup dispatches to
+/// one Backend per device type).
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
 
 /// Any of c10d's process groups behind cseg's interface: Gloo (CPU tensors; CUDA ones too in a
 /// CUDA build) or NCCL (CUDA tensors), both met through one TCPStore hosted by rank 0.
@@ -81,7 +91,7 @@ class C10dGroup : public ProcessGroup {
 
  private:
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<Collectives> group_;
 };
 
 }  // namespace

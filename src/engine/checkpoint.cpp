@@ -1,6 +1,8 @@
 #include "cseg/engine/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
 
 #include <filesystem>
 
@@ -36,6 +38,16 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     root.write("rng", gen.get_state());
+  }
+  // Each GPU's generator too (dropout on a GPU draws from it), so a resumed GPU run retraces.
+  if (torch::cuda::is_available()) {
+    torch::serialize::OutputArchive cuda;
+    for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
+      at::Generator gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, c10::DeviceIndex(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      cuda.write(std::to_string(i), gen.get_state());
+    }
+    root.write("cuda_rng", cuda);
   }
   torch::serialize::OutputArchive m;
   model.save(m);
@@ -125,6 +137,15 @@ TrainState load_checkpoint(const std::string& path, models::Segmenter& model, to
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng.cpu());
   }
+  torch::serialize::InputArchive cuda;
+  if (torch::cuda::is_available() && in.try_read("cuda_rng", cuda))
+    for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
+      torch::Tensor state;
+      if (!cuda.try_read(std::to_string(i), state)) continue;
+      at::Generator gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, c10::DeviceIndex(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state.cpu());
+    }
   return s;
 }
 

@@ -1,6 +1,6 @@
 #include "cseg/engine/predictor.h"
 
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <filesystem>
 #include <map>
@@ -126,7 +126,7 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
       write_outputs(batch[i], logits[long(i)], o);
       const double h = entropy[long(i)].item<double>();
       const bool change = detector.update(h);
-      if (change) spdlog::info("predict: uncertainty jumps at {} (mean entropy {:.3f}): a new environment?", batch[i].path, h);
+      if (change) log::info("predict: uncertainty jumps at {} (mean entropy {:.3f}): a new environment?", batch[i].path, h);
       uncertainty_csv += fmt::format("{},{:.5f},{}\n", batch[i].path, h, change ? 1 : 0);
     }
     done += batch.size();

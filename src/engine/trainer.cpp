@@ -1,6 +1,6 @@
 #include "cseg/engine/trainer.h"
 
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +28,7 @@
 #include "cseg/distributed/sync_batch_norm.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/evaluator.h"
+#include "cseg/engine/optimizer.h"
 #include "cseg/logging/progress.h"
 #include "cseg/logging/tensorboard.h"
 #include "cseg/losses/losses.h"
@@ -69,33 +70,27 @@ nlohmann::json opt_json(const std::vector<std::optional<double>>& v) {
   return j;
 }
 
-/// SGD over four parameter groups: encoder/decoder x with/without weight decay. Biases and
-/// normalisation weights (the 1-d tensors) get no weight decay.
-std::unique_ptr<torch::optim::SGD> make_optimizer(models::Segmenter& model, const config::OptimConfig& o,
-                                                  double lr, std::vector<double>& base_lrs,
-                                                  const std::vector<torch::Tensor>& method_params) {
+/// The optimiser (optim.name) over four parameter groups: encoder/decoder x with/without weight
+/// decay. Biases and normalisation weights (the 1-d tensors) get no weight decay.
+std::unique_ptr<torch::optim::Optimizer> make_step_optimizer(models::Segmenter& model, const config::OptimConfig& o,
+                                                             double lr, std::vector<double>& base_lrs,
+                                                             const std::vector<torch::Tensor>& method_params) {
   std::set<const void*> encoder;
   for (auto& p : model.encoder_parameters()) encoder.insert(p.unsafeGetTensorImpl());
-  std::vector<torch::Tensor> groups[4];  // enc-decay, enc-no-decay, dec-decay, dec-no-decay
+  std::vector<ParamGroup> groups(4);  // enc-decay, enc-no-decay, dec-decay, dec-no-decay
   for (auto& p : model.parameters()) {
     if (!p.requires_grad()) continue;
     const bool enc = encoder.count(p.unsafeGetTensorImpl()) > 0;
     const bool no_decay = p.dim() <= 1;
-    groups[(enc ? 0 : 2) + (no_decay ? 1 : 0)].push_back(p);
+    groups[(enc ? 0 : 2) + (no_decay ? 1 : 0)].params.push_back(p);
   }
   for (const auto& p : method_params)
-    if (p.requires_grad()) groups[2 + (p.dim() <= 1 ? 1 : 0)].push_back(p);
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  base_lrs.clear();
+    if (p.requires_grad()) groups[2 + (p.dim() <= 1 ? 1 : 0)].params.push_back(p);
   for (int g = 0; g < 4; ++g) {
-    if (groups[g].empty()) continue;
-    const double group_lr = g < 2 ? lr : lr * o.head_lr_mult;
-    auto opts = std::make_unique<torch::optim::SGDOptions>(group_lr);
-    opts->momentum(o.momentum).nesterov(o.nesterov).weight_decay(g % 2 == 1 ? 0.0 : o.weight_decay);
-    param_groups.emplace_back(groups[g], std::move(opts));
-    base_lrs.push_back(group_lr);
+    groups[g].lr = g < 2 ? lr : lr * o.head_lr_mult;
+    groups[g].decay = g % 2 == 0;
   }
-  return std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(lr));
+  return make_optimizer(o, groups, base_lrs);
 }
 
 /// The student's scale for one iteration of step `step`, uniform in [1 - spread, 1 + spread];
@@ -127,6 +122,25 @@ double lr_factor(const config::OptimConfig& o, int64_t it, int64_t total) {
 }
 
 }  // namespace
+
+bool apply_update(methods::Method& method, methods::StepContext& ctx, torch::optim::Optimizer& optimizer,
+                  core::GradScaler* scaler, const std::vector<torch::Tensor>& trained, bool loss_finite) {
+  bool finite;
+  if (scaler) {
+    finite = scaler->unscale(trained);  // gradients back to their true size; false on overflow
+  } else {
+    finite = loss_finite;
+    for (const auto& p : trained)
+      if (finite && p.grad().defined()) finite = torch::isfinite(p.grad()).all().item<bool>();
+  }
+  if (finite) {
+    method.after_backward(ctx);
+    optimizer.step();
+  }
+  if (scaler) scaler->update(finite);
+  if (finite) method.after_optimizer_step(ctx);
+  return finite;
+}
 
 void release_gradients(torch::optim::Optimizer& optimizer) {
   for (auto& group : optimizer.param_groups())
@@ -270,7 +284,7 @@ nlohmann::json Trainer::score_pseudo_labels(int k, const std::vector<cv::Mat>& m
   const auto& env = data_.environments.at(k);
   const auto sc = adaptation::score_pseudo_labels(maps, *env.train_with_masks, data_.scenario->train_labels(0),
                                                   data_.scenario->classes_after(0));
-  spdlog::info("[{}] pseudo-labels of {} against its masks (adaptation.score_pseudo_labels): {:.1f} % of pixels "
+  log::info("[{}] pseudo-labels of {} against its masks (adaptation.score_pseudo_labels): {:.1f} % of pixels "
                "labelled, {:.1f} % of them right, mIoU {:.1f}",
                method_.name(), env.name, 100 * sc.labelled_fraction, 100 * sc.accuracy, 100 * sc.miou);
   return {{"labelled_fraction", sc.labelled_fraction}, {"accuracy", sc.accuracy}, {"miou", sc.miou}};
@@ -337,7 +351,7 @@ nlohmann::json Trainer::run() {
     const std::string from = resumed ? checkpoint(fmt::format("step{}.pt", first - 1)) : cfg_.train.init_checkpoint;
     model_ = build_model(first - 1);
     load_checkpoint(from, *model_, nullptr, &method_);
-    spdlog::info("[{}] {} from {} (steps 0..{} done)", method_.name(), resumed ? "resuming" : "starting",
+    log::info("[{}] {} from {} (steps 0..{} done)", method_.name(), resumed ? "resuming" : "starting",
                  from, first - 1);
   } else {
     core::seed_torch(core::mix_seed(cfg_.seed, 0xC0DE));
@@ -347,7 +361,7 @@ nlohmann::json Trainer::run() {
                                           {weights::parse_load_mode(cfg_.model.pretrained_mode),
                                            cfg_.model.pretrained_strict,
                                            weights::inplace_abn_scale_for(cfg_.model.pretrained_norm_act)});
-      spdlog::info("pretrained weights: {} tensors from {} ({} mode){}", report.loaded, cfg_.model.pretrained,
+      log::info("pretrained weights: {} tensors from {} ({} mode){}", report.loaded, cfg_.model.pretrained,
                    cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
     }
   }
@@ -470,7 +484,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     auto maps = adaptation::frame_pseudo_labels(*split.dataset, teacher, cfg_.augment.mean, cfg_.augment.std,
                                                 cfg_.adaptation.threshold, cfg_.adaptation.class_fraction, true, &st);
     const double seconds = seconds_since(t0);
-    spdlog::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
+    log::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
                  "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
                  method_.name(), st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction,
                  seconds);
@@ -562,14 +576,14 @@ Trainer::StepTiming Trainer::train_step(int k) {
   ctx.iterations_per_epoch = per_epoch;
   const double lr = (k > 0 && cfg_.optim.lr_next > 0) ? cfg_.optim.lr_next : cfg_.optim.lr;
   std::vector<double> base_lrs;
-  auto optimizer = make_optimizer(*model_, cfg_.optim, lr, base_lrs, method_.parameters());
+  auto optimizer = make_step_optimizer(*model_, cfg_.optim, lr, base_lrs, method_.parameters());
 
   TrainState state;
   state.step = k;
   const std::string last = checkpoint(fmt::format("step{}_last.pt", k));
   if (fs::exists(last)) {
     state = load_checkpoint(last, *model_, optimizer.get(), &method_);
-    spdlog::info("[{}] step {}: resuming after epoch {} (iteration {}/{})", method_.name(), k, state.epoch,
+    log::info("[{}] step {}: resuming after epoch {} (iteration {}/{})", method_.name(), k, state.epoch,
                  state.iteration, total);
   }
   // train.shared_step0: a step 0 that an identical earlier run trained is taken from the shared
@@ -585,7 +599,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       load_checkpoint(step0_file, *model_, nullptr, nullptr);
       state.iteration = total;
       step0_taken = step0_file;
-      spdlog::info("[{}] step 0: the model of an identical step 0 from {} (train.shared_step0)", method_.name(),
+      log::info("[{}] step 0: the model of an identical step 0 from {} (train.shared_step0)", method_.name(),
                    step0_file);
     }
   }
@@ -595,7 +609,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       : data_.domain() ? fmt::format("environment {}{}", data_.environments[k].name, labelled ? "" : " (unlabelled)")
                      : fmt::format("classes {}", fmt::join(std::vector<std::string>(data_.class_names.begin() + ctx.num_old_classes,
                                                                                   data_.class_names.begin() + ctx.num_classes), ", "));
-  spdlog::info("[{}] step {}: {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k, what,
+  log::info("[{}] step {}: {} | {} images | {} iterations ({} per epoch) | lr {}", method_.name(), k, what,
                images.size(), total, per_epoch, lr);
 
   StepTiming timing;
@@ -649,8 +663,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       if (!batch) break;
       batch->to(device_);
       const double f = lr_factor(cfg_.optim, state.iteration, total);
-      for (size_t g = 0; g < optimizer->param_groups().size(); ++g)
-        static_cast<torch::optim::SGDOptions&>(optimizer->param_groups()[g].options()).lr(base_lrs[g] * f);
+      for (size_t g = 0; g < optimizer->param_groups().size(); ++g) set_group_lr(*optimizer, g, base_lrs[g] * f);
       ctx.iteration = state.iteration;
       ctx.epoch = state.epoch;
       if (averager) distributed::broadcast_tensors(*group_, buffers);
@@ -669,7 +682,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
           batch->images = adaptation::photometric_jitter(batch->images, cfg_.adaptation.student_jitter,
                                                          cfg_.augment.mean, cfg_.augment.std);
       }
-      std::optional<core::AutocastScope> autocast(std::in_place, tc.precision);  // until backward
+      std::optional<core::AutocastScope> autocast(std::in_place, tc.precision, device_.is_cuda());  // until backward
       method_.before_forward(ctx, *batch);
       models::ModelOutput old_out;
       if (old_model) {
@@ -725,20 +738,25 @@ Trainer::StepTiming Trainer::train_step(int k) {
       torch::Tensor loss = terms[0].second;
       for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
       autocast.reset();
+      const double lv = loss.item<double>();
       (scaler ? scaler->scale(loss) : loss).backward();
       if (averager) averager->average(trained);
-      // fp16: gradients back to their true size; a step that overflowed is skipped.
-      const bool finite = !scaler || scaler->unscale(trained);
-      method_.after_backward(ctx);
-      if (finite) optimizer->step();
-      if (scaler) scaler->update(finite);
-      method_.after_optimizer_step(ctx);
+      // Every process of a data-parallel run sees the same averaged gradients, so they agree on
+      // whether to step; its own loss only counts in a single process.
+      const bool taken = apply_update(method_, ctx, *optimizer, scaler ? &*scaler : nullptr, trained,
+                                      group_ != nullptr || std::isfinite(lv));
       release_gradients(*optimizer);  // the next backward writes fresh ones
       ctx.old_output = nullptr;
-      const double lv = loss.item<double>();
-      CSEG_CHECK(std::isfinite(lv), "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?)",
-                 method_.name(), k, state.iteration, lv, base_lrs[0] * f);
-      loss_avg = state.iteration == 0 ? lv : 0.95 * loss_avg + 0.05 * lv;
+      if (!taken && !scaler) {  // (fp16's scaler skips overflowing steps by design)
+        CSEG_CHECK(tc.nonfinite == "skip",
+                   "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?); the update was not applied, "
+                   "so the last checkpoint ({}) holds sound weights; lower the learning rate, or set train.nonfinite: "
+                   "skip to skip such iterations",
+                   method_.name(), k, state.iteration, lv, base_lrs[0] * f,
+                   fs::exists(last) ? last : k > 0 ? checkpoint(fmt::format("step{}.pt", k - 1)) : std::string("none yet"));
+        ++timing.skipped_nonfinite;
+      }
+      if (std::isfinite(lv)) loss_avg = state.iteration == 0 ? lv : 0.95 * loss_avg + 0.05 * lv;
       ++state.iteration;
       seen += batch->size() * (group_ ? group_->size() : 1);  // the global batch
       progress.update(state.iteration, fmt::format("loss {:.4f}", loss_avg));
@@ -766,7 +784,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
       if (primary())
         core::append_line(metrics_path, nlohmann::json{{"method", method_.name()}, {"step", k}, {"epoch", state.epoch},
                                                        {"val_miou", miou}}.dump());
-      spdlog::info("[{}] step {} epoch {}: val mIoU {:.4f}", method_.name(), k, state.epoch, miou);
+      log::info("[{}] step {} epoch {}: val mIoU {:.4f}", method_.name(), k, state.epoch, miou);
       if (miou > state.best_val) {
         state.best_val = miou;
         if (primary()) save_checkpoint(checkpoint(fmt::format("step{}_best.pt", k)), *model_, nullptr, &method_, state);
@@ -778,8 +796,11 @@ Trainer::StepTiming Trainer::train_step(int k) {
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
   if (step0_lock && step0_taken.empty()) save_checkpoint(step0_file, *model_, nullptr, nullptr, state);
   step0_lock.reset();
+  if (timing.skipped_nonfinite > 0)
+    log::warn("[{}] step {}: {} iteration(s) skipped: a non-finite loss or gradient (train.nonfinite: skip)",
+              method_.name(), k, timing.skipped_nonfinite);
   if (scaler && scaler->skipped() > 0)
-    spdlog::info("[{}] step {}: fp16 loss scaling skipped {} iteration(s) whose gradients overflowed (scale now {})",
+    log::info("[{}] step {}: fp16 loss scaling skipped {} iteration(s) whose gradients overflowed (scale now {})",
                  method_.name(), k, scaler->skipped(), scaler->current());
   ctx.iteration = state.iteration;
   if (cfg_.eval.use_best && state.best_val >= 0) {
@@ -935,7 +956,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   }
   test["confusion"] = confusion;
   const double ips = timing.train_seconds > 0 ? timing.images / timing.train_seconds : 0;
-  spdlog::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k,
+  log::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k,
                all_miou.value_or(0), old_miou ? fmt::format("{:.4f}", *old_miou) : "-",
                new_miou ? fmt::format("{:.4f}", *new_miou) : "-", current.images);
   return {{"step", k},
@@ -954,6 +975,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"task_miou", opt_json(task_miou)},
           {"pseudo_labels", timing.pseudo_labels},
           {"shared_step0", timing.shared_step0.empty() ? nlohmann::json() : nlohmann::json(timing.shared_step0)},
+          {"skipped_nonfinite", timing.skipped_nonfinite},
           {"test", test}};
 }
 

@@ -1,26 +1,13 @@
 #include "cseg/logging/progress.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 #include <unistd.h>
 
 #include <cstdio>
 
 namespace cseg::logging {
 
-void setup_logging(const std::string& log_file) {
-  std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stdout_sink_mt>()};
-  sinks[0]->set_pattern("%v");
-  if (!log_file.empty()) {
-    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, false);
-    file->set_pattern("[%Y-%m-%d %H:%M:%S] %v");
-    sinks.push_back(file);
-  }
-  auto logger = std::make_shared<spdlog::logger>("cseg", sinks.begin(), sinks.end());
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
+void setup_logging(const std::string& log_file) { log::set_file(log_file); }
 
 namespace {
 std::string clock_text(double seconds) {
@@ -34,7 +21,7 @@ Progress::Progress(std::string label, int64_t total, int log_every)
       total_(total),
       log_every_(std::max(1, log_every)),
       // No bar when info lines are off (the other ranks of a data-parallel run).
-      tty_(isatty(fileno(stdout)) && spdlog::should_log(spdlog::level::info)) {
+      tty_(isatty(fileno(stdout)) && log::enabled(log::Level::info)) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
@@ -59,7 +46,7 @@ void Progress::update(int64_t done, const std::string& suffix) {
     std::fflush(stdout);
   } else if (done - last_logged_ >= log_every_ || done == total_) {
     last_logged_ = done;
-    spdlog::info("{} {}/{} {:.1f} it/s ETA {} {}", label_, done, total_, rate, clock_text(eta), suffix);
+    log::info("{} {}/{} {:.1f} it/s ETA {} {}", label_, done, total_, rate, clock_text(eta), suffix);
   }
 }
 
@@ -68,7 +55,7 @@ void Progress::finish(const std::string& suffix) {
     std::printf("\n");
     std::fflush(stdout);
   }
-  if (!suffix.empty()) spdlog::info("{} done: {}", label_, suffix);
+  if (!suffix.empty()) log::info("{} done: {}", label_, suffix);
 }
 
 }  // namespace cseg::logging

@@ -1,7 +1,7 @@
 #include "cseg/methods/distillation.h"
 
 #include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <cmath>
 
@@ -102,7 +102,7 @@ void PLOP::on_step_begin(StepContext& ctx) {
   });
   thresholds_ = faithful_.median ? reference_median_thresholds(hist, threshold_min_) : median_thresholds(hist, threshold_min_);
   if (!torch::isfinite(thresholds_).all().item<bool>())
-    spdlog::warn("[plop] the reference's median gives non-finite thresholds ({}): inf accepts every pseudo-label of "
+    log::warn("[plop] the reference's median gives non-finite thresholds ({}): inf accepts every pseudo-label of "
                  "its class, NaN none, as in the reference",
                  fmt::join(std::vector<float>(thresholds_.data_ptr<float>(), thresholds_.data_ptr<float>() + thresholds_.numel()), ", "));
 }

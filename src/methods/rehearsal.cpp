@@ -1,6 +1,6 @@
 #include "cseg/methods/rehearsal.h"
 
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <cmath>
 
@@ -190,7 +190,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   buffer_->add(std::move(candidates), ctx.step, ctx.first_new_label);
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);
-  spdlog::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", owner_.empty() ? name() : owner_, buffer_->size(),
+  log::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", owner_.empty() ? name() : owner_, buffer_->size(),
                kind_ == Kind::Latent ? "latent states" : "crops", buffer_->bytes() / 1e6, per_step);
 }
 

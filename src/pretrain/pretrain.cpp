@@ -1,7 +1,7 @@
 #include "cseg/pretrain/pretrain.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <spdlog/spdlog.h>
+#include "cseg/core/log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +16,7 @@
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/class_index.h"
+#include "cseg/engine/optimizer.h"
 #include "cseg/logging/progress.h"
 #include "cseg/models/segmenter.h"
 #include "cseg/pretrain/images.h"
@@ -167,7 +168,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     auto done = nlohmann::json::parse(core::read_text(results_path.string()), nullptr, false);
     CSEG_CHECK(!done.is_discarded(), "'{}' is not valid JSON; delete the folder {} to pretrain again",
                results_path.string(), cfg.output_dir);
-    spdlog::info("pretraining '{}' is done: {} (held-out top-1 {:.2f} %)", cfg.name, encoder_weights(cfg),
+    log::info("pretraining '{}' is done: {} (held-out top-1 {:.2f} %)", cfg.name, encoder_weights(cfg),
                  100 * done.value("top1", 0.0));
     return done;
   }
@@ -176,7 +177,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   fs::create_directories(out / "checkpoints");
   auto images = open_classification_images(cfg.data);
   const int classes = int(images->class_names().size());
-  spdlog::info("pretraining '{}': {} encoder on {}", cfg.name, cfg.model.name, images->describe());
+  log::info("pretraining '{}': {} encoder on {}", cfg.name, cfg.model.name, images->describe());
 
   core::seed_torch(core::mix_seed(cfg.seed, 0xC0DE));
   auto model = models::make_model(cfg.model, classes);  // its decoder and head are not trained
@@ -190,18 +191,17 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   torch::nn::Linear fc(channels, classes);
   model->to(device);
   fc->to(device);
-  // SGD over the encoder and the linear layer; biases and norm weights without weight decay.
-  std::vector<torch::Tensor> groups[3];  // decay, no decay, classifier
-  for (auto& p : model->encoder_parameters()) groups[p.dim() <= 1 ? 1 : 0].push_back(p);
-  for (auto& p : fc->parameters()) groups[2].push_back(p);
-  const double lrs[3] = {cfg.optim.lr, cfg.optim.lr, cfg.optim.lr * cfg.optim.head_lr_mult};
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  for (int g = 0; g < 3; ++g) {
-    auto o = std::make_unique<torch::optim::SGDOptions>(lrs[g]);
-    o->momentum(cfg.optim.momentum).nesterov(cfg.optim.nesterov).weight_decay(g == 1 ? 0.0 : cfg.optim.weight_decay);
-    param_groups.emplace_back(groups[g], std::move(o));
-  }
-  torch::optim::SGD optimizer(param_groups, torch::optim::SGDOptions(cfg.optim.lr));
+  // The optimiser over the encoder and the linear layer; biases and norm weights without weight
+  // decay, the linear layer at head_lr_mult x the rate.
+  std::vector<engine::ParamGroup> groups(3);
+  for (auto& p : model->encoder_parameters()) groups[p.dim() <= 1 ? 1 : 0].params.push_back(p);
+  for (auto& p : fc->parameters()) groups[2].params.push_back(p);
+  groups[0].lr = groups[1].lr = cfg.optim.lr;
+  groups[2].lr = cfg.optim.lr * cfg.optim.head_lr_mult;
+  groups[1].decay = false;
+  std::vector<double> lrs;
+  auto optimizer_ptr = engine::make_optimizer(cfg.optim, groups, lrs);
+  auto& optimizer = *optimizer_ptr;
 
   const int64_t batch = cfg.train.batch_size;
   const int64_t per_epoch = int64_t(images->train_size()) / batch;
@@ -215,9 +215,9 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   Counters c;
   if (fs::exists(last)) {
     c = load_state(last, *model, fc, optimizer, device);
-    spdlog::info("pretraining '{}': resuming at iteration {}/{}", cfg.name, c.iteration, total);
+    log::info("pretraining '{}': resuming at iteration {}/{}", cfg.name, c.iteration, total);
   }
-  spdlog::info("pretraining '{}': {} iterations of batch {} ({} per epoch), lr {}", cfg.name, total, batch, per_epoch,
+  log::info("pretraining '{}': {} iterations of batch {} ({} per epoch), lr {}", cfg.name, total, batch, per_epoch,
                cfg.optim.lr);
   model->train();
   fc->train();
@@ -241,8 +241,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     // Poly decay with linear warm-up, as segmentation training schedules it.
     double f = cfg.optim.schedule == "poly" ? std::pow(1.0 - double(c.iteration) / double(total), cfg.optim.power) : 1.0;
     if (cfg.optim.warmup_iters > 0 && c.iteration < cfg.optim.warmup_iters) f *= double(c.iteration + 1) / cfg.optim.warmup_iters;
-    for (int g = 0; g < 3; ++g)
-      static_cast<torch::optim::SGDOptions&>(optimizer.param_groups()[size_t(g)].options()).lr(lrs[g] * f);
+    for (size_t g = 0; g < lrs.size(); ++g) engine::set_group_lr(optimizer, g, lrs[g] * f);
     auto loss = torch::nn::functional::cross_entropy(classify(*model, fc, x.to(device)), labels.to(device));
     optimizer.zero_grad();
     loss.backward();
@@ -259,7 +258,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     if (c.iteration % eval_every == 0 || c.iteration == total) {
       c.top1 = held_out_top1(*model, fc, *images, cfg, device, threads);
       core::append_line(metrics, nlohmann::json{{"iteration", c.iteration}, {"held_out_top1", c.top1}}.dump());
-      spdlog::info("pretraining '{}' iteration {}: held-out top-1 {:.2f} %", cfg.name, c.iteration, 100 * c.top1);
+      log::info("pretraining '{}' iteration {}: held-out top-1 {:.2f} %", cfg.name, c.iteration, 100 * c.top1);
     }
     if (c.iteration % checkpoint_every == 0 || c.iteration == total) save_state(last, *model, fc, optimizer, c);
   }
@@ -282,7 +281,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
                          {"weights", encoder_weights(cfg)}};
   core::write_text_atomic(results_path.string(), results.dump(2) + "\n");
   save_encoder(encoder_weights(cfg), *model);  // last: its presence marks the run finished
-  spdlog::info("pretraining '{}' done: held-out top-1 {:.2f} % (chance {:.2f} %), encoder weights {}", cfg.name,
+  log::info("pretraining '{}' done: held-out top-1 {:.2f} % (chance {:.2f} %), encoder weights {}", cfg.name,
                100 * c.top1, 100.0 / classes, encoder_weights(cfg));
   return results;
 }
@@ -294,7 +293,7 @@ std::string ensure_encoder(const std::string& path, const std::string& env_path)
   fs::create_directories(cfg.output_dir);
   core::FileLock lock((fs::path(cfg.output_dir) / ".lock").string());
   if (!fs::exists(weights)) {
-    spdlog::info("model.pretrain: {} has no encoder yet (folder {}); pretraining it first", path, cfg.output_dir);
+    log::info("model.pretrain: {} has no encoder yet (folder {}); pretraining it first", path, cfg.output_dir);
     core::write_text_atomic((fs::path(cfg.output_dir) / "config.yaml").string(),
                             config::load({path, {}, env_path}).dump());
     run_pretraining(cfg);

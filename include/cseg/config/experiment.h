@@ -144,6 +144,11 @@ struct TrainConfig {
                                        ///< threads costs 2.4x (bench/README.md): use >= 1 only
                                        ///< where cores are spare.
   int prefetch = 4;                    ///< batches prepared ahead
+  /// An iteration whose loss or gradients are not finite is never applied (the weights and the
+  /// last checkpoint stay sound). stop: end the run with an error naming the iteration; skip:
+  /// leave the iteration out, count it (results.json: skipped_nonfinite) and go on. fp16 runs
+  /// skip overflowing steps through their loss scaler either way.
+  std::string nonfinite = "stop";
   bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
   int debug_iterations = 3;
   /// A folder of step-0 models shared by runs (a suite sets it): a method whose step 0 is

@@ -11,4 +11,8 @@ namespace cseg::core {
 /// CUDA build sees no GPU, or fewer than N + 1).
 c10::Device parse_device(const std::string& name);
 
+/// Makes a CUDA `device` the process's current one (each process of a data-parallel run on its
+/// own GPU, LOCAL_RANK); nothing for the CPU.
+void make_current(const c10::Device& device);
+
 }  // namespace cseg::core

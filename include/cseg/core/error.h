@@ -2,6 +2,7 @@
 /// Errors and checks. Every user-facing failure is a cseg::Error whose message names the file,
 /// key or value at fault and what was expected; the CLI prints it on one line and exits 2.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join, which error messages use (in <fmt/ranges.h> since fmt 11)
 
 #include <stdexcept>
 #include <string>

@@ -8,8 +8,18 @@ namespace cseg::core {
 /// The precisions `train.precision` accepts.
 const std::vector<std::string>& precision_names();
 
-/// While alive, runs the forward pass in `precision`: "fp32" changes nothing; "bf16" turns on
-/// LibTorch's CPU autocast with bfloat16 (as torch.autocast("cpu", dtype=torch.bfloat16)):
+/// Which autocast a precision turns on for a device: none (fp32), or the CPU's or CUDA's with
+/// bfloat16 / float16. fp16 on the CPU is an error (the CPU's half-precision type is bf16).
+struct AutocastPlan {
+  bool active = false;
+  bool cuda = false;
+  std::string dtype;  ///< "bfloat16" or "float16"
+};
+AutocastPlan autocast_plan(const std::string& precision, bool cuda);
+
+/// While alive, runs the forward pass in `precision` on the model's device (`cuda`: a CUDA device,
+/// else the CPU): "fp32" changes nothing; "bf16" turns on that device's autocast with bfloat16
+/// (as torch.autocast("cpu" or "cuda", dtype=torch.bfloat16)):
 /// convolutions and matrix products compute in bfloat16; the rest follows its inputs (in
 /// LibTorch 1.13 batch norm, resizing, softmax and log-softmax of bfloat16 maps stay bfloat16),
 /// which is why the trainer hands the losses float logits (engine/trainer.cpp). Weights,
@@ -20,14 +30,14 @@ const std::vector<std::string>& precision_names();
 /// the forward pass recorded.
 class AutocastScope {
  public:
-  explicit AutocastScope(const std::string& precision);
+  AutocastScope(const std::string& precision, bool cuda);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
   bool active_ = false;
-  bool gpu_ = false;
+  bool cuda_ = false;
   bool was_enabled_ = false;
   int previous_dtype_ = 0;
 };

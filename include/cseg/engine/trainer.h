@@ -15,6 +15,7 @@
 #include <opencv2/core.hpp>
 
 #include "cseg/config/experiment.h"
+#include "cseg/core/grad_scaler.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/metrics/confusion.h"
@@ -49,6 +50,7 @@ class Trainer {
     size_t train_images = 0;
     nlohmann::json pseudo_labels;  ///< unlabelled video with adaptation.temporal: how the labels were made
     std::string shared_step0;      ///< the shared step-0 model this step took (train.shared_step0), "" if trained
+    int64_t skipped_nonfinite = 0; ///< iterations not applied for a non-finite loss (train.nonfinite: skip)
   };
   /// What decides a step 0's trained model (train.shared_step0's key): 16 hex digits.
   std::string step0_key(const data::Dataset& dataset, const std::vector<size_t>& images,
@@ -107,6 +109,14 @@ class Trainer {
 /// of the weights' size held for them. The trainer calls it after each optimizer step; the
 /// benchmarks that train as it does, too.
 void release_gradients(torch::optim::Optimizer& optimizer);
+
+/// Turns one iteration's gradients into an update. With fp16 loss scaling (`scaler`) they are
+/// unscaled first. An iteration whose gradients, or loss (`loss_finite`), are not finite is not
+/// applied: the optimizer does not step and neither of the method's after_backward /
+/// after_optimizer_step hooks runs (EWC, PI and RW would fold inf or NaN into their importance);
+/// the scaler shrinks its scale. Returns whether the update was applied.
+bool apply_update(methods::Method& method, methods::StepContext& ctx, torch::optim::Optimizer& optimizer,
+                  core::GradScaler* scaler, const std::vector<torch::Tensor>& trained, bool loss_finite);
 
 /// Builds a model with the heads of steps 0..last_step of `data`'s scenario, or of every step
 /// when `all_heads` (a method that pre-allocates them, Method::preallocates_heads).

@@ -1,13 +1,13 @@
 #pragma once
 /// Console output: a progress bar with rate and ETA on a terminal, plain periodic log lines
-/// otherwise (CI logs, files). Logging goes through spdlog; setup_logging adds the run's log.txt.
+/// otherwise (CI logs, files). Lines go through core/log.h; setup_logging adds the run's log.txt.
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace cseg::logging {
 
-/// Console sink, plus `log_file` when non-empty (appended).
+/// The console, plus `log_file` when non-empty (appended).
 void setup_logging(const std::string& log_file);
 
 class Progress {
