@@ -21,7 +21,8 @@ packages=(
   libjs-chart.js                     # Chart.js, inlined into the HTML reports at build time
 )
 case "${1:-}" in
-  --test) packages+=(chromium) ;;    # tests render an HTML report in headless Chromium
+  --test) packages+=(chromium python3) ;;  # tests render an HTML report in headless Chromium;
+                                            # python3 runs the LibTorch 2.x compile check
   --bench) packages+=(python3-torch python3-torchvision python3-pil python3-numpy) ;;  # bench/ Python side
 esac
 

@@ -7,3 +7,15 @@ bash scripts/build.sh
 cd build
 export CSEG_REQUIRE_CHROMIUM=1  # the report test must not skip itself in CI
 ctest --output-on-failure -j "${CSEG_TEST_JOBS:-2}"
+cd ..
+# cseg must also compile against LibTorch 2.x (GPU users' LibTorch): every unit parsed against
+# the 2.11 headers that ../shared/toolchains/ holds (scripts/check_libtorch2.py).
+headers=../shared/toolchains/libtorch-2.11.0-cu130-headers.tar.xz
+if [ -f "$headers" ]; then
+  python3 scripts/check_libtorch2.py --headers "$headers"
+elif [ -n "${CI:-}${CSEG_REQUIRE_LIBTORCH2:-}" ]; then
+  echo "error: LibTorch 2.x headers $headers not found (the compile check needs them)" >&2
+  exit 1
+else
+  echo "[libtorch2] $headers not found: LibTorch 2.x compile check skipped"
+fi

@@ -1,6 +1,6 @@
 // DFT* (methods/dft.h): step 0 trains with every step's head pre-allocated; later steps train
 // the new heads alone, the network frozen in evaluation mode and the old heads fixed; evaluation
-// sees the classes of the steps so far only. Also the Segmenter's train_heads_only it rests on.
+// sees the classes of the steps so far only. Also the Segmenter's train_only_heads it rests on.
 #include <gtest/gtest.h>
 
 #include "cseg/engine/checkpoint.h"
@@ -28,7 +28,7 @@ TEST(DFTStar, TrainHeadsOnlyFreezesTheNetworkAndTheOldHeads) {
   auto model = models::make_model(mc, 3);
   model->add_head(2);
   model->add_head(1);
-  model->train_heads_only(1);
+  model->train_only_heads({1, 2});
   for (const auto& p : model->named_parameters()) {
     const int head = models::head_index(*model, p.key());
     EXPECT_EQ(p.value().requires_grad(), head >= 1) << p.key();
@@ -39,8 +39,7 @@ TEST(DFTStar, TrainHeadsOnlyFreezesTheNetworkAndTheOldHeads) {
   auto modes = norm_modes(*model);
   ASSERT_FALSE(modes.empty());
   for (bool m : modes) EXPECT_FALSE(m);
-  // -1: everything trains again.
-  model->train_heads_only(-1);
+  model->train_everything();
   for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
   for (bool m : norm_modes(*model)) EXPECT_TRUE(m);
   EXPECT_EQ(models::head_index(*model, "classifier.heads.2.weight"), 2);
@@ -88,4 +87,26 @@ TEST(DFTStar, OptionsTurnEachPartOff) {
   engine::Trainer(cfg, data, *method, (d / "run").string()).run();
   EXPECT_EQ(engine::read_checkpoint_state((d / "run/checkpoints/step0.pt").string()).heads, (std::vector<int>{3}));
   EXPECT_THROW(methods::make_method("dft_star", {{"freeze_backbone", "true"}}), Error);
+}
+
+TEST(DFTStar, SsulFreezesTheNetworksNormStatisticsAfterStepZeroToo) {
+  // SSUL's --freeze --bn_freeze: at step 1 the frozen network's batch-norm statistics stay those
+  // of step 0 (they drifted to the new step's data before: train mode with frozen weights).
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 4);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  auto method = methods::make_method("ssul");
+  engine::Trainer(cfg, data, *method, (d / "run").string()).run();
+  auto before = engine::build_model_for_step(cfg, *data.scenario, 0);
+  auto after = engine::build_model_for_step(cfg, *data.scenario, 1);
+  engine::load_checkpoint((d / "run/checkpoints/step0.pt").string(), *before, nullptr, nullptr);
+  engine::load_checkpoint((d / "run/checkpoints/step1.pt").string(), *after, nullptr, nullptr);
+  auto bb = before->named_buffers(true);
+  size_t buffers = 0;
+  for (const auto& buf : after->named_buffers(true)) {
+    EXPECT_TRUE(torch::equal(buf.value(), *bb.find(buf.key()))) << buf.key();
+    ++buffers;
+  }
+  EXPECT_GT(buffers, 0u);
 }

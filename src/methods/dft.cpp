@@ -11,11 +11,15 @@ DFTStar::DFTStar(Options o)
 
 void DFTStar::on_step_begin(StepContext& ctx) {
   auto& model = *ctx.model;
-  model.train_heads_only(-1);  // step 0, or a run resumed into this step: everything trains again first
+  model.train_everything();  // step 0, or a run resumed into this step: everything trains first
   if (ctx.step == 0) return;
+  const int heads = int(model.head_sizes().size());
   if (freeze_network_) {
-    // Only heads train: the old ones too unless freeze_old_heads.
-    model.train_heads_only(freeze_old_heads_ ? ctx.step : 0);
+    // Only heads train: this step's and the pre-allocated later ones, the old ones too unless
+    // freeze_old_heads.
+    std::vector<int> trained;
+    for (int h = freeze_old_heads_ ? ctx.step : 0; h < heads; ++h) trained.push_back(h);
+    model.train_only_heads(trained);
   } else if (freeze_old_heads_) {
     for (auto& p : model.named_parameters(true)) {
       const int head = models::head_index(model, p.key());

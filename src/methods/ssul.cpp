@@ -69,22 +69,12 @@ torch::Tensor SSUL::unknown_logits(const models::ModelOutput& out) {
 void SSUL::on_step_begin(StepContext& ctx) {
   unknown_.ensure(*ctx.model);
   auto& model = *ctx.model;
-  for (auto& p : model.parameters()) p.set_requires_grad(true);
+  model.train_everything();
   if (ctx.step == 0) return;
-  // Freeze everything but the heads, then the old heads (head 0 stays for its background row).
-  std::set<std::string> heads;
-  for (const auto& alias : model.head_aliases()) heads.insert(alias.heads + ".");
+  // Freeze everything but the newest head and head 0 (for its background row), with the frozen
+  // network's normalisation statistics fixed as SSUL's --freeze --bn_freeze do.
   const int newest = int(model.head_sizes().size()) - 1;
-  for (auto& p : model.named_parameters()) {
-    bool head = false;
-    int index = -1;
-    for (const auto& h : heads)
-      if (p.key().rfind(h, 0) == 0) {
-        head = true;
-        index = std::stoi(p.key().substr(h.size()));
-      }
-    if (!head || (index > 0 && index < newest)) p.value().set_requires_grad(false);
-  }
+  model.train_only_heads({0, newest});
   // New heads start as the unknown class (SSUL's initialisation).
   torch::NoGradGuard no_grad;
   auto params = model.named_parameters();

@@ -1,4 +1,6 @@
 // The model registry: config name -> constructor, and state copying between models.
+#include <algorithm>
+
 #include "cseg/core/error.h"
 #include "cseg/models/deeplab.h"
 #include "cseg/models/fast_scnn.h"
@@ -93,18 +95,24 @@ int head_index(const Segmenter& model, const std::string& key) {
   return -1;
 }
 
-void Segmenter::train_heads_only(int first) {
-  heads_only_from_ = first;
+void Segmenter::train_only_heads(const std::vector<int>& heads) {
+  heads_only_ = true;
   for (auto& p : named_parameters(true)) {
     const int head = head_index(*this, p.key());
-    p.value().set_requires_grad(first < 0 || head >= first);
+    p.value().set_requires_grad(head >= 0 && std::find(heads.begin(), heads.end(), head) != heads.end());
   }
+  train(is_training());
+}
+
+void Segmenter::train_everything() {
+  heads_only_ = false;
+  for (auto& p : parameters(true)) p.set_requires_grad(true);
   train(is_training());
 }
 
 void Segmenter::train(bool on) {
   torch::nn::Module::train(on);
-  if (heads_only_from_ < 0 || !on) return;
+  if (!heads_only_ || !on) return;
   // The model itself stays in training mode (its forward may read is_training()); every part
   // below it runs as at evaluation. The heads are single convolutions: the mode changes nothing
   // in them.

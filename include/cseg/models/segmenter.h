@@ -85,17 +85,20 @@ class Segmenter : public torch::nn::Module {
   /// states stored from them stay what the model computes; "" unfreezes.
   virtual void freeze_through(const std::string& layer);
 
-  /// Trains only the classifier heads from step `first` on (and their auxiliary heads): every
+  /// Trains only the classifier heads of the steps in `heads` (and their auxiliary heads): every
   /// other parameter stops taking gradients, and every other module runs as at evaluation
-  /// (normalisation statistics fixed, no dropout), also after a later train(). -1 trains the
-  /// whole model again. DFT* freezes the network and the old classifiers this way.
-  void train_heads_only(int first);
-  /// Module::train, keeping the parts frozen by train_heads_only in evaluation mode.
+  /// (normalisation statistics fixed, no dropout), also after a later train(). DFT* and SSUL
+  /// freeze the network and the old classifiers this way (SSUL's --freeze --bn_freeze).
+  void train_only_heads(const std::vector<int>& heads);
+  /// Undoes train_only_heads: the whole model trains.
+  void train_everything();
+  bool trains_heads_only() const { return heads_only_; }
+  /// Module::train, keeping the parts frozen by train_only_heads in evaluation mode.
   void train(bool on = true) override;
 
  protected:
   bool feature_taps_ = true;
-  int heads_only_from_ = -1;  ///< train_heads_only's `first` (-1: the whole model trains)
+  bool heads_only_ = false;  ///< train_only_heads is in force
 };
 
 /// The step of head parameter `key` when it belongs to one of the model's heads (a
