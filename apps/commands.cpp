@@ -440,12 +440,13 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
     ConfigArgs a{cfg.string(), "", overrides};
     load_experiment(a, nullptr, true);
   }
-  // Job order: method, seed, scenario. Runs whose step 0 is the same (share_step0) then start
-  // apart in time, so one seldom waits for another to finish training it.
+  // Job order: method, scenario, seed. Runs that start together then differ in their seed, so
+  // none waits for another to train a step 0 they share (share_step0: scenarios with the same
+  // first step, e.g. 5-5 and 5-1 overlap); the next scenario's runs find it made.
   std::vector<Job> jobs;
   for (const auto& m : methods)
-    for (int seed : seeds)
-      for (const auto& cfg : configs) {
+    for (const auto& cfg : configs)
+      for (int seed : seeds) {
         const std::string sname = cfg.stem().string();
         const auto run = fs::path(output_dir) / sname / fmt::format("{}_seed{}", m, seed);
         const auto log = fs::path(output_dir) / "logs" / fmt::format("{}.{}.seed{}.log", sname, m, seed);

@@ -1,4 +1,5 @@
 // cseg: the command-line program. Parses arguments (CLI11) and calls apps/commands.cpp.
+#include <filesystem>
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
@@ -179,6 +180,12 @@ int main(int argc, char** argv) {
     if (*wlist) return cseg::app::weights_list(weights_file);
     if (*wcheck) return cseg::app::weights_check(check_args, check_source);
   } catch (const cseg::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // An unwritable or unusable path (permissions, a file where a folder should be, a full disk):
+    // the user's environment, reported like bad input.
+    // what(): "filesystem error: cannot create directories: Not a directory [PATH]".
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const c10::Error& e) {

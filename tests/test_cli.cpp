@@ -63,6 +63,27 @@ TEST(Cli, BadInputExitsWithAOneLineError) {
     ASSERT_NE(pos, std::string::npos) << r.output;
     EXPECT_EQ(r.output.find('\n', pos), r.output.size() - 1) << r.output;
   }
+  // A path that cannot be made (a file where the run folder's parent should be): exit 2 and one
+  // line naming it, not a raw filesystem_error with exit 3 (a permission test would pass as root).
+  {
+    auto r = run("train " + good + " output_dir=" + (d / "good.yaml" / "run").string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("good.yaml/run"), std::string::npos) << r.output;
+    const auto pos = r.output.find("error: ");
+    ASSERT_NE(pos, std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\n', pos), r.output.size() - 1) << r.output;
+  }
+  // A damaged results.json in the run folder is an error naming it, never a silent retrain.
+  for (const std::string& text : {std::string("{\"steps\": [ {\"step\": 0,"), std::string("[1, 2]")}) {
+    fs::create_directories(d / "run/finetune");
+    write(d / "run/finetune/results.json", text);
+    auto r = run("train " + good);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("run/finetune/results.json"), std::string::npos) << r.output;
+    EXPECT_EQ(core::read_text((d / "run/finetune/results.json").string()), text);  // left as it was
+    EXPECT_FALSE(fs::exists(d / "run/finetune/checkpoints/step0.pt")) << "it trained anyway";
+  }
+  fs::remove_all(d / "run");
   // A label value outside the table: the file and the value are named.
   data::write_label_png((d / "data/masks/tr3.png").string(), test::label_map(32, 32, {{9, 0, 0, 4, 4}}), data::voc_palette());
   auto r = run("scenario " + good);

@@ -437,6 +437,38 @@ TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
   EXPECT_EQ(std::set<size_t>(all.begin(), all.end()).size(), 4u);
 }
 
+TEST(ReplayBuffer, ClassBalanceDoesNotGroupByLabelZero) {
+  // What the trainer passes at step 0 and in domain runs: first label 0. Every crop is mostly
+  // label 0 (background, or a road) with a 2 x 2 item; the groups are the items' classes.
+  const auto mostly_zero = [](int cls) {
+    ReplayItem it = crop(cls);
+    it.label.zero_();
+    it.label.narrow(0, 1, 2).narrow(1, 1, 2).fill_(cls);
+    return it;
+  };
+  ReplayBuffer cb({2, "class_balanced", "random", 1});
+  cb.add({mostly_zero(1), mostly_zero(1), mostly_zero(1), mostly_zero(2)}, 0, 0);
+  std::map<int, int> per_class;
+  for (size_t i = 0; i < cb.size(); ++i) ++per_class[cb[i].group];
+  EXPECT_EQ(per_class, (std::map<int, int>{{1, 1}, {2, 1}}));
+  // A crop of label 0 alone is its own group when label 0 is learnt this step.
+  ReplayBuffer only({3, "class_balanced", "random", 1});
+  only.add({crop(0), mostly_zero(1)}, 0, 0);
+  per_class.clear();
+  for (size_t i = 0; i < only.size(); ++i) ++per_class[only[i].group];
+  EXPECT_EQ(per_class, (std::map<int, int>{{0, 1}, {1, 1}}));
+}
+
+TEST(Rehearsal, DerPlusPlusLearnsLabelZeroOnlyWithoutTheBackgroundShift) {
+  // Two stored crops of one row: labels 0, 1, 2, 255; the first stored when the model had 2
+  // classes (label 2 unknown then), the second with 3.
+  auto labels = torch::tensor({0, 1, 2, 255, 0, 1, 2, 255}, torch::kLong).view({2, 1, 4});
+  auto shifted = methods::der_ce_target(labels, {2, 3}, true);
+  EXPECT_TRUE(torch::equal(shifted, torch::tensor({255, 1, 255, 255, 255, 1, 2, 255}, torch::kLong).view({2, 1, 4})));
+  auto domain = methods::der_ce_target(labels, {2, 3}, false);
+  EXPECT_TRUE(torch::equal(domain, torch::tensor({0, 1, 255, 255, 0, 1, 2, 255}, torch::kLong).view({2, 1, 4})));
+}
+
 TEST(Rehearsal, ReplayAppendsStoredCropsToLaterBatches) {
   test::TempDir d;
   auto cfg = test::tiny_experiment(d.path(), 2);

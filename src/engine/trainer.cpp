@@ -331,17 +331,27 @@ nlohmann::json Trainer::run() {
   // Resume: keep the steps whose end-of-step checkpoint and results both exist.
   int first = cfg_.train.start_step;
   if (fs::exists(results_path)) {
+    // A damaged results file is an error, never a silent retrain of every step: the steps it
+    // lists are the run's record (move it away to retrain).
     auto old = nlohmann::json::parse(core::read_text(results_path.string()), nullptr, false);
-    if (!old.is_discarded() && old.contains("steps"))
-      for (const auto& s : old["steps"]) {
-        int k = s["step"].get<int>();
-        if (k == first && fs::exists(checkpoint(fmt::format("step{}.pt", k)))) {
-          results_["steps"].push_back(s);
-          ++first;
-        }
+    const auto damaged = [&](const std::string& why) {
+      return Error(fmt::format("results file '{}' {}: restore it, or move it away to retrain this run's steps",
+                               results_path.string(), why));
+    };
+    if (old.is_discarded()) throw damaged("is not valid JSON");
+    if (!old.is_object() || !old.contains("steps") || !old["steps"].is_array())
+      throw damaged("has no 'steps' list");
+    for (const auto& s : old["steps"]) {
+      if (!s.is_object() || !s.contains("step") || !s["step"].is_number_integer())
+        throw damaged("has a step without an integer 'step'");
+      int k = s["step"].get<int>();
+      if (k == first && fs::exists(checkpoint(fmt::format("step{}.pt", k)))) {
+        results_["steps"].push_back(s);
+        ++first;
       }
-    if (!old.is_discarded() && old.contains("cost")) results_["cost"] = old["cost"];
-    if (!old.is_discarded() && old.contains("initial_task_miou")) results_["initial_task_miou"] = old["initial_task_miou"];
+    }
+    if (old.contains("cost")) results_["cost"] = old["cost"];
+    if (old.contains("initial_task_miou")) results_["initial_task_miou"] = old["initial_task_miou"];
   }
   CSEG_CHECK(first <= data_.num_steps(), "train.start_step {} is past the scenario's {} steps", first,
              data_.num_steps());

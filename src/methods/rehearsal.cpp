@@ -126,15 +126,18 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
   }
   terms.emplace_back("der", alpha_ * F::mse_loss(current, torch::stack(targets)));
   if (kind_ == Kind::DERpp) {
-    // CE on stored labels; background and classes unknown at storage time weigh 0.
-    auto target = labels.clone();
-    target.masked_fill_(target == 0, 255);
-    for (size_t i = 0; i < idx.size(); ++i) {
-      const int64_t seen = (*buffer_)[idx[i]].logits.size(0);
-      target[long(i)].masked_fill_((target[long(i)] >= seen) & (target[long(i)] != 255), 255);
-    }
-    terms.emplace_back("der_ce", beta_ * labelled_cross_entropy(out.logits, target));
+    std::vector<int64_t> seen;
+    for (size_t i : idx) seen.push_back((*buffer_)[i].logits.size(0));
+    terms.emplace_back("der_ce", beta_ * labelled_cross_entropy(out.logits, der_ce_target(labels, seen, ctx.first_new_label > 0)));
   }
+}
+
+torch::Tensor der_ce_target(const torch::Tensor& labels, const std::vector<int64_t>& seen, bool background_shift) {
+  auto target = labels.clone();
+  if (background_shift) target.masked_fill_(target == 0, 255);
+  for (size_t i = 0; i < seen.size(); ++i)
+    target[long(i)].masked_fill_((target[long(i)] >= seen[i]) & (target[long(i)] != 255), 255);
+  return target;
 }
 
 torch::Tensor selection_priority(const std::string& s, const torch::Tensor& logits, const torch::Tensor& labels) {

@@ -137,10 +137,17 @@ void ReplayBuffer::add(std::vector<ReplayItem> candidates, int step, int first_l
     c.step = step;
     to_stored_form(c);
     if (o_.policy == "class_balanced") {
-      // The class of this step with the most pixels; crops without one are not stored.
+      // The class of this step with the most pixels; crops without one are not stored. Label 0
+      // counts only in a crop that shows no other class of the step: it is background (step 0
+      // of a class-incremental run, a room's background) or the most frequent class (Cityscapes'
+      // road) and, counted like the others, would be every crop's group.
       auto counts = torch::bincount(c.label.flatten().to(torch::kLong), {}, 256);
-      auto step_counts = counts.narrow(0, first_label, 255 - first_label);
-      c.group = step_counts.sum().item<int64_t>() > 0 ? first_label + int(step_counts.argmax().item<int64_t>()) : -1;
+      const int from = std::max(first_label, 1);
+      auto step_counts = counts.narrow(0, from, 255 - from);
+      if (step_counts.sum().item<int64_t>() > 0)
+        c.group = from + int(step_counts.argmax().item<int64_t>());
+      else
+        c.group = first_label == 0 && counts[0].item<int64_t>() > 0 ? 0 : -1;
     } else {
       c.group = step;
     }

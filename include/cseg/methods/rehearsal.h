@@ -28,6 +28,13 @@
 
 namespace cseg::methods {
 
+/// DER++'s cross-entropy targets for replayed crops: their stored labels [N, H, W], with a label
+/// the model did not have when crop i was stored (>= seen[i] classes) ignored (255). With the
+/// background shift (class-incremental steps > 0) label 0 is ignored too: a stored crop's
+/// background may hide classes learnt since. In domain-incremental runs label 0 is a class like
+/// any other (background of a room, or Cityscapes' road) and is learnt.
+torch::Tensor der_ce_target(const torch::Tensor& labels, const std::vector<int64_t>& seen, bool background_shift);
+
 /// Per crop, the score the replay buffer's `selection` ranks by (higher kept first): logits
 /// [N, C, H, W], labels [N, H, W] (255 ignored) -> [N].
 torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits, const torch::Tensor& labels);
