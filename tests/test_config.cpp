@@ -42,6 +42,26 @@ TEST(Config, UnknownKeyNamesKeyAndFile) {
                {"unknown config key", "'optim.lrr'", "exp.yaml"});
 }
 
+TEST(Config, KeysForComponentsNotInUseAreNamedAndAnErrorWhenStrict) {
+  TempDir d;
+  write(d / "exp.yaml", std::string(kMinimal) + "methods: [finetune]\nmethod_options: {mib: {kd_weight: 5}}\n");
+  const std::string p = (d / "exp.yaml").string();
+  // By default a warning: the experiment parses (a suite's base file may hold other runs' options).
+  EXPECT_NO_THROW(config::parse_experiment(config::load({p, {}, ""})));
+  expect_error([&] { config::parse_experiment(config::load({p, {"strict=true"}, ""})); },
+               {"'method_options.mib'", "exp.yaml", "method 'mib' is not in methods [finetune]", "strict"});
+  // With the method in use it is fine, strict or not.
+  EXPECT_NO_THROW(config::parse_experiment(config::load({p, {"strict=true", "methods=[finetune,mib]"}, ""})));
+  // A label map for a loader that ignores it; adaptation settings outside domain scenarios.
+  write(d / "b.yaml", kMinimal);
+  const std::string b = (d / "b.yaml").string();
+  EXPECT_NO_THROW(config::parse_experiment(config::load({b, {"strict=true"}, ""})));
+  expect_error([&] { config::parse_experiment(config::load({b, {"strict=true", "dataset.label_map=m.txt"}, ""})); },
+               {"'dataset.label_map'", "command line", "only the folder dataset", "'voc' ignores it"});
+  expect_error([&] { config::parse_experiment(config::load({b, {"strict=true", "adaptation.threshold=0.5"}, ""})); },
+               {"'adaptation.threshold'", "command line", "scenario.type: domain"});
+}
+
 TEST(Config, WrongTypeNamesKeyFileAndValue) {
   TempDir d;
   write(d / "exp.yaml", std::string(kMinimal) + "optim: {lr: fast}\n");

@@ -1,11 +1,13 @@
 #include "cseg/config/experiment.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cseg/config/config.h"
 #include "sections.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
+#include "cseg/core/log.h"
 #include "cseg/core/precision.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/label_spaces.h"
@@ -225,9 +227,40 @@ ModelConfig parse_model_section(const ConfigTree& tree) {
   return c;
 }
 
+namespace {
+/// Keys set for a component this experiment does not use, each as "'key' (in FILE) is not used by
+/// this experiment: why". Every
+/// such key is valid somewhere, so `finish` accepts it; but a typo'd experiment (options for
+/// `mib` while running `mbi`, a label map the loader ignores) would run as if it were absent.
+std::vector<std::string> unused_component_keys(const ExperimentConfig& c, const ConfigTree& tree,
+                                               const std::vector<std::string>& adaptation_keys) {
+  std::vector<std::string> unused;
+  const auto note = [&](const std::string& key, const std::string& why) {
+    const std::string origin = tree.origin(key);
+    unused.push_back(fmt::format("'{}' (in {}) is not used by this experiment: {}", key, origin.empty() ? "?" : origin, why));
+  };
+  for (const auto& [method, options] : c.method_options)
+    if (!options.empty() && std::find(c.methods.begin(), c.methods.end(), method) == c.methods.end())
+      note("method_options." + method, fmt::format("method '{}' is not in methods [{}]", method, fmt::join(c.methods, ", ")));
+  if (!c.dataset.label_map.empty() && c.dataset.name != "folder")
+    note("dataset.label_map", fmt::format("only the folder dataset maps labels; '{}' ignores it", c.dataset.name));
+  const bool saliency_reader = c.dataset.name == "voc" || c.dataset.name == "folder" || c.dataset.name == "fmnist_scenes";
+  if (c.dataset.saliency_dir != "auto" && !saliency_reader)
+    note("dataset.saliency_dir", fmt::format("the '{}' dataset has no saliency maps", c.dataset.name));
+  if (c.scenario.type != "domain" && !adaptation_keys.empty())
+    note("adaptation." + adaptation_keys.front(),
+         "adaptation settings apply to unlabelled environments of domain scenarios (scenario.type: domain)");
+  return unused;
+}
+}  // namespace
+
 ExperimentConfig parse_experiment(const ConfigTree& tree) {
   ExperimentConfig c;
   Section root = tree.root();
+  // strict: true makes a key for a component not in use an error; by default it is a warning
+  // (a suite's base file may hold options for methods that other runs of the suite use).
+  bool strict = false;
+  root.read("strict", strict);
   root.read("name", c.name);
   root.read("seed", c.seed);
   root.read("threads", c.threads);
@@ -306,6 +339,10 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   CSEG_CHECK(c.train.precision != "fp16" || c.device.rfind("cuda", 0) == 0,
              "config key 'train.precision': fp16 (float16 autocast with loss scaling) needs device: cuda; "
              "on the CPU use bf16");
+
+  const auto unused = unused_component_keys(c, tree, root.section("adaptation").keys());
+  CSEG_CHECK(!strict || unused.empty(), "config key {} (strict: true)", unused.empty() ? "" : unused.front());
+  for (const auto& u : unused) log::warn("config key {}", u);
 
   if (c.output_dir.empty()) c.output_dir = tree.env().at("output_root") + "/" + c.name;
   return c;
