@@ -242,8 +242,24 @@ int pretrain(const ConfigArgs& args, const std::string& command_line) {
   return 0;
 }
 
-int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split) {
+int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split,
+         const std::string& method_flag) {
   auto cfg = load_experiment(args);
+  // The method that trained the checkpoint: its prediction rule may differ from argmax (SSUL's
+  // unknown class counts as background) and read its saved state.
+  std::string method_name = method_flag;
+  if (method_name.empty()) {
+    const std::string folder = fs::absolute(checkpoint).parent_path().parent_path().filename().string();
+    if (std::find(cfg.methods.begin(), cfg.methods.end(), folder) != cfg.methods.end())
+      method_name = folder;
+    else if (cfg.methods.size() == 1)
+      method_name = cfg.methods.front();
+    CSEG_CHECK(!method_name.empty(), "eval: checkpoint '{}' is not in a run folder of one of the experiment's methods "
+               "[{}]: give --method", checkpoint, fmt::join(cfg.methods, ", "));
+  }
+  const auto opts = cfg.method_options.find(method_name);
+  auto method = methods::make_method(method_name, opts == cfg.method_options.end() ? std::map<std::string, std::string>{}
+                                                                                     : opts->second);
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   const auto& sc = *data.scenario;
   CSEG_CHECK(step >= 0 && step < sc.num_steps(), "--step {} is outside the scenario's steps 0..{}", step,
@@ -253,15 +269,18 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
   CSEG_CHECK(model->num_classes() >= sc.classes_after(step), "checkpoint '{}' has heads [{}] ({} classes); step {} of "
              "the scenario needs {} classes", checkpoint, fmt::join(model->head_sizes(), ","), model->num_classes(), step,
              sc.classes_after(step));
+  engine::load_checkpoint(checkpoint, *model, nullptr, method.get());  // the method's state
+  model->set_feature_taps(method->needs_features());
   model->to(core::parse_device(cfg.device));
   CSEG_CHECK(split == "test" || split == "val", "--split must be test or val (got '{}')", split);
   const auto& s = split == "test" ? data.test : data.val;
   const auto images = sc.eval_images(step, s.index);
   auto options = engine::eval_options(cfg);
   options.num_classes = sc.classes_after(step);
+  options.predict = [&](const models::ModelOutput& out) { return method->predict(out); };
   auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step), options);
   auto scores = metrics::score(cm);
-  nlohmann::json j{{"checkpoint", checkpoint}, {"step", step}, {"split", split}, {"images", images.size()},
+  nlohmann::json j{{"checkpoint", checkpoint}, {"method", method_name}, {"step", step}, {"split", split}, {"images", images.size()},
                    {"miou", scores.miou}, {"pixel_accuracy", scores.pixel_accuracy},
                    {"miou_old", metrics::mean_iou(scores, 0, sc.classes_after(0)).value_or(-1)}};
   if (step > 0) j["miou_new"] = metrics::mean_iou(scores, sc.classes_after(0), sc.classes_after(step)).value_or(-1);

@@ -15,7 +15,10 @@ struct ConfigArgs {
 int train(const ConfigArgs& args, const std::string& command_line);
 /// Classification pretraining of a model's encoder (pretrain/pretrain.h).
 int pretrain(const ConfigArgs& args, const std::string& command_line);
-int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split);
+/// Scores a step checkpoint as the trainer did: the method that trained it (`method`, else found
+/// from the run folder) supplies its prediction rule (SSUL's unknown class) and saved state.
+int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const std::string& split,
+         const std::string& method);
 int scenario(const ConfigArgs& args, bool json, bool ids);
 
 struct SceneArgs {

@@ -35,13 +35,16 @@ int main(int argc, char** argv) {
   pre->footer("Example: cseg pretrain -c configs/pretrain/fmnist_fast_scnn.yaml  (reruns resume; a finished run is "
               "found again by its config's hash)");
 
-  std::string checkpoint, split = "test";
+  std::string checkpoint, split = "test", eval_method;
   int step = 0;
   auto* eval = app.add_subcommand("eval", "evaluate a step checkpoint on that step's test (or val) set");
   add_config_options(eval, eval_args, true);
   eval->add_option("--checkpoint", checkpoint, "checkpoints/step<k>.pt of a run")->required()->check(CLI::ExistingFile);
   eval->add_option("--step", step, "the step the checkpoint ends")->required();
   eval->add_option("--split", split, "test or val");
+  eval->add_option("--method", eval_method,
+                   "the method that trained the checkpoint, for its prediction rule and state (default: the run "
+                   "folder's name RUN/<method>/checkpoints, else the experiment's only method)");
 
   bool json = false, ids = false;
   auto* scen = app.add_subcommand("scenario", "show a scenario's steps: classes, image counts, ids, label maps");
@@ -160,7 +163,7 @@ int main(int argc, char** argv) {
   try {
     if (*train) return cseg::app::train(train_args, command_line);
     if (*pre) return cseg::app::pretrain(pretrain_args, command_line);
-    if (*eval) return cseg::app::eval(eval_args, checkpoint, step, split);
+    if (*eval) return cseg::app::eval(eval_args, checkpoint, step, split, eval_method);
     if (*scen) return cseg::app::scenario(scen_args, json, ids);
     if (*fm) return cseg::app::data_fmnist_scenes(scene);
     if (*lst) return cseg::app::list(topic);

@@ -200,6 +200,21 @@ TEST(Cli, EvalReproducesTheTrainersNumbersAndValidationKeepsTheBest) {
                    (d / "run/finetune/checkpoints/step0.pt").string() + " --step 1");
   EXPECT_EQ(wrong.code, 2);
   EXPECT_NE(wrong.output.find("heads"), std::string::npos) << wrong.output;
+
+  // SSUL predicts with its unknown class (counted as background) from its saved head: eval
+  // takes the method from the run folder and reproduces the trainer's number.
+  auto s = run("train -c " + (d / "a.yaml").string() + " 'methods=[ssul]' output_dir=" + (d / "ssul").string());
+  ASSERT_EQ(s.code, 0) << s.output;
+  const double trained = results_of(d / "ssul")["methods"]["ssul"]["steps"][1]["test"]["miou"].get<double>();
+  const std::string ck = (d / "ssul/ssul/checkpoints/step1.pt").string();
+  auto es = run("eval -c " + (d / "a.yaml").string() + " 'methods=[ssul]' --checkpoint " + ck + " --step 1");
+  ASSERT_EQ(es.code, 0) << es.output;
+  EXPECT_EQ(nlohmann::json::parse(es.output)["method"], "ssul");
+  EXPECT_NEAR(nlohmann::json::parse(es.output)["miou"].get<double>(), trained, 1e-9);
+  // Evaluated as plain argmax (as fine-tuning), the same weights score differently here.
+  auto plain = run("eval -c " + (d / "a.yaml").string() + " --method finetune --checkpoint " + ck + " --step 1");
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_NE(nlohmann::json::parse(plain.output)["miou"].get<double>(), trained);
 }
 
 TEST(Cli, PredictModelInfoAndWeights) {
