@@ -563,6 +563,75 @@ TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   }
 }
 
+// RW's path integral is measured from an anchor that moves every `score_every` updates; a resume
+// in the middle of a step must restore it (it used to restart from the step's first weights).
+TEST(ContinualMethods, RwResumesItsScoreAnchorMidStep) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  auto cfg = test::tiny_config((d / "data").string(), (d / "run").string(), 3);
+  auto data = engine::open_experiment_data(cfg, "", 1);
+  auto build = [&] { return engine::build_model_for_step(cfg, *data.scenario, 0); };
+  const auto copy = [](models::Segmenter& from, models::Segmenter& to) {
+    torch::NoGradGuard no_grad;
+    auto dst = to.named_parameters();
+    for (const auto& p : from.named_parameters()) dst[p.key()].copy_(p.value());
+  };
+  auto straight = build(), start = build(), resumed_model = build();
+  copy(*straight, *start);  // the step's first weights
+  torch::manual_seed(3);
+  const auto input = torch::randn({2, 3, 32, 32});
+  const auto update = [&](ParameterRegularizer& rw, StepContext& ctx) {
+    torch::optim::SGD sgd(ctx.model->parameters(), torch::optim::SGDOptions(0.1));  // stateless
+    torch::manual_seed(7);  // the same dropout masks
+    sgd.zero_grad();
+    ctx.model->forward(input).logits.pow(2).mean().backward();
+    rw.after_backward(ctx);
+    sgd.step();
+    rw.after_optimizer_step(ctx);
+  };
+  const auto scores = [&](const ParameterRegularizer& rw) {
+    torch::serialize::OutputArchive out;
+    rw.save(out);
+    const auto file = (d / "rw.pt").string();
+    out.save_to(file);
+    torch::serialize::InputArchive in;
+    in.load_from(file);
+    std::vector<torch::Tensor> all;
+    while (true) {
+      torch::Tensor t;  // fresh each time: reading into a defined tensor overwrites its storage
+      if (!in.try_read("score_" + std::to_string(all.size()), t)) break;
+      all.push_back(t);
+    }
+    return all;
+  };
+  const Options options("rw", {{"score_every", "1"}});
+  ParameterRegularizer first(ParameterRegularizer::Kind::RW, options);
+  StepContext ctx;
+  ctx.model = straight.get();
+  first.on_step_begin(ctx);
+  for (int i = 0; i < 3; ++i) update(first, ctx);
+  torch::serialize::OutputArchive saved;  // the mid-step checkpoint's method state
+  first.save(saved);
+  saved.save_to((d / "mid.pt").string());
+  copy(*straight, *resumed_model);        // and its weights
+  // The resumed process, in the trainer's order: the method begins the step on the step's first
+  // weights, then loads the mid-step state; training goes on from the mid-step weights.
+  ParameterRegularizer resumed(ParameterRegularizer::Kind::RW, options);
+  StepContext rctx;
+  rctx.model = start.get();
+  resumed.on_step_begin(rctx);
+  torch::serialize::InputArchive mid;
+  mid.load_from((d / "mid.pt").string());
+  resumed.load(mid);
+  rctx.model = resumed_model.get();
+  update(first, ctx);
+  update(resumed, rctx);
+  const auto a = scores(first), b = scores(resumed);
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "score " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>() << " of " << a[i].abs().max().item<double>();
+}
+
 TEST(ContinualLosses, SdrClassMeansUseEveryImageOfTheBatch) {
   // Two images, 1 x 2 feature maps with D = 1: class 1 has features 1 (image 0) and 3, 5 (image 1).
   auto f = torch::tensor({1.f, 7.f, 3.f, 5.f}).view({2, 1, 1, 2});

@@ -184,6 +184,7 @@ void ParameterRegularizer::save(torch::serialize::OutputArchive& a) const {
   save_map(a, "old_fisher", old_fisher_);
   save_map(a, "score", score_);
   save_map(a, "old_score", old_score_);
+  save_map(a, "rw_anchor", rw_anchor_);  // RW's last anchor: a mid-step resume measures from it
   a.write("updates", torch::tensor(updates_));
 }
 
@@ -193,6 +194,8 @@ void ParameterRegularizer::load(torch::serialize::InputArchive& a) {
   load_map(a, "old_fisher", old_fisher_);
   load_map(a, "score", score_);
   load_map(a, "old_score", old_score_);
+  load_map(a, "rw_anchor", rw_anchor_);
+  if (kind_ == Kind::RW && rw_anchor_.empty()) rw_anchor_ = old_params_;  // a checkpoint from before it was saved
   torch::Tensor u;
   if (a.try_read("updates", u)) updates_ = u.item<int64_t>();
 }
