@@ -455,9 +455,13 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
     configs.push_back(cfg);
   }
   // A pretrained encoder (model.pretrain) is trained once, here, before the runs that share it.
+  // The runs wait for it, so it trains on every core whatever the runs' own `threads`.
   for (const auto& cfg : configs) {
     ConfigArgs a{cfg.string(), "", overrides};
-    load_experiment(a, nullptr, true);
+    const auto experiment = load_experiment(a, nullptr, false);
+    if (experiment.model.pretrain.empty()) continue;
+    core::configure_runtime({0, true});
+    pretrain::ensure_encoder(experiment.model.pretrain, env_file(a));
   }
   // Job order: method, scenario, seed. Runs that start together then differ in their seed, so
   // none waits for another to train a step 0 they share (share_step0: scenarios with the same

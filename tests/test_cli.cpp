@@ -7,9 +7,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
+#include <random>
+#include <regex>
 #include <thread>
 
 #include "cseg/core/files.h"
+#include "cseg/engine/checkpoint.h"
 #include "tiny_experiment.h"
 
 using namespace cseg;
@@ -140,6 +144,110 @@ TEST(Cli, ResumesAfterSigkillAndMatchesAnUninterruptedRun) {
     EXPECT_NEAR(sa[k]["test"]["miou"].get<double>(), sb[k]["test"]["miou"].get<double>(), 1e-6) << "step " << k;
     EXPECT_EQ(sa[k]["test"]["confusion"], sb[k]["test"]["confusion"]) << "step " << k;
   }
+}
+
+// Every method that keeps state of its own (importance weights, anchors, buffers, prototypes,
+// SSUL's unknown head, distillation teachers' statistics) resumes exactly: a run killed with
+// SIGKILL at pseudo-random moments, several times and in both steps, with checkpoints every three
+// iterations inside the epochs (train.checkpoint_every), ends with the confusion matrices of a run
+// that was never interrupted and wrote checkpoints only at epoch ends.
+TEST(Cli, EveryStatefulMethodResumesExactlyAfterRepeatedSigkills) {
+  test::TempDir d;
+  test::write_tiny_dataset(d / "data");
+  const int iterations = 16;  // 2 iterations per epoch (9 images, batch 4); checkpoints every 3
+  write(d / "a.yaml", test::tiny_config_yaml((d / "data").string(), (d / "killed").string(), iterations));
+  write(d / "b.yaml", test::tiny_config_yaml((d / "data").string(), (d / "straight").string(), iterations));
+  std::mt19937 rng(7);
+  int mid_epoch = 0;
+  for (const std::string method : {"plop", "sdr", "ewc", "rw", "ssul", "replay", "der++", "bacs"}) {
+    SCOPED_TRACE(method);
+    const std::string over = " methods=[" + method + "]";
+    const fs::path ckpt = d / "killed" / method / "checkpoints";
+    int kills_in_step1 = 0, launches = 0;
+    // Three kills: as soon as step 0, then step 1, has a checkpoint from inside an epoch (an odd
+    // iteration), then at a pseudo-random moment after step 1's first one.
+    struct Kill {
+      std::string file;
+      bool mid_epoch;
+    };
+    for (const Kill& plan : {Kill{"step0_last.pt", true}, Kill{"step1_last.pt", true}, Kill{"step1_last.pt", false}}) {
+      if (fs::exists(ckpt / "step1.pt")) break;
+      const std::string extra = "train.checkpoint_every=3";
+      const fs::path log = d / fmt::format("{}.{}.log", method, launches++);
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out, 1);
+        dup2(out, 2);
+        const std::string methods = "methods=[" + method + "]";
+        execl(CSEG_BINARY, CSEG_BINARY, "train", "-c", (d / "a.yaml").c_str(), methods.c_str(), extra.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      auto ready = [&] {
+        if (!fs::exists(ckpt / plan.file)) return false;
+        if (!plan.mid_epoch) return true;
+        try {
+          return engine::read_checkpoint_state((ckpt / plan.file).string()).iteration % 2 == 1;
+        } catch (const std::exception&) {
+          return false;  // removed at the step's end
+        }
+      };
+      bool finished = false;
+      for (int i = 0; i < 30000 && !ready(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (waitpid(pid, nullptr, WNOHANG) == pid) {
+          finished = true;
+          break;
+        }
+      }
+      if (!finished) {
+        if (!plan.mid_epoch)
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 250)(rng)));
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        if (plan.file == "step1_last.pt" && !fs::exists(ckpt / "step1.pt")) ++kills_in_step1;
+      }
+    }
+    EXPECT_GE(kills_in_step1, 1) << "no kill landed inside step 1";
+    auto resumed = run("train -c " + (d / "a.yaml").string() + over + " train.checkpoint_every=3");
+    ASSERT_EQ(resumed.code, 0) << resumed.output;
+    // Restarts that continued inside an epoch (an odd iteration count): the kill usually lands
+    // before the epoch's end overwrites the checkpoint.
+    std::string restarts = resumed.output;
+    for (int i = 1; i < launches; ++i) restarts += core::read_text((d / fmt::format("{}.{}.log", method, i)).string());
+    const std::regex resume_line(R"(resuming after epoch \d+ \(iteration (\d+)/)");
+    for (std::sregex_iterator m(restarts.begin(), restarts.end(), resume_line), end; m != end; ++m)
+      mid_epoch += std::stoi((*m)[1]) % 2 == 1;
+
+    auto straight = run("train -c " + (d / "b.yaml").string() + over);
+    ASSERT_EQ(straight.code, 0) << straight.output;
+    const auto a = results_of(d / "killed"), b = results_of(d / "straight");
+    const auto& sa = a["methods"][method]["steps"];
+    const auto& sb = b["methods"][method]["steps"];
+    ASSERT_EQ(sa.size(), 2u);
+    ASSERT_EQ(sb.size(), 2u);
+    for (int k = 0; k < 2; ++k) EXPECT_EQ(sa[k]["test"]["confusion"], sb[k]["test"]["confusion"]) << "step " << k;
+    // Every logged loss (every second iteration) is the uninterrupted run's, to the last bit;
+    // iterations trained again after a kill logged theirs twice, both the same.
+    auto losses = [&](const fs::path& run_dir) {
+      std::multimap<std::pair<int, int>, double> by_iteration;
+      std::ifstream in((run_dir / method / "metrics.jsonl").string());
+      for (std::string line; std::getline(in, line);) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.contains("loss")) by_iteration.emplace(std::make_pair(j["step"].get<int>(), j["iteration"].get<int>()), j["loss"].get<double>());
+      }
+      return by_iteration;
+    };
+    const auto killed_losses = losses(d / "killed"), straight_losses = losses(d / "straight");
+    ASSERT_EQ(straight_losses.size(), size_t(iterations));  // 2 steps x 8 logged iterations
+    for (const auto& [at, loss] : killed_losses) {
+      ASSERT_EQ(straight_losses.count(at), 1u) << "step " << at.first << " iteration " << at.second;
+      EXPECT_EQ(loss, straight_losses.find(at)->second) << "step " << at.first << " iteration " << at.second;
+    }
+  }
+  EXPECT_GE(mid_epoch, 4) << "too few restarts continued inside an epoch to test that path";
 }
 
 TEST(Cli, StartsAtStepKFromACheckpoint) {

@@ -195,7 +195,7 @@ TEST(Consistency, AnUnlabelledVideoStepAddsTheConsistencyTerms) {
       continue;
     }
     ASSERT_TRUE(j.contains("loss_temporal_consistency") && j.contains("loss_depth_edges")) << line;
-    EXPECT_GE(j["loss_temporal_consistency"].get<double>(), 0);
+    EXPECT_GT(j["loss_temporal_consistency"].get<double>(), 0);  // the frames move: the student disagrees
     EXPECT_GT(j["loss_depth_edges"].get<double>(), 0);
     ++lines_with_terms;
   }

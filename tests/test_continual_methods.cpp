@@ -437,6 +437,22 @@ TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
   EXPECT_EQ(std::set<size_t>(all.begin(), all.end()).size(), 4u);
 }
 
+// Logits are stored as float16, whose largest finite value is 65504: larger ones (a model whose
+// norm statistics are far off) keep float32 instead of turning into inf DER targets.
+TEST(ReplayBuffer, LogitsBeyondFloat16KeepTheirValue) {
+  methods::ReplayItem small, large;
+  small.label = large.label = torch::zeros({2, 2}, torch::kLong);
+  small.logits = torch::full({3, 2, 2}, 1000.0);
+  large.logits = torch::full({3, 2, 2}, 1000.0);
+  large.logits[1][0][0] = -1e6;
+  methods::ReplayBuffer::to_stored_form(small);
+  methods::ReplayBuffer::to_stored_form(large);
+  EXPECT_EQ(small.logits.scalar_type(), torch::kHalf);
+  EXPECT_EQ(large.logits.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::isfinite(large.logits).all().item<bool>());
+  EXPECT_EQ(large.logits[1][0][0].item<double>(), -1e6);
+}
+
 TEST(ReplayBuffer, ClassBalanceDoesNotGroupByLabelZero) {
   // What the trainer passes at step 0 and in domain runs: first label 0. Every crop is mostly
   // label 0 (background, or a road) with a 2 x 2 item; the groups are the items' classes.

@@ -191,6 +191,8 @@ void read_train(Section s, TrainConfig& c) {
   s.read_choice("precision", c.precision, core::precision_names());
   s.read("workers", c.workers);
   s.read("prefetch", c.prefetch);
+  s.read("checkpoint_every", c.checkpoint_every);
+  s.read("checkpoint_minutes", c.checkpoint_minutes);
   s.read("debug", c.debug);
   s.read("debug_iterations", c.debug_iterations);
   s.read("shared_step0", c.shared_step0);
@@ -207,6 +209,8 @@ void read_train(Section s, TrainConfig& c) {
   CSEG_CHECK(c.batch_size > 0, "config key {}: must be > 0", s.where("batch_size"));
   CSEG_CHECK(c.first_step_factor > 0, "config key {}: must be > 0", s.where("first_step_factor"));
   CSEG_CHECK(c.workers >= 0, "config key {}: must be >= 0", s.where("workers"));
+  CSEG_CHECK(c.checkpoint_every >= 0, "config key {}: must be >= 0 (0: at epoch ends only)", s.where("checkpoint_every"));
+  CSEG_CHECK(c.checkpoint_minutes >= 0, "config key {}: must be >= 0 (0: off)", s.where("checkpoint_minutes"));
   CSEG_CHECK(c.start_step == 0 || !c.init_checkpoint.empty(),
              "config key {}: starting at step {} needs train.init_checkpoint", s.where("start_step"),
              c.start_step);

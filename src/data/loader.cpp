@@ -74,7 +74,7 @@ void Loader::stop_workers() {
   stopping_ = false;
 }
 
-void Loader::start_epoch(int epoch) {
+void Loader::start_epoch(int epoch, size_t first_batch) {
   stop_workers();
   epoch_ = epoch;
   order_ = indices_;
@@ -85,7 +85,9 @@ void Loader::start_epoch(int epoch) {
   total_ = batches_per_epoch();
   CSEG_CHECK(total_ > 0, "{}: {} images are fewer than one batch of {}", dataset_.describe(),
              indices_.size(), options_.batch_size);
-  consumed_ = claimed_ = 0;
+  CSEG_CHECK(first_batch <= total_, "{}: epoch {} has {} batches, cannot begin at batch {}", dataset_.describe(),
+             epoch, total_, first_batch);
+  consumed_ = claimed_ = first_batch;
   ready_.clear();
   error_ = nullptr;
   for (int t = 0; t < options_.workers; ++t) threads_.emplace_back([this] { worker_loop(); });

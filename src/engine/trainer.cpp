@@ -661,8 +661,22 @@ Trainer::StepTiming Trainer::train_step(int k) {
   model_->train();
   release_gradients(*optimizer);  // none left from before the step (a method's own backward pass, say)
   double loss_avg = 0;
+  // train.checkpoint_every / checkpoint_minutes: checkpoints within an epoch. Every epoch but the
+  // step's last runs all per_epoch batches, so the iteration count says where in its epoch a
+  // resumed run stands.
+  auto last_saved = Clock::now();
+  auto mid_epoch_checkpoint_due = [&] {
+    const bool epoch_ends = state.iteration == total || state.iteration == int64_t(state.epoch + 1) * per_epoch;
+    if (epoch_ends) return false;  // the end-of-epoch checkpoint follows
+    return (tc.checkpoint_every > 0 && state.iteration % tc.checkpoint_every == 0) ||
+           (tc.checkpoint_minutes > 0 && seconds_since(last_saved) >= 60 * tc.checkpoint_minutes);
+  };
   while (state.iteration < total) {
-    loader.start_epoch(state.epoch);
+    const int64_t first_batch = state.iteration - int64_t(state.epoch) * per_epoch;
+    CSEG_CHECK(first_batch >= 0 && first_batch < per_epoch,
+               "{}: iteration {} does not fall in epoch {} of {} batches (was the data or the batch size changed?)",
+               last, state.iteration, state.epoch, per_epoch);
+    loader.start_epoch(state.epoch, size_t(first_batch));
     const auto epoch_start = Clock::now();
     double wait = 0;
     int64_t seen = 0;
@@ -758,11 +772,13 @@ Trainer::StepTiming Trainer::train_step(int k) {
       release_gradients(*optimizer);  // the next backward writes fresh ones
       ctx.old_output = nullptr;
       if (!taken && !scaler) {  // (fp16's scaler skips overflowing steps by design)
+        std::vector<std::string> term_values;  // which term went wrong
+        for (const auto& [name, t] : terms) term_values.push_back(fmt::format("{} {}", name, t.item<double>()));
         CSEG_CHECK(tc.nonfinite == "skip",
-                   "[{}] step {} iteration {}: the loss is {} (learning rate {} too high?); the update was not applied, "
-                   "so the last checkpoint ({}) holds sound weights; lower the learning rate, or set train.nonfinite: "
-                   "skip to skip such iterations",
-                   method_.name(), k, state.iteration, lv, base_lrs[0] * f,
+                   "[{}] step {} iteration {}: the loss is {} ({}; learning rate {} too high?); the update was not "
+                   "applied, so the last checkpoint ({}) holds sound weights; lower the learning rate, or set "
+                   "train.nonfinite: skip to skip such iterations",
+                   method_.name(), k, state.iteration, lv, fmt::join(term_values, ", "), base_lrs[0] * f,
                    fs::exists(last) ? last : k > 0 ? checkpoint(fmt::format("step{}.pt", k - 1)) : std::string("none yet"));
         ++timing.skipped_nonfinite;
       }
@@ -780,6 +796,11 @@ Trainer::StepTiming Trainer::train_step(int k) {
         for (const auto& [name, t] : terms) tb_step->scalar("loss/" + name, t.item<double>(), state.iteration);
       }
       timing.iteration_seconds.push_back(seconds_since(t0));
+      if (primary() && mid_epoch_checkpoint_due()) {
+        if (scaler) state.loss_scaler = scaler->state();
+        save_checkpoint(last, *model_, optimizer.get(), &method_, state);
+        last_saved = Clock::now();
+      }
     }
     timing.train_seconds += seconds_since(epoch_start);
     timing.data_wait_seconds += wait;
@@ -802,6 +823,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
     }
     if (scaler) state.loss_scaler = scaler->state();
     if (primary()) save_checkpoint(last, *model_, optimizer.get(), &method_, state);
+    last_saved = Clock::now();
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
   if (step0_lock && step0_taken.empty()) save_checkpoint(step0_file, *model_, nullptr, nullptr, state);

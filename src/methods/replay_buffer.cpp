@@ -128,7 +128,10 @@ void ReplayBuffer::to_stored_form(ReplayItem& c) {
   if (c.image.defined()) c.image = stored(c.image, torch::kHalf);
   for (auto& l : c.latents) l = stored(l, torch::kHalf);
   c.label = stored(c.label, torch::kUInt8);
-  if (c.logits.defined()) c.logits = stored(c.logits, torch::kHalf);
+  // float16 ends at 65504: logits beyond it (a model whose norm statistics are far off, say) stay
+  // float32 rather than becoming inf targets for DER's distillation.
+  if (c.logits.defined())
+    c.logits = stored(c.logits, c.logits.abs().max().item<double>() > 65504 ? torch::kFloat : torch::kHalf);
   if (c.embedding.defined()) c.embedding = c.embedding.cpu();
 }
 

@@ -149,6 +149,11 @@ struct TrainConfig {
   /// leave the iteration out, count it (results.json: skipped_nonfinite) and go on. fp16 runs
   /// skip overflowing steps through their loss scaler either way.
   std::string nonfinite = "stop";
+  /// Checkpoints within an epoch (step<k>_last.pt, atomically, as at each epoch's end), so a
+  /// killed run loses at most this much: every n iterations and/or every m minutes (0: off). A
+  /// resumed run continues at the next batch of the epoch and retraces an uninterrupted one.
+  int checkpoint_every = 0;
+  double checkpoint_minutes = 0;
   bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
   int debug_iterations = 3;
   /// A folder of step-0 models shared by runs (a suite sets it): a method whose step 0 is
@@ -228,7 +233,11 @@ struct ExperimentConfig {
   AdaptationConfig adaptation;
 };
 
-/// Reads every section strictly: unknown keys and wrong types throw, naming key and file.
+/// Reads every section strictly: unknown keys and wrong types throw, naming key and file. Keys
+/// that are valid but configure a component the run does not use (method_options of a method not
+/// in `methods`, dataset.label_map outside the folder loader, dataset.saliency_dir for a loader
+/// without saliency, adaptation outside domain scenarios) are a warning naming key and file; with
+/// the top-level `strict: true` they are an error.
 ExperimentConfig parse_experiment(const ConfigTree& tree);
 /// Only the `model` section (for commands that need no dataset, e.g. `cseg model-info`).
 ModelConfig parse_model_section(const ConfigTree& tree);

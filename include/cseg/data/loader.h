@@ -58,8 +58,10 @@ class Loader {
 
   size_t batches_per_epoch() const;
   size_t num_samples() const { return indices_.size(); }
-  /// Starts (or restarts) epoch `epoch`; batches come from next().
-  void start_epoch(int epoch);
+  /// Starts (or restarts) epoch `epoch`; batches come from next(), beginning at `first_batch`
+  /// (a run resumed mid-epoch: the batches before it are neither loaded nor returned, and the
+  /// rest are those an uninterrupted epoch gives).
+  void start_epoch(int epoch, size_t first_batch = 0);
   /// The next batch of the epoch, or nullopt at its end. Rethrows a worker's error.
   std::optional<Batch> next();
 
