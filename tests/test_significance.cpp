@@ -120,5 +120,17 @@ TEST(Significance, ComparisonTableMarksAndRanksBySeedNoise) {
   EXPECT_NE(engine::comparison_csv(rows).find("p_all_vs_finetune"), std::string::npos);
   // s / step leaves out step 0 (the base model): 1 s over the one continual step.
   EXPECT_DOUBLE_EQ(rows[0].seconds_per_step, 1.0);
+  // A fourth mib run still under way (only step 0 done) is left out and counted, not averaged in
+  // with its step 0 as if it were final.
+  auto running = run_results("mib", 3, 0.9, 0.9);
+  running["steps"].erase(1);
+  fs::create_directories(dir / "mib3");
+  core::write_text_atomic((dir / "mib3" / "results.json").string(), running.dump());
+  const auto with_running = engine::compare_runs({dir.string()});
+  for (const auto& r : with_running) {
+    EXPECT_EQ(r.runs, 3) << r.method;
+    EXPECT_EQ(r.unfinished, r.method == "mib" ? 1 : 0) << r.method;
+  }
+  EXPECT_NE(engine::comparison_markdown(with_running).find("| 3 (+1 unfinished) |"), std::string::npos);
   fs::remove_all(dir);
 }

@@ -136,6 +136,17 @@ TEST(TorchFile, BadFilesGiveClearErrors) {
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   write_bytes(d / "cut.pt", bytes.substr(0, bytes.size() / 2));
   test::expect_error([&] { weights::read_torch_file((d / "cut.pt").string()); }, {"cut.pt"});
+  // A storage claiming 2^40 elements (4 TB of float32) in a file of a few hundred bytes: a clear
+  // error before any allocation. The fixture's one storage id ends ('cpu', 6): its element count,
+  // pickled as BININT1 6, becomes LONG1 2^40.
+  const std::string claim("cpuq\x14K\x06", 7);
+  const auto at = bytes.find(claim);
+  ASSERT_NE(at, std::string::npos);
+  std::string huge = bytes;
+  huge.replace(at, claim.size(), std::string("cpuq\x14\x8a\x06\x00\x00\x00\x00\x00\x01", 13));
+  write_bytes(d / "huge.pt", huge);
+  test::expect_error([&] { weights::read_torch_file((d / "huge.pt").string()); },
+                     {"huge.pt", "claims 1099511627776 elements"});
 }
 
 TEST(Parity, ResNetMatchesTorchvisionKeyForKey) {

@@ -1,5 +1,7 @@
 #include "cseg/engine/checkpoint.h"
 
+#include <cstdio>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <torch/cuda.h>
@@ -21,6 +23,23 @@ torch::Tensor ints(const std::vector<int>& v) {
   return torch::tensor(w, torch::kInt64);
 }
 }  // namespace
+
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  core::replace_atomically(path, [&](const std::string& tmp) {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    CSEG_CHECK(f != nullptr, "cannot open '{}' for writing", tmp);
+    // LibTorch's writer throws from its destructor when a write falls short, which ends the
+    // process; so it is told that every write succeeded, and the outcome is checked here.
+    bool ok = true;
+    archive.save_to([&](const void* data, size_t n) -> size_t {
+      if (ok && n > 0 && std::fwrite(data, 1, n, f) != n) ok = false;
+      return n;
+    });
+    ok = std::fflush(f) == 0 && ok;
+    ok = std::fclose(f) == 0 && ok;
+    CSEG_CHECK(ok, "the write did not complete (disk full?)");
+  });
+}
 
 void save_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
                      const methods::Method* method, const TrainState& s) {
@@ -62,10 +81,8 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
     method->save(a);
     root.write("method", a);
   }
-  const std::string tmp = core::temp_path_for(path);
   fs::create_directories(fs::path(path).parent_path());
-  root.save_to(tmp);
-  fs::rename(tmp, path);
+  save_archive(root, path);
 }
 
 namespace {

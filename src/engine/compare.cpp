@@ -98,9 +98,20 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
   };
   std::map<std::pair<std::string, std::string>, Acc> acc;
   std::vector<std::pair<std::string, std::string>> order;
-  for (const auto& run : find_method_runs(paths)) {
+  const auto runs = find_method_runs(paths);
+  // A run still under way (a suite in progress) has fewer steps than its scenario: its last step
+  // is not the final one, so it is left out and counted. A scenario's length is its longest run's.
+  std::map<std::string, size_t> scenario_steps;
+  for (const auto& run : runs)
+    scenario_steps[run.scenario] = std::max(scenario_steps[run.scenario], run.results["steps"].size());
+  std::map<std::pair<std::string, std::string>, int> unfinished;
+  for (const auto& run : runs) {
     const auto& j = run.results;
     const auto key = std::make_pair(run.scenario, run.method);
+    if (j["steps"].size() < scenario_steps[run.scenario]) {
+      ++unfinished[key];
+      continue;
+    }
     if (!acc.count(key)) order.push_back(key);
     auto& a = acc[key];
     const auto& last = j["steps"].back()["test"];
@@ -130,6 +141,7 @@ std::vector<ComparisonRow> compare_runs(const std::vector<std::string>& paths) {
     r.scenario = key.first;
     r.method = key.second;
     r.runs = int(a.all_m.v.size());
+    r.unfinished = unfinished.count(key) ? unfinished.at(key) : 0;
     r.old_miou = a.old_m.mean(), r.old_std = a.old_m.stddev();
     r.new_miou = a.new_m.mean(), r.new_std = a.new_m.stddev();
     r.all_miou = a.all_m.mean(), r.all_std = a.all_m.stddev();
@@ -198,7 +210,8 @@ std::string comparison_markdown(const std::vector<ComparisonRow>& rows) {
                        pct_pm(r.new_miou, r.new_std, r.runs), mark(r.new_vs_finetune),
                        pct_pm(r.all_miou, r.all_std, r.runs), mark(r.all_vs_finetune),
                        pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting), pct(r.avg_miou), r.seconds_per_step,
-                       r.peak_rss_mb, r.runs);
+                       r.peak_rss_mb, r.unfinished ? fmt::format("{} (+{} unfinished)", r.runs, r.unfinished)
+                                                   : std::to_string(r.runs));
   }
   flush(current);
   if (!rows.empty())

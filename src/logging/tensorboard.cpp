@@ -156,6 +156,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& run_dir) {
 void TensorBoardWriter::write(const std::string& event) {
   out_ << tf_record(event);
   out_.flush();
+  CSEG_CHECK(out_.good(), "writing the TensorBoard event file '{}' failed (disk full?)", path_);
 }
 
 void TensorBoardWriter::scalar(const std::string& tag, double value, int64_t step) {

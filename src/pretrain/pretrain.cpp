@@ -16,6 +16,7 @@
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/class_index.h"
+#include "cseg/engine/checkpoint.h"
 #include "cseg/engine/optimizer.h"
 #include "cseg/logging/progress.h"
 #include "cseg/models/segmenter.h"
@@ -85,9 +86,7 @@ void save_encoder(const std::string& path, models::Segmenter& model) {
   CSEG_CHECK(children == int(model.backbone_prefixes().size()), "pretrain: the model's backbone prefixes ({}) are not "
              "all modules of it", fmt::join(model.backbone_prefixes(), ", "));
   root.write("model", m);
-  const std::string tmp = core::temp_path_for(path);
-  root.save_to(tmp);
-  fs::rename(tmp, path);
+  engine::save_archive(root, path);
 }
 
 struct Counters {
@@ -112,9 +111,7 @@ void save_state(const std::string& path, models::Segmenter& model, torch::nn::Li
   root.write("classifier", f);
   optimizer.save(o);
   root.write("optimizer", o);
-  const std::string tmp = core::temp_path_for(path);
-  root.save_to(tmp);
-  fs::rename(tmp, path);
+  engine::save_archive(root, path);
 }
 
 Counters load_state(const std::string& path, models::Segmenter& model, torch::nn::Linear& fc,

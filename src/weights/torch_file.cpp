@@ -340,6 +340,15 @@ StorageId parse_storage_id(const PyValue& pid, const std::string& path) {
   return {*dtype, key.is_string() ? key.s : std::to_string(key.i), pid.items[4]->i};
 }
 
+/// A storage's claimed element count checked against the bytes that can hold it, before anything
+/// is allocated: a crafted file may claim terabytes.
+void check_storage_size(const std::string& path, const StorageId& id, size_t available) {
+  const size_t element = c10::elementSize(id.dtype);
+  if (id.numel < 0 || size_t(id.numel) > available / element)
+    fail("{}: storage '{}' claims {} elements of {} bytes, more than the {} bytes the file holds for it", path,
+         id.key, id.numel, element, available);
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open the weights file", path);
@@ -363,6 +372,7 @@ PyValuePtr read_zip(const std::string& path) {
     const std::string record = "data/" + id.key;
     if (!reader->hasRecord(record)) fail("{}: storage record '{}' is missing", path, record);
     auto [ptr, nbytes] = reader->getRecord(record);
+    check_storage_size(path, id, nbytes);
     auto flat = torch::empty({id.numel}, id.dtype);
     const size_t want = size_t(id.numel) * flat.element_size();
     if (nbytes < want) fail("{}: storage '{}' holds {} bytes, expected {}", path, record, nbytes, want);
@@ -388,6 +398,7 @@ PyValuePtr read_legacy(const std::string& path, const std::string& bytes) {
     auto& slot = storages[id.key];
     if (!slot) {
       slot = make(Kind::Storage);
+      check_storage_size(path, id, bytes.size());
       slot->tensor = torch::empty({id.numel}, id.dtype);
       dtypes[id.key] = id.dtype;
     }

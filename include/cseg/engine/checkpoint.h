@@ -20,6 +20,10 @@ struct TrainState {
   std::optional<core::GradScaler::State> loss_scaler;  ///< fp16 training's loss scale (absent otherwise)
 };
 
+/// Writes `archive` to `path` atomically and checked (core::replace_atomically): a failed write
+/// (a full disk) is an error naming `path`, which keeps its previous content.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
+
 void save_checkpoint(const std::string& path, models::Segmenter& model, torch::optim::Optimizer* optimizer,
                      const methods::Method* method, const TrainState& state);
 

@@ -15,6 +15,9 @@ struct ComparisonRow {
   std::string scenario;  ///< "task mode" (e.g. "5-1 overlap")
   std::string method;
   int runs = 0;          ///< seeds aggregated
+  /// Runs of this method and scenario left out because they have not finished the scenario's
+  /// steps (fewer steps than the scenario's longest run): their last step is not the final one.
+  int unfinished = 0;
   // mean and std over the runs (std 0 for one run); mIoU values in [0, 1], NaN when undefined
   double old_miou = 0, old_std = 0, new_miou = 0, new_std = 0, all_miou = 0, all_std = 0;
   double hiou = 0, hiou_std = 0, avg_miou = 0;
