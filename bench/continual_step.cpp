@@ -10,10 +10,10 @@
 // Each method gets what the trainer gives it at step 1 of `config` (bench/continual_step.yaml):
 // the same step-0 weights, the teacher readied for inference (when the method asks for one), the
 // step's new head, real augmented batches from the step's training images, its hooks
-// (on_step_begin, and step 0's on_step_end first so replay has a filled buffer), and the
-// trainer's per-batch sequence (engine/trainer.cpp): before_forward, the teacher's forward
-// without autograd, forward, task loss + the method's terms, backward, optimizer step, gradients
-// released, the loss read.
+// (on_step_begin, and step 0's on_step_end first so replay has a filled buffer), readied by the
+// trainer's own engine::ready_step_model, and each iteration is the trainer's
+// engine::TrainIteration (before_forward, the teacher's forward without autograd, forward, task
+// loss + the method's terms, backward, the update, gradients released, the loss read).
 //
 //   bench_continual_step [config=bench/continual_step.yaml] [methods=finetune,mib,plop,replay]
 //                        [rounds=60] [warmup=5] [threads=2]
@@ -31,9 +31,10 @@
 #include "cseg/config/config.h"
 #include "cseg/core/runtime.h"
 #include "cseg/engine/experiment_data.h"
-#include "cseg/engine/trainer.h"
+#include "cseg/core/device.h"
+#include "cseg/engine/iteration.h"
+#include "cseg/engine/optimizer.h"
 #include "cseg/methods/method.h"
-#include "cseg/models/inference.h"
 #include "cseg/scenarios/scenario.h"
 
 using namespace cseg;
@@ -68,7 +69,9 @@ std::vector<Batch> step_batches(const config::ExperimentConfig& cfg, const engin
 struct Runner {
   std::unique_ptr<methods::Method> method;
   std::shared_ptr<models::Segmenter> model, teacher;
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  adaptation::StepAdaptation labelled;  // a labelled step: no adaptation
+  std::unique_ptr<engine::TrainIteration> iteration;
   methods::StepContext ctx;
   std::vector<double> ms;
   int64_t images = 0;
@@ -101,23 +104,15 @@ struct Runner {
     ctx.config = &cfg;
     ctx.total_iterations = 1 << 20;
     ctx.iterations_per_epoch = int64_t(step1.size());
-    if (method->needs_old_model()) {
-      teacher = models::inference_copy(*model, method->needs_features());
-      ctx.old_model = teacher.get();
-    }
-    model->add_head(ctx.num_classes - ctx.num_old_classes);
-    model->set_feature_taps(method->needs_features());
-    if (cfg.model.channels_last) models::to_channels_last(*model);
-    ctx.model = model.get();
+    teacher = engine::ready_step_model(*model, ctx, method->needs_old_model(), method->needs_features(), cfg.model,
+                                       core::parse_device(cfg.device));
     ctx.visit_train_data = visit(step1);
     method->on_step_begin(ctx);
-    std::vector<torch::Tensor> params;
-    for (auto& p : model->parameters())
-      if (p.requires_grad()) params.push_back(p);
-    for (auto& p : method->parameters()) params.push_back(p);
-    const double lr = cfg.optim.lr_next > 0 ? cfg.optim.lr_next : cfg.optim.lr;
-    optimizer = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(lr).momentum(cfg.optim.momentum).weight_decay(cfg.optim.weight_decay));
+    std::vector<double> base_lrs;
+    optimizer = engine::make_step_optimizer(*model, cfg.optim, engine::step_learning_rate(cfg.optim, 1), base_lrs,
+                                            method->parameters());
+    iteration = std::make_unique<engine::TrainIteration>(cfg, *model, *method, labelled, *optimizer,
+                                                         engine::TrainIteration::Options{});
     model->train();
   }
 
@@ -125,25 +120,7 @@ struct Runner {
   double iterate(const Batch& source) {
     const auto t0 = Clock::now();
     Batch batch = source;  // replay appends to it
-    method->before_forward(ctx, batch);
-    models::ModelOutput old_out;
-    if (teacher) {
-      torch::NoGradGuard no_grad;
-      old_out = teacher->forward(batch.images);
-      ctx.old_output = &old_out;
-    }
-    auto out = model->forward(batch.images);
-    methods::LossTerms terms{{"task", method->task_loss(ctx, batch, out)}};
-    method->add_loss_terms(ctx, batch, out, terms);
-    torch::Tensor loss = terms[0].second;
-    for (size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i].second;
-    loss.backward();
-    method->after_backward(ctx);
-    optimizer->step();
-    method->after_optimizer_step(ctx);
-    engine::release_gradients(*optimizer);
-    ctx.old_output = nullptr;
-    (void)loss.item<double>();
+    iteration->run(ctx, batch);
     ++ctx.iteration;
     images = batch.size();
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

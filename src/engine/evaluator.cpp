@@ -1,5 +1,8 @@
 #include "cseg/engine/evaluator.h"
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "cseg/data/loader.h"
 #include "cseg/models/predictions.h"
 
@@ -45,6 +48,47 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
     cm.update(pred, labels);
   }
   return cm;
+}
+
+EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& dataset, std::vector<size_t> ids,
+                             const std::array<uint8_t, 256>& lut, const EvalOptions& options,
+                             const data::Palette& palette) {
+  if (ids.size() > 4) ids.resize(4);
+  if (ids.empty()) return {};
+  data::LoaderOptions lo;
+  lo.batch_size = int(ids.size());
+  lo.train = false;
+  lo.workers = 0;
+  lo.lut = lut;
+  lo.augment.mean = options.mean;
+  lo.augment.std = options.std;
+  data::Loader loader(dataset, ids, lo);
+  loader.start_epoch(0);
+  auto batch = loader.next();
+  if (!batch) return {};
+  torch::Tensor pred;
+  {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    auto out = model.forward(batch->images.to(models::device_of(model)));
+    out.logits = seen_logits(out.logits, options.num_classes > 0 ? options.num_classes : model.num_classes());
+    pred = (options.predict ? options.predict(out) : models::predicted_classes(out.logits)).cpu();
+  }
+  auto mean = torch::tensor(options.mean, torch::kFloat).view({1, 3, 1, 1});
+  auto stdv = torch::tensor(options.std, torch::kFloat).view({1, 3, 1, 1});
+  auto rgb = ((batch->images * stdv + mean) * 255).clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  auto colours = torch::empty({256, 3}, torch::kUInt8);
+  for (int i = 0; i < 256; ++i)
+    for (int c = 0; c < 3; ++c) colours[i][c] = palette[i][c];
+  auto colour = [&](const torch::Tensor& labels) { return colours.index({labels.clamp(0, 255).to(torch::kLong)}); };
+  auto rows = torch::cat({rgb, colour(batch->labels), colour(pred)}, 2);  // [N, H, 3W, 3]
+  auto grid = rows.reshape({-1, rows.size(2), 3}).contiguous();            // [N*H, 3W, 3]
+  cv::Mat img(int(grid.size(0)), int(grid.size(1)), CV_8UC3, grid.data_ptr<uint8_t>());
+  cv::Mat bgr;
+  cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> png;
+  cv::imencode(".png", bgr, png);
+  return {std::string(png.begin(), png.end()), img.rows, img.cols};
 }
 
 }  // namespace cseg::engine

@@ -2,6 +2,9 @@
 
 #include "cseg/core/error.h"
 #include "cseg/data/datasets.h"
+#include "cseg/data/loader.h"
+
+#include <numeric>
 #include "cseg/scenarios/task_table.h"
 
 namespace cseg::engine {
@@ -140,6 +143,48 @@ nlohmann::json describe_scenario(const ExperimentData& d, bool with_ids) {
     out["steps"].push_back(s);
   }
   return out;
+}
+
+StepTrainData step_train_data(const ExperimentData& data, int k, bool cumulative) {
+  const auto& sc = *data.scenario;
+  const auto& split = data.train_split(k);
+  const int sk = data.scenario_step(k);
+  StepTrainData d;
+  d.dataset = split.dataset;
+  d.labelled = data.labelled(k) || (cumulative && data.domain());
+  d.lut = cumulative && !data.domain() ? sc.cumulative_train_labels(k) : sc.train_labels(sk);
+  const auto every_image = [&d] {
+    d.images.resize(d.dataset->size());
+    std::iota(d.images.begin(), d.images.end(), size_t(0));
+  };
+  if (data.domain() && cumulative) {
+    std::vector<std::shared_ptr<const data::Dataset>> parts;
+    std::vector<std::string> names;
+    for (int e = 0; e <= k; ++e) {
+      parts.push_back(data.environments[e].train_with_masks);
+      names.push_back(data.environments[e].name);
+    }
+    d.dataset = std::make_shared<data::ConcatDataset>(
+        parts, fmt::format("the training frames of environments {}", fmt::join(names, ", ")));
+    every_image();
+  } else if (!d.labelled) {
+    every_image();
+    // The masks are all 255 (UnlabelledDataset): they pass unchanged (the protocol's table would
+    // turn 255 into background under MiB's protocol).
+    d.lut = data::identity_lut();
+  } else {
+    d.images = cumulative ? sc.cumulative_train_images(k, split.index) : sc.train_images(sk, split.index);
+  }
+  if (data.domain()) {
+    const auto& env = data.environments[k].name;
+    d.description = cumulative ? fmt::format("environments up to {}, all with their labels (joint reference)", env)
+                               : fmt::format("environment {}{}", env, d.labelled ? "" : " (unlabelled)");
+  } else {
+    const auto& names = data.class_names;
+    d.description = fmt::format("classes {}", fmt::join(std::vector<std::string>(names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
+                                                                                names.begin() + sc.classes_after(k)), ", "));
+  }
+  return d;
 }
 
 }  // namespace cseg::engine

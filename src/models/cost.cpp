@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "cseg/models/inference.h"
 #include "cseg/models/layers.h"
 #include "cseg/models/segmenter.h"
 
@@ -87,6 +88,17 @@ Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t
   l.min_ms = ms.front();
   l.images_per_second = l.median_ms > 0 ? 1000.0 * double(batch) / l.median_ms : 0;
   return l;
+}
+
+TrainedModelCost measure_trained_model(const Segmenter& model, int64_t crop, int64_t test_height, int64_t test_width) {
+  auto on_cpu = model.make_like();
+  copy_state(*on_cpu, model);
+  TrainedModelCost c;
+  c.train = measure_cost(*on_cpu, crop, crop);
+  c.test = measure_cost(*on_cpu, test_height, test_width);
+  prepare_for_inference(*on_cpu);
+  c.latency = measure_latency(*on_cpu, test_height, test_width, 1, 3, 10);
+  return c;
 }
 
 }  // namespace cseg::models

@@ -80,4 +80,14 @@ std::shared_ptr<Segmenter> inference_copy(const Segmenter& model, bool feature_t
   return copy;
 }
 
+ModelOutput float_logits(ModelOutput out) {
+  auto to_float = [](torch::Tensor& t) {
+    if (t.defined() && t.scalar_type() != torch::kFloat) t = t.to(torch::kFloat);
+  };
+  to_float(out.logits);
+  to_float(out.aux_logits);
+  if (auto it = out.features.find("logits_lowres"); it != out.features.end()) to_float(it->second);
+  return out;
+}
+
 }  // namespace cseg::models

@@ -235,9 +235,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     auto x = load_batch(*images, cfg.data, which,
                         [&](size_t i, uint8_t* p) { images->train_image(i, core::mix_seed(cfg.seed, uint64_t(epoch), i), p); },
                         threads);
-    // Poly decay with linear warm-up, as segmentation training schedules it.
-    double f = cfg.optim.schedule == "poly" ? std::pow(1.0 - double(c.iteration) / double(total), cfg.optim.power) : 1.0;
-    if (cfg.optim.warmup_iters > 0 && c.iteration < cfg.optim.warmup_iters) f *= double(c.iteration + 1) / cfg.optim.warmup_iters;
+    const double f = engine::lr_factor(cfg.optim, c.iteration, total);  // as segmentation training schedules it
     for (size_t g = 0; g < lrs.size(); ++g) engine::set_group_lr(optimizer, g, lrs[g] * f);
     auto loss = torch::nn::functional::cross_entropy(classify(*model, fc, x.to(device)), labels.to(device));
     optimizer.zero_grad();

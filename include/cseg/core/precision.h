@@ -22,12 +22,12 @@ AutocastPlan autocast_plan(const std::string& precision, bool cuda);
 /// (as torch.autocast("cpu" or "cuda", dtype=torch.bfloat16)):
 /// convolutions and matrix products compute in bfloat16; the rest follows its inputs (in
 /// LibTorch 1.13 batch norm, resizing, softmax and log-softmax of bfloat16 maps stay bfloat16),
-/// which is why the trainer hands the losses float logits (engine/trainer.cpp). Weights,
-/// gradients and the optimizer stay float32, so no loss scaling is needed (bfloat16 has
-/// float32's exponent range). "fp16" turns on LibTorch's CUDA autocast with float16 (a CUDA
-/// build and `device: cuda` only; never run here, no GPU): float16's narrow range needs the
-/// trainer's loss scaling (core/grad_scaler.h). Backward runs after the scope ends, in the dtypes
-/// the forward pass recorded.
+/// which is why the trainer hands the losses float logits (models::float_logits, called in
+/// engine/iteration.cpp). Weights, gradients and the optimizer stay float32, so no loss scaling
+/// is needed (bfloat16 has float32's exponent range). "fp16" turns on LibTorch's CUDA autocast
+/// with float16 (a CUDA build and `device: cuda` only; never run here, no GPU): float16's narrow
+/// range needs the trainer's loss scaling (core/grad_scaler.h). Backward runs after the scope
+/// ends, in the dtypes the forward pass recorded.
 class AutocastScope {
  public:
   AutocastScope(const std::string& precision, bool cuda);

@@ -2,10 +2,12 @@
 /// Evaluation: a model over a set of images at full resolution -> confusion matrix.
 #include <array>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "cseg/config/experiment.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/image_io.h"
 #include "cseg/metrics/confusion.h"
 #include "cseg/models/segmenter.h"
 
@@ -35,5 +37,18 @@ EvalOptions eval_options(const config::ExperimentConfig& cfg);
 metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
                                   const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
                                   const EvalOptions& options);
+
+/// A PNG in memory.
+struct EncodedImage {
+  std::string png;  ///< empty: nothing to show
+  int height = 0, width = 0;
+};
+
+/// Up to four of `indices` of `dataset`, one row each: input | ground truth | prediction, the
+/// labels in `palette`'s colours (options.predict and options.num_classes as in evaluate). Leaves
+/// the model in eval mode, as evaluate does.
+EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& dataset, std::vector<size_t> indices,
+                             const std::array<uint8_t, 256>& lut, const EvalOptions& options,
+                             const data::Palette& palette);
 
 }  // namespace cseg::engine

@@ -3,6 +3,7 @@
 /// indices and the scenario. Shared by `cseg train`, `cseg eval` and `cseg scenario`.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,23 @@ struct ExperimentData {
   const SplitData& test_split(int k) const { return domain() ? environments.at(k).test : test; }
   bool labelled(int k) const { return domain() ? environments.at(k).labelled : true; }
 };
+
+/// What step k trains on, before a method's or an adaptation's changes.
+struct StepTrainData {
+  std::shared_ptr<const data::Dataset> dataset;
+  std::vector<size_t> images;          ///< indices into dataset
+  std::array<uint8_t, 256> lut{};      ///< dataset labels -> step labels, as the loader applies them
+  bool labelled = true;                ///< false: an unlabelled environment (its masks are all 255)
+  std::string description;             ///< for the log: the step's new classes, or its environment
+};
+
+/// Step k's training data. Class-incremental: the scenario's images of the step with the
+/// protocol's labels, or with `cumulative` (joint training) every image and label seen so far.
+/// Domain-incremental: every frame of the environment (an unlabelled one's frames are not chosen
+/// by the classes in their masks: that would read labels; its labels pass unchanged), or with
+/// `cumulative` every frame of the environments so far with their masks (joint training, the
+/// all-labels reference, reads the masks of unlabelled environments too).
+StepTrainData step_train_data(const ExperimentData& data, int k, bool cumulative);
 
 /// `cache_dir` holds the class-presence indices (empty: no cache).
 ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir,

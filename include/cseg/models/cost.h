@@ -59,4 +59,14 @@ struct Latency {
 Latency measure_latency(Segmenter& model, int64_t height, int64_t width, int64_t batch = 1, int warmup = 3,
                         int runs = 10);
 
+/// A trained model's cost as a run reports it: multiply-adds at the training crop (`crop` x
+/// `crop`) and at a test image's size, and the inference latency there at batch 1 of a copy
+/// readied as `cseg predict` runs it (batch norms folded: counted before that, so the counts are
+/// the model's as trained). Measured on a CPU copy, whatever device `model` lives on.
+struct TrainedModelCost {
+  ModelCost train, test;
+  Latency latency;
+};
+TrainedModelCost measure_trained_model(const Segmenter& model, int64_t crop, int64_t test_height, int64_t test_width);
+
 }  // namespace cseg::models

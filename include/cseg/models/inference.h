@@ -30,4 +30,9 @@ void prepare_for_inference(Segmenter& model);
 /// continual step, which distillation methods read intermediate maps of).
 std::shared_ptr<Segmenter> inference_copy(const Segmenter& model, bool feature_taps);
 
+/// Under bf16 autocast the logits come out bfloat16; every loss (cross-entropy, distillation
+/// softmaxes) then computes in float, as mixed-precision training does on GPUs too. A no-op in
+/// float32. (Converts logits, aux_logits and the "logits_lowres" tap.)
+ModelOutput float_logits(ModelOutput out);
+
 }  // namespace cseg::models
