@@ -23,6 +23,7 @@
 #include "cseg/core/files.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/label_spaces.h"
+#include "cseg/losses/options.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/checkpoint.h"
@@ -121,11 +122,11 @@ void print_table(const nlohmann::json& methods) {
 
 /// The label space of the config's dataset without opening it: the named datasets' own, or a
 /// folder dataset's dataset.label_space; nullptr for a folder dataset without one.
-const data::LabelSpace* dataset_label_space(const config::DatasetConfig& d) {
+const data::LabelSpace* dataset_label_space(const data::DatasetOptions& d) {
   return data::find_label_space(data::label_space_name(d));
 }
 
-int dataset_classes(const config::DatasetConfig& d) {
+int dataset_classes(const data::DatasetOptions& d) {
   if (d.name != "folder")
     if (const auto* space = dataset_label_space(d)) return int(space->class_names.size());
   CSEG_CHECK(d.num_classes > 0, "dataset '{}' has no known class count: set dataset.num_classes or pass --classes",
@@ -670,9 +671,10 @@ int list(const std::string& what) {
   show("datasets", data::dataset_names());
   show("models", models::model_names());
   show("methods", methods::method_names());
-  show("modes", {"overlap", "disjoint", "sequential"});
-  show("protocols", {"mib", "sdr", "mibv2", "plop", "continuum", "cssegmentation", "ssul"});
-  show("losses", {"ce", "focal", "dice", "soft_iou", "ohem"});
+  show("modes", scenarios::mode_names());
+  show("protocols", scenarios::protocol_names());
+  show("losses", losses::loss_names());
+  show("label_spaces", data::label_space_names());
   show("environments", data::fmnist::environment_names());
   if (what.empty() || what == "tasks") {
     std::map<std::string, std::vector<std::string>> by;

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   wcheck->add_option("--classes", check_source.classes, "classes of the model (default: the dataset's)");
 
   std::string topic;
-  auto* lst = app.add_subcommand("list", "list datasets, tasks, models, methods, protocols, losses, environments");
+  auto* lst = app.add_subcommand("list", "list datasets, tasks, models, methods, modes, protocols, losses, label spaces, environments");
   lst->add_option("topic", topic, "one topic only");
 
   CLI11_PARSE(app, argc, argv);

@@ -37,8 +37,8 @@ struct FileLoader {
   std::unique_ptr<data::Loader> loader;
 };
 
-inline FileLoader train_loader(const std::string& root, const config::AugmentConfig& augment, int batch, int workers) {
-  config::DatasetConfig dc;
+inline FileLoader train_loader(const std::string& root, const data::AugmentOptions& augment, int batch, int workers) {
+  data::DatasetOptions dc;
   dc.name = "fmnist_scenes";  // the VOC layout: JPEGImages, SegmentationClass, ImageSets
   dc.root = root;
   FileLoader f;

@@ -51,7 +51,7 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s) {
 }
 
 std::shared_ptr<models::Segmenter> make(const std::string& name, int classes) {
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   mc.name = name;
   if (name == "deeplabv3") {
     mc.backbone = "resnet50";
@@ -139,7 +139,7 @@ nlohmann::json train(Args& a) {
 /// the whole timed loop, loading included.
 nlohmann::json train_files(Args& a) {
   const int size = std::stoi(a["size"]), batch = std::stoi(a["batch"]), iters = std::stoi(a["iters"]);
-  config::AugmentConfig augment;  // cseg's defaults: scale 0.5-2, flip, ImageNet normalisation
+  data::AugmentOptions augment;  // cseg's defaults: scale 0.5-2, flip, ImageNet normalisation
   augment.crop_size = size;
   auto files = bench::train_loader(a["data_root"], augment, batch, std::stoi(a["workers"]));
   auto& loader = *files.loader;

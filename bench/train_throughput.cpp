@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   const double compute_ips = iters * batch / seconds(t0);
 
   // 2. The real pipeline: files -> loader threads -> model.
-  config::AugmentConfig augment;
+  data::AugmentOptions augment;
   augment.crop_size = size;
   augment.scale_min = 0.75;
   augment.scale_max = 1.5;

@@ -31,7 +31,7 @@ torch::Tensor logits_of(const torch::Tensor& labels, int64_t classes) {
 }
 
 /// A normalised [3, H, W] image back to H x W x 3 uint8 RGB.
-cv::Mat rgb_image(const torch::Tensor& image, const config::AugmentConfig& a) {
+cv::Mat rgb_image(const torch::Tensor& image, const data::AugmentOptions& a) {
   auto mean = torch::tensor({a.mean[0], a.mean[1], a.mean[2]}, torch::kFloat).view({3, 1, 1});
   auto std = torch::tensor({a.std[0], a.std[1], a.std[2]}, torch::kFloat).view({3, 1, 1});
   auto u8 = ((image * std + mean) * 255).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
@@ -116,7 +116,7 @@ TEST(Consistency, LoaderKeepsNextFrameFlowAndDepthAlignedThroughAugmentation) {
   if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   test::TempDir d;
   test::write_fmnist_scenes(d.path(), 8, 4, 3);
-  config::DatasetConfig dc;
+  data::DatasetOptions dc;
   dc.name = "fmnist_scenes";
   dc.root = d.str();
   auto ds = data::make_dataset(dc, "train");

@@ -692,7 +692,7 @@ TEST(ContinualLosses, BacsFocalLossAndBackgroundWeightsByHand) {
 
 TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
   torch::manual_seed(0);
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   auto model = models::make_model(mc, 5);
   model->eval();
   auto x = torch::randn({2, 3, 64, 64});

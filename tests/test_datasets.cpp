@@ -3,6 +3,7 @@
 #include <set>
 
 #include "cseg/config/config.h"
+#include "cseg/config/experiment.h"
 #include "cseg/core/files.h"
 #include "cseg/data/class_index.h"
 #include "cseg/data/datasets.h"
@@ -13,8 +14,8 @@ using cseg::test::expect_error;
 using cseg::test::TempDir;
 
 namespace {
-config::DatasetConfig cfg_of(const std::string& name, const std::string& root) {
-  config::DatasetConfig c;
+data::DatasetOptions cfg_of(const std::string& name, const std::string& root) {
+  data::DatasetOptions c;
   c.name = name;
   c.root = root;
   return c;

@@ -24,7 +24,7 @@ std::vector<bool> norm_modes(models::Segmenter& model) {
 }  // namespace
 
 TEST(DFTStar, TrainHeadsOnlyFreezesTheNetworkAndTheOldHeads) {
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   auto model = models::make_model(mc, 3);
   model->add_head(2);
   model->add_head(1);

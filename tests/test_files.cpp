@@ -36,7 +36,7 @@ TEST(Files, ACheckpointThatCannotBeWrittenLeavesTheLastOneIntact) {
   if (!have_dev_full()) GTEST_SKIP() << "no /dev/full";
   test::TempDir d;
   const std::string path = (d / "step0_last.pt").string();
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   mc.name = "fast_scnn";
   auto model = models::make_model(mc, 3);
   engine::TrainState state;

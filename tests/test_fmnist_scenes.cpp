@@ -69,7 +69,7 @@ TEST(FmnistScenes, GeneratesVocLayoutFromTheDebianPackage) {
   g.scene.width = g.scene.height = 48;
   EXPECT_TRUE(generate_scenes(g));
   EXPECT_FALSE(generate_scenes(g));  // same options: nothing to redo
-  config::DatasetConfig c;
+  data::DatasetOptions c;
   c.name = "fmnist_scenes";
   c.root = d.str();
   auto ds = data::make_dataset(c, "test");
@@ -82,7 +82,7 @@ TEST(FmnistScenes, GeneratesVocLayoutFromTheDebianPackage) {
   g.out_dir = d2.str();
   generate_scenes(g);
   EXPECT_EQ(cv::countNonZero(data::make_dataset(c, "test")->load(2).mask != [&] {
-              config::DatasetConfig c2 = c;
+              data::DatasetOptions c2 = c;
               c2.root = d2.str();
               return data::make_dataset(c2, "test")->load(2).mask;
             }()), 0);

@@ -61,8 +61,8 @@ void write_mat_v5(const fs::path& path, const std::vector<std::pair<std::string,
   Mat_Close(mat);
 }
 
-config::DatasetConfig dataset(const std::string& name, const fs::path& root) {
-  config::DatasetConfig c;
+data::DatasetOptions dataset(const std::string& name, const fs::path& root) {
+  data::DatasetOptions c;
   c.name = name;
   c.root = root.string();
   return c;

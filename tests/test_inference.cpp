@@ -13,8 +13,8 @@ using namespace cseg;
 
 namespace {
 
-config::ModelConfig model_config(const std::string& name) {
-  config::ModelConfig c;
+models::ModelOptions model_config(const std::string& name) {
+  models::ModelOptions c;
   c.name = name;
   if (name == "deeplabv3_mib") {  // the MiB codebases' DeepLabV3, pooling 2-cell windows at evaluation
     c.name = "deeplabv3";

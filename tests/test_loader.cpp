@@ -14,7 +14,7 @@ struct Tree {
     std::vector<cv::Mat> masks;
     for (int i = 0; i < n; ++i) masks.push_back(test::label_map(w, h, {{1 + i % 2, i % 5, 2, 6, 5}}));
     test::write_folder_dataset(dir.path(), "train", masks, "s");
-    config::DatasetConfig c;
+    data::DatasetOptions c;
     c.name = "folder";
     c.root = dir.str();
     c.num_classes = 3;

@@ -64,7 +64,7 @@ TEST(Losses, AllIgnoredGivesZeroNotNan) {
   auto logits = torch::randn({1, 3, 2, 2}, torch::requires_grad());
   auto target = torch::full({1, 2, 2}, 255, torch::kInt64);
   for (const char* name : {"ce", "focal", "dice", "soft_iou", "ohem"}) {
-    config::LossConfig c;
+    losses::LossOptions c;
     c.name = name;
     auto l = losses::segmentation_loss(c, logits, target);
     EXPECT_EQ(l.item<double>(), 0.0) << name;

@@ -111,7 +111,7 @@ TEST(Precision, TheLossScaleIsKeptInTheCheckpoint) {
   scaler.update(false);  // 4, one skipped
   scaler.update(true);   // one good step towards growing
   test::TempDir d;
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   mc.name = "fast_scnn";
   auto model = models::make_model(mc, 3);
   engine::TrainState state;

@@ -104,15 +104,15 @@ TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
   test::write_tiny_dataset(d / "data");
   struct Case {
     std::string name;
-    std::function<void(config::ModelConfig&)> set;
+    std::function<void(models::ModelOptions&)> set;
   };
   const std::vector<Case> cases{
-      {"deeplabv3", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.aux = true; }},
-      {"deeplabv3plus", [](config::ModelConfig& m) { m.name = "deeplabv3plus"; m.backbone = "resnet18"; m.norm = "bn_leaky"; }},
-      {"deeplabv3_frozen_os8", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.output_stride = 8; m.norm = "frozen_bn"; }},
-      {"deeplabv3_mib", [](config::ModelConfig& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.layout = "mib"; m.norm = "bn_leaky"; }},
-      {"unet", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.aux = true; }},
-      {"unet_transposed", [](config::ModelConfig& m) { m.name = "unet"; m.unet_channels = 8; m.unet_upsampling = "transposed"; }},
+      {"deeplabv3", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.aux = true; }},
+      {"deeplabv3plus", [](models::ModelOptions& m) { m.name = "deeplabv3plus"; m.backbone = "resnet18"; m.norm = "bn_leaky"; }},
+      {"deeplabv3_frozen_os8", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.output_stride = 8; m.norm = "frozen_bn"; }},
+      {"deeplabv3_mib", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.layout = "mib"; m.norm = "bn_leaky"; }},
+      {"unet", [](models::ModelOptions& m) { m.name = "unet"; m.unet_channels = 8; m.aux = true; }},
+      {"unet_transposed", [](models::ModelOptions& m) { m.name = "unet"; m.unet_channels = 8; m.unet_upsampling = "transposed"; }},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

@@ -221,7 +221,7 @@ TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
   studio.min_scale = 0.7;  // items of 20 to 34 pixels in a 48-pixel frame
   studio.max_scale = 1.2;
   // A small UNet learns the studio (train photos), briefly.
-  config::ModelConfig mc;
+  models::ModelOptions mc;
   mc.name = "unet";
   mc.unet_channels = 8;
   auto model = models::make_model(mc, 11);
@@ -305,7 +305,7 @@ TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
   g.scene.min_scale = 1.0;
   g.scene.max_scale = 1.6;
   ASSERT_TRUE(generate_scenes(g));
-  config::DatasetConfig c;
+  data::DatasetOptions c;
   c.name = "fmnist_scenes";
   c.root = d.str();
   auto frames = data::make_dataset(c, "train");

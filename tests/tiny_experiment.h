@@ -32,8 +32,8 @@ inline void write_tiny_dataset(const fs::path& root) {
 }
 
 /// The dataset section of the tiny experiment (written by write_tiny_dataset at `root`).
-inline config::DatasetConfig tiny_dataset_config(const fs::path& root) {
-  config::DatasetConfig c;
+inline data::DatasetOptions tiny_dataset_config(const fs::path& root) {
+  data::DatasetOptions c;
   c.name = "folder";
   c.root = root.string();
   c.num_classes = 5;
@@ -109,7 +109,7 @@ inline config::ExperimentConfig fmnist_video_domain(const fs::path& dir) {
   write_fmnist_scenes(dir / "a", 8, 1, 1);
   write_fmnist_scenes(dir / "b", 8, 4, 2);
   auto c = tiny_config("", (dir / "run").string(), 2);
-  c.dataset = config::DatasetConfig{};
+  c.dataset = data::DatasetOptions{};
   c.dataset.name = "fmnist_scenes";
   c.dataset.test_split = "test";
   c.augment.crop_size = 48;

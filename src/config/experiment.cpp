@@ -11,6 +11,7 @@
 #include "cseg/core/precision.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/label_spaces.h"
+#include "cseg/scenarios/scenario.h"
 
 namespace fs = std::filesystem;
 
@@ -19,7 +20,7 @@ namespace cseg::config {
 namespace {
 
 void read_dataset(Section s, DatasetConfig& c) {
-  s.read_choice("name", c.name, {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes", "nyuv2", "hypersim", "scannet"});
+  s.read_choice("name", c.name, data::dataset_names());
   s.read("root", c.root);
   s.read("train_split", c.train_split);
   s.read("val_split", c.val_split);
@@ -112,9 +113,8 @@ void read_scenario(Section s, ScenarioConfig& c) {
       CSEG_CHECK(c.environments.empty(), "config key {}: environments need scenario.type: domain", s.where("environments"));
   }
   s.read("task", c.task);
-  s.read_choice("mode", c.mode, {"overlap", "disjoint", "sequential"});
-  s.read_choice("protocol", c.protocol,
-                {"mib", "mibv2", "sdr", "plop", "cssegmentation", "continuum", "ssul"});
+  s.read_choice("mode", c.mode, scenarios::mode_names());
+  s.read_choice("protocol", c.protocol, scenarios::protocol_names());
   s.read("order", c.order);
   s.read("steps", c.steps);
   s.finish();
@@ -123,7 +123,7 @@ void read_scenario(Section s, ScenarioConfig& c) {
 }  // namespace
 
 void read_model(Section s, ModelConfig& c) {
-  s.read_choice("name", c.name, {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"});
+  s.read_choice("name", c.name, models::model_names());
   s.read("aux", c.aux);
   s.read("dropout", c.dropout);
   s.read_choice("norm", c.norm, {"bn", "frozen_bn", "bn_leaky"});
@@ -171,7 +171,7 @@ void read_optim(Section s, OptimConfig& c) {
 namespace {
 
 void read_loss(Section s, LossConfig& c) {
-  s.read_choice("name", c.name, {"ce", "focal", "dice", "soft_iou", "ohem"});
+  s.read_choice("name", c.name, losses::loss_names());
   s.read("class_weights", c.class_weights);
   s.read("focal_gamma", c.focal_gamma);
   s.read("ohem_keep", c.ohem_keep);
@@ -248,8 +248,7 @@ std::vector<std::string> unused_component_keys(const ExperimentConfig& c, const 
       note("method_options." + method, fmt::format("method '{}' is not in methods [{}]", method, fmt::join(c.methods, ", ")));
   if (!c.dataset.label_map.empty() && c.dataset.name != "folder")
     note("dataset.label_map", fmt::format("only the folder dataset maps labels; '{}' ignores it", c.dataset.name));
-  const bool saliency_reader = c.dataset.name == "voc" || c.dataset.name == "folder" || c.dataset.name == "fmnist_scenes";
-  if (c.dataset.saliency_dir != "auto" && !saliency_reader)
+  if (c.dataset.saliency_dir != "auto" && !data::dataset_reads_saliency(c.dataset.name))
     note("dataset.saliency_dir", fmt::format("the '{}' dataset has no saliency maps", c.dataset.name));
   if (c.scenario.type != "domain" && !adaptation_keys.empty())
     note("adaptation." + adaptation_keys.front(),

@@ -32,7 +32,7 @@ DatasetInfo info_of(const std::string& name) {
   return {name, int(space.class_names.size()), space.class_names, space.palette};
 }
 
-void require_root(const config::DatasetConfig& cfg) {
+void require_root(const DatasetOptions& cfg) {
   CSEG_CHECK(fs::is_directory(cfg.root), "dataset root '{}' (dataset '{}') does not exist or is not a folder",
              cfg.root, cfg.name);
 }
@@ -45,7 +45,7 @@ std::string strip_slash(std::string s) {
 /// VOC and everything written in its layout (FMNIST-Scenes).
 /// Saliency maps (SSUL): <dir>/<id>.png for every entry; dataset.saliency_dir "auto" uses
 /// <root>/SaliencyMap when it exists.
-void attach_saliency(const config::DatasetConfig& cfg, std::vector<FileListDataset::Entry>& entries) {
+void attach_saliency(const DatasetOptions& cfg, std::vector<FileListDataset::Entry>& entries) {
   const fs::path root(cfg.root);
   fs::path saliency;
   if (cfg.saliency_dir == "auto") {
@@ -58,7 +58,7 @@ void attach_saliency(const config::DatasetConfig& cfg, std::vector<FileListDatas
     for (auto& e : entries) e.saliency_path = (saliency / (e.id + ".png")).string();
 }
 
-std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const std::string& split,
+std::unique_ptr<Dataset> make_voc_layout(const DatasetOptions& cfg, const std::string& split,
                                          DatasetInfo info) {
   require_root(cfg);
   const fs::path root(cfg.root);
@@ -108,7 +108,7 @@ std::unique_ptr<Dataset> make_voc_layout(const config::DatasetConfig& cfg, const
   return dataset;
 }
 
-std::unique_ptr<Dataset> make_ade20k(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_ade20k(const DatasetOptions& cfg, const std::string& split) {
   require_root(cfg);
   std::string dir = split == "train" ? "training" : split == "val" ? "validation" : split;
   const fs::path images = fs::path(cfg.root) / "images" / dir;
@@ -150,7 +150,7 @@ std::vector<FileListDataset::Entry> cityscapes_entries(const fs::path& root, con
   return entries;
 }
 
-std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_cityscapes(const DatasetOptions& cfg, const std::string& split) {
   require_root(cfg);
   const fs::path root(cfg.root);
   const std::set<std::string> cities(cfg.scenes.begin(), cfg.scenes.end());
@@ -186,7 +186,7 @@ std::unique_ptr<Dataset> make_cityscapes(const config::DatasetConfig& cfg, const
   return std::make_unique<FileListDataset>(info, std::move(entries), cityscapes_label_table(), what);
 }
 
-std::unique_ptr<Dataset> make_folder(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_folder(const DatasetOptions& cfg, const std::string& split) {
   require_root(cfg);
   CSEG_CHECK(cfg.num_classes >= 2 && cfg.num_classes <= 255,
              "dataset 'folder' needs dataset.num_classes between 2 and 255 (got {})", cfg.num_classes);
@@ -263,10 +263,6 @@ std::array<int, 256> cityscapes_label_table() {
   return t;
 }
 
-std::vector<std::string> dataset_names() {
-  return {"voc", "ade20k", "cityscapes", "folder", "fmnist_scenes", "nyuv2", "hypersim", "scannet"};
-}
-
 const std::vector<std::string>& cityscapes_city_order() {
   static const std::vector<std::string> cities{
       "aachen", "bremen",     "darmstadt",       "erfurt",    "hanover", "krefeld", "strasbourg",
@@ -275,20 +271,58 @@ const std::vector<std::string>& cityscapes_city_order() {
   return cities;
 }
 
-std::string label_space_name(const config::DatasetConfig& cfg) {
-  if (cfg.name == "nyuv2" || cfg.name == "hypersim" || cfg.name == "scannet") return "nyu40";
-  return cfg.name == "folder" ? cfg.label_space : cfg.name;
+namespace {
+
+/// The dataset registry: one row per on-disk layout.
+struct DatasetEntry {
+  const char* name;
+  std::unique_ptr<Dataset> (*make)(const DatasetOptions&, const std::string&);
+  /// The label space its labels are in; "" for a folder dataset (it names its own).
+  const char* label_space;
+  bool saliency = false;  ///< reads saliency maps (dataset.saliency_dir)
+};
+
+std::unique_ptr<Dataset> make_voc_like(const DatasetOptions& cfg, const std::string& split) {
+  return make_voc_layout(cfg, split, info_of(cfg.name));
 }
 
-std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split) {
-  if (cfg.name == "voc" || cfg.name == "fmnist_scenes") return make_voc_layout(cfg, split, info_of(cfg.name));
-  if (cfg.name == "ade20k") return make_ade20k(cfg, split);
-  if (cfg.name == "cityscapes") return make_cityscapes(cfg, split);
-  if (cfg.name == "folder") return make_folder(cfg, split);
-  if (cfg.name == "nyuv2") return make_nyuv2(cfg, split);
-  if (cfg.name == "hypersim") return make_hypersim(cfg, split);
-  if (cfg.name == "scannet") return make_scannet(cfg, split);
-  fail("unknown dataset '{}'; known: {}", cfg.name, fmt::join(dataset_names(), ", "));
+const std::vector<DatasetEntry>& registry() {
+  static const std::vector<DatasetEntry> table{
+      {"voc", make_voc_like, "voc", true},
+      {"ade20k", make_ade20k, "ade20k"},
+      {"cityscapes", make_cityscapes, "cityscapes"},
+      {"folder", make_folder, "", true},
+      {"fmnist_scenes", make_voc_like, "fmnist_scenes", true},
+      {"nyuv2", make_nyuv2, "nyu40"},
+      {"hypersim", make_hypersim, "nyu40"},
+      {"scannet", make_scannet, "nyu40"},
+  };
+  return table;
+}
+
+const DatasetEntry& entry(const std::string& name) {
+  for (const auto& e : registry())
+    if (name == e.name) return e;
+  fail("unknown dataset '{}'; known: {}", name, fmt::join(dataset_names(), ", "));
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.push_back(e.name);
+  return names;
+}
+
+bool dataset_reads_saliency(const std::string& name) { return entry(name).saliency; }
+
+std::string label_space_name(const DatasetOptions& cfg) {
+  const auto& e = entry(cfg.name);
+  return *e.label_space ? e.label_space : cfg.label_space;
+}
+
+std::unique_ptr<Dataset> make_dataset(const DatasetOptions& cfg, const std::string& split) {
+  return entry(cfg.name).make(cfg, split);
 }
 
 }  // namespace cseg::data

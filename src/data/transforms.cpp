@@ -18,7 +18,7 @@ struct Aligned {
 };
 }  // namespace
 
-void augment_train(Sample& s, const config::AugmentConfig& cfg, std::mt19937_64& rng) {
+void augment_train(Sample& s, const AugmentOptions& cfg, std::mt19937_64& rng) {
   // The mean colour becomes 0 after normalisation: padding adds no signal.
   const cv::Scalar mean(cfg.mean[0] * 255, cfg.mean[1] * 255, cfg.mean[2] * 255);
   std::vector<Aligned> maps{{&s.image, cv::INTER_LINEAR, mean},

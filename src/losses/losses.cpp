@@ -88,14 +88,42 @@ torch::Tensor ohem_cross_entropy(const torch::Tensor& logits, const torch::Tenso
   return std::get<0>(losses.topk(k)).mean();
 }
 
-torch::Tensor segmentation_loss(const config::LossConfig& cfg, const torch::Tensor& logits,
-                                const torch::Tensor& target) {
-  if (cfg.name == "ce") return cross_entropy(logits, target, cfg.class_weights);
-  if (cfg.name == "focal") return focal_loss(logits, target, cfg.focal_gamma, cfg.class_weights);
-  if (cfg.name == "dice") return dice_loss(logits, target);
-  if (cfg.name == "soft_iou") return soft_iou_loss(logits, target);
-  if (cfg.name == "ohem") return ohem_cross_entropy(logits, target, cfg.ohem_keep, cfg.class_weights);
-  fail("unknown loss '{}'; known: ce, focal, dice, soft_iou, ohem", cfg.name);
+namespace {
+
+/// The loss registry: config name -> the loss over logits and labels with its options.
+struct LossEntry {
+  const char* name;
+  torch::Tensor (*loss)(const LossOptions&, const torch::Tensor& logits, const torch::Tensor& target);
+};
+const std::vector<LossEntry>& registry() {
+  static const std::vector<LossEntry> table{
+      {"ce", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
+         return cross_entropy(x, y, o.class_weights);
+       }},
+      {"focal", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
+         return focal_loss(x, y, o.focal_gamma, o.class_weights);
+       }},
+      {"dice", [](const LossOptions&, const torch::Tensor& x, const torch::Tensor& y) { return dice_loss(x, y); }},
+      {"soft_iou", [](const LossOptions&, const torch::Tensor& x, const torch::Tensor& y) { return soft_iou_loss(x, y); }},
+      {"ohem", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
+         return ohem_cross_entropy(x, y, o.ohem_keep, o.class_weights);
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> loss_names() {
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.push_back(e.name);
+  return names;
+}
+
+torch::Tensor segmentation_loss(const LossOptions& cfg, const torch::Tensor& logits, const torch::Tensor& target) {
+  for (const auto& e : registry())
+    if (cfg.name == e.name) return e.loss(cfg, logits, target);
+  fail("unknown loss '{}'; known: {}", cfg.name, fmt::join(loss_names(), ", "));
 }
 
 }  // namespace cseg::losses

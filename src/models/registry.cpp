@@ -8,48 +8,75 @@
 
 namespace cseg::models {
 
-std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes) {
-  const Norm norm = parse_norm(cfg.norm);
-  if (cfg.name == "fast_scnn") {
-    CSEG_CHECK(norm == Norm::bn, "model.norm '{}' is not available for fast_scnn (only bn)", cfg.norm);
-    FastScnnOptions o;
-    o.heads = {initial_classes};
-    o.aux = cfg.aux;
-    o.dropout = cfg.dropout;
-    return std::make_shared<FastScnn>(o);
-  }
-  if (cfg.name == "deeplabv3" || cfg.name == "deeplabv3plus") {
-    DeepLabOptions o;
-    o.heads = {initial_classes};
-    o.depth = parse_resnet_depth(cfg.backbone);
-    o.output_stride = cfg.output_stride;
-    o.aspp_rates = cfg.aspp_rates;
-    o.norm = norm;
-    o.plus = cfg.name == "deeplabv3plus";
-    o.aux = cfg.aux;
-    o.layout = parse_deeplab_layout(cfg.layout);
-    o.eval_pooling = cfg.mib_eval_pooling;
-    return std::make_shared<DeepLab>(o);
-  }
-  if (cfg.name == "unet") {
-    UNetOptions o;
-    o.heads = {initial_classes};
-    o.channels = cfg.unet_channels;
-    o.bilinear = cfg.unet_upsampling == "bilinear";
-    o.norm = norm;
-    o.aux = cfg.aux;
-    o.dropout = cfg.dropout;
-    return std::make_shared<UNet>(o);
-  }
+namespace {
+
+std::shared_ptr<Segmenter> make_fast_scnn(const ModelOptions& cfg, int initial_classes) {
+  CSEG_CHECK(parse_norm(cfg.norm) == Norm::bn, "model.norm '{}' is not available for fast_scnn (only bn)", cfg.norm);
+  FastScnnOptions o;
+  o.heads = {initial_classes};
+  o.aux = cfg.aux;
+  o.dropout = cfg.dropout;
+  return std::make_shared<FastScnn>(o);
+}
+
+std::shared_ptr<Segmenter> make_deeplab(const ModelOptions& cfg, int initial_classes) {
+  DeepLabOptions o;
+  o.heads = {initial_classes};
+  o.depth = parse_resnet_depth(cfg.backbone);
+  o.output_stride = cfg.output_stride;
+  o.aspp_rates = cfg.aspp_rates;
+  o.norm = parse_norm(cfg.norm);
+  o.plus = cfg.name == "deeplabv3plus";
+  o.aux = cfg.aux;
+  o.layout = parse_deeplab_layout(cfg.layout);
+  o.eval_pooling = cfg.mib_eval_pooling;
+  return std::make_shared<DeepLab>(o);
+}
+
+std::shared_ptr<Segmenter> make_unet(const ModelOptions& cfg, int initial_classes) {
+  UNetOptions o;
+  o.heads = {initial_classes};
+  o.channels = cfg.unet_channels;
+  o.bilinear = cfg.unet_upsampling == "bilinear";
+  o.norm = parse_norm(cfg.norm);
+  o.aux = cfg.aux;
+  o.dropout = cfg.dropout;
+  return std::make_shared<UNet>(o);
+}
+
+/// The model registry: config name -> constructor.
+struct ModelEntry {
+  const char* name;
+  std::shared_ptr<Segmenter> (*make)(const ModelOptions&, int initial_classes);
+};
+const std::vector<ModelEntry>& registry() {
+  static const std::vector<ModelEntry> table{
+      {"fast_scnn", make_fast_scnn},
+      {"deeplabv3", make_deeplab},
+      {"deeplabv3plus", make_deeplab},
+      {"unet", make_unet},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::shared_ptr<Segmenter> make_model(const ModelOptions& cfg, int initial_classes) {
+  for (const auto& e : registry())
+    if (cfg.name == e.name) return e.make(cfg, initial_classes);
   fail("unknown model '{}'; known: {}", cfg.name, fmt::join(model_names(), ", "));
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.push_back(e.name);
+  return names;
 }
 
 torch::Device device_of(const Segmenter& model) {
   const auto params = model.parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
 }
-
-std::vector<std::string> model_names() { return {"fast_scnn", "deeplabv3", "deeplabv3plus", "unet"}; }
 
 void copy_state(Segmenter& dst, const Segmenter& src) {
   torch::NoGradGuard guard;

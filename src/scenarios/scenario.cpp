@@ -5,20 +5,46 @@
 
 namespace cseg::scenarios {
 
+namespace {
+
+/// The label protocols by name (several codebases share one: sdr is MiB's, continuum PLOP's).
+const std::vector<std::pair<const char*, Protocol>>& protocol_table() {
+  static const std::vector<std::pair<const char*, Protocol>> table{
+      {"mib", Protocol::Mib},       {"sdr", Protocol::Mib},
+      {"mibv2", Protocol::MibV2},   {"plop", Protocol::Plop},
+      {"continuum", Protocol::Plop}, {"cssegmentation", Protocol::CSSegmentation},
+      {"ssul", Protocol::Ssul}};
+  return table;
+}
+
+const std::vector<std::pair<const char*, Mode>>& mode_table() {
+  static const std::vector<std::pair<const char*, Mode>> table{
+      {"overlap", Mode::Overlap}, {"disjoint", Mode::Disjoint}, {"sequential", Mode::Sequential}};
+  return table;
+}
+
+template <typename T>
+std::vector<std::string> names_of(const std::vector<std::pair<const char*, T>>& table) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : table) names.push_back(name);
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> mode_names() { return names_of(mode_table()); }
+std::vector<std::string> protocol_names() { return names_of(protocol_table()); }
+
 Mode parse_mode(const std::string& n) {
-  if (n == "overlap") return Mode::Overlap;
-  if (n == "disjoint") return Mode::Disjoint;
-  if (n == "sequential") return Mode::Sequential;
-  fail("unknown scenario mode '{}'; known: overlap, disjoint, sequential", n);
+  for (const auto& [name, mode] : mode_table())
+    if (n == name) return mode;
+  fail("unknown scenario mode '{}'; known: {}", n, fmt::join(mode_names(), ", "));
 }
 
 Protocol parse_protocol(const std::string& n) {
-  if (n == "mib" || n == "sdr") return Protocol::Mib;
-  if (n == "mibv2") return Protocol::MibV2;
-  if (n == "plop" || n == "continuum") return Protocol::Plop;
-  if (n == "cssegmentation") return Protocol::CSSegmentation;
-  if (n == "ssul") return Protocol::Ssul;
-  fail("unknown label protocol '{}'; known: mib, sdr, mibv2, plop, continuum, cssegmentation, ssul", n);
+  for (const auto& [name, protocol] : protocol_table())
+    if (n == name) return protocol;
+  fail("unknown label protocol '{}'; known: {}", n, fmt::join(protocol_names(), ", "));
 }
 
 std::string to_string(Mode m) {

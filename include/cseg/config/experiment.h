@@ -6,42 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "cseg/data/options.h"
+#include "cseg/losses/options.h"
+#include "cseg/models/options.h"
+
 namespace cseg::config {
 
 class ConfigTree;
 
-struct DatasetConfig {
-  std::string name = "fmnist_scenes";  ///< voc | ade20k | cityscapes | folder | fmnist_scenes
-  std::string root;                    ///< dataset root folder (use ${data_root} from the env file)
-  std::string train_split = "train";   ///< split (list) names; VOC: train_aug, train, val, ...
-  std::string val_split = "val";
-  std::string test_split = "val";
-  std::string cache_dir;               ///< filtered index lists; default <output_dir>/../.cache
-  /// Saliency maps (<id>.png, > 0 = salient) for SSUL: "auto" = <root>/SaliencyMap when it
-  /// exists (VOC layout, FMNIST-Scenes), "" = none, or a folder (relative to root).
-  std::string saliency_dir = "auto";
-  // Generic folder datasets only:
-  int num_classes = 0;                 ///< classes including background 0
-  std::vector<std::string> class_names;
-  /// Names (when class_names is empty) and colours from a known label space: voc, ade20k,
-  /// cityscapes, nyu40, fmnist_scenes. Empty: generic names in the VOC colours.
-  std::string label_space;
-  std::string image_dir = "images", mask_dir = "masks", image_ext = ".jpg", mask_ext = ".png";
-  /// Folder datasets: a file mapping the masks' raw values to labels, one "raw label" pair per
-  /// line (# comments); values it does not list are an error. E.g. COCO-Stuff's PNGs to NYU-40
-  /// for pre-training an indoor model: configs/label_maps/coco_stuff_to_nyu40.txt.
-  std::string label_map;
-  /// hypersim, scannet: only these scenes (e.g. ai_001_001, scene0000_00); empty = all of the split.
-  std::vector<std::string> scenes;
-};
-
-struct AugmentConfig {
-  int crop_size = 512;                 ///< square training crop; padded with 255 (labels) / mean
-  double scale_min = 0.5, scale_max = 2.0;
-  bool hflip = true;
-  std::vector<double> mean{0.485, 0.456, 0.406};  ///< ImageNet statistics, RGB in [0,1]
-  std::vector<double> std{0.229, 0.224, 0.225};
-};
+/// The dataset and augmentation options are the data layer's own (data/options.h): config
+/// parses YAML into them, data never includes config.
+using DatasetConfig = data::DatasetOptions;
+using AugmentConfig = data::AugmentOptions;
 
 /// One environment of a domain-incremental scenario (a step): its own data, in the layout of
 /// `dataset.name` under `root`, labelled or not.
@@ -68,43 +44,7 @@ struct ScenarioConfig {
   std::vector<std::vector<int>> steps; ///< explicit steps (raw ids), overrides `task` when given
 };
 
-struct ModelConfig {
-  std::string name = "fast_scnn";      ///< fast_scnn | deeplabv3 | deeplabv3plus | unet
-  bool aux = false;                    ///< auxiliary (deep supervision) head where the model has one
-  double dropout = 0.1;                ///< before the heads (fast_scnn, unet)
-  std::string norm = "bn";             ///< bn | frozen_bn | bn_leaky (BN + LeakyReLU(0.01), in-place ABN)
-  std::string backbone = "resnet101";  ///< deeplab: resnet18 | resnet34 | resnet50 | resnet101 | resnet152
-  int output_stride = 16;              ///< deeplab: 16 or 8
-  std::vector<int> aspp_rates;         ///< deeplab: empty = 6,12,18 (stride 16) or 12,24,36 (stride 8; 12,24,32 for mib)
-  /// deeplabv3: torchvision | mib (the MiB/PLOP/SDR codebases' DeepLabV3, whose checkpoints then
-  /// load: every block of a dilated stage dilated alike, a head without the 3x3 conv; docs/models.md)
-  std::string layout = "torchvision";
-  /// layout mib, at evaluation: the ASPP image-pooling window in feature cells (MiB's --pooling);
-  /// 0 = the whole map as in training. At MiB's 512x512 crops (32x32 cells) both are the same.
-  int mib_eval_pooling = 32;
-  int unet_channels = 64;              ///< unet: width of the first level
-  std::string unet_upsampling = "bilinear";  ///< unet: bilinear | transposed
-  /// Initial weights (a torch.save file or a cseg checkpoint) loaded before step 0 trains.
-  std::string pretrained;
-  /// A pretraining file (configs/pretrain/*.yaml; a relative path is relative to the config file
-  /// that names it, the command line's to the working folder): its encoder, trained once by
-  /// `cseg pretrain` (or on first use) and found again by the file's hash under
-  /// ${output_root}/pretrained/, is loaded in backbone mode. Excludes `pretrained`.
-  std::string pretrain;
-  std::string pretrained_mode = "full";  ///< full | backbone | skip_classifier
-  bool pretrained_strict = true;         ///< fail when the load report is not empty
-  /// How a file in in-place-ABN names (`mod1.conv1`, `body.*`/`head.*`) was trained, as the MiB
-  /// codebases' --norm_act: iabn_sync / iabn (InPlaceABN scales by |w| + eps, applied on import)
-  /// or abn (plain weights). Ignored for files in torchvision names.
-  std::string pretrained_norm_act = "iabn_sync";
-  /// Train with 4-D weights in channels-last (NHWC) order, so oneDNN runs the convolutions in its
-  /// NHWC kernels. Off by default: LibTorch 1.13's channels-last batch-norm backward on CPU loses
-  /// precision (up to ~5% relative error in input gradients against float64), so cseg's
-  /// BatchNorm2d normalises such maps in NCHW while training, and the two layout conversions per
-  /// layer make training slower than NCHW (bench/README.md); it pays with norm: frozen_bn.
-  /// Inference always runs channels-last (models/inference.h), where batch norm is folded away.
-  bool channels_last = false;
-};
+using ModelConfig = models::ModelOptions;  ///< cseg/models/options.h
 
 struct OptimConfig {
   double lr = 0.01;                    ///< encoder learning rate at step 0
@@ -118,13 +58,7 @@ struct OptimConfig {
   int warmup_iters = 0;                ///< linear warm-up from 0 over this many iterations
 };
 
-struct LossConfig {
-  std::string name = "ce";             ///< ce | focal | dice | soft_iou | ohem
-  std::vector<double> class_weights;   ///< per class (ce, focal, ohem); empty = uniform
-  double focal_gamma = 2.0;
-  double ohem_keep = 0.25;             ///< ohem: fraction of hardest labelled pixels kept
-  double aux_weight = 0.4;             ///< weight of the auxiliary head's loss
-};
+using LossConfig = losses::LossOptions;  ///< cseg/losses/options.h
 
 struct TrainConfig {
   int batch_size = 8;

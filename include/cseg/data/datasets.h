@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "cseg/config/experiment.h"
+#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
 
 namespace cseg::data {
@@ -20,18 +20,22 @@ namespace cseg::data {
 ///    seed and split 80/20 (PLOP's city tasks).
 ///  - folder: ROOT/<image_dir>/<id><image_ext>, ROOT/<mask_dir>/<id><mask_ext>, ids from
 ///    ROOT/splits/<split>.txt.
-std::unique_ptr<Dataset> make_dataset(const config::DatasetConfig& cfg, const std::string& split);
+std::unique_ptr<Dataset> make_dataset(const DatasetOptions& cfg, const std::string& split);
 
 /// The label space a dataset's labels are in (label_spaces.h), without opening it: the indoor
 /// datasets (nyuv2, hypersim, scannet) share nyu40, a folder dataset names its own
 /// (dataset.label_space, may be empty), the others are their own.
-std::string label_space_name(const config::DatasetConfig& cfg);
+std::string label_space_name(const DatasetOptions& cfg);
 
 /// PLOP's Cityscapes city order (city id -> name) for the domain-incremental city tasks.
 const std::vector<std::string>& cityscapes_city_order();
 
-/// Names make_dataset accepts (for `cseg list` and error messages).
+/// Names make_dataset accepts (for the config, `cseg list` and error messages), from the
+/// registry table in datasets.cpp.
 std::vector<std::string> dataset_names();
+
+/// Whether dataset `name` reads saliency maps (dataset.saliency_dir: voc, fmnist_scenes, folder).
+bool dataset_reads_saliency(const std::string& name);
 
 /// Reads a label map file (dataset.label_map): "raw label" per line, raw in 0..255, label in
 /// 0..num_classes-1 or 255, # starts a comment; unlisted raw values map to kInvalid. Throws naming

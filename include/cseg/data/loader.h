@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "cseg/config/experiment.h"
+#include "cseg/data/options.h"
 #include "cseg/core/batch.h"
 #include "cseg/data/dataset.h"
 
@@ -25,7 +25,7 @@ struct LoaderOptions {
   int workers = 2;         ///< 0: load in the consumer's thread
   int prefetch = 4;
   uint64_t seed = 0;
-  config::AugmentConfig augment;
+  AugmentOptions augment;
   std::array<uint8_t, 256> lut{};  ///< dataset label -> step label
   bool saliency = false;           ///< also load, augment and collate saliency maps
   bool depth = false;              ///< also load, augment and collate depth maps

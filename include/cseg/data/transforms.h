@@ -3,7 +3,7 @@
 #include <array>
 #include <random>
 
-#include "cseg/config/experiment.h"
+#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
 
 namespace cseg::data {
@@ -16,6 +16,6 @@ void remap_labels(cv::Mat& mask, const std::array<uint8_t, 256>& lut);
 /// sample's other maps (saliency, depth, next frame, flow) follow the same geometry: depth and
 /// masks nearest and padded as unknown, the flow's vectors scaled with the image and mirrored
 /// with it.
-void augment_train(Sample& sample, const config::AugmentConfig& cfg, std::mt19937_64& rng);
+void augment_train(Sample& sample, const AugmentOptions& cfg, std::mt19937_64& rng);
 
 }  // namespace cseg::data

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "cseg/config/experiment.h"
+#include "cseg/losses/options.h"
 
 namespace cseg::losses {
 
@@ -33,7 +33,7 @@ torch::Tensor ohem_cross_entropy(const torch::Tensor& logits, const torch::Tenso
                                  const std::vector<double>& weights = {});
 
 /// The loss `cfg.name` names.
-torch::Tensor segmentation_loss(const config::LossConfig& cfg, const torch::Tensor& logits,
+torch::Tensor segmentation_loss(const LossOptions& cfg, const torch::Tensor& logits,
                                 const torch::Tensor& target);
 
 }  // namespace cseg::losses

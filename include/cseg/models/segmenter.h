@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cseg/config/experiment.h"
+#include "cseg/models/options.h"
 #include "cseg/core/error.h"
 
 namespace cseg::models {
@@ -106,8 +106,7 @@ class Segmenter : public torch::nn::Module {
 int head_index(const Segmenter& model, const std::string& key);
 
 /// Builds the model `cfg.name` with one head of `initial_classes` (step 0, background included).
-std::shared_ptr<Segmenter> make_model(const config::ModelConfig& cfg, int initial_classes);
-std::vector<std::string> model_names();
+std::shared_ptr<Segmenter> make_model(const ModelOptions& cfg, int initial_classes);
 
 /// Copies parameters and buffers from `src` into `dst` (same architecture and heads), across
 /// devices too.

@@ -19,6 +19,9 @@ enum class Mode { Overlap, Disjoint, Sequential };
 /// ssul = SSUL's test protocol (training labels as plop until the unknown class lands).
 enum class Protocol { Mib, MibV2, Plop, CSSegmentation, Ssul };
 
+/// Names parse_mode and parse_protocol accept (for the config and `cseg list`).
+std::vector<std::string> mode_names();
+std::vector<std::string> protocol_names();
 Mode parse_mode(const std::string& name);
 Protocol parse_protocol(const std::string& name);
 std::string to_string(Mode m);

@@ -364,7 +364,7 @@ std::vector<std::string> scene_folders(const fs::path& root, const std::vector<s
   return scenes;
 }
 
-std::unique_ptr<Dataset> make_hypersim_impl(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_hypersim_impl(const DatasetOptions& cfg, const std::string& split) {
   const fs::path root(cfg.root);
   CSEG_CHECK(fs::is_directory(root), "hypersim root '{}' does not exist or is not a folder", cfg.root);
   // The official split: (scene, camera, frame) -> partition, public frames only.
@@ -492,7 +492,7 @@ std::vector<int> scannet_to_nyu40(const fs::path& tsv) {
   return table;
 }
 
-std::unique_ptr<Dataset> make_scannet_impl(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_scannet_impl(const DatasetOptions& cfg, const std::string& split) {
   const fs::path root(cfg.root);
   CSEG_CHECK(fs::is_directory(root), "scannet root '{}' does not exist or is not a folder", cfg.root);
   const fs::path scans = fs::is_directory(root / "scans") ? root / "scans" : root;
@@ -528,7 +528,7 @@ std::unique_ptr<Dataset> make_scannet_impl(const config::DatasetConfig& cfg, con
 
 }  // namespace
 
-std::unique_ptr<Dataset> make_nyuv2(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_nyuv2(const DatasetOptions& cfg, const std::string& split) {
   const fs::path root(cfg.root);
   if (fs::is_regular_file(root) && root.extension() == ".mat") return make_nyuv2_mat(root, split);
   CSEG_CHECK(fs::is_directory(root), "nyuv2 root '{}' does not exist (a folder, or nyu_depth_v2_labeled.mat)", cfg.root);
@@ -536,11 +536,11 @@ std::unique_ptr<Dataset> make_nyuv2(const config::DatasetConfig& cfg, const std:
   return make_nyuv2_folders(root, split);
 }
 
-std::unique_ptr<Dataset> make_hypersim(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_hypersim(const DatasetOptions& cfg, const std::string& split) {
   return make_hypersim_impl(cfg, split);
 }
 
-std::unique_ptr<Dataset> make_scannet(const config::DatasetConfig& cfg, const std::string& split) {
+std::unique_ptr<Dataset> make_scannet(const DatasetOptions& cfg, const std::string& split) {
   return make_scannet_impl(cfg, split);
 }
 

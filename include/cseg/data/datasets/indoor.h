@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "cseg/config/experiment.h"
+#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
 
 namespace cseg::data {
@@ -18,7 +18,7 @@ namespace cseg::data {
 ///    files, beside the .mat); splits train and test;
 ///  - or the extracted layout ROOT/<split>/{rgb,labels_40,depth}/<name>.png (labels 0..40, 0 =
 ///    unlabelled; depth optional, 16-bit millimetres).
-std::unique_ptr<Dataset> make_nyuv2(const config::DatasetConfig& cfg, const std::string& split);
+std::unique_ptr<Dataset> make_nyuv2(const DatasetOptions& cfg, const std::string& split);
 
 /// ML-Hypersim: ROOT/<scene>/images/scene_cam_XX_final_hdf5/frame.IIII.color.hdf5 (linear HDR
 /// colour, tone-mapped as the Hypersim authors do) with scene_cam_XX_geometry_hdf5/
@@ -26,13 +26,13 @@ std::unique_ptr<Dataset> make_nyuv2(const config::DatasetConfig& cfg, const std:
 /// the camera centre). Split: ROOT/metadata_images_split_scene_v1.csv (frames in the public
 /// release with split_partition_name = the split); without it, every frame found (split "all").
 /// dataset.scenes keeps only the scenes named.
-std::unique_ptr<Dataset> make_hypersim(const config::DatasetConfig& cfg, const std::string& split);
+std::unique_ptr<Dataset> make_hypersim(const DatasetOptions& cfg, const std::string& split);
 
 /// ScanNet frames as its exporter writes them: ROOT[/scans]/<scene>/color/<i>.jpg,
 /// label-filt/<i>.png (16-bit ScanNet ids, mapped to NYU-40 by the nyu40id column of
 /// ROOT/scannetv2-labels.combined.tsv; 0 unannotated), depth/<i>.png (16-bit millimetres).
 /// Colour is resized to the label maps' size. Split: the scenes listed in
 /// ROOT/scannetv2_<split>.txt, every scene when that file is absent; dataset.scenes narrows it.
-std::unique_ptr<Dataset> make_scannet(const config::DatasetConfig& cfg, const std::string& split);
+std::unique_ptr<Dataset> make_scannet(const DatasetOptions& cfg, const std::string& split);
 
 }  // namespace cseg::data
