@@ -62,6 +62,19 @@ struct StepRun {
   Clock::time_point last_saved = Clock::now();
 };
 
+namespace {
+
+/// train.checkpoint_every / checkpoint_minutes: a checkpoint within an epoch is due (the end of an
+/// epoch has its own).
+bool mid_epoch_checkpoint_due(const config::TrainConfig& tc, const StepRun& run) {
+  const int64_t it = run.state.iteration;
+  const bool epoch_ends = it == run.total || it == int64_t(run.state.epoch + 1) * run.per_epoch;
+  return !epoch_ends && ((tc.checkpoint_every > 0 && it % tc.checkpoint_every == 0) ||
+                         (tc.checkpoint_minutes > 0 && seconds_since(run.last_saved) >= 60 * tc.checkpoint_minutes));
+}
+
+}  // namespace
+
 Trainer::StepTiming Trainer::train_step(int k) {
   StepRun run;
   run.k = k;
@@ -214,15 +227,14 @@ void Trainer::train_epochs(StepRun& run) {
       train_iteration(run, *batch);
       seen += batch->size() * (group_ ? group_->size() : 1);  // the global batch, replayed samples included
       run.timing.iteration_seconds.push_back(seconds_since(t0));
+      if (mid_epoch_checkpoint_due(cfg_.train, run)) save_last_checkpoint(run);
     }
     run.timing.train_seconds += seconds_since(epoch_start);
     run.timing.data_wait_seconds += wait;
     run.timing.images += seen;
     ++state.epoch;
     if (cfg_.eval.val_every > 0 && state.epoch % cfg_.eval.val_every == 0) validate(run);
-    if (run.scaler) state.loss_scaler = run.scaler->state();
-    if (primary()) save_checkpoint(run.last, *model_, run.optimizer.get(), &method_, state);
-    run.last_saved = Clock::now();
+    save_last_checkpoint(run);
   }
 }
 
@@ -258,16 +270,12 @@ void Trainer::train_iteration(StepRun& run, Batch& batch) {
     for (const auto& [name, t] : r.terms) record.terms.emplace_back(name, t.item<double>());
     recorder_->iteration(record);
   }
-  // train.checkpoint_every / checkpoint_minutes: checkpoints within an epoch (the end of an
-  // epoch has its own).
-  const bool epoch_ends = state.iteration == run.total || state.iteration == int64_t(state.epoch + 1) * run.per_epoch;
-  const bool due = (tc.checkpoint_every > 0 && state.iteration % tc.checkpoint_every == 0) ||
-                   (tc.checkpoint_minutes > 0 && seconds_since(run.last_saved) >= 60 * tc.checkpoint_minutes);
-  if (primary() && !epoch_ends && due) {
-    if (run.scaler) state.loss_scaler = run.scaler->state();
-    save_checkpoint(run.last, *model_, run.optimizer.get(), &method_, state);
-    run.last_saved = Clock::now();
-  }
+}
+
+void Trainer::save_last_checkpoint(StepRun& run) {
+  if (run.scaler) run.state.loss_scaler = run.scaler->state();
+  if (primary()) save_checkpoint(run.last, *model_, run.optimizer.get(), &method_, run.state);
+  run.last_saved = Clock::now();
 }
 
 void Trainer::validate(StepRun& run) {

@@ -83,8 +83,10 @@ class Trainer {
   /// Data-parallel: rank 0's weights to every process, gradient averaging, sync-BN.
   void join_processes(StepRun& run);
   void train_epochs(StepRun& run);
-  /// One iteration on `batch`, logged and checkpointed as configured.
+  /// One iteration on `batch`, its learning rate set, its loss checked and logged.
   void train_iteration(StepRun& run, Batch& batch);
+  /// step<k>_last.pt (rank 0) with the loss scale, after an epoch or within one.
+  void save_last_checkpoint(StepRun& run);
   /// After an epoch (eval.val_every): validation mIoU, the best model kept (step<k>_best.pt).
   void validate(StepRun& run);
   void finish_step(StepRun& run);
