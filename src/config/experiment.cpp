@@ -61,7 +61,7 @@ void read_augment(Section s, AugmentConfig& c) {
 namespace {
 
 /// PLOP's Cityscapes city tasks: 11-5 = cities 0..10, 11..15, 16..20; 11-1 = 0..10, then one
-/// at a time; 1-1 = one city per step (reference/protocols.md), as environments of dataset.root.
+/// at a time; 1-1 = one city per step (docs/protocols.md), as environments of dataset.root.
 std::vector<EnvironmentConfig> cityscapes_city_tasks(const std::string& task, const std::string& where) {
   const auto& cities = data::cityscapes_city_order();
   std::vector<std::pair<size_t, size_t>> ranges;  // [first, last] city ids per step

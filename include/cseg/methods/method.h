@@ -43,7 +43,9 @@ struct StepContext {
   const scenarios::Scenario* scenario = nullptr;
   const config::ExperimentConfig* config = nullptr;
   /// The model as it ended the previous step: a frozen copy in eval mode without gradients,
-  /// made only for methods that ask (needs_old_model) and only at steps > 0.
+  /// made only at steps > 0 for methods that ask (needs_old_model) and for unlabelled steps (the
+  /// adaptation plugin's teacher). Owned by the trainer for the step; all of these pointers are
+  /// valid until on_step_end returns (docs/architecture.md, "Ownership").
   models::Segmenter* old_model = nullptr;
   /// The old model's output on the current batch, computed once per batch without autograd
   /// (set between before_forward and task_loss).

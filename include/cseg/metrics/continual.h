@@ -1,5 +1,5 @@
 #pragma once
-/// Metrics over a sequence of steps (reference/protocols.md §1).
+/// Metrics over a sequence of steps (docs/protocols.md, "Metrics").
 #include <optional>
 #include <vector>
 

@@ -1,6 +1,6 @@
 #pragma once
 /// A class-incremental scenario: task steps + mode (which images a step trains on) + label
-/// protocol (how labels are mapped at train and test time), per reference/protocols.md §3-4.
+/// protocol (how labels are mapped at train and test time), per docs/protocols.md.
 ///
 /// Labels inside a scenario are *step labels*: the position of a dataset label in the class order
 /// (step 0's classes first, background 0 at 0), so that adding a step appends output channels.
