@@ -191,7 +191,7 @@ def table(results, continual, reps):
                              f"{speedup(v, t, metric):.2f}× | {med(r[vlabel], 'peak_mb'):.0f} |")
     if "dl_train_b4_256" in results:
         # Training ~ 3 forward passes (forward, and backward's two products per layer); 40.9 G
-        # multiply-adds per 256x256 forward (reference/performance.md); 2 FLOP per multiply-add.
+        # multiply-adds per 256x256 forward of DeepLabV3-R50; 2 FLOP per multiply-add.
         r = results["dl_train_b4_256"]
         flop_per_image = 3 * 40.9e9 * 2
         shares = [f"{s} {med(r[s], 'images_per_second') * flop_per_image / 1e9:.0f} GFLOP/s "

@@ -12,8 +12,9 @@ void configure_runtime(const RuntimeOptions& options) {
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   if (options.tune_malloc) {
-    // The mallopt equivalent of MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_/TOP_PAD_ from
-    // reference/performance.md: large activations stay in the heap between iterations.
+    // The mallopt equivalent of MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_/TOP_PAD_: large
+    // activations stay in the heap between iterations instead of being mapped and unmapped
+    // each time (the "malloc untuned" rows of bench/README.md show what glibc's default costs).
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 1024 * 1024 * 1024);

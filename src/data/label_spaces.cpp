@@ -112,7 +112,7 @@ std::vector<LabelSpace> make_label_spaces() {
       {255, 0, 0}, {0, 0, 142}, {0, 0, 70}, {0, 60, 100}, {0, 80, 100}, {0, 0, 230},
       {119, 11, 32},
   }, {0, 0, 0})});
-  // NYU-40 (reference/datasets-and-formats.md); 0 (unlabelled) black.
+  // NYU-40, in the colours the NYU/ScanNet tools use; 0 (unlabelled) black.
   spaces.push_back({"nyu40", nyu40_names(), make_palette({{0, 0, 0},
       {174, 199, 232}, {152, 223, 138}, {31, 119, 180}, {255, 187, 120}, {188, 189, 34}, {140, 86, 75},
       {255, 152, 150}, {214, 39, 40}, {197, 176, 213}, {148, 103, 189}, {196, 156, 148}, {23, 190, 207},

@@ -1,6 +1,7 @@
 #pragma once
 /// Reading and writing images and label maps. Label PNGs are read as raw indices with libpng:
-/// OpenCV turns a palette PNG into colours (reference/datasets-and-formats.md).
+/// OpenCV turns a palette PNG (VOC's masks) into colours, or into luminance with
+/// IMREAD_GRAYSCALE (index 1 reads as 38), and cannot write one.
 #include <opencv2/core.hpp>
 
 #include <array>

@@ -2,8 +2,10 @@
 /// TensorBoard event files written natively (no Python, no protobuf library): the record
 /// framing (length, masked CRC-32C of the length, data, masked CRC-32C of the data) and the few
 /// protobuf messages TensorBoard reads (Event, Summary, Value, Image, TensorProto for text),
-/// encoded by hand. Format facts: ../shared/reference/datasets-and-formats.md. wandb imports
-/// the same files with its TensorBoard sync.
+/// encoded by hand. The CRC is CRC-32C (Castagnoli; crc32c("123456789") = 0xE3069283), masked
+/// as ((c >> 15) | (c << 17)) + 0xA282EAD8; a file is named events.out.tfevents.<time>.<host>.<pid>
+/// and starts with an Event whose file_version is "brain.Event:2". wandb imports the same files
+/// with its TensorBoard sync.
 #include <cstdint>
 #include <fstream>
 #include <string>

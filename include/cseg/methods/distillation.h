@@ -1,7 +1,7 @@
 #pragma once
 /// Methods that learn new classes while distilling the previous step's model (the teacher the
 /// trainer keeps in StepContext::old_model): LwF, LwF-MC, ILT, MiB and PLOP. Constants default
-/// to the papers' (../shared/reference/methods.md); each is a `method_options` key.
+/// to the papers' (docs/methods.md lists them); each is a `method_options` key.
 #include <array>
 #include <string>
 #include <vector>

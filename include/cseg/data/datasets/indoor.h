@@ -1,8 +1,8 @@
 #pragma once
 /// Indoor datasets of the domain-incremental (ASL) setting, all in the NYU-40 label space
 /// (label_spaces.h "nyu40": ids 1..40 as published; unlabelled pixels become 255, so channel 0
-/// is never a target). Each reads its own published on-disk format; the reference is
-/// ../shared/reference/datasets-and-formats.md. Every one offers depth (load_depth, metres).
+/// is never a target). Each reads its own published on-disk format, described at its reader
+/// below. Every one offers depth (load_depth, metres).
 #include <memory>
 #include <string>
 
