@@ -18,6 +18,7 @@
 
 #include "cseg/config/config.h"
 #include "cseg/config/experiment.h"
+#include "cseg/core/clock.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
@@ -493,9 +494,9 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
         if (next >= jobs.size()) return;
         i = next++;
       }
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = core::Clock::now();
       const int rc = std::system(jobs[i].cmd.c_str());
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double secs = core::seconds_since(t0);
       std::lock_guard<std::mutex> lock(mutex);
       std::cout << fmt::format("[{}/{}] {} ({:.0f} s){}\n", ++done, jobs.size(), jobs[i].label, secs,
                                rc == 0 ? "" : " FAILED, see " + jobs[i].log)

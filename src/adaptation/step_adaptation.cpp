@@ -1,7 +1,6 @@
 #include "cseg/adaptation/step_adaptation.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -9,6 +8,7 @@
 #include "cseg/adaptation/optical_flow.h"
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/adaptation/temporal.h"
+#include "cseg/core/clock.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/log.h"
@@ -20,8 +20,6 @@
 namespace cseg::adaptation {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 /// The student's scale for one iteration of step `step`, uniform in [1 - spread, 1 + spread];
 /// drawn from (seed, step, iteration) so a resumed step draws the same.
@@ -50,10 +48,10 @@ class SelfTraining : public StepAdaptation {
     if (a_.temporal) {  // read by the loader as if they were the environment's labels
       require_video(*source, "temporal");
       TemporalLabelStats st;
-      const auto t0 = Clock::now();
+      const auto t0 = core::Clock::now();
       auto maps = frame_pseudo_labels(*source, teacher, cfg_.augment.mean, cfg_.augment.std, a_.threshold,
                                       a_.class_fraction, true, &st);
-      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double seconds = core::seconds_since(t0);
       log::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
                 "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
                 log_name_, st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction, seconds);

@@ -1,8 +1,8 @@
 // A step's evaluation and the run's summary: the test sets after each step, the entry of
 // results.json's "steps", the accuracy matrix and the continual metrics from it.
 #include <algorithm>
-#include <chrono>
 
+#include "cseg/core/clock.h"
 #include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
 #include "cseg/engine/trainer.h"
@@ -11,10 +11,6 @@
 namespace cseg::engine {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 /// {"median", "p90"} of a step's iteration times in ms (null when it trained no iteration here).
 nlohmann::json iteration_ms(std::vector<double> seconds) {
@@ -86,7 +82,7 @@ std::vector<Trainer::Evaluation> Trainer::evaluate_environments() {
 
 nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& sc = *data_.scenario;
-  const auto start = Clock::now();
+  const auto start = core::Clock::now();
   // Class-incremental: the step's test images; old = step-0 classes, new = later ones, and
   // R[k][j] = mIoU over step j's classes. Domain-incremental: every environment's test set;
   // R[k][j] = mIoU on environment j (past and future), old = mean over the earlier environments,
@@ -124,7 +120,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
     new_names.assign(data_.class_names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
                      data_.class_names.begin() + sc.classes_after(k));
   }
-  const double eval_seconds = seconds_since(start);
+  const double eval_seconds = core::seconds_since(start);
   const auto& s = current.scores;
   const auto& cm = current.cm;
   const int all_end = sc.classes_after(data_.scenario_step(k));

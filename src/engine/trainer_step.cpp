@@ -1,11 +1,11 @@
 // One continual step: its context, data and adaptation, the model readied, the optimiser and
 // budget, resume and shared step 0, then the epochs of iterations, validation and checkpoints.
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <optional>
 
 #include "cseg/adaptation/step_adaptation.h"
+#include "cseg/core/clock.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/log.h"
@@ -20,13 +20,13 @@
 #include "cseg/logging/progress.h"
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace cseg::engine {
 
-namespace {
+using core::Clock;
+using core::seconds_since;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+namespace {
 
 struct SyncBatchNormScope {  // installed while a step trains, whatever ends it
   explicit SyncBatchNormScope(distributed::ProcessGroup* g) { distributed::set_sync_batch_norm_group(g); }

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "cseg/config/config.h"
+#include "cseg/core/clock.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
@@ -219,7 +220,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   model->train();
   fc->train();
   logging::Progress progress(fmt::format("pretrain {}", cfg.name), total, cfg.train.log_every);
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = core::Clock::now();
   double loss_avg = 0;
   int64_t epoch = -1;
   std::vector<size_t> order;
@@ -258,7 +259,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     if (c.iteration % checkpoint_every == 0 || c.iteration == total) save_state(last, *model, fc, optimizer, c);
   }
   progress.finish(fmt::format("loss {:.4f}", loss_avg));
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = core::seconds_since(start);
   nlohmann::json results{{"schema", "cseg.pretrain/1"},
                          {"name", cfg.name},
                          {"hash", config::pretrain_hash(cfg)},
