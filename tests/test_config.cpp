@@ -158,3 +158,27 @@ TEST(Config, DumpIsTheResolvedConfig) {
   EXPECT_NE(text.find("seed: 3"), std::string::npos);
   EXPECT_NE(text.find("root: /tmp"), std::string::npos);
 }
+
+// Config files are shared and downloaded too: shapes YAML allows but a config cannot mean are
+// one-line errors naming the file, never a YAML exception, an endless read or exhausted memory.
+TEST(Config, HostileYamlIsAnErrorNamingTheFile) {
+  TempDir d;
+  // Ten levels of ten aliases: 10^10 values once expanded (composition copies the expanded tree).
+  std::string laughs = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int k = 1; k < 10; ++k) {
+    laughs += "l" + std::to_string(k) + ": &l" + std::to_string(k) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", *l" : "*l") + std::to_string(k - 1);
+    laughs += "]\n";
+  }
+  write(d / "laughs.yaml", laughs);
+  expect_error([&] { config::load({(d / "laughs.yaml").string(), {}, ""}); },
+               {"laughs.yaml", "more than 1000000 values", "aliases"});
+  // A list used as a key (yaml-cpp's own conversion error before the fix).
+  write(d / "key.yaml", "train:\n  [a, b]: 1\n");
+  expect_error([&] { config::load({(d / "key.yaml").string(), {}, ""}); }, {"key.yaml", "under 'train'", "line 2"});
+  write(d / "base_list.yaml", "_base_: [{a: 1}]\n");
+  expect_error([&] { config::load({(d / "base_list.yaml").string(), {}, ""}); }, {"base_list.yaml", "_base_"});
+  // A base that is a device would be read for ever.
+  write(d / "dev.yaml", "_base_: /dev/zero\n");
+  expect_error([&] { config::load({(d / "dev.yaml").string(), {}, ""}); }, {"/dev/zero", "not a regular file"});
+}

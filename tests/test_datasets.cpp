@@ -115,7 +115,7 @@ TEST(Datasets, BadInputGivesOneLineErrors) {
   auto ds = data::make_dataset(cfg_of("voc", d.str()), "train");
   expect_error([&] { ds->load(0); }, {"x.png", "6x8", "x.jpg", "8x8"});
   expect_error([&] { ds->load(1); }, {"y.png", "value 42", "21 classes"});
-  expect_error([&] { ds->load(2); }, {"z.jpg", "cannot be decoded"});
+  expect_error([&] { ds->load(2); }, {"z.jpg", "not a PNG, JPEG or BMP"});
   expect_error([&] { ds->load(3); }, {"missing.jpg", "does not exist"});
   // The class index reads masks only, and reports the bad label too.
   expect_error([&] { data::build_class_index(*ds, "", 2); }, {"label file"});

@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "../src/data/datasets/matlab_v5.h"
 #include "cseg/data/datasets.h"
 #include "fixtures.h"
 
@@ -279,4 +280,81 @@ TEST(IndoorDatasets, CocoStuffThroughTheShippedNyu40LabelMap) {
   test::expect_error([&] { data::make_dataset(c, "train"); }, {"bad.txt", "line 3", "mapped twice"});
   std::ofstream((d / "bad.txt").string()) << "3 41\n";
   test::expect_error([&] { data::make_dataset(c, "train"); }, {"bad.txt", "line 1", "label 41"});
+}
+
+// Frame sizes come from the files. An empty frame (0 rows) made the Hypersim tone mapping index
+// an empty vector; a claim of 10^10 pixels in a file of a few kilobytes (HDF5 allocates storage
+// only when written) made the reader allocate 40 GB. Both are errors naming the file.
+TEST(IndoorDatasets, CraftedHypersimFrameSizesAreErrors) {
+  test::TempDir d;
+  const int w = 5, h = 4;
+  const fs::path frames = d / "ai_001_001/images";
+  std::vector<float> colour(w * h * 3, 0.5f), sem(w * h, 3);
+  write_hdf5_single(frames / "scene_cam_00_final_hdf5/frame.0000.color.hdf5", {hsize_t(h), hsize_t(w), 3}, colour, true);
+  write_hdf5_single(frames / "scene_cam_00_geometry_hdf5/frame.0000.semantic.hdf5", {0, hsize_t(w)}, std::vector<float>(1), false,
+                    H5Tcopy(H5T_STD_I16LE));
+  {
+    const fs::path depth = frames / "scene_cam_00_geometry_hdf5/frame.0000.depth_meters.hdf5";
+    hid_t file = H5Fcreate(depth.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[2] = {100000, 100000};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t set = H5Dcreate2(file, "dataset", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(set, 0);
+    H5Dclose(set);
+    H5Sclose(space);
+    H5Fclose(file);
+    ASSERT_LT(fs::file_size(depth), 100000u);
+  }
+  auto all = data::make_dataset(dataset("hypersim", d.path()), "all");
+  ASSERT_EQ(all->size(), 1u);
+  test::expect_error([&] { all->load(0); }, {"frame.0000.semantic.hdf5", "0 x 5 pixels"});
+  test::expect_error([&] { all->load_depth(0); }, {"frame.0000.depth_meters.hdf5", "100000 x 100000 pixels"});
+}
+
+// cseg's MATLAB v5 reader against libmatio's writer: doubles, other classes and narrower stored
+// types, uncompressed and zlib-compressed; then files the fuzzer made, which sent libmatio (the
+// reader before) to allocate, and in one case fill, 4 GB.
+TEST(IndoorDatasets, MatlabV5ReaderAgreesWithLibmatioAndRefusesCraftedFiles) {
+  test::TempDir d;
+  for (auto compression : {MAT_COMPRESSION_NONE, MAT_COMPRESSION_ZLIB}) {
+    SCOPED_TRACE(compression);
+    const std::string path = (d / "v.mat").string();
+    mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
+    ASSERT_TRUE(mat);
+    std::vector<double> doubles{1.5, -2, 40, 894};
+    std::vector<uint8_t> bytes{0, 7, 255};
+    std::vector<int32_t> ints{-5, 70000};
+    size_t d4[2] = {4, 1}, d3[2] = {1, 3}, d2[2] = {2, 1};
+    const struct {
+      const char* name;
+      matio_classes cls;
+      matio_types type;
+      size_t* dims;
+      void* data;
+    } vars[] = {{"a", MAT_C_DOUBLE, MAT_T_DOUBLE, d4, doubles.data()},
+                {"b", MAT_C_UINT8, MAT_T_UINT8, d3, bytes.data()},
+                {"c", MAT_C_DOUBLE, MAT_T_UINT8, d3, bytes.data()},  // a double array stored as bytes
+                {"e", MAT_C_INT32, MAT_T_INT32, d2, ints.data()}};
+    for (const auto& v : vars) {
+      matvar_t* m = Mat_VarCreate(v.name, v.cls, v.type, 2, v.dims, v.data, 0);
+      ASSERT_TRUE(m);
+      Mat_VarWrite(mat, m, compression);
+      Mat_VarFree(m);
+    }
+    Mat_Close(mat);
+    EXPECT_EQ(data::matlab::read_numbers(path, "a"), doubles);
+    EXPECT_EQ(data::matlab::read_numbers(path, "b"), (std::vector<double>{0, 7, 255}));
+    EXPECT_EQ(data::matlab::read_numbers(path, "c"), (std::vector<double>{0, 7, 255}));
+    EXPECT_EQ(data::matlab::read_numbers(path, "e"), (std::vector<double>{-5, 70000}));
+    test::expect_error([&] { data::matlab::read_numbers(path, "zz"); }, {"v.mat", "no variable 'zz'"});
+  }
+  // The first: a seed whose later element the fuzzer damaged (libmatio allocated 4 GB for it);
+  // its first variable is intact. The second: a compressed element declaring more bytes than the
+  // file holds (libmatio filled 4 GB). Both are read without any large allocation.
+  const std::string fuzz = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/";
+  EXPECT_EQ(data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "mapClass"), (std::vector<double>{1, 2, 3, 4, 40}));
+  test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "trainNdxs"); },
+                     {"matlab_claims_4gb.mat", "does not inflate"});
+  test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_inflates_to_4gb.mat", "mapClass"); },
+                     {"matlab_inflates_to_4gb.mat", "declares 32825 bytes"});
 }

@@ -17,6 +17,7 @@
 using namespace cseg;
 using namespace cseg::models;
 using weights::LoadMode;
+using namespace std::string_literals;
 
 namespace {
 
@@ -147,6 +148,48 @@ TEST(TorchFile, BadFilesGiveClearErrors) {
   write_bytes(d / "huge.pt", huge);
   test::expect_error([&] { weights::read_torch_file((d / "huge.pt").string()); },
                      {"huge.pt", "claims 1099511627776 elements"});
+}
+
+namespace {
+/// A legacy torch.save file around `root_pickle` (one pickle, protocol 2): the magic number, the
+/// protocol version, the system info and an empty storage-key list.
+std::string legacy_file(const std::string& root_pickle) {
+  const std::string magic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."s;
+  const std::string protocol = "\x80\x02M\xe9\x03."s, sys_info = "\x80\x02}."s, keys = "\x80\x02]."s;
+  return magic + protocol + sys_info + root_pickle + keys;
+}
+}  // namespace
+
+// The pickle memo lets a crafted file build a dict that holds itself, or lists nested without
+// end; every walk of the result (and its destructor) would then recurse until the stack
+// overflows. Both are refused when the pickle ends; a merely shared value is fine.
+TEST(TorchFile, CyclicOrEndlesslyNestedPicklesAreErrors) {
+  test::TempDir d;
+  // {} memo0 'a' get0 SETITEM: d['a'] = d.
+  write_bytes(d / "cycle.pt", legacy_file("\x80\x02}q\x00X\x01\x00\x00\x00" "a" "h\x00s."s));
+  test::expect_error([&] { weights::read_torch_file((d / "cycle.pt").string()); }, {"cycle.pt", "holds itself"});
+  // 1000 empty lists, each appended to the one below it: 1000 levels.
+  write_bytes(d / "deep.pt", legacy_file("\x80\x02" + std::string(1000, ']') + std::string(999, 'a') + "."));
+  test::expect_error([&] { weights::read_torch_file((d / "deep.pt").string()); },
+                     {"deep.pt", "nest more than 100 levels"});
+  // One list referenced twice (memo) is a DAG, not a cycle: {'a': l, 'b': l}.
+  write_bytes(d / "shared.pt",
+              legacy_file("\x80\x02}X\x01\x00\x00\x00" "a" "]q\x00" "s" "X\x01\x00\x00\x00" "b" "h\x00" "s."s));
+  auto root = weights::read_torch_file((d / "shared.pt").string());
+  EXPECT_EQ(root->get("a"), root->get("b"));
+}
+
+// LibTorch's zip reader allocates an entry's claimed uncompressed size before reading it: an
+// entry claiming 4 GB in a small file is refused by name first.
+TEST(TorchFile, ZipEntryClaimingMoreThanTheFileIsAnError) {
+  test::TempDir d;
+  std::ifstream in(fixture("mixed_zip.pt"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const auto entry = bytes.find("PK\x01\x02");  // the central directory's first entry
+  ASSERT_NE(entry, std::string::npos);
+  for (int k = 0; k < 4; ++k) bytes[entry + 24 + k] = char(k == 3 ? 0xf0 : 0x00);  // 0xf0000000 bytes
+  write_bytes(d / "bomb.pt", bytes);
+  test::expect_error([&] { weights::read_torch_file((d / "bomb.pt").string()); }, {"bomb.pt", "claims 4026531840 bytes"});
 }
 
 TEST(Parity, ResNetMatchesTorchvisionKeyForKey) {

@@ -34,6 +34,20 @@ void record_origins(const YAML::Node& node, const std::string& prefix, const std
     for (const auto& kv : node) record_origins(kv.second, join(prefix, kv.first.as<std::string>()), origin, origins);
 }
 
+/// Every mapping key in `node` must be a plain scalar: keys become dotted paths.
+void check_keys(const YAML::Node& node, const std::string& path, const std::string& prefix) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      CSEG_CHECK(kv.first.IsScalar(), "config file '{}': a key under '{}' is not a plain name (a list or a mapping "
+                                      "used as a key, line {})",
+                 path, prefix.empty() ? "the top level" : prefix, kv.first.Mark().line + 1);
+      check_keys(kv.second, path, join(prefix, kv.first.Scalar()));
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) check_keys(item, path, prefix);
+  }
+}
+
 /// Deep-merges `over` into `base`: mappings merge key by key, anything else replaces.
 void merge_into(YAML::Node base, const YAML::Node& over) {
   for (const auto& kv : over) {
@@ -46,12 +60,43 @@ void merge_into(YAML::Node base, const YAML::Node& over) {
   }
 }
 
+/// The most values one config file may hold once its aliases are expanded. YAML aliases share a
+/// node, but composing configs copies and walks the expanded tree: ten levels of ten aliases each
+/// (a few hundred bytes of text) would make 10^10 values.
+constexpr size_t kMaxConfigValues = 1000000;
+
+/// Counts `root`'s values as expanded (aliases counted at each use), stopping past kMaxConfigValues.
+size_t expanded_size(const YAML::Node& root) {
+  size_t count = 0;
+  std::vector<YAML::Node> pending{root};
+  while (!pending.empty() && count <= kMaxConfigValues) {
+    YAML::Node node = pending.back();
+    pending.pop_back();
+    ++count;
+    if (node.IsMap()) {
+      for (const auto& kv : node) {
+        pending.push_back(kv.first);
+        pending.push_back(kv.second);
+      }
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) pending.push_back(item);
+    }
+  }
+  return count;
+}
+
 YAML::Node parse_file(const std::string& path) {
   CSEG_CHECK(fs::exists(path), "config file '{}' does not exist", path);
+  // Not a device or a pipe (a `_base_: /dev/zero` would read for ever).
+  CSEG_CHECK(fs::is_regular_file(path), "config file '{}' is not a regular file", path);
   try {
     YAML::Node node = YAML::LoadFile(path);
     if (node.IsNull()) return YAML::Node(YAML::NodeType::Map);
     CSEG_CHECK(node.IsMap(), "config file '{}': expected a mapping at the top level", path);
+    CSEG_CHECK(expanded_size(node) <= kMaxConfigValues,
+               "config file '{}' holds more than {} values once its aliases (*name) are expanded", path,
+               kMaxConfigValues);
+    check_keys(node, path, "");
     return node;
   } catch (const YAML::Exception& e) {
     fail("config file '{}': YAML syntax error at line {}, column {}: {}", path, e.mark.line + 1,
@@ -69,8 +114,12 @@ void load_composed(const std::string& path, ConfigTree::Impl& impl, std::vector<
   if (node["_base_"]) {
     std::vector<std::string> bases;
     const auto& b = node["_base_"];
-    if (b.IsScalar()) bases.push_back(b.as<std::string>());
-    else if (b.IsSequence()) for (const auto& x : b) bases.push_back(x.as<std::string>());
+    if (b.IsScalar()) bases.push_back(b.Scalar());
+    else if (b.IsSequence())
+      for (const auto& x : b) {
+        CSEG_CHECK(x.IsScalar(), "config file '{}': _base_ must be a file name or a list of them", path);
+        bases.push_back(x.Scalar());
+      }
     else fail("config file '{}': _base_ must be a file name or a list of them", path);
     for (const auto& base : bases) {
       fs::path p = fs::path(path).parent_path() / base;
@@ -167,10 +216,14 @@ void interpolate(YAML::Node node, const std::string& prefix, const ConfigTree::I
 ConfigTree load(const LoadOptions& options) {
   auto impl = std::make_shared<ConfigTree::Impl>();
   std::vector<std::string> stack;
-  if (!options.path.empty()) load_composed(options.path, *impl, stack);  // empty: overrides only
-  for (const auto& o : options.overrides) apply_override(o, *impl);
-  impl->env = load_env(options.env_path);
-  interpolate(impl->root, "", *impl);
+  try {
+    if (!options.path.empty()) load_composed(options.path, *impl, stack);  // empty: overrides only
+    for (const auto& o : options.overrides) apply_override(o, *impl);
+    impl->env = load_env(options.env_path);
+    interpolate(impl->root, "", *impl);
+  } catch (const YAML::Exception& e) {  // a shape the checks above did not foresee
+    fail("config file '{}' (or one it composes): cannot be used: {}", options.path, e.what());
+  }
   return ConfigTree(impl);
 }
 

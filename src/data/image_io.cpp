@@ -3,9 +3,11 @@
 #include <png.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <vector>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -16,10 +18,106 @@ namespace fs = std::filesystem;
 
 namespace cseg::data {
 
+namespace {
+
+uint32_t big_endian(const unsigned char* p, int n) {
+  uint32_t v = 0;
+  for (int k = 0; k < n; ++k) v = (v << 8) | p[k];
+  return v;
+}
+
+struct Header {
+  const char* format = nullptr;  ///< nullptr: not PNG, JPEG or BMP
+  int64_t width = -1, height = -1;
+};
+
+/// The format and claimed size from a file's first bytes, without decoding anything.
+Header sniff(const std::vector<unsigned char>& b) {
+  Header h;
+  const size_t n = b.size();
+  if (n >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
+    h.format = "PNG";
+    if (n >= 24 && std::memcmp(&b[12], "IHDR", 4) == 0) {
+      h.width = big_endian(&b[16], 4);
+      h.height = big_endian(&b[20], 4);
+    }
+  } else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) {
+    h.format = "JPEG";
+    // Walk the marker segments to the frame header (SOFn); stop at the scan (SOS) or the end.
+    size_t at = 2;
+    while (at + 4 <= n) {
+      if (b[at] != 0xff) break;
+      const unsigned char marker = b[at + 1];
+      if (marker == 0xff) {  // fill byte
+        ++at;
+        continue;
+      }
+      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {  // no length
+        at += 2;
+        continue;
+      }
+      const size_t length = big_endian(&b[at + 2], 2);
+      const bool frame = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+      if (frame && length >= 7 && at + 9 <= n) {
+        h.height = big_endian(&b[at + 5], 2);
+        h.width = big_endian(&b[at + 7], 2);
+        break;
+      }
+      if (marker == 0xda || marker == 0xd9 || length < 2) break;
+      at += 2 + length;
+    }
+  } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
+    h.format = "BMP";
+    if (n >= 26) {
+      int32_t w = 0, hh = 0;
+      std::memcpy(&w, &b[18], 4);  // BITMAPINFOHEADER: little-endian int32; height < 0 = top-down
+      std::memcpy(&hh, &b[22], 4);
+      h.width = std::abs(int64_t(w));
+      h.height = std::abs(int64_t(hh));
+    }
+  }
+  return h;
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path, const std::string& what) {
+  CSEG_CHECK(fs::exists(path), "{} '{}' does not exist", what, path);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  CSEG_CHECK(f, "{} '{}' cannot be opened", what, path);
+  std::vector<unsigned char> bytes;
+  unsigned char chunk[1 << 16];
+  for (size_t got; (got = std::fread(chunk, 1, sizeof chunk, f)) > 0;) bytes.insert(bytes.end(), chunk, chunk + got);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  CSEG_CHECK(!failed, "{} '{}' cannot be read", what, path);
+  return bytes;
+}
+
+void check_pixels(const std::string& path, const std::string& what, int64_t width, int64_t height) {
+  CSEG_CHECK(width > 0 && height > 0 && width <= kMaxImagePixels / height,
+             "{} '{}' claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt or crafted file?)", what,
+             path, width, height, kMaxImagePixels);
+}
+
+}  // namespace
+
+cv::Mat read_image_file(const std::string& path, int flags, const std::string& what) {
+  const auto bytes = read_bytes(path, what);
+  const Header h = sniff(bytes);
+  CSEG_CHECK(h.format, "{} '{}' is not a PNG, JPEG or BMP file", what, path);
+  CSEG_CHECK(h.width >= 0, "{} '{}': no image size in its {} header (corrupt file)", what, path, h.format);
+  check_pixels(path, what, h.width, h.height);
+  cv::Mat image;
+  try {
+    image = cv::imdecode(bytes, flags);
+  } catch (const cv::Exception& e) {
+    fail("{} '{}' cannot be decoded ({})", what, path, e.what());
+  }
+  CSEG_CHECK(!image.empty(), "{} '{}' cannot be decoded (corrupt {})", what, path, h.format);
+  return image;
+}
+
 cv::Mat read_rgb(const std::string& path) {
-  CSEG_CHECK(fs::exists(path), "image file '{}' does not exist", path);
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-  CSEG_CHECK(!bgr.empty(), "image file '{}' cannot be decoded (corrupt or not an image)", path);
+  cv::Mat bgr = read_image_file(path, cv::IMREAD_COLOR, "image file");
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;
@@ -46,33 +144,39 @@ cv::Mat read_label_png(const std::string& path) {
   unsigned char sig[8] = {0};
   CSEG_CHECK(std::fread(sig, 1, 8, file.get()) == 8 && png_sig_cmp(sig, 0, 8) == 0,
              "label file '{}' is not a PNG", path);
+  // libpng reports errors by longjmp back to the last setjmp: every object with a destructor is
+  // made before the setjmp it may return to, and none is changed after it, so a jump skips no
+  // destructor and reads no stale value.
   std::string error;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, png_error_fn, png_warning_fn);
+  CSEG_CHECK(png, "label file '{}': libpng cannot start", path);
   png_infop info = png_create_info_struct(png);
-  cv::Mat out;
-  // libpng reports errors by longjmp; nothing with a destructor may live between here and there.
-  if (setjmp(png_jmpbuf(png))) {
+  const auto give_up = [&](const std::string& message) {
     png_destroy_read_struct(&png, &info, nullptr);
-    fail("label file '{}' is corrupt: {}", path, error);
-  }
+    throw Error(message);
+  };
+  png_uint_32 width = 0, height = 0;
+  int depth = 0, color = 0;
+  if (setjmp(png_jmpbuf(png))) give_up(fmt::format("label file '{}' is corrupt: {}", path, error));
   png_init_io(png, file.get());
   png_set_sig_bytes(png, 8);
   png_read_info(png, info);
-  const int color = png_get_color_type(png, info);
-  const int depth = png_get_bit_depth(png, info);
-  const auto width = png_get_image_width(png, info);
-  const auto height = png_get_image_height(png, info);
-  if ((color != PNG_COLOR_TYPE_PALETTE && color != PNG_COLOR_TYPE_GRAY) || depth > 8) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    fail("label file '{}': expected a palette or 8-bit grayscale PNG of class indices, got "
-         "colour type {} with {} bits",
-         path, color, depth);
-  }
+  png_get_IHDR(png, info, &width, &height, &depth, &color, nullptr, nullptr, nullptr);
+  if ((color != PNG_COLOR_TYPE_PALETTE && color != PNG_COLOR_TYPE_GRAY) || depth > 8)
+    give_up(fmt::format("label file '{}': expected a palette or 8-bit grayscale PNG of class indices, got colour "
+                        "type {} with {} bits",
+                        path, color, depth));
+  if (width == 0 || height == 0 || int64_t(width) > kMaxImagePixels / int64_t(height))
+    give_up(fmt::format("label file '{}' claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt "
+                        "or crafted file?)",
+                        path, width, height, kMaxImagePixels));
   if (depth < 8) png_set_packing(png);  // 1/2/4-bit indices -> one byte each, values kept
+  png_set_interlace_handling(png);
   png_read_update_info(png, info);
-  out.create(static_cast<int>(height), static_cast<int>(width), CV_8UC1);
+  cv::Mat out(static_cast<int>(height), static_cast<int>(width), CV_8UC1);
   std::vector<png_bytep> rows(height);
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.ptr<uint8_t>(static_cast<int>(y));
+  if (setjmp(png_jmpbuf(png))) give_up(fmt::format("label file '{}' is corrupt: {}", path, error));
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
@@ -148,9 +252,7 @@ void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
 }
 
 cv::Mat read_depth_png(const std::string& path, double units_per_metre) {
-  CSEG_CHECK(fs::exists(path), "depth file '{}' does not exist", path);
-  cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED);
-  CSEG_CHECK(!raw.empty(), "depth file '{}' cannot be decoded (corrupt or not an image)", path);
+  cv::Mat raw = read_image_file(path, cv::IMREAD_UNCHANGED, "depth file");
   CSEG_CHECK(raw.type() == CV_16UC1, "depth file '{}' is not a 1-channel 16-bit PNG ({} channels, {} bytes each)",
              path, raw.channels(), raw.elemSize1());
   cv::Mat metres;
@@ -178,11 +280,18 @@ cv::Mat read_flo(const std::string& path) {
   int32_t size[2] = {0, 0};
   CSEG_CHECK(std::fread(&magic, 4, 1, file.get()) == 1 && magic == kFloMagic,
              "flow file '{}' is not a .flo file (expected the magic number 202021.25)", path);
-  CSEG_CHECK(std::fread(size, 4, 2, file.get()) == 2 && size[0] > 0 && size[1] > 0 && size[0] < (1 << 16) &&
-                 size[1] < (1 << 16),
-             "flow file '{}': bad size {} x {}", path, size[0], size[1]);
+  CSEG_CHECK(std::fread(size, 4, 2, file.get()) == 2 && size[0] > 0 && size[1] > 0 &&
+                 size[0] <= kMaxImagePixels / size[1],
+             "flow file '{}': bad size {} x {} (at most {} pixels)", path, size[0], size[1], kMaxImagePixels);
+  // The claimed size against the bytes present, before allocating for it.
+  const size_t n = size_t(size[0]) * size_t(size[1]) * 2;
+  const long header_end = std::ftell(file.get());
+  CSEG_CHECK(header_end >= 0 && std::fseek(file.get(), 0, SEEK_END) == 0, "flow file '{}' cannot be read", path);
+  const long file_end = std::ftell(file.get());
+  CSEG_CHECK(file_end >= header_end && size_t(file_end - header_end) >= n * 4 &&
+                 std::fseek(file.get(), header_end, SEEK_SET) == 0,
+             "flow file '{}' is truncated ({} x {} expected)", path, size[0], size[1]);
   cv::Mat flow(size[1], size[0], CV_32FC2);
-  const size_t n = flow.total() * 2;
   CSEG_CHECK(std::fread(flow.ptr<float>(), 4, n, file.get()) == n, "flow file '{}' is truncated ({} x {} expected)",
              path, size[0], size[1]);
   return flow;

@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "cseg/core/error.h"
 
@@ -56,11 +58,60 @@ std::optional<torch::Dtype> storage_dtype(const std::string& global) {
 /// Looks up a storage by the persistent id torch.save wrote for it.
 using StorageLoader = std::function<PyValuePtr(const PyValue& pid)>;
 
+/// The pickle memo lets one value be referenced many times, so a crafted file can make a
+/// container hold itself or nest a million levels deep; either would overflow the stack in every
+/// recursive walk of the result (and in its destructor). torch.save's values nest a few levels.
+constexpr size_t kMaxNesting = 100;
+
+/// Child `k` of a container (list/tuple items, then dict keys and values), nullptr past the end.
+const PyValue* child_at(const PyValue& v, size_t k) {
+  if (k < v.items.size()) return v.items[k].get();
+  k -= v.items.size();
+  if (k < 2 * v.dict.size()) return k % 2 == 0 ? v.dict[k / 2].first.get() : v.dict[k / 2].second.get();
+  return nullptr;
+}
+
+/// Checks that `root` is acyclic and at most kMaxNesting deep (without recursing itself) and adds
+/// every value it reaches to `reached`.
+void check_nesting(const PyValue& root, const std::string& path, std::unordered_set<const PyValue*>& reached) {
+  struct Frame {
+    const PyValue* value;
+    size_t next_child;
+  };
+  std::unordered_set<const PyValue*> open{&root};
+  std::vector<Frame> stack{{&root, 0}};
+  while (!stack.empty()) {
+    const PyValue* child = child_at(*stack.back().value, stack.back().next_child++);
+    if (!child) {
+      open.erase(stack.back().value);
+      reached.insert(stack.back().value);
+      stack.pop_back();
+      continue;
+    }
+    if (open.count(child)) fail("{}: malformed pickle (a container holds itself)", path);
+    if (reached.count(child)) continue;
+    if (stack.size() >= kMaxNesting) fail("{}: malformed pickle (values nest more than {} levels deep)", path, kMaxNesting);
+    open.insert(child);
+    stack.push_back({child, 0});
+  }
+}
+
 /// A pickle virtual machine for the subset of opcodes that torch.save emits.
 class Unpickler {
  public:
   Unpickler(const std::string& path, const char* data, size_t size, StorageLoader storages)
       : path_(path), data_(data), size_(size), storages_(std::move(storages)) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  /// Values no returned result reaches (a failed run's, or popped ones) may form cycles or deep
+  /// chains: their links are cut here so that each is freed on its own, without recursion.
+  ~Unpickler() {
+    for (const auto& v : created_)
+      if (!returned_.count(v.get())) {
+        v->items.clear();
+        v->dict.clear();
+      }
+  }
 
   /// Runs from `pos` to the next STOP; returns the value and advances `pos` past it.
   PyValuePtr run(size_t& pos) {
@@ -75,7 +126,9 @@ class Unpickler {
         case 0x95: bytes(8); break;                      // FRAME (size hint only)
         case '.': {                                      // STOP
           pos = pos_;
-          return pop();
+          auto result = pop();
+          check_nesting(*result, path_, returned_);
+          return result;
         }
         case '(': marks_.push_back(stack_.size()); break;  // MARK
         case 'N': push(make(Kind::None)); break;
@@ -220,7 +273,10 @@ class Unpickler {
     std::memcpy(&v->f, &bits, 8);
     push(v);
   }
-  void push(PyValuePtr v) { stack_.push_back(std::move(v)); }
+  void push(PyValuePtr v) {
+    created_.push_back(v);
+    stack_.push_back(std::move(v));
+  }
   PyValuePtr pop() {
     if (stack_.empty()) fail("{}: malformed pickle (stack underflow at byte {})", path_, pos_);
     auto v = stack_.back();
@@ -275,13 +331,25 @@ class Unpickler {
     return out;
   }
 
-  /// A tensor viewing `storage` (a flat 1-D tensor) with the given geometry.
+  /// A tensor viewing `storage` (a flat 1-D tensor) with the given geometry, which must lie
+  /// inside it (checked without overflow: the numbers come from the file).
   torch::Tensor rebuild(const PyValue& storage, int64_t offset, const PyValue& size, const PyValue& stride) {
     if (storage.kind != Kind::Storage) fail("{}: tensor without a storage", path_);
+    if (size.kind != Kind::Tuple || stride.kind != Kind::Tuple || size.items.size() != stride.items.size() ||
+        size.items.size() > 64)
+      fail("{}: malformed tensor (size and stride are not tuples of one length)", path_);
     auto sizes = ints(size), strides = ints(stride);
-    int64_t last = offset;
-    for (size_t d = 0; d < sizes.size(); ++d) last += (sizes[d] - 1) * strides[d];
+    const auto negative = [](int64_t v) { return v < 0; };
+    if (offset < 0 || std::any_of(sizes.begin(), sizes.end(), negative) ||
+        std::any_of(strides.begin(), strides.end(), negative))
+      fail("{}: malformed tensor (negative offset, size or stride)", path_);
     const bool empty = std::find(sizes.begin(), sizes.end(), 0) != sizes.end();
+    int64_t last = offset;
+    for (size_t d = 0; d < sizes.size() && !empty; ++d) {
+      int64_t reach = 0;
+      if (__builtin_mul_overflow(sizes[d] - 1, strides[d], &reach) || __builtin_add_overflow(last, reach, &last))
+        fail("{}: malformed tensor (its extent overflows 64 bits)", path_);
+    }
     if (!empty && last >= storage.tensor.numel())
       fail("{}: a tensor reaches element {} of a storage of {}", path_, last, storage.tensor.numel());
     return storage.tensor.as_strided(sizes, strides, offset);
@@ -322,6 +390,8 @@ class Unpickler {
   std::vector<PyValuePtr> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, PyValuePtr> memo_;
+  std::vector<PyValuePtr> created_;                 ///< every value made, for the destructor
+  std::unordered_set<const PyValue*> returned_;     ///< values the results reach
 };
 
 /// Parses the persistent id ('storage', type, key, location, numel[, view]) of a storage.
@@ -341,12 +411,84 @@ StorageId parse_storage_id(const PyValue& pid, const std::string& path) {
 }
 
 /// A storage's claimed element count checked against the bytes that can hold it, before anything
-/// is allocated: a crafted file may claim terabytes.
-void check_storage_size(const std::string& path, const StorageId& id, size_t available) {
+/// is allocated: a crafted file may claim terabytes. `available` shrinks by what it takes, so that
+/// many storages cannot together claim more than the file holds either.
+void check_storage_size(const std::string& path, const StorageId& id, size_t& available) {
   const size_t element = c10::elementSize(id.dtype);
   if (id.numel < 0 || size_t(id.numel) > available / element)
     fail("{}: storage '{}' claims {} elements of {} bytes, more than the {} bytes the file holds for it", path,
          id.key, id.numel, element, available);
+  available -= size_t(id.numel) * element;
+}
+
+uint64_t little_endian(const unsigned char* p, int n) {
+  uint64_t v = 0;
+  for (int k = 0; k < n; ++k) v |= uint64_t(p[k]) << (8 * k);
+  return v;
+}
+
+/// LibTorch's zip reader allocates each entry's claimed uncompressed size before extracting it,
+/// so a file of a few hundred bytes could ask for terabytes. torch.save stores its entries
+/// uncompressed: no entry may claim more than the whole file. Reads the central directory (zip64
+/// included); a directory this cannot parse is left to LibTorch's reader to reject.
+void check_zip_entry_sizes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) fail("{}: cannot open the weights file", path);
+  const uint64_t file_size = uint64_t(in.tellg());
+  const auto read_at = [&](uint64_t offset, size_t n) {
+    std::vector<unsigned char> buf;
+    if (offset > file_size || n > file_size - offset) return buf;
+    buf.resize(n);
+    in.seekg(std::streamoff(offset));
+    in.read(reinterpret_cast<char*>(buf.data()), std::streamsize(n));
+    if (!in) buf.clear();
+    in.clear();
+    return buf;
+  };
+  // The end-of-central-directory record: 22 bytes plus a comment of up to 64 KiB, at the end.
+  const size_t tail_size = size_t(std::min<uint64_t>(file_size, 22 + 65535));
+  const auto tail = read_at(file_size - tail_size, tail_size);
+  if (tail.size() < 22) return;
+  size_t eocd = tail.size() - 22 + 1;
+  while (eocd-- > 0)
+    if (little_endian(&tail[eocd], 4) == 0x06054b50) break;
+  if (eocd > tail.size()) return;
+  uint64_t entries = little_endian(&tail[eocd + 10], 2), dir_size = little_endian(&tail[eocd + 12], 4),
+           dir_offset = little_endian(&tail[eocd + 16], 4);
+  if (eocd >= 20 && little_endian(&tail[eocd - 20], 4) == 0x07064b50) {  // zip64 locator
+    const auto z64 = read_at(little_endian(&tail[eocd - 20 + 8], 8), 56);
+    if (z64.size() < 56 || little_endian(z64.data(), 4) != 0x06064b50) return;
+    entries = little_endian(&z64[32], 8);
+    dir_size = little_endian(&z64[40], 8);
+    dir_offset = little_endian(&z64[48], 8);
+  }
+  const auto dir = read_at(dir_offset, size_t(std::min<uint64_t>(dir_size, file_size)));
+  size_t at = 0;
+  for (uint64_t e = 0; e < entries && at + 46 <= dir.size(); ++e) {
+    const unsigned char* h = &dir[at];
+    if (little_endian(h, 4) != 0x02014b50) return;
+    uint64_t uncompressed = little_endian(h + 24, 4);
+    const uint64_t compressed = little_endian(h + 20, 4);
+    const size_t name_size = little_endian(h + 28, 2), extra_size = little_endian(h + 30, 2),
+                 comment_size = little_endian(h + 32, 2);
+    if (at + 46 + name_size + extra_size > dir.size()) return;
+    const std::string name(reinterpret_cast<const char*>(h + 46), name_size);
+    if (uncompressed == 0xffffffff) {  // the real size is in the zip64 extra field (id 1)
+      uncompressed = ~uint64_t(0);
+      const unsigned char* extra = h + 46 + name_size;
+      for (size_t x = 0; x + 4 <= extra_size;) {
+        const size_t id = little_endian(extra + x, 2), n = little_endian(extra + x + 2, 2);
+        if (id == 1 && n >= 8 && x + 4 + 8 <= extra_size) uncompressed = little_endian(extra + x + 4, 8);
+        x += 4 + n;
+      }
+    }
+    (void)compressed;
+    if (uncompressed > file_size)
+      fail("{}: zip entry '{}' claims {} bytes uncompressed, more than the whole file's {} (torch.save stores "
+           "entries uncompressed; the file is corrupt or crafted)",
+           path, name, uncompressed, file_size);
+    at += 46 + name_size + extra_size + comment_size;
+  }
 }
 
 std::string read_file(const std::string& path) {
@@ -356,6 +498,7 @@ std::string read_file(const std::string& path) {
 }
 
 PyValuePtr read_zip(const std::string& path) {
+  check_zip_entry_sizes(path);
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
@@ -372,7 +515,8 @@ PyValuePtr read_zip(const std::string& path) {
     const std::string record = "data/" + id.key;
     if (!reader->hasRecord(record)) fail("{}: storage record '{}' is missing", path, record);
     auto [ptr, nbytes] = reader->getRecord(record);
-    check_storage_size(path, id, nbytes);
+    size_t available = nbytes;
+    check_storage_size(path, id, available);
     auto flat = torch::empty({id.numel}, id.dtype);
     const size_t want = size_t(id.numel) * flat.element_size();
     if (nbytes < want) fail("{}: storage '{}' holds {} bytes, expected {}", path, record, nbytes, want);
@@ -391,6 +535,7 @@ PyValuePtr read_zip(const std::string& path) {
 PyValuePtr read_legacy(const std::string& path, const std::string& bytes) {
   std::map<std::string, PyValuePtr> storages;
   std::map<std::string, torch::Dtype> dtypes;
+  size_t unclaimed = bytes.size();  // storages' bytes follow the pickles in this same file
   auto loader = [&](const PyValue& pid) -> PyValuePtr {
     if (pid.kind == Kind::Tuple && !pid.items.empty() && pid.items[0]->is_string() && pid.items[0]->s == "module")
       return make(Kind::None);  // pickled module source, only for whole-model saves
@@ -398,13 +543,16 @@ PyValuePtr read_legacy(const std::string& path, const std::string& bytes) {
     auto& slot = storages[id.key];
     if (!slot) {
       slot = make(Kind::Storage);
-      check_storage_size(path, id, bytes.size());
+      check_storage_size(path, id, unclaimed);
       slot->tensor = torch::empty({id.numel}, id.dtype);
       dtypes[id.key] = id.dtype;
     }
     // A view (pre-1.0 files): (view_key, offset, size) into the root storage.
     if (pid.items.size() > 5 && pid.items[5]->kind == Kind::Tuple && pid.items[5]->items.size() == 3) {
       const auto& view = pid.items[5]->items;
+      const int64_t start = view[1]->i, length = view[2]->i, numel = slot->tensor.numel();
+      if (start < 0 || length < 0 || start > numel || length > numel - start)
+        fail("{}: a storage view [{}, +{}) lies outside its storage of {} elements", path, start, length, numel);
       auto v = make(Kind::Storage);
       v->tensor = slot->tensor.narrow(0, view[1]->i, view[2]->i);
       return v;
@@ -472,8 +620,12 @@ PyValuePtr read_torch_file(const std::string& path) {
     in.read(head.data(), 4);
     head.resize(size_t(in.gcount()));
   }
-  if (head == std::string("PK\x03\x04", 4)) return read_zip(path);
-  if (head.size() >= 2 && uint8_t(head[0]) == 0x80) return read_legacy(path, read_file(path));
+  try {
+    if (head == std::string("PK\x03\x04", 4)) return read_zip(path);
+    if (head.size() >= 2 && uint8_t(head[0]) == 0x80) return read_legacy(path, read_file(path));
+  } catch (const c10::Error& e) {  // LibTorch's zip reader (a bad CRC, a truncated entry)
+    fail("{}: cannot be read as a torch.save file ({})", path, e.what_without_backtrace());
+  }
   fail("{}: not a torch.save file (expected a zip archive or a legacy pickle; the pre-2018 tar "
        "format is not supported)", path);
 }

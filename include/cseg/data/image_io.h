@@ -10,6 +10,17 @@
 
 namespace cseg::data {
 
+/// The most pixels cseg decodes from one image, label, depth or flow file: 64 Mi (8192 x 8192),
+/// far above any segmentation dataset's frames. A header may claim up to 2^31 x 2^31 pixels; the
+/// claim is checked before anything is allocated, so a crafted file cannot exhaust memory.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
+/// Decodes a PNG, JPEG or BMP file (the formats datasets ship; no other OpenCV decoder is exposed
+/// to downloaded files) with OpenCV's `flags` (cv::IMREAD_*), once its header's size passed
+/// kMaxImagePixels. Throws naming the file and `what` it is ("image file", "depth file") when it
+/// is missing, another format, too large or corrupt.
+cv::Mat read_image_file(const std::string& path, int flags, const std::string& what);
+
 /// Decodes a colour image as 8-bit RGB (H x W x 3). Throws naming the file if it is missing or
 /// cannot be decoded.
 cv::Mat read_rgb(const std::string& path);

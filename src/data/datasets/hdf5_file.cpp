@@ -33,6 +33,25 @@ struct Handle {
   }
 };
 
+/// The most elements one read may return (a dataset's dims come from the file: a crafted one may
+/// claim 2^64). 2^28 holds a 3 x 8192 x 8192 frame; NYUv2 is read one frame at a time.
+constexpr uint64_t kMaxReadElements = uint64_t(1) << 28;
+
+/// The product of `dims` from index `first` on, checked against kMaxReadElements.
+size_t checked_count(const std::vector<uint64_t>& dims, size_t first, const std::string& path,
+                     const std::string& name) {
+  uint64_t n = 1;
+  for (size_t i = first; i < dims.size(); ++i)
+    CSEG_CHECK(dims[i] == 0 || n <= kMaxReadElements / dims[i],
+               "HDF5 file '{}': dataset '{}' claims more than {} elements in one read (corrupt or crafted file?)",
+               path, name, kMaxReadElements);
+  for (size_t i = first; i < dims.size(); ++i) n *= dims[i];
+  CSEG_CHECK(n <= kMaxReadElements,
+             "HDF5 file '{}': dataset '{}' claims more than {} elements in one read (corrupt or crafted file?)", path,
+             name, kMaxReadElements);
+  return size_t(n);
+}
+
 std::vector<uint64_t> extent(hid_t space) {
   const int rank = H5Sget_simple_extent_ndims(space);
   std::vector<hsize_t> d(rank > 0 ? rank : 0);
@@ -68,12 +87,11 @@ std::vector<uint64_t> File::dims(const std::string& name) const {
 template <typename T>
 std::vector<T> File::read(const std::string& name) const {
   const auto d = dims(name);
+  const size_t n = checked_count(d, 0, path_, name);
   std::lock_guard<std::mutex> lock(library_lock());
-  size_t n = 1;
-  for (auto v : d) n *= v;
   std::vector<T> out(n);
   Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
-  CSEG_CHECK(H5Dread(set.id, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
+  CSEG_CHECK(set.id >= 0 && H5Dread(set.id, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
              "HDF5 file '{}': dataset '{}' cannot be read as numbers (corrupt, or not a numeric dataset)", path_, name);
   return out;
 }
@@ -83,18 +101,18 @@ std::vector<T> File::read_slab(const std::string& name, uint64_t index) const {
   const auto d = dims(name);
   CSEG_CHECK(!d.empty() && index < d[0], "HDF5 file '{}': dataset '{}' has {} entries, asked for entry {}", path_, name,
              d.empty() ? 0 : d[0], index);
+  const size_t n = checked_count(d, 1, path_, name);
   std::lock_guard<std::mutex> lock(library_lock());
   std::vector<hsize_t> start(d.size(), 0), count(d.begin(), d.end());
   start[0] = index;
   count[0] = 1;
-  size_t n = 1;
-  for (size_t i = 1; i < d.size(); ++i) n *= d[i];
   std::vector<T> out(n);
   Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
   Handle file_space{H5Dget_space(set.id), H5Sclose};
-  H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
   Handle memory_space{H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose};
-  CSEG_CHECK(H5Dread(set.id, native_type<T>(), memory_space.id, file_space.id, H5P_DEFAULT, out.data()) >= 0,
+  CSEG_CHECK(set.id >= 0 && file_space.id >= 0 && memory_space.id >= 0 &&
+                 H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) >= 0 &&
+                 H5Dread(set.id, native_type<T>(), memory_space.id, file_space.id, H5P_DEFAULT, out.data()) >= 0,
              "HDF5 file '{}': entry {} of dataset '{}' cannot be read (corrupt or truncated file)", path_, index, name);
   return out;
 }

@@ -1,7 +1,5 @@
 #include "cseg/data/datasets/indoor.h"
 
-#include <matio.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +14,7 @@
 #include "cseg/data/image_io.h"
 #include "cseg/data/label_spaces.h"
 #include "hdf5_file.h"
+#include "matlab_v5.h"
 
 namespace fs = std::filesystem;
 
@@ -105,38 +104,12 @@ class FrameDataset : public Dataset {
 // ---------------------------------------------------------------------------------------------
 // NYUv2
 
-/// A numeric variable of a MATLAB v5 file (classMapping40.mat, splits.mat) as doubles.
-std::vector<double> read_mat_v5_numbers(const std::string& path, const std::string& variable) {
-  CSEG_CHECK(fs::exists(path), "NYUv2: '{}' does not exist (it ships with the labelled set's metadata)", path);
-  mat_t* mat = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
-  CSEG_CHECK(mat, "NYUv2: '{}' is not a MATLAB .mat file", path);
-  matvar_t* var = Mat_VarRead(mat, variable.c_str());
-  std::vector<double> out;
-  std::string problem;
-  if (!var) {
-    problem = fmt::format("has no variable '{}'", variable);
-  } else if (var->isComplex || var->data == nullptr ||
-             (var->class_type != MAT_C_DOUBLE && var->class_type != MAT_C_SINGLE && var->class_type != MAT_C_UINT16 &&
-              var->class_type != MAT_C_UINT8 && var->class_type != MAT_C_INT32)) {
-    problem = fmt::format("variable '{}' is not a real numeric array", variable);
-  } else {
-    size_t n = 1;
-    for (int d = 0; d < var->rank; ++d) n *= var->dims[d];
-    out.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      switch (var->class_type) {
-        case MAT_C_DOUBLE: out[i] = static_cast<const double*>(var->data)[i]; break;
-        case MAT_C_SINGLE: out[i] = static_cast<const float*>(var->data)[i]; break;
-        case MAT_C_UINT16: out[i] = static_cast<const uint16_t*>(var->data)[i]; break;
-        case MAT_C_UINT8: out[i] = static_cast<const uint8_t*>(var->data)[i]; break;
-        default: out[i] = static_cast<const int32_t*>(var->data)[i]; break;
-      }
-    }
-  }
-  if (var) Mat_VarFree(var);
-  Mat_Close(mat);
-  CSEG_CHECK(problem.empty(), "NYUv2: '{}' {}", path, problem);
-  return out;
+
+/// An H x W frame size read from a file, checked before anything is allocated for it (the numbers
+/// come from the file and may be crafted).
+void check_frame_size(uint64_t height, uint64_t width, const std::string& what) {
+  CSEG_CHECK(height > 0 && width > 0 && width <= uint64_t(kMaxImagePixels) / height,
+             "{}: frames of {} x {} pixels; expected 1 to {} pixels", what, height, width, kMaxImagePixels);
 }
 
 class NyuMatDataset : public FrameDataset {
@@ -153,6 +126,7 @@ class NyuMatDataset : public FrameDataset {
                    labels[2] == images[3] && depths[1] == images[2] && depths[2] == images[3],
                "NYUv2 file '{}': expected images (N, 3, W, H), labels and depths (N, W, H) of one N, W, H",
                file_->path());
+    check_frame_size(images[3], images[2], fmt::format("NYUv2 file '{}'", file_->path()));
     frames_in_file_ = images[0];
     width_ = static_cast<int>(images[2]);
     height_ = static_cast<int>(images[3]);
@@ -205,13 +179,13 @@ std::unique_ptr<Dataset> make_nyuv2_mat(const fs::path& mat_path, const std::str
   CSEG_CHECK(split == "train" || split == "test", "NYUv2 split '{}': the labelled set has splits train and test", split);
   // classMapping40.mat: mapClass[i - 1] = NYU-40 id of raw class i (1..894); raw 0 = unlabelled.
   const std::string mapping_path = (dir / "classMapping40.mat").string();
-  const auto map_class = read_mat_v5_numbers(mapping_path, "mapClass");
+  const auto map_class = matlab::read_numbers(mapping_path, "mapClass");
   std::vector<uint8_t> to_nyu40{kIgnore};
   for (size_t i = 0; i < map_class.size(); ++i)
     to_nyu40.push_back(nyu40_label(static_cast<int>(map_class[i]),
                                    fmt::format("NYUv2 mapping '{}' (mapClass entry {})", mapping_path, i + 1)));
   const std::string splits_path = (dir / "splits.mat").string();
-  const auto indices = read_mat_v5_numbers(splits_path, split == "train" ? "trainNdxs" : "testNdxs");
+  const auto indices = matlab::read_numbers(splits_path, split == "train" ? "trainNdxs" : "testNdxs");
   auto file = std::make_shared<hdf5::File>(mat_path.string());
   std::vector<FrameDataset::Frame> frames;
   for (double one_based : indices) {
@@ -260,6 +234,7 @@ class HypersimDataset : public FrameDataset {
     hdf5::File file(f.image);
     const auto d = file.dims("dataset");
     CSEG_CHECK(d.size() == 3 && d[2] == 3, "Hypersim colour file '{}': expected an H x W x 3 dataset", f.image);
+    check_frame_size(d[0], d[1], fmt::format("Hypersim colour file '{}'", f.image));
     const auto v = file.read<float>("dataset");
     const int h = static_cast<int>(d[0]), w = static_cast<int>(d[1]);
     // The Hypersim authors' tone mapping: scale so the 90th percentile of brightness lands at
@@ -285,6 +260,7 @@ class HypersimDataset : public FrameDataset {
     hdf5::File file(f.labels);
     const auto d = file.dims("dataset");
     CSEG_CHECK(d.size() == 2, "Hypersim semantic file '{}': expected an H x W dataset", f.labels);
+    check_frame_size(d[0], d[1], fmt::format("Hypersim semantic file '{}'", f.labels));
     const auto v = file.read<int32_t>("dataset");
     cv::Mat out(static_cast<int>(d[0]), static_cast<int>(d[1]), CV_8UC1);
     const std::string where = fmt::format("Hypersim semantic file '{}'", f.labels);
@@ -295,6 +271,7 @@ class HypersimDataset : public FrameDataset {
     hdf5::File file(f.depth);
     const auto d = file.dims("dataset");
     CSEG_CHECK(d.size() == 2, "Hypersim depth file '{}': expected an H x W dataset", f.depth);
+    check_frame_size(d[0], d[1], fmt::format("Hypersim depth file '{}'", f.depth));
     auto v = file.read<float>("dataset");
     for (float& x : v)
       if (!std::isfinite(x)) x = 0;  // rays that hit nothing
@@ -457,8 +434,7 @@ class ScanNetDataset : public FrameDataset {
 
  private:
   cv::Mat read_raw_labels(const Frame& f) const {
-    CSEG_CHECK(fs::exists(f.labels), "ScanNet label file '{}' does not exist", f.labels);
-    cv::Mat raw = cv::imread(f.labels, cv::IMREAD_UNCHANGED);
+    cv::Mat raw = read_image_file(f.labels, cv::IMREAD_UNCHANGED, "ScanNet label file");
     CSEG_CHECK(!raw.empty() && raw.channels() == 1 && (raw.depth() == CV_16U || raw.depth() == CV_8U),
                "ScanNet label file '{}' is not a 1-channel 8- or 16-bit PNG", f.labels);
     return raw;
