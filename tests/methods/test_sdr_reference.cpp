@@ -5,7 +5,7 @@
 #include "cseg/methods/method.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/models/fast_scnn.h"
-#include "fixtures.h"
+#include "../fixtures.h"
 #include "method_fixture.h"
 
 using namespace cseg;

@@ -8,7 +8,7 @@
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/dft.h"
 #include "cseg/models/layers.h"
-#include "tiny_experiment.h"
+#include "../tiny_experiment.h"
 
 using namespace cseg;
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/method.h"
 #include "cseg/models/segmenter.h"
-#include "fixtures.h"
+#include "../fixtures.h"
 #include "method_fixture.h"
 
 using namespace cseg;
