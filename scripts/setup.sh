@@ -2,7 +2,8 @@
 # Installs every Debian 12 package cseg needs to build, test and run.
 # Idempotent: packages already present are left alone. Run as root or with sudo available.
 # `setup.sh --test` also installs what only the tests need (headless Chromium for the report test);
-# `setup.sh --bench` what only the side-by-side benchmarks need (Debian's Python PyTorch).
+# `setup.sh --bench` what only the side-by-side benchmarks need (Debian's Python PyTorch);
+# `setup.sh --fuzz` clang and libFuzzer for scripts/fuzz.sh.
 set -euo pipefail
 
 packages=(
@@ -24,6 +25,7 @@ case "${1:-}" in
   --test) packages+=(chromium python3) ;;  # tests render an HTML report in headless Chromium;
                                             # python3 runs the LibTorch 2.x compile check
   --bench) packages+=(python3-torch python3-torchvision python3-pil python3-numpy) ;;  # bench/ Python side
+  --fuzz) packages+=(clang libclang-rt-14-dev) ;;  # libFuzzer and clang's sanitizers (scripts/fuzz.sh)
 esac
 
 missing=()

@@ -1,7 +1,8 @@
 #pragma once
 /// Reading numeric variables from MATLAB v5 .mat files (NYUv2's classMapping40.mat and splits.mat)
-/// through libmatio, kept out of public headers. NYUv2's large labelled file is MATLAB v7.3, which
-/// is HDF5 (hdf5_file.h).
+/// with cseg's own bounded reader (libmatio allocated and filled what a crafted file's header
+/// claimed: docs/untrusted_files.md), kept out of public headers. NYUv2's large labelled file is
+/// MATLAB v7.3, which is HDF5 (hdf5_file.h).
 #include <string>
 #include <vector>
 
