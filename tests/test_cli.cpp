@@ -159,7 +159,11 @@ TEST(Cli, EveryStatefulMethodResumesExactlyAfterRepeatedSigkills) {
   write(d / "b.yaml", test::tiny_config_yaml((d / "data").string(), (d / "straight").string(), iterations));
   std::mt19937 rng(7);
   int mid_epoch = 0;
-  for (const std::string method : {"plop", "sdr", "ewc", "rw", "ssul", "replay", "der++", "bacs"}) {
+  // Every registered method that saves state of its own (Method::save): PLOP's thresholds, SDR's
+  // prototypes, the regularisers' importance and anchors, SSUL's and SSUL-M's unknown head and
+  // memory, the rehearsal buffers (image, logit and latent), BACS's reservoir.
+  for (const std::string method : {"plop", "sdr", "ewc", "pi", "rw", "ssul", "ssul-m", "replay", "der", "der++",
+                                   "latent_replay", "bacs", "dkd"}) {
     SCOPED_TRACE(method);
     const std::string over = " methods=[" + method + "]";
     const fs::path ckpt = d / "killed" / method / "checkpoints";

@@ -11,6 +11,7 @@
 #include "cseg/methods/ssul.h"
 #include "cseg/methods/bacs.h"
 #include "cseg/methods/dft.h"
+#include "cseg/methods/dkd.h"
 
 namespace cseg::methods {
 
@@ -49,6 +50,7 @@ const std::vector<Entry>& registry() {
       {"ssul", [](Options o) { return std::make_unique<SSUL>(std::move(o)); }},
       {"ssul-m", [](Options o) { return std::make_unique<SSUL>(std::move(o), 100); }},
       {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
+      {"dkd", [](Options o) { return std::make_unique<DKD>(std::move(o)); }},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},
