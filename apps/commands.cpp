@@ -1,18 +1,17 @@
 #include "commands.h"
 
-#include "cseg/core/log.h"
-#include <fmt/ranges.h>
 #include <arpa/inet.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <iostream>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <iostream>
 #include <mutex>
 #include <thread>
 
@@ -22,28 +21,29 @@
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
-#include "cseg/data/label_spaces.h"
-#include "cseg/losses/options.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/fmnist/scenes.h"
-#include "cseg/engine/checkpoint.h"
+#include "cseg/data/label_spaces.h"
 #include "cseg/distributed/process_group.h"
+#include "cseg/engine/checkpoint.h"
 #include "cseg/engine/compare.h"
-#include "cseg/report/html_report.h"
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/predictor.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/logging/progress.h"
+#include "cseg/losses/options.h"
 #include "cseg/methods/method.h"
 #include "cseg/models/cost.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
 #include "cseg/pretrain/pretrain.h"
-#include "cseg/weights/load.h"
+#include "cseg/report/html_report.h"
 #include "cseg/scenarios/scenario.h"
 #include "cseg/scenarios/task_table.h"
+#include "cseg/weights/load.h"
 
 namespace fs = std::filesystem;
 
@@ -65,9 +65,10 @@ config::ExperimentConfig load_experiment(const ConfigArgs& a, config::ConfigTree
   if (tree_out) *tree_out = tree;
   core::configure_runtime({cfg.threads, true});
   if (!cfg.model.pretrain.empty()) {
-    cfg.model.pretrained = pretrain_now ? pretrain::ensure_encoder(cfg.model.pretrain, env_file(a))
-                                        : pretrain::encoder_weights(config::parse_pretrain(
-                                              config::load({cfg.model.pretrain, {}, env_file(a)})));
+    cfg.model.pretrained =
+        pretrain_now
+            ? pretrain::ensure_encoder(cfg.model.pretrain, env_file(a))
+            : pretrain::encoder_weights(config::parse_pretrain(config::load({cfg.model.pretrain, {}, env_file(a)})));
     cfg.model.pretrained_mode = "backbone";
   }
   return cfg;
@@ -94,7 +95,9 @@ int threads_of(const config::ExperimentConfig& cfg) {
   return cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-std::string cell(const nlohmann::json& v) { return v.is_null() ? "   -  " : fmt::format("{:6.2f}", 100 * v.get<double>()); }
+std::string cell(const nlohmann::json& v) {
+  return v.is_null() ? "   -  " : fmt::format("{:6.2f}", 100 * v.get<double>());
+}
 
 void print_table(const nlohmann::json& methods) {
   std::string header = "step |";
@@ -182,8 +185,7 @@ int train(const ConfigArgs& args, const std::string& command_line) {
   if (primary) {
     fs::create_directories(cfg.output_dir);
     core::write_text_atomic((out / "config.yaml").string(), tree.dump());
-    core::write_text_atomic((out / "command.txt").string(),
-                            fmt::format("{}\ncseg {}\n", command_line, CSEG_VERSION));
+    core::write_text_atomic((out / "command.txt").string(), fmt::format("{}\ncseg {}\n", command_line, CSEG_VERSION));
     logging::setup_logging((out / "log.txt").string());
   } else {
     logging::setup_logging("");
@@ -196,12 +198,11 @@ int train(const ConfigArgs& args, const std::string& command_line) {
     const auto backend = distributed::backend_for(core::parse_device(cfg.device));
     group = distributed::ProcessGroup::connect(env, std::chrono::seconds(1800), backend);
     log::info("data-parallel: {} processes ({}, rendezvous {}:{}), global batch {}, device {}", env.world_size,
-                 distributed::backend_name(backend), env.master_addr, env.master_port, cfg.train.batch_size,
-                 cfg.device);
+              distributed::backend_name(backend), env.master_addr, env.master_port, cfg.train.batch_size, cfg.device);
   }
   core::make_current(core::parse_device(cfg.device));
   log::info("cseg {} | experiment '{}' | run folder {} | {} threads", CSEG_VERSION, cfg.name, cfg.output_dir,
-               threads_of(cfg));
+            threads_of(cfg));
   // Build every method first: an unknown name fails before any training starts.
   std::vector<std::unique_ptr<methods::Method>> methods;
   // Options may be given for methods not run now (a shared base config), but not for unknown ones.
@@ -211,7 +212,8 @@ int train(const ConfigArgs& args, const std::string& command_line) {
                "config key 'method_options.{}': unknown method '{}'; known: {}", name, name, fmt::join(known, ", "));
   for (const auto& m : cfg.methods) {
     auto it = cfg.method_options.find(m);
-    methods.push_back(methods::make_method(m, it == cfg.method_options.end() ? std::map<std::string, std::string>{} : it->second));
+    methods.push_back(
+        methods::make_method(m, it == cfg.method_options.end() ? std::map<std::string, std::string>{} : it->second));
   }
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   nlohmann::json all{{"schema", "cseg.experiment/1"}, {"experiment", cfg.name}, {"methods", nlohmann::json::object()}};
@@ -256,21 +258,24 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
       method_name = folder;
     else if (cfg.methods.size() == 1)
       method_name = cfg.methods.front();
-    CSEG_CHECK(!method_name.empty(), "eval: checkpoint '{}' is not in a run folder of one of the experiment's methods "
-               "[{}]: give --method", checkpoint, fmt::join(cfg.methods, ", "));
+    CSEG_CHECK(!method_name.empty(),
+               "eval: checkpoint '{}' is not in a run folder of one of the experiment's methods "
+               "[{}]: give --method",
+               checkpoint, fmt::join(cfg.methods, ", "));
   }
   const auto opts = cfg.method_options.find(method_name);
-  auto method = methods::make_method(method_name, opts == cfg.method_options.end() ? std::map<std::string, std::string>{}
-                                                                                     : opts->second);
+  auto method = methods::make_method(
+      method_name, opts == cfg.method_options.end() ? std::map<std::string, std::string>{} : opts->second);
   auto data = engine::open_experiment_data(cfg, cache_dir(cfg), threads_of(cfg));
   const auto& sc = *data.scenario;
   CSEG_CHECK(step >= 0 && step < sc.num_steps(), "--step {} is outside the scenario's steps 0..{}", step,
              sc.num_steps() - 1);
   // The heads come from the checkpoint: a method may have pre-allocated later steps' (DFT*).
   auto model = model_from(cfg, {checkpoint}, true);
-  CSEG_CHECK(model->num_classes() >= sc.classes_after(step), "checkpoint '{}' has heads [{}] ({} classes); step {} of "
-             "the scenario needs {} classes", checkpoint, fmt::join(model->head_sizes(), ","), model->num_classes(), step,
-             sc.classes_after(step));
+  CSEG_CHECK(model->num_classes() >= sc.classes_after(step),
+             "checkpoint '{}' has heads [{}] ({} classes); step {} of "
+             "the scenario needs {} classes",
+             checkpoint, fmt::join(model->head_sizes(), ","), model->num_classes(), step, sc.classes_after(step));
   engine::load_checkpoint(checkpoint, *model, nullptr, method.get());  // the method's state
   model->set_feature_taps(method->needs_features());
   model->to(core::parse_device(cfg.device));
@@ -282,8 +287,13 @@ int eval(const ConfigArgs& args, const std::string& checkpoint, int step, const 
   options.predict = [&](const models::ModelOutput& out) { return method->predict(out); };
   auto cm = engine::evaluate(*model, *s.dataset, images, sc.eval_labels(step), options);
   auto scores = metrics::score(cm);
-  nlohmann::json j{{"checkpoint", checkpoint}, {"method", method_name}, {"step", step}, {"split", split}, {"images", images.size()},
-                   {"miou", scores.miou}, {"pixel_accuracy", scores.pixel_accuracy},
+  nlohmann::json j{{"checkpoint", checkpoint},
+                   {"method", method_name},
+                   {"step", step},
+                   {"split", split},
+                   {"images", images.size()},
+                   {"miou", scores.miou},
+                   {"pixel_accuracy", scores.pixel_accuracy},
                    {"miou_old", metrics::mean_iou(scores, 0, sc.classes_after(0)).value_or(-1)}};
   if (step > 0) j["miou_new"] = metrics::mean_iou(scores, sc.classes_after(0), sc.classes_after(step)).value_or(-1);
   nlohmann::json per_class = nlohmann::json::object();
@@ -309,13 +319,14 @@ int scenario(const ConfigArgs& args, bool json, bool ids) {
     std::cout << fmt::format("{} | task {} | mode {} | protocol {}\n", d["dataset"].get<std::string>(),
                              cfg.scenario.task, d["mode"].get<std::string>(), d["protocol"].get<std::string>());
   for (const auto& s : d["steps"])
-    std::cout << fmt::format("step {:>2}: {:>5} train {:>5} val {:>5} test | {}\n", s["step"].get<int>(),
-                             s["num_images"]["train"].get<size_t>(), s["num_images"]["val"].get<size_t>(),
-                             s["num_images"]["test"].get<size_t>(),
-                             s.contains("environment")
-                                 ? fmt::format("environment {}{}", s["environment"].get<std::string>(),
-                                               s["labelled"].get<bool>() ? "" : " (unlabelled)")
-                                 : fmt::format("{}", fmt::join(s["class_names"].get<std::vector<std::string>>(), ", ")));
+    std::cout << fmt::format(
+        "step {:>2}: {:>5} train {:>5} val {:>5} test | {}\n", s["step"].get<int>(),
+        s["num_images"]["train"].get<size_t>(), s["num_images"]["val"].get<size_t>(),
+        s["num_images"]["test"].get<size_t>(),
+        s.contains("environment")
+            ? fmt::format("environment {}{}", s["environment"].get<std::string>(),
+                          s["labelled"].get<bool>() ? "" : " (unlabelled)")
+            : fmt::format("{}", fmt::join(s["class_names"].get<std::vector<std::string>>(), ", ")));
   return 0;
 }
 
@@ -376,14 +387,16 @@ int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs
   for (int k = 0; k < model->num_classes(); ++k) {
     const int label = o.dataset_labels.empty() ? k : o.dataset_labels[k];
     const auto& c = o.palette[label];
-    classes.push_back({{"channel", k}, {"label", label}, {"name", label < int(names.size()) ? names[label] : std::to_string(label)},
+    classes.push_back({{"channel", k},
+                       {"label", label},
+                       {"name", label < int(names.size()) ? names[label] : std::to_string(label)},
                        {"rgb", {c[0], c[1], c[2]}}});
   }
   fs::create_directories(p.out);
   core::write_text_atomic((fs::path(p.out) / "classes.json").string(), classes.dump(1) + "\n");
   const size_t n = engine::predict(*model, o);
-  std::cout << fmt::format("predicted {} image(s) with {} ({} classes) -> {}\n", n, cfg.model.name, model->num_classes(),
-                           p.out);
+  std::cout << fmt::format("predicted {} image(s) with {} ({} classes) -> {}\n", n, cfg.model.name,
+                           model->num_classes(), p.out);
   return 0;
 }
 
@@ -396,10 +409,15 @@ int model_info(const ConfigArgs& args, ModelInfoArgs m) {
   auto model = model_from(cfg, source, false);
   auto cost = models::measure_cost(*model, m.height, m.width, m.batch, m.depth);
   if (m.json) {
-    nlohmann::json j{{"model", cfg.model.name}, {"classes", model->num_classes()}, {"input", {m.batch, 3, m.height, m.width}},
-                     {"params", cost.params}, {"trainable_params", cost.trainable_params}, {"macs", cost.macs},
+    nlohmann::json j{{"model", cfg.model.name},
+                     {"classes", model->num_classes()},
+                     {"input", {m.batch, 3, m.height, m.width}},
+                     {"params", cost.params},
+                     {"trainable_params", cost.trainable_params},
+                     {"macs", cost.macs},
                      {"modules", nlohmann::json::array()}};
-    for (const auto& c : cost.modules) j["modules"].push_back({{"name", c.name}, {"params", c.params}, {"macs", c.macs}});
+    for (const auto& c : cost.modules)
+      j["modules"].push_back({{"name", c.name}, {"params", c.params}, {"macs", c.macs}});
     std::cout << j.dump(1) << "\n";
     return 0;
   }
@@ -441,8 +459,8 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
     CSEG_CHECK(std::find(known.begin(), known.end(), m) != known.end(), "suite '{}': unknown method '{}'", file, m);
   for (const auto& m : only_methods)
     CSEG_CHECK(std::find(methods.begin(), methods.end(), m) != methods.end(),
-               "suite '{}': --methods '{}' is not a method of the grid ({}); list several as --methods a,b",
-               file, m, fmt::join(methods, ", "));
+               "suite '{}': --methods '{}' is not a method of the grid ({}); list several as --methods a,b", file, m,
+               fmt::join(methods, ", "));
   if (!only_methods.empty()) methods = only_methods;
   // Scenario paths are relative to the suite file.
   const fs::path base = fs::path(file).parent_path();
@@ -475,9 +493,10 @@ int suite(const std::string& file, const std::vector<std::string>& overrides_of_
         const std::string sname = cfg.stem().string();
         const auto run = fs::path(output_dir) / sname / fmt::format("{}_seed{}", m, seed);
         const auto log = fs::path(output_dir) / "logs" / fmt::format("{}.{}.seed{}.log", sname, m, seed);
-        std::string cmd = fmt::format("'{}' train -c '{}' 'methods=[{}]' seed={} 'output_dir={}'", binary, cfg.string(), m,
-                                      seed, run.string());
-        if (share_step0) cmd += fmt::format(" 'train.shared_step0={}'", (fs::path(output_dir) / "shared_step0").string());
+        std::string cmd = fmt::format("'{}' train -c '{}' 'methods=[{}]' seed={} 'output_dir={}'", binary, cfg.string(),
+                                      m, seed, run.string());
+        if (share_step0)
+          cmd += fmt::format(" 'train.shared_step0={}'", (fs::path(output_dir) / "shared_step0").string());
         for (const auto& o : overrides) cmd += " '" + o + "'";
         cmd += fmt::format(" > '{}' 2>&1", log.string());
         jobs.push_back({fmt::format("{} / {} / seed {}", sname, m, seed), cmd, log.string()});
@@ -625,11 +644,11 @@ int bench_model(const ConfigArgs& args, BenchModelArgs b) {
     costs.push_back(models::measure_cost(*model, h, w, 1, 1));
   }
   models::prepare_for_inference(*model);
-  std::cout << fmt::format("{} ({} classes), batch {}, {}, batch norm folded, channels-last weights, median of "
-                           "{} runs after {} warm-up\n",
-                           cfg.model.name, model->num_classes(), b.batch,
-                           device.is_cpu() ? fmt::format("CPU, {} threads", at::get_num_threads()) : device.str(), b.runs,
-                           b.warmup);
+  std::cout << fmt::format(
+      "{} ({} classes), batch {}, {}, batch norm folded, channels-last weights, median of "
+      "{} runs after {} warm-up\n",
+      cfg.model.name, model->num_classes(), b.batch,
+      device.is_cpu() ? fmt::format("CPU, {} threads", at::get_num_threads()) : device.str(), b.runs, b.warmup);
   std::cout << fmt::format("{:>11} {:>10} {:>10} {:>10} {:>12} {:>9}\n", "size", "median ms", "p90 ms", "min ms",
                            "images/s", "GMACs/img");
   for (size_t i = 0; i < b.sizes.size(); ++i) {
@@ -646,7 +665,8 @@ int weights_list(const std::string& file) {
   auto tensors = weights::read_weights(file, &where);
   int64_t total = 0;
   for (const auto& [k, t] : tensors) {
-    std::cout << fmt::format("{:<64} {:<10} [{}]\n", k, std::string(c10::toString(t.scalar_type())), fmt::join(t.sizes(), ", "));
+    std::cout << fmt::format("{:<64} {:<10} [{}]\n", k, std::string(c10::toString(t.scalar_type())),
+                             fmt::join(t.sizes(), ", "));
     total += t.numel();
   }
   std::cout << fmt::format("{} tensors, {} values (state dict at {})\n", tensors.size(), with_commas(total), where);
@@ -659,8 +679,8 @@ int weights_check(const ConfigArgs& args, const ModelSource& source) {
   auto cfg = load_model_experiment(args, empty.classes);
   auto model = model_from(cfg, empty, false);
   auto report = weights::load_weights(*model, source.weights,
-                                        {weights::parse_load_mode(source.weights_mode), false,
-                                         weights::inplace_abn_scale_for(cfg.model.pretrained_norm_act)});
+                                      {weights::parse_load_mode(source.weights_mode), false,
+                                       weights::inplace_abn_scale_for(cfg.model.pretrained_norm_act)});
   std::cout << report.to_string();
   return report.ok() ? 0 : 1;
 }
@@ -680,10 +700,12 @@ int list(const std::string& what) {
   if (what.empty() || what == "tasks") {
     std::map<std::string, std::vector<std::string>> by;
     for (const auto& t : scenarios::named_tasks()) by[t.dataset].push_back(t.name);
-    for (const auto& [ds, names] : by) std::cout << "tasks (" << ds << "): " << fmt::format("{}", fmt::join(names, ", ")) << "\n";
+    for (const auto& [ds, names] : by)
+      std::cout << "tasks (" << ds << "): " << fmt::format("{}", fmt::join(names, ", ")) << "\n";
     std::cout << "tasks (any dataset): offline, a-b (a classes, then blocks of b), a-b-c... (explicit block sizes)\n";
   }
-  const std::vector<std::string> known{"", "datasets", "models", "methods", "modes", "protocols", "losses", "environments", "tasks"};
+  const std::vector<std::string> known{"",          "datasets", "models",       "methods", "modes",
+                                       "protocols", "losses",   "environments", "tasks"};
   CSEG_CHECK(std::find(known.begin(), known.end(), what) != known.end(), "cseg list: unknown topic '{}'", what);
   return 0;
 }

@@ -25,7 +25,7 @@ struct SceneArgs {
   std::string out, fmnist_dir, environment = "studio";
   uint64_t seed = 0;
   int train = 2000, val = 300, test = 500, size = 96, min_items = 2, max_items = 4, threads = 0;
-  int frames = 1;  ///< > 1: video sequences of this many frames
+  int frames = 1;                           ///< > 1: video sequences of this many frames
   double min_scale = 1.4, max_scale = 3.2;  ///< item side = 28 px x a scale in this range
 };
 int data_fmnist_scenes(const SceneArgs& args);

@@ -1,14 +1,13 @@
 // cseg: the command-line program. Parses arguments (CLI11) and calls apps/commands.cpp.
-#include <filesystem>
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 
-#include "cseg/core/error.h"
 #include "commands.h"
+#include "cseg/core/error.h"
 
 namespace {
 void add_config_options(CLI::App* cmd, cseg::app::ConfigArgs& a, bool required) {
@@ -29,11 +28,13 @@ int main(int argc, char** argv) {
   add_config_options(train, train_args, true);
 
   cseg::app::ConfigArgs pretrain_args;
-  auto* pre = app.add_subcommand("pretrain", "train a model's encoder as an image classifier (the ImageNet step), "
-                                             "for model.pretrain / pretrained_mode: backbone");
+  auto* pre = app.add_subcommand("pretrain",
+                                 "train a model's encoder as an image classifier (the ImageNet step), "
+                                 "for model.pretrain / pretrained_mode: backbone");
   add_config_options(pre, pretrain_args, true);
-  pre->footer("Example: cseg pretrain -c configs/pretrain/fmnist_fast_scnn.yaml  (reruns resume; a finished run is "
-              "found again by its config's hash)");
+  pre->footer(
+      "Example: cseg pretrain -c configs/pretrain/fmnist_fast_scnn.yaml  (reruns resume; a finished run is "
+      "found again by its config's hash)");
 
   std::string checkpoint, split = "test", eval_method;
   int step = 0;
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
   cseg::app::SceneArgs scene;
   auto* data = app.add_subcommand("data", "prepare data");
   data->require_subcommand(1);
-  auto* fm = data->add_subcommand("fmnist-scenes", "compose Fashion-MNIST photos into segmentation scenes (VOC layout)");
+  auto* fm =
+      data->add_subcommand("fmnist-scenes", "compose Fashion-MNIST photos into segmentation scenes (VOC layout)");
   fm->add_option("--out", scene.out, "output folder")->required();
   fm->add_option("--seed", scene.seed, "random seed");
   fm->add_option("--train", scene.train, "number of train scenes");
@@ -77,8 +79,11 @@ int main(int argc, char** argv) {
   cseg::app::PredictArgs pred;
   auto* predict = app.add_subcommand("predict", "segment an image or a folder of images (label PNG, overlay, .npy)");
   add_config_options(predict, pred_args, true);
-  predict->add_option("--checkpoint", source.checkpoint, "a cseg step checkpoint (heads from the file)")->check(CLI::ExistingFile);
-  predict->add_option("--weights", source.weights, "a torch.save state dict (torchvision, reference code) or cseg checkpoint")
+  predict->add_option("--checkpoint", source.checkpoint, "a cseg step checkpoint (heads from the file)")
+      ->check(CLI::ExistingFile);
+  predict
+      ->add_option("--weights", source.weights,
+                   "a torch.save state dict (torchvision, reference code) or cseg checkpoint")
       ->check(CLI::ExistingFile);
   predict->add_option("--weights-mode", source.weights_mode, "full (default), backbone or skip_classifier");
   predict->add_option("--classes", source.classes, "classes of the model for --weights (default: the dataset's)");
@@ -113,15 +118,20 @@ int main(int argc, char** argv) {
   std::vector<std::string> suite_methods, suite_overrides;
   auto* ste = app.add_subcommand("suite", "run a grid of experiments (scenarios x methods x seeds) and tabulate it");
   ste->add_option("file", suite_file, "suite YAML: name, output_dir, scenarios, methods, seeds, overrides")
-      ->required()->check(CLI::ExistingFile);
-  ste->add_option("overrides", suite_overrides, "key=value settings of the suite file, e.g. output_dir=runs/x 'seeds=[0,1]'");
+      ->required()
+      ->check(CLI::ExistingFile);
+  ste->add_option("overrides", suite_overrides,
+                  "key=value settings of the suite file, e.g. output_dir=runs/x 'seeds=[0,1]'");
   // One value per flag (comma-separated for several) so that overrides after it stay overrides.
   ste->add_option("--methods", suite_methods, "run only these methods of the grid (comma-separated)")
-      ->expected(1)->delimiter(',')->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->expected(1)
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   std::vector<std::string> compare_paths;
   std::string compare_md, compare_csv;
-  auto* cmp = app.add_subcommand("compare", "one table of final old/new/all mIoU, forgetting, time and memory per method");
+  auto* cmp =
+      app.add_subcommand("compare", "one table of final old/new/all mIoU, forgetting, time and memory per method");
   cmp->add_option("runs", compare_paths, "run folders or results.json files (searched recursively)")->required();
   cmp->add_option("--markdown", compare_md, "also write the Markdown table to this file");
   cmp->add_option("--csv", compare_csv, "also write the table as CSV");
@@ -131,8 +141,9 @@ int main(int argc, char** argv) {
   lch->add_option("--nproc", launch_nproc, "processes (each takes train.batch_size / N of every batch)");
   lch->add_option("--master-port", launch_port, "rendezvous port on 127.0.0.1 (default: a free one)");
   lch->prefix_command();
-  lch->footer("Example: cseg launch --nproc 2 train -c configs/quickstart.yaml threads=1\n"
-              "Several machines: run `cseg train` on each with torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.");
+  lch->footer(
+      "Example: cseg launch --nproc 2 train -c configs/quickstart.yaml threads=1\n"
+      "Several machines: run `cseg train` on each with torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.");
 
   std::vector<std::string> report_paths;
   std::string report_out, report_title;
@@ -149,12 +160,15 @@ int main(int argc, char** argv) {
   wlist->add_option("file", weights_file, "torch.save file or cseg checkpoint")->required()->check(CLI::ExistingFile);
   auto* wcheck = wts->add_subcommand("check", "the load report of a weights file against the config's model");
   add_config_options(wcheck, check_args, false);
-  wcheck->add_option("--weights", check_source.weights, "torch.save file or cseg checkpoint")->required()->check(CLI::ExistingFile);
+  wcheck->add_option("--weights", check_source.weights, "torch.save file or cseg checkpoint")
+      ->required()
+      ->check(CLI::ExistingFile);
   wcheck->add_option("--mode", check_source.weights_mode, "full (default), backbone or skip_classifier");
   wcheck->add_option("--classes", check_source.classes, "classes of the model (default: the dataset's)");
 
   std::string topic;
-  auto* lst = app.add_subcommand("list", "list datasets, tasks, models, methods, modes, protocols, losses, label spaces, environments");
+  auto* lst = app.add_subcommand(
+      "list", "list datasets, tasks, models, methods, modes, protocols, losses, label spaces, environments");
   lst->add_option("topic", topic, "one topic only");
 
   CLI11_PARSE(app, argc, argv);

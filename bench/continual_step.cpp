@@ -19,8 +19,6 @@
 //                        [rounds=60] [warmup=5] [threads=2]
 // Prints one JSON line: per method the median ms per iteration, images per iteration and the
 // ratio of the median to fine-tuning's (the first method).
-#include "cseg/core/log.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,9 +27,10 @@
 
 #include "common.h"
 #include "cseg/config/config.h"
+#include "cseg/core/device.h"
+#include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
 #include "cseg/engine/experiment_data.h"
-#include "cseg/core/device.h"
 #include "cseg/engine/iteration.h"
 #include "cseg/engine/optimizer.h"
 #include "cseg/methods/method.h"
@@ -167,11 +166,11 @@ int main(int argc, char** argv) try {
   const double reference = median(runners[0]->ms);
   for (const auto& runner : runners) {
     const double m = median(runner->ms);
-    out[runner->method->name()] = {{"median_ms", m},
-                                   {"images_per_iteration", runner->images},
-                                   {"ratio", m / reference},
-                                   {"ratio_per_image", (m / double(runner->images)) /
-                                                           (reference / double(runners[0]->images))}};
+    out[runner->method->name()] = {
+        {"median_ms", m},
+        {"images_per_iteration", runner->images},
+        {"ratio", m / reference},
+        {"ratio_per_image", (m / double(runner->images)) / (reference / double(runners[0]->images))}};
   }
   std::printf("%s\n", out.dump().c_str());
   return 0;

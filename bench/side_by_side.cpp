@@ -15,9 +15,10 @@
 // Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
 // 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
 // weight decay 1e-4) on cross-entropy, as the Python side does.
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "common.h"
@@ -27,8 +28,6 @@
 #include "cseg/losses/losses.h"
 #include "cseg/models/inference.h"
 #include "cseg/models/segmenter.h"
-
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 using namespace cseg;
 using Clock = std::chrono::steady_clock;
@@ -172,10 +171,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string workload = argv[1];
-  Args a{{"model", "fast_scnn"}, {"size", "512x1024"}, {"classes", "19"}, {"runs", "10"}, {"warmup", "3"},
-         {"fold_bn", "1"},       {"channels_last", "1"}, {"batch", "8"},  {"iters", "10"}, {"threads", "2"},
-         {"tune_malloc", "1"},   {"data_root", ""},      {"workers", "0"}, {"profile", ""}, {"taps", "0"}, {"precision", "fp32"},
-         {"train_channels_last", "0"}};
+  Args a{{"model", "fast_scnn"}, {"size", "512x1024"},        {"classes", "19"}, {"runs", "10"},  {"warmup", "3"},
+         {"fold_bn", "1"},       {"channels_last", "1"},      {"batch", "8"},    {"iters", "10"}, {"threads", "2"},
+         {"tune_malloc", "1"},   {"data_root", ""},           {"workers", "0"},  {"profile", ""}, {"taps", "0"},
+         {"precision", "fp32"},  {"train_channels_last", "0"}};
   if (!bench::parse_args(argc, argv, 2, a)) return 2;
   try {
     core::configure_runtime({std::stoi(a["threads"]), a["tune_malloc"] == "1"});

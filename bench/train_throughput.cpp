@@ -19,7 +19,8 @@ namespace {
 double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Step {
-  std::shared_ptr<models::FastScnn> model = std::make_shared<models::FastScnn>(models::FastScnnOptions{{11}, false, 0.1});
+  std::shared_ptr<models::FastScnn> model =
+      std::make_shared<models::FastScnn>(models::FastScnnOptions{{11}, false, 0.1});
   torch::optim::SGD opt{model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9)};
   void operator()(const torch::Tensor& x, const torch::Tensor& y) {
     auto loss = losses::cross_entropy(model->forward(x).logits, y);
@@ -31,8 +32,12 @@ struct Step {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args a{{"data_root", "data/fmnist-scenes"}, {"size", "96"}, {"batch", "8"},
-                {"iters", "60"}, {"threads", "0"}, {"workers", "0"}};
+  bench::Args a{{"data_root", "data/fmnist-scenes"},
+                {"size", "96"},
+                {"batch", "8"},
+                {"iters", "60"},
+                {"threads", "0"},
+                {"workers", "0"}};
   if (!bench::parse_args(argc, argv, 1, a)) return 2;
   const int size = std::stoi(a["size"]), batch = std::stoi(a["batch"]), iters = std::stoi(a["iters"]);
   core::configure_runtime({std::stoi(a["threads"]), true});
@@ -79,11 +84,12 @@ int main(int argc, char** argv) {
   run(iters);
   const double total = seconds(t0);
   const double pipeline_ips = iters * batch / total;
-  std::cout << fmt::format("Fast-SCNN training, batch {} at {}x{}, {} threads, {} loader workers, {} iterations\n", batch,
-                           size, size, at::get_num_threads(), a["workers"], iters)
+  std::cout << fmt::format("Fast-SCNN training, batch {} at {}x{}, {} threads, {} loader workers, {} iterations\n",
+                           batch, size, size, at::get_num_threads(), a["workers"], iters)
             << fmt::format("  compute only (tensors in memory): {:7.1f} images/s\n", compute_ips)
-            << fmt::format("  with loading from files:          {:7.1f} images/s  ({:.2f}x of compute only; "
-                           "{:.1f}% of the time waiting for data)\n",
-                           pipeline_ips, pipeline_ips / compute_ips, 100 * wait / total);
+            << fmt::format(
+                   "  with loading from files:          {:7.1f} images/s  ({:.2f}x of compute only; "
+                   "{:.1f}% of the time waiting for data)\n",
+                   pipeline_ips, pipeline_ips / compute_ips, 100 * wait / total);
   return 0;
 }

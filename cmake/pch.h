@@ -1,11 +1,12 @@
 // Precompiled header for the library, the app, tests and benchmarks.
 #pragma once
-#include <torch/torch.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>

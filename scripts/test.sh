@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-bash scripts/build.sh
 python3 scripts/check_layers.py  # no include cycle between the library's folders (docs/architecture.md)
+bash scripts/check_format.sh    # every C++ file as clang-format writes it (.clang-format)
+bash scripts/build.sh
 cd build
 export CSEG_REQUIRE_CHROMIUM=1  # the report test must not skip itself in CI
 ctest --output-on-failure -j "${CSEG_TEST_JOBS:-2}"

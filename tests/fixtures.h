@@ -74,8 +74,8 @@ inline void write_voc_sample(const fs::path& root, const std::string& id, const 
 }
 
 /// A folder-format dataset (images/, masks/, splits/<split>.txt) of the given label maps.
-inline void write_folder_dataset(const fs::path& root, const std::string& split,
-                                 const std::vector<cv::Mat>& masks, const std::string& prefix) {
+inline void write_folder_dataset(const fs::path& root, const std::string& split, const std::vector<cv::Mat>& masks,
+                                 const std::string& prefix) {
   fs::create_directories(root / "images");
   fs::create_directories(root / "masks");
   std::vector<std::string> ids;

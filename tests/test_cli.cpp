@@ -1,7 +1,7 @@
 // End-to-end tests of the `cseg` program: exit codes and one-line errors for bad input,
 // resume after SIGKILL, starting a sequence at step k from a checkpoint.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,7 +89,8 @@ TEST(Cli, BadInputExitsWithAOneLineError) {
   }
   fs::remove_all(d / "run");
   // A label value outside the table: the file and the value are named.
-  data::write_label_png((d / "data/masks/tr3.png").string(), test::label_map(32, 32, {{9, 0, 0, 4, 4}}), data::voc_palette());
+  data::write_label_png((d / "data/masks/tr3.png").string(), test::label_map(32, 32, {{9, 0, 0, 4, 4}}),
+                        data::voc_palette());
   auto r = run("scenario " + good);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("tr3.png"), std::string::npos) << r.output;
@@ -162,8 +163,8 @@ TEST(Cli, EveryStatefulMethodResumesExactlyAfterRepeatedSigkills) {
   // Every registered method that saves state of its own (Method::save): PLOP's thresholds, SDR's
   // prototypes, the regularisers' importance and anchors, SSUL's and SSUL-M's unknown head and
   // memory, the rehearsal buffers (image, logit and latent), BACS's reservoir.
-  for (const std::string method : {"plop", "sdr", "ewc", "pi", "rw", "ssul", "ssul-m", "replay", "der", "der++",
-                                   "latent_replay", "bacs", "dkd"}) {
+  for (const std::string method :
+       {"plop", "sdr", "ewc", "pi", "rw", "ssul", "ssul-m", "replay", "der", "der++", "latent_replay", "bacs", "dkd"}) {
     SCOPED_TRACE(method);
     const std::string over = " methods=[" + method + "]";
     const fs::path ckpt = d / "killed" / method / "checkpoints";
@@ -240,7 +241,9 @@ TEST(Cli, EveryStatefulMethodResumesExactlyAfterRepeatedSigkills) {
       std::ifstream in((run_dir / method / "metrics.jsonl").string());
       for (std::string line; std::getline(in, line);) {
         const auto j = nlohmann::json::parse(line);
-        if (j.contains("loss")) by_iteration.emplace(std::make_pair(j["step"].get<int>(), j["iteration"].get<int>()), j["loss"].get<double>());
+        if (j.contains("loss"))
+          by_iteration.emplace(std::make_pair(j["step"].get<int>(), j["iteration"].get<int>()),
+                               j["loss"].get<double>());
       }
       return by_iteration;
     };
@@ -346,7 +349,8 @@ TEST(Cli, PredictModelInfoAndWeights) {
                (d / "out").string() + " --probs --logits");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("predicted 2 image(s)"), std::string::npos) << r.output;
-  for (const char* f : {"a.png", "a_overlay.jpg", "a_probs.npy", "a_logits.npy", "sub/b.png", "sub/b_overlay.jpg", "classes.json"})
+  for (const char* f :
+       {"a.png", "a_overlay.jpg", "a_probs.npy", "a_logits.npy", "sub/b.png", "sub/b_overlay.jpg", "classes.json"})
     EXPECT_TRUE(fs::exists(d / "out" / f)) << f;
   auto labels = data::read_label_png((d / "out" / "a.png").string());
   EXPECT_EQ(labels.rows, 32);
@@ -375,7 +379,8 @@ TEST(Cli, PredictModelInfoAndWeights) {
   EXPECT_LE(h, 1);
 
   // Bad input: one-line errors naming what is wrong.
-  r = run("predict " + cfg + " --checkpoint " + ckpt + " -i " + (d / "in" / "notes.txt").string() + " -o " + (d / "o2").string());
+  r = run("predict " + cfg + " --checkpoint " + ckpt + " -i " + (d / "in" / "notes.txt").string() + " -o " +
+          (d / "o2").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("notes.txt' is not an image"), std::string::npos) << r.output;
   r = run("predict " + cfg + " -i " + (d / "in").string() + " -o " + (d / "o3").string());
@@ -399,12 +404,14 @@ TEST(Cli, PredictModelInfoAndWeights) {
   r = run("weights list " + tv);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("classifier.4.weight"), std::string::npos);
-  r = run("weights check --weights " + tv + " model.name=deeplabv3 model.backbone=resnet50 model.output_stride=8 model.aux=true --classes 5");
+  r = run("weights check --weights " + tv +
+          " model.name=deeplabv3 model.backbone=resnet50 model.output_stride=8 model.aux=true --classes 5");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("report empty"), std::string::npos) << r.output;
   r = run("weights check --weights " + tv + " model.name=deeplabv3 model.backbone=resnet50 --classes 5");
   EXPECT_EQ(r.code, 1) << r.output;  // no aux head in the model: aux_classifier.* unexpected
-  EXPECT_NE(r.output.find("unexpected (file has, model lacks): aux_classifier.0.weight"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("unexpected (file has, model lacks): aux_classifier.0.weight"), std::string::npos)
+      << r.output;
 }
 
 TEST(Cli, SuiteRunsAGridAndAggregatesSeeds) {
@@ -420,11 +427,11 @@ TEST(Cli, SuiteRunsAGridAndAggregatesSeeds) {
   const auto table = core::read_text((d / "out" / "table.md").string());
   EXPECT_NE(table.find("| finetune |"), std::string::npos) << table;
   EXPECT_NE(table.find("| mib |"), std::string::npos) << table;
-  EXPECT_NE(table.find(" ± "), std::string::npos) << table;  // two seeds: mean ± std
+  EXPECT_NE(table.find(" ± "), std::string::npos) << table;    // two seeds: mean ± std
   EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;  // runs per row
   const auto csv = core::read_text((d / "out" / "table.csv").string());
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // header + 2 methods
-  EXPECT_TRUE(fs::exists(d / "out" / "report.html"));  // rendered in test_report.cpp
+  EXPECT_TRUE(fs::exists(d / "out" / "report.html"));      // rendered in test_report.cpp
   // A rerun skips the finished runs and gives the same table.
   auto again = run("suite " + (d / "suite.yaml").string());
   ASSERT_EQ(again.code, 0) << again.output;

@@ -135,8 +135,9 @@ TEST(Datasets, ClassIndexIsCached) {
   // Editing a mask in place invalidates the cache (size and time are part of the key).
   data::write_label_png((d / "SegmentationClass/a.png").string(), test::label_map(8, 8, {{7, 0, 0, 3, 3}}),
                         data::voc_palette());
-  std::filesystem::last_write_time(d / "SegmentationClass/a.png",
-                                   std::filesystem::last_write_time(d / "SegmentationClass/a.png") + std::chrono::seconds(5));
+  std::filesystem::last_write_time(
+      d / "SegmentationClass/a.png",
+      std::filesystem::last_write_time(d / "SegmentationClass/a.png") + std::chrono::seconds(5));
   auto third = data::build_class_index(*ds, (d / "cache").string(), 1);
   EXPECT_TRUE(third[0][7]);
   EXPECT_FALSE(third[0][5]);
@@ -145,14 +146,16 @@ TEST(Datasets, ClassIndexIsCached) {
 TEST(Datasets, CityscapesCityTasks) {
   TempDir d;
   // Three cities with 5 frames each, spread over the official train and val folders.
-  const std::vector<std::pair<std::string, std::string>> cities{{"train", "aachen"}, {"train", "bremen"}, {"val", "lindau"}};
+  const std::vector<std::pair<std::string, std::string>> cities{
+      {"train", "aachen"}, {"train", "bremen"}, {"val", "lindau"}};
   cv::Mat ids = test::label_map(8, 4, {{7, 0, 0, 8, 4}});
   for (const auto& [split, city] : cities) {
     std::filesystem::create_directories(d / ("leftImg8bit/" + split + "/" + city));
     std::filesystem::create_directories(d / ("gtFine/" + split + "/" + city));
     for (int i = 0; i < 5; ++i) {
       const std::string stem = fmt::format("{}_000000_{:06d}", city, i);
-      cv::imwrite((d / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png")).string(), test::image_for(ids));
+      cv::imwrite((d / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png")).string(),
+                  test::image_for(ids));
       cv::imwrite((d / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png")).string(), ids);
     }
   }
@@ -173,7 +176,8 @@ TEST(Datasets, CityscapesCityTasks) {
   test::expect_error([&] { data::make_dataset(c, "cities_train"); }, {"atlantis", "dataset.scenes"});
   // scenario.city_task expands into PLOP's steps of cities.
   const std::string yaml = fmt::format(
-      "dataset: {{name: cityscapes, root: {}, train_split: cities_train, val_split: cities_val, test_split: cities_val}}\n"
+      "dataset: {{name: cityscapes, root: {}, train_split: cities_train, val_split: cities_val, test_split: "
+      "cities_val}}\n"
       "train: {{iterations: 1}}\nscenario: {{type: domain, city_task: {}}}\n",
       d.str(), "11-5");
   core::write_text_atomic((d / "c.yaml").string(), yaml);
@@ -185,9 +189,13 @@ TEST(Datasets, CityscapesCityTasks) {
   std::string one = yaml;
   one.replace(one.find("11-5"), 4, "1-1");
   core::write_text_atomic((d / "c.yaml").string(), one);
-  EXPECT_EQ(config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""})).scenario.environments.size(), 21u);
+  EXPECT_EQ(config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""})).scenario.environments.size(),
+            21u);
   one.replace(one.find("1-1"), 3, "7-7");
   core::write_text_atomic((d / "c.yaml").string(), one);
-  test::expect_error([&] { config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""})); },
-                     {"scenario.city_task", "'7-7'", "11-5"});
+  test::expect_error(
+      [&] {
+        config::parse_experiment(config::load({(d / "c.yaml").string(), {}, ""}));
+      },
+      {"scenario.city_task", "'7-7'", "11-5"});
 }

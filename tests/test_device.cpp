@@ -35,8 +35,11 @@ TEST(Device, NamesAreCheckedWhenTheConfigIsRead) {
   }
   test::TempDir d;
   std::ofstream(d / "exp.yaml") << "device: tpu\n";
-  test::expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
-                     {"device: 'tpu' is not a device"});
+  test::expect_error(
+      [&] {
+        config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""}));
+      },
+      {"device: 'tpu' is not a device"});
 }
 
 TEST(Device, ABatchMovesEveryTensorItHolds) {
@@ -57,8 +60,10 @@ TEST(Device, UnbiasedLossesAgreeOnGpuAndCpu) {
   auto x = torch::randn({2, 6, 5, 7}), old = torch::randn({2, 3, 5, 7});
   auto t = torch::randint(0, 6, {2, 5, 7}, torch::kLong);
   const auto cuda = torch::Device(torch::kCUDA);
-  EXPECT_NEAR(methods::unbiased_ce(x, t, 3).item<double>(), methods::unbiased_ce(x.to(cuda), t.to(cuda), 3).item<double>(), 1e-5);
-  EXPECT_NEAR(methods::unbiased_kd(x, old).item<double>(), methods::unbiased_kd(x.to(cuda), old.to(cuda)).item<double>(), 1e-5);
+  EXPECT_NEAR(methods::unbiased_ce(x, t, 3).item<double>(),
+              methods::unbiased_ce(x.to(cuda), t.to(cuda), 3).item<double>(), 1e-5);
+  EXPECT_NEAR(methods::unbiased_kd(x, old).item<double>(),
+              methods::unbiased_kd(x.to(cuda), old.to(cuda)).item<double>(), 1e-5);
 }
 
 // Two steps of every method on the GPU: each runs with its own state (replay buffers, EWC's

@@ -1,8 +1,8 @@
 // Data-parallel training on c10d (Gloo over loopback): the loader's shards, the collectives and
 // gradient averaging, and the end-to-end check that 2 processes on a global batch end with the
 // same weights as 1 process on that batch.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -151,8 +151,9 @@ TEST(Distributed, BackendFollowsTheDevice) {
   if (distributed::nccl_available()) GTEST_SKIP() << "built with NCCL: the refusal is not checked";
   distributed::Environment env;
   env.world_size = 2;
-  test::expect_error([&] { distributed::ProcessGroup::connect(env, std::chrono::seconds(1), distributed::Backend::Nccl); },
-                     {"NCCL backend needs cseg built against a CUDA LibTorch"});
+  test::expect_error(
+      [&] { distributed::ProcessGroup::connect(env, std::chrono::seconds(1), distributed::Backend::Nccl); },
+      {"NCCL backend needs cseg built against a CUDA LibTorch"});
 }
 
 // 2 processes (cseg launch) on the global batch of 4 end with the weights of 1 process on it, for
@@ -188,8 +189,8 @@ TEST_P(TwoProcesses, MatchOneProcessOnTheCombinedBatch) {
   };
   auto [c1, o1] = sh(fmt::format("{} train -c {}{}", CSEG_BINARY, (d / "one.yaml").string(), GetParam().overrides));
   ASSERT_EQ(c1, 0) << o1;
-  auto [c2, o2] = sh(fmt::format("{} launch --nproc 2 train -c {}{}", CSEG_BINARY, (d / "two.yaml").string(),
-                                 GetParam().overrides));
+  auto [c2, o2] = sh(
+      fmt::format("{} launch --nproc 2 train -c {}{}", CSEG_BINARY, (d / "two.yaml").string(), GetParam().overrides));
   ASSERT_EQ(c2, 0) << o2;
   EXPECT_NE(o2.find("data-parallel: 2 processes"), std::string::npos) << o2;
   for (int step : {0, 1}) {
@@ -217,48 +218,51 @@ TEST_P(TwoProcesses, MatchOneProcessOnTheCombinedBatch) {
   EXPECT_NEAR(r1["steps"][1]["test"]["miou"].get<double>(), r2["steps"][1]["test"]["miou"].get<double>(), 1e-3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Distributed, TwoProcesses,
-                         ::testing::Values(Variant{"FrozenBatchNorm", "model: {name: unet, unet_channels: 8, norm: frozen_bn, dropout: 0}\n", ""},
-                                           Variant{"SyncBatchNorm", "model: {name: unet, unet_channels: 8, dropout: 0}\n",
-                                                   " train.sync_bn=true"}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Distributed, TwoProcesses,
+    ::testing::Values(
+        Variant{"FrozenBatchNorm", "model: {name: unet, unet_channels: 8, norm: frozen_bn, dropout: 0}\n", ""},
+        Variant{"SyncBatchNorm", "model: {name: unet, unet_channels: 8, dropout: 0}\n", " train.sync_bn=true"}),
+    [](const auto& info) { return info.param.name; });
 
 // Synchronised BatchNorm on 2 ranks gives what one BatchNorm gives on the combined batch: the
 // outputs, the running statistics, and (after the usual averaging) the gradients.
 // In both memory layouts (model.channels_last trains channels-last).
 TEST(Distributed, SyncBatchNormMatchesOneBatchNormOnTheGlobalBatch) {
   for (const auto layout : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
-  SCOPED_TRACE(layout == torch::MemoryFormat::ChannelsLast ? "channels-last" : "NCHW");
-  torch::manual_seed(3);
-  const auto x = (torch::randn({4, 3, 5, 5}) * 2 + 1).contiguous(layout), coef = torch::randn({4, 3, 5, 5});
-  // One process: loss = mean over the two halves of each half's mean(y * coef).
-  models::BatchNorm2d single(3);
-  single->weight.data().uniform_(0.5, 1.5);
-  single->bias.data().uniform_(-0.5, 0.5);
-  auto xs = x.clone().requires_grad_(true);
-  auto ys = single->forward(xs);
-  ((ys.slice(0, 0, 2) * coef.slice(0, 0, 2)).mean() + (ys.slice(0, 2, 4) * coef.slice(0, 2, 4)).mean()).div(2).backward();
-  std::vector<torch::Tensor> ys_r(2), dx_r(2), dw_r(2), rm_r(2), rv_r(2);
-  with_group(2, [&](distributed::ProcessGroup& g) {
-    const int r = g.rank();
-    models::BatchNorm2d bn(3);
-    bn->weight.data().copy_(single->weight.detach());
-    bn->bias.data().copy_(single->bias.detach());
-    distributed::set_sync_batch_norm_group(&g);
-    auto xr = x.slice(0, 2 * r, 2 * r + 2).clone().requires_grad_(true);
-    auto y = bn->forward(xr);
-    (y * coef.slice(0, 2 * r, 2 * r + 2)).mean().backward();
-    distributed::set_sync_batch_norm_group(nullptr);
-    ys_r[r] = y.detach(), dx_r[r] = xr.grad(), dw_r[r] = bn->weight.grad(), rm_r[r] = bn->running_mean.clone(),
-    rv_r[r] = bn->running_var.clone();
-  });
-  for (int r = 0; r < 2; ++r) {
-    EXPECT_TRUE(torch::allclose(ys_r[r], ys.detach().slice(0, 2 * r, 2 * r + 2), 1e-5, 1e-5)) << r;
-    // Each rank back-propagates its own half's loss: twice its share of the averaged loss.
-    EXPECT_TRUE(torch::allclose(dx_r[r], 2 * xs.grad().slice(0, 2 * r, 2 * r + 2), 1e-5, 1e-6)) << r;
-    EXPECT_TRUE(torch::allclose(rm_r[r], single->running_mean, 1e-5, 1e-6)) << r;
-    EXPECT_TRUE(torch::allclose(rv_r[r], single->running_var, 1e-5, 1e-6)) << r;
-  }
-  EXPECT_TRUE(torch::allclose((dw_r[0] + dw_r[1]) / 2, single->weight.grad(), 1e-5, 1e-6));
+    SCOPED_TRACE(layout == torch::MemoryFormat::ChannelsLast ? "channels-last" : "NCHW");
+    torch::manual_seed(3);
+    const auto x = (torch::randn({4, 3, 5, 5}) * 2 + 1).contiguous(layout), coef = torch::randn({4, 3, 5, 5});
+    // One process: loss = mean over the two halves of each half's mean(y * coef).
+    models::BatchNorm2d single(3);
+    single->weight.data().uniform_(0.5, 1.5);
+    single->bias.data().uniform_(-0.5, 0.5);
+    auto xs = x.clone().requires_grad_(true);
+    auto ys = single->forward(xs);
+    ((ys.slice(0, 0, 2) * coef.slice(0, 0, 2)).mean() + (ys.slice(0, 2, 4) * coef.slice(0, 2, 4)).mean())
+        .div(2)
+        .backward();
+    std::vector<torch::Tensor> ys_r(2), dx_r(2), dw_r(2), rm_r(2), rv_r(2);
+    with_group(2, [&](distributed::ProcessGroup& g) {
+      const int r = g.rank();
+      models::BatchNorm2d bn(3);
+      bn->weight.data().copy_(single->weight.detach());
+      bn->bias.data().copy_(single->bias.detach());
+      distributed::set_sync_batch_norm_group(&g);
+      auto xr = x.slice(0, 2 * r, 2 * r + 2).clone().requires_grad_(true);
+      auto y = bn->forward(xr);
+      (y * coef.slice(0, 2 * r, 2 * r + 2)).mean().backward();
+      distributed::set_sync_batch_norm_group(nullptr);
+      ys_r[r] = y.detach(), dx_r[r] = xr.grad(), dw_r[r] = bn->weight.grad(), rm_r[r] = bn->running_mean.clone(),
+      rv_r[r] = bn->running_var.clone();
+    });
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_TRUE(torch::allclose(ys_r[r], ys.detach().slice(0, 2 * r, 2 * r + 2), 1e-5, 1e-5)) << r;
+      // Each rank back-propagates its own half's loss: twice its share of the averaged loss.
+      EXPECT_TRUE(torch::allclose(dx_r[r], 2 * xs.grad().slice(0, 2 * r, 2 * r + 2), 1e-5, 1e-6)) << r;
+      EXPECT_TRUE(torch::allclose(rm_r[r], single->running_mean, 1e-5, 1e-6)) << r;
+      EXPECT_TRUE(torch::allclose(rv_r[r], single->running_var, 1e-5, 1e-6)) << r;
+    }
+    EXPECT_TRUE(torch::allclose((dw_r[0] + dw_r[1]) / 2, single->weight.grad(), 1e-5, 1e-6));
   }
 }

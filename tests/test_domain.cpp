@@ -4,9 +4,9 @@
 
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/adaptation/temporal.h"
-#include "cseg/data/transforms.h"
 #include "cseg/config/config.h"
 #include "cseg/core/files.h"
+#include "cseg/data/transforms.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/method.h"
@@ -80,11 +80,13 @@ TEST(Domain, ForwardTransferFromTheInitialModel) {
 TEST(Domain, ConfigErrorsNameTheKey) {
   test::TempDir d;
   const std::string base = "dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\n";
-  test::expect_error([&] { parse(base + "scenario: {type: domain}\n", d); }, {"scenario.environments", "lists its environments"});
+  test::expect_error([&] { parse(base + "scenario: {type: domain}\n", d); },
+                     {"scenario.environments", "lists its environments"});
   test::expect_error([&] { parse(base + "dataset: {root: x}\nscenario: {environments: {a: {root: x}}}\n", d); },
                      {"environments need scenario.type: domain"});
-  test::expect_error([&] { parse(base + "scenario: {type: domain, environments: {a: {root: x, labelled: false}}}\n", d); },
-                     {"scenario.environments.a.labelled", "first environment must be labelled"});
+  test::expect_error(
+      [&] { parse(base + "scenario: {type: domain, environments: {a: {root: x, labelled: false}}}\n", d); },
+      {"scenario.environments.a.labelled", "first environment must be labelled"});
   test::expect_error([&] { parse(base + "scenario: {type: domain, environments: {a: {labelled: true}}}\n", d); },
                      {"scenario.environments.a.root", "needs a root"});
   test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {pseudo_labels: fuzzy}\n", d); },
@@ -107,7 +109,8 @@ TEST(Domain, EnvironmentsFillTheWholeAccuracyMatrix) {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) EXPECT_TRUE(r[i][j].is_number()) << i << "," << j;
   EXPECT_EQ(results["initial_task_miou"].size(), 2u);
-  EXPECT_NEAR(results["fwt"].get<double>(), r[0][1].get<double>() - results["initial_task_miou"][1].get<double>(), 1e-9);
+  EXPECT_NEAR(results["fwt"].get<double>(), r[0][1].get<double>() - results["initial_task_miou"][1].get<double>(),
+              1e-9);
   EXPECT_NEAR(results["bwt"].get<double>(), r[1][0].get<double>() - r[0][0].get<double>(), 1e-9);
   // old / new / all at step 1: the earlier environment, the current one, their mean.
   const auto& t = results["steps"][1]["test"];
@@ -170,8 +173,11 @@ TEST(Domain, CrossConsistency) {
   auto method = methods::make_method("finetune", {});
   auto r = engine::Trainer(c, data, *method, (d / "run/finetune").string()).run();
   EXPECT_EQ(r["steps"].size(), 2u);
-  test::expect_error([&] { parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_jitter: 2}\n", d); },
-                     {"adaptation.student_jitter", "[0, 1)"});
+  test::expect_error(
+      [&] {
+        parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_jitter: 2}\n", d);
+      },
+      {"adaptation.student_jitter", "[0, 1)"});
 }
 
 TEST(Domain, StudentScaleChangesOnlyUnlabelledSteps) {
@@ -196,8 +202,11 @@ TEST(Domain, StudentScaleChangesOnlyUnlabelledSteps) {
   };
   EXPECT_EQ(differing("step0.pt"), 0u);
   EXPECT_GT(differing("step1.pt"), 10u);
-  test::expect_error([&] { parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_scale: 1}\n", d); },
-                     {"adaptation.student_scale", "[0, 1)"});
+  test::expect_error(
+      [&] {
+        parse("dataset: {name: folder, num_classes: 5}\ntrain: {iterations: 1}\nadaptation: {student_scale: 1}\n", d);
+      },
+      {"adaptation.student_scale", "[0, 1)"});
 }
 
 TEST(Domain, JointTrainsOnEveryEnvironmentSoFarWithItsLabels) {

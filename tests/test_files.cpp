@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
+#include "cseg/config/experiment.h"
 #include "cseg/core/files.h"
 #include "cseg/engine/checkpoint.h"
-#include "cseg/config/experiment.h"
 #include "cseg/models/segmenter.h"
 #include "fixtures.h"
 

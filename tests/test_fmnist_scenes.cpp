@@ -29,7 +29,8 @@ TEST(FmnistScenes, ComposeIsDeterministicWithVoidBorders) {
   o.width = o.height = 64;
   o.min_items = 2;
   o.max_items = 3;
-  auto a = compose_scene(photos, 0, 20, o, 42), b = compose_scene(photos, 0, 20, o, 42), c = compose_scene(photos, 0, 20, o, 43);
+  auto a = compose_scene(photos, 0, 20, o, 42), b = compose_scene(photos, 0, 20, o, 42),
+       c = compose_scene(photos, 0, 20, o, 43);
   EXPECT_EQ(a.rgb, b.rgb);
   EXPECT_EQ(a.label, b.label);
   EXPECT_NE(a.rgb, c.rgb);
@@ -51,7 +52,10 @@ TEST(FmnistScenes, EnvironmentsChangeTheLookNotTheLabels) {
   auto a = compose_scene(photos, 0, 20, studio, 5), b = compose_scene(photos, 0, 20, night, 5);
   EXPECT_EQ(a.label, b.label);
   double mean_a = 0, mean_b = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) { mean_a += a.rgb[i]; mean_b += b.rgb[i]; }
+  for (size_t i = 0; i < a.rgb.size(); ++i) {
+    mean_a += a.rgb[i];
+    mean_b += b.rgb[i];
+  }
   EXPECT_LT(mean_b, 0.8 * mean_a);  // night is darker
   test::expect_error([] { environment_preset("mars"); }, {"unknown environment 'mars'", "studio"});
 }
@@ -81,11 +85,13 @@ TEST(FmnistScenes, GeneratesVocLayoutFromTheDebianPackage) {
   test::TempDir d2;
   g.out_dir = d2.str();
   generate_scenes(g);
-  EXPECT_EQ(cv::countNonZero(data::make_dataset(c, "test")->load(2).mask != [&] {
-              data::DatasetOptions c2 = c;
-              c2.root = d2.str();
-              return data::make_dataset(c2, "test")->load(2).mask;
-            }()), 0);
+  EXPECT_EQ(cv::countNonZero(data::make_dataset(c, "test")->load(2).mask !=
+                             [&] {
+                               data::DatasetOptions c2 = c;
+                               c2.root = d2.str();
+                               return data::make_dataset(c2, "test")->load(2).mask;
+                             }()),
+            0);
 }
 
 TEST(FmnistScenes, IdxErrorsNameTheFile) {

@@ -54,7 +54,8 @@ void write_mat_v5(const fs::path& path, const std::vector<std::pair<std::string,
   ASSERT_TRUE(mat);
   for (const auto& [name, values] : vars) {
     size_t dims[2] = {values.size(), 1};
-    matvar_t* v = Mat_VarCreate(name.c_str(), MAT_C_DOUBLE, MAT_T_DOUBLE, 2, dims, const_cast<double*>(values.data()), 0);
+    matvar_t* v =
+        Mat_VarCreate(name.c_str(), MAT_C_DOUBLE, MAT_T_DOUBLE, 2, dims, const_cast<double*>(values.data()), 0);
     ASSERT_TRUE(v);
     Mat_VarWrite(mat, v, MAT_COMPRESSION_NONE);
     Mat_VarFree(v);
@@ -89,15 +90,18 @@ TEST(IndoorDatasets, NyuLabelledMatThroughHdf5) {
     hid_t plist = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_userblock(plist, 512);  // MATLAB v7.3's header
     hid_t file = H5Fcreate((d / "nyu_depth_v2_labeled.mat").c_str(), H5F_ACC_TRUNC, plist, H5P_DEFAULT);
-    write_dataset(file, "images", {hsize_t(n), 3, hsize_t(w), hsize_t(h)}, H5T_STD_U8LE, H5T_NATIVE_UINT8, images.data());
-    write_dataset(file, "labels", {hsize_t(n), hsize_t(w), hsize_t(h)}, H5T_STD_U16LE, H5T_NATIVE_UINT16, labels.data());
-    write_dataset(file, "depths", {hsize_t(n), hsize_t(w), hsize_t(h)}, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, depths.data());
+    write_dataset(file, "images", {hsize_t(n), 3, hsize_t(w), hsize_t(h)}, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                  images.data());
+    write_dataset(file, "labels", {hsize_t(n), hsize_t(w), hsize_t(h)}, H5T_STD_U16LE, H5T_NATIVE_UINT16,
+                  labels.data());
+    write_dataset(file, "depths", {hsize_t(n), hsize_t(w), hsize_t(h)}, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                  depths.data());
     H5Fclose(file);
     H5Pclose(plist);
   }
   std::vector<double> map_class(894, 40);  // every raw class "otherprop" ...
-  map_class[5 - 1] = 7;                     // ... but raw 5 is "table"
-  map_class[894 - 1] = 1;                   // and raw 894 "wall"
+  map_class[5 - 1] = 7;                    // ... but raw 5 is "table"
+  map_class[894 - 1] = 1;                  // and raw 894 "wall"
   write_mat_v5(d / "classMapping40.mat", {{"mapClass", map_class}});
   write_mat_v5(d / "splits.mat", {{"trainNdxs", {1, 3}}, {"testNdxs", {2}}});
 
@@ -123,7 +127,8 @@ TEST(IndoorDatasets, NyuLabelledMatThroughHdf5) {
   test::expect_error([&] { data::make_dataset(dataset("nyuv2", d.path()), "train")->load(1); },
                      {"nyu_depth_v2_labeled.mat", "3 frames", "frame 4"});
   write_mat_v5(d / "classMapping40.mat", {{"className", {1}}});
-  test::expect_error([&] { data::make_dataset(dataset("nyuv2", d.path()), "test"); }, {"classMapping40.mat", "mapClass"});
+  test::expect_error([&] { data::make_dataset(dataset("nyuv2", d.path()), "test"); },
+                     {"classMapping40.mat", "mapClass"});
   fs::remove(d / "classMapping40.mat");
   std::ofstream((d / "classMapping40.mat").string()) << "not a mat file";
   test::expect_error([&] { data::make_dataset(dataset("nyuv2", d.path()), "test"); }, {"classMapping40.mat"});
@@ -160,8 +165,8 @@ TEST(IndoorDatasets, HypersimFloat16Frames) {
     std::vector<float> colour(w * h * 3), depth(w * h, 2.25f);
     for (int p = 0; p < w * h; ++p)
       for (int c = 0; c < 3; ++c) colour[p * 3 + c] = level * (1 + c);
-    write_hdf5_single(images / "scene_cam_00_final_hdf5" / ("frame." + frame + ".color.hdf5"), {hsize_t(h), hsize_t(w), 3},
-                      colour, true);
+    write_hdf5_single(images / "scene_cam_00_final_hdf5" / ("frame." + frame + ".color.hdf5"),
+                      {hsize_t(h), hsize_t(w), 3}, colour, true);
     std::vector<float> sem(w * h, label);
     sem[0] = -1;  // unlabelled
     hid_t i16 = H5Tcopy(H5T_STD_I16LE);
@@ -188,8 +193,10 @@ TEST(IndoorDatasets, HypersimFloat16Frames) {
   const double brightness = 0.3 * px[0] + 0.59 * px[1] + 0.11 * px[2];
   EXPECT_GT(px[2], px[0]);  // blue was 3x red in linear light
   EXPECT_NEAR(std::pow(0.3 * std::pow(px[0] / 255.0, 2.2) + 0.59 * std::pow(px[1] / 255.0, 2.2) +
-                           0.11 * std::pow(px[2] / 255.0, 2.2), 1 / 2.2),
-              0.8, 0.02) << brightness;
+                           0.11 * std::pow(px[2] / 255.0, 2.2),
+                       1 / 2.2),
+              0.8, 0.02)
+      << brightness;
   EXPECT_NEAR(train->load_depth(0).at<float>(1, 1), 2.25, 1e-3);  // float16 read as float
   // Scenes narrow a split; the whole tree without the CSV is split "all".
   auto c = dataset("hypersim", d.path());
@@ -205,8 +212,8 @@ TEST(IndoorDatasets, HypersimFloat16Frames) {
   // A label outside NYU-40 names the file.
   std::vector<float> bad(w * h, 41);
   hid_t i16 = H5Tcopy(H5T_STD_I16LE);
-  write_hdf5_single(d / "ai_002_001/images/scene_cam_00_geometry_hdf5/frame.0000.semantic.hdf5", {hsize_t(h), hsize_t(w)},
-                    bad, false, i16);
+  write_hdf5_single(d / "ai_002_001/images/scene_cam_00_geometry_hdf5/frame.0000.semantic.hdf5",
+                    {hsize_t(h), hsize_t(w)}, bad, false, i16);
   c.scenes = {"ai_002_001"};
   test::expect_error([&] { data::make_dataset(c, "all")->load(0); }, {"frame.0000.semantic.hdf5", "41", "NYU-40"});
 }
@@ -229,7 +236,8 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
   labels.at<uint16_t>(5, 5) = 0;
   for (int i : {10, 2}) {  // frame numbers sort as numbers, not as text
     cv::imwrite((scene / "label-filt" / (std::to_string(i) + ".png")).string(), labels);
-    cv::imwrite((scene / "color" / (std::to_string(i) + ".jpg")).string(), cv::Mat(12, 16, CV_8UC3, cv::Scalar(0, 0, 200)));
+    cv::imwrite((scene / "color" / (std::to_string(i) + ".jpg")).string(),
+                cv::Mat(12, 16, CV_8UC3, cv::Scalar(0, 0, 200)));
     cv::Mat depth(6, 8, CV_16UC1, cv::Scalar(1500));
     cv::imwrite((scene / "depth" / (std::to_string(i) + ".png")).string(), depth);
   }
@@ -237,7 +245,7 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
   ASSERT_EQ(ds->size(), 2u);
   EXPECT_EQ(ds->id(0), "scene0000_00_000002");
   auto s = ds->load(1);
-  EXPECT_EQ(s.image.size(), cv::Size(8, 6));  // colour resized to the labels' size
+  EXPECT_EQ(s.image.size(), cv::Size(8, 6));       // colour resized to the labels' size
   EXPECT_GT(s.image.at<cv::Vec3b>(3, 3)[0], 150);  // RGB order: the BGR (0, 0, 200) file is red
   EXPECT_EQ(s.mask.at<uint8_t>(0, 0), 5);
   EXPECT_EQ(s.mask.at<uint8_t>(3, 3), 1);
@@ -256,10 +264,10 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
 TEST(IndoorDatasets, CocoStuffThroughTheShippedNyu40LabelMap) {
   test::TempDir d;
   cv::Mat raw(4, 4, CV_8UC1, cv::Scalar(255));  // unlabelled
-  raw.at<uint8_t>(0, 0) = 0;                     // person (id 1)
-  raw.at<uint8_t>(0, 1) = 61;                    // chair (id 62)
-  raw.at<uint8_t>(0, 2) = 2;                     // car (id 3): not indoor, ignored
-  raw.at<uint8_t>(0, 3) = 171;                   // wall-concrete (id 172)
+  raw.at<uint8_t>(0, 0) = 0;                    // person (id 1)
+  raw.at<uint8_t>(0, 1) = 61;                   // chair (id 62)
+  raw.at<uint8_t>(0, 2) = 2;                    // car (id 3): not indoor, ignored
+  raw.at<uint8_t>(0, 3) = 171;                  // wall-concrete (id 172)
   test::write_folder_dataset(d.path(), "train", {raw}, "c");
   auto c = dataset("folder", d.path());
   c.num_classes = 41;
@@ -290,9 +298,10 @@ TEST(IndoorDatasets, CraftedHypersimFrameSizesAreErrors) {
   const int w = 5, h = 4;
   const fs::path frames = d / "ai_001_001/images";
   std::vector<float> colour(w * h * 3, 0.5f), sem(w * h, 3);
-  write_hdf5_single(frames / "scene_cam_00_final_hdf5/frame.0000.color.hdf5", {hsize_t(h), hsize_t(w), 3}, colour, true);
-  write_hdf5_single(frames / "scene_cam_00_geometry_hdf5/frame.0000.semantic.hdf5", {0, hsize_t(w)}, std::vector<float>(1), false,
-                    H5Tcopy(H5T_STD_I16LE));
+  write_hdf5_single(frames / "scene_cam_00_final_hdf5/frame.0000.color.hdf5", {hsize_t(h), hsize_t(w), 3}, colour,
+                    true);
+  write_hdf5_single(frames / "scene_cam_00_geometry_hdf5/frame.0000.semantic.hdf5", {0, hsize_t(w)},
+                    std::vector<float>(1), false, H5Tcopy(H5T_STD_I16LE));
   {
     const fs::path depth = frames / "scene_cam_00_geometry_hdf5/frame.0000.depth_meters.hdf5";
     hid_t file = H5Fcreate(depth.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -352,7 +361,8 @@ TEST(IndoorDatasets, MatlabV5ReaderAgreesWithLibmatioAndRefusesCraftedFiles) {
   // its first variable is intact. The second: a compressed element declaring more bytes than the
   // file holds (libmatio filled 4 GB). Both are read without any large allocation.
   const std::string fuzz = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/";
-  EXPECT_EQ(data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "mapClass"), (std::vector<double>{1, 2, 3, 4, 40}));
+  EXPECT_EQ(data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "mapClass"),
+            (std::vector<double>{1, 2, 3, 4, 40}));
   test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "trainNdxs"); },
                      {"matlab_claims_4gb.mat", "does not inflate"});
   test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_inflates_to_4gb.mat", "mapClass"); },

@@ -81,7 +81,8 @@ TEST_P(InferenceRewrite, FoldingAndChannelsLastKeepTheOutputAndFoldEveryNorm) {
   EXPECT_LT(max_relative_diff(last, before), 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, InferenceRewrite, ::testing::Values("fast_scnn", "deeplabv3", "deeplabv3plus", "unet", "deeplabv3_mib"),
+INSTANTIATE_TEST_SUITE_P(Models, InferenceRewrite,
+                         ::testing::Values("fast_scnn", "deeplabv3", "deeplabv3plus", "unet", "deeplabv3_mib"),
                          [](const auto& info) { return info.param; });
 
 TEST(InferenceRewrite, AFoldedModelRefusesToTrain) {

@@ -112,5 +112,10 @@ TEST(Loader, WorkerErrorsReachTheConsumer) {
   o.batch_size = 1;
   data::Loader l(*t.ds, {0, 1, 2, 3}, o);
   l.start_epoch(0);
-  test::expect_error([&] { while (l.next()) {} }, {"s2.jpg", "does not exist"});
+  test::expect_error(
+      [&] {
+        while (l.next()) {
+        }
+      },
+      {"s2.jpg", "does not exist"});
 }

@@ -22,8 +22,8 @@ TEST(Losses, CrossEntropyMatchesTorchWithIgnore) {
   auto ref = F::cross_entropy(f.logits, f.target, F::CrossEntropyFuncOptions().ignore_index(255));
   EXPECT_NEAR(losses::cross_entropy(f.logits, f.target).item<double>(), ref.item<double>(), 1e-6);
   std::vector<double> w{0.5, 1.0, 2.0, 3.0};
-  auto refw = F::cross_entropy(f.logits, f.target,
-                               F::CrossEntropyFuncOptions().ignore_index(255).weight(torch::tensor({0.5f, 1.f, 2.f, 3.f})));
+  auto refw = F::cross_entropy(
+      f.logits, f.target, F::CrossEntropyFuncOptions().ignore_index(255).weight(torch::tensor({0.5f, 1.f, 2.f, 3.f})));
   EXPECT_NEAR(losses::cross_entropy(f.logits, f.target, w).item<double>(), refw.item<double>(), 1e-5);
 }
 

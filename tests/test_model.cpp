@@ -27,13 +27,13 @@ TEST(FastScnn, ShapesHeadsAndFeatureTaps) {
 TEST(FastScnn, ParameterNamesMirrorTheReference) {
   FastScnn m(FastScnnOptions{{19}, true, 0.1});
   auto params = m.named_parameters();
-  for (const char* key : {"learning_to_downsample.conv.conv.0.weight", "learning_to_downsample.dsconv2.conv.4.bias",
-                          "global_feature_extractor.bottleneck1.0.block.0.conv.0.weight",
-                          "global_feature_extractor.bottleneck3.2.block.3.weight",
-                          "global_feature_extractor.ppm.conv4.conv.0.weight", "global_feature_extractor.ppm.out.conv.1.weight",
-                          "feature_fusion.dwconv.conv.0.weight", "feature_fusion.conv_lower_res.0.bias",
-                          "feature_fusion.conv_higher_res.1.weight", "classifier.dsconv1.conv.3.weight",
-                          "classifier.heads.0.weight", "auxlayer.0.weight", "aux_heads.0.bias"})
+  for (const char* key :
+       {"learning_to_downsample.conv.conv.0.weight", "learning_to_downsample.dsconv2.conv.4.bias",
+        "global_feature_extractor.bottleneck1.0.block.0.conv.0.weight",
+        "global_feature_extractor.bottleneck3.2.block.3.weight", "global_feature_extractor.ppm.conv4.conv.0.weight",
+        "global_feature_extractor.ppm.out.conv.1.weight", "feature_fusion.dwconv.conv.0.weight",
+        "feature_fusion.conv_lower_res.0.bias", "feature_fusion.conv_higher_res.1.weight",
+        "classifier.dsconv1.conv.3.weight", "classifier.heads.0.weight", "auxlayer.0.weight", "aux_heads.0.bias"})
     EXPECT_NE(params.find(key), nullptr) << key;
   EXPECT_NE(m.named_buffers().find("feature_fusion.conv_lower_res.1.running_mean"), nullptr);
   // 1.14 M parameters for 19 classes without the aux head (performance.md); ours adds the aux head.

@@ -8,8 +8,8 @@
 #include "cseg/core/grad_scaler.h"
 #include "cseg/core/precision.h"
 #include "cseg/engine/checkpoint.h"
-#include "cseg/models/segmenter.h"
 #include "cseg/engine/trainer.h"
+#include "cseg/models/segmenter.h"
 #include "fixtures.h"
 #include "step_checks.h"
 #include "tiny_experiment.h"
@@ -133,8 +133,11 @@ TEST(Precision, TheLossScaleIsKeptInTheCheckpoint) {
 TEST(Precision, Fp16NeedsACudaDevice) {
   test::TempDir d;
   std::ofstream(d / "exp.yaml") << "dataset: {root: /tmp}\ntrain: {precision: fp16, iterations: 1}\n";
-  test::expect_error([&] { config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""})); },
-                     {"train.precision", "fp16", "needs device: cuda", "use bf16"});
+  test::expect_error(
+      [&] {
+        config::parse_experiment(config::load({(d / "exp.yaml").string(), {}, ""}));
+      },
+      {"train.precision", "fp16", "needs device: cuda", "use bf16"});
 }
 
 namespace {
@@ -145,8 +148,10 @@ class HookCounter : public methods::FineTune {
   int64_t nan_at = -1;
   void after_backward(methods::StepContext&) override { ++backward; }
   void after_optimizer_step(methods::StepContext&) override { ++stepped; }
-  void add_loss_terms(methods::StepContext& c, const Batch&, const models::ModelOutput&, methods::LossTerms& t) override {
-    if (c.step == 0 && c.iteration == nan_at) t.emplace_back("nan", torch::tensor(std::numeric_limits<float>::quiet_NaN()));
+  void add_loss_terms(methods::StepContext& c, const Batch&, const models::ModelOutput&,
+                      methods::LossTerms& t) override {
+    if (c.step == 0 && c.iteration == nan_at)
+      t.emplace_back("nan", torch::tensor(std::numeric_limits<float>::quiet_NaN()));
   }
 };
 }  // namespace

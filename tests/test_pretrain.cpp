@@ -1,8 +1,8 @@
 // Classification pretraining (pretrain/): the Fashion-MNIST photos as classification images, a
 // class-folder tree learnt above chance by every encoder family, the encoder file loaded as a
 // backbone, exact resume after SIGKILL, and one-line errors for bad input.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,7 +38,8 @@ void write_colour_tree(const fs::path& root, int per_class = 8) {
       cv::Mat img(24, 24, CV_8UC3);
       for (int y = 0; y < 24; ++y)
         for (int x = 0; x < 24; ++x)
-          for (int k = 0; k < 3; ++k) img.at<cv::Vec3b>(y, x)[k] = cv::saturate_cast<uint8_t>(colours[c][k] + rng.gaussian(30));
+          for (int k = 0; k < 3; ++k)
+            img.at<cv::Vec3b>(y, x)[k] = cv::saturate_cast<uint8_t>(colours[c][k] + rng.gaussian(30));
       if (i % 2)
         data::write_jpeg((root / names[c] / fmt::format("{:02d}.jpg", i)).string(), img);
       else
@@ -60,7 +61,9 @@ train: {{batch_size: 6, iterations: {}, log_every: 2, checkpoint_every: 2}}
                      out.string(), model, tree.string(), iterations);
 }
 
-config::PretrainConfig parse(const fs::path& file) { return config::parse_pretrain(config::load({file.string(), {}, ""})); }
+config::PretrainConfig parse(const fs::path& file) {
+  return config::parse_pretrain(config::load({file.string(), {}, ""}));
+}
 
 struct Result {
   int code;
@@ -83,7 +86,7 @@ TEST(Pretrain, FashionMnistPhotosAreTheTrainSetDrawnAsItems) {
   auto images = pretrain::open_classification_images(d);
   EXPECT_EQ(images->class_names().size(), 10u);
   EXPECT_EQ(images->train_size() + images->held_out_size(), 60000u);  // the train photos, t10k never
-  EXPECT_EQ(images->held_out_size(), 6000u);                           // 10 % of each class
+  EXPECT_EQ(images->held_out_size(), 6000u);                          // 10 % of each class
   std::vector<uint8_t> a(48 * 48 * 3), b(a.size()), c(a.size());
   images->train_image(5, 11, a.data());
   images->train_image(5, 11, b.data());
@@ -98,8 +101,8 @@ TEST(Pretrain, FashionMnistPhotosAreTheTrainSetDrawnAsItems) {
 TEST(Pretrain, LearnsASeparableTreeAndItsEncoderLoadsAsABackbone) {
   test::TempDir d;
   write_colour_tree(d / "tree");
-  for (const std::string model : {"{name: fast_scnn}", "{name: unet, unet_channels: 8}",
-                                  "{name: deeplabv3, backbone: resnet18}"}) {
+  for (const std::string model :
+       {"{name: fast_scnn}", "{name: unet, unet_channels: 8}", "{name: deeplabv3, backbone: resnet18}"}) {
     SCOPED_TRACE(model);
     const auto out = d / fmt::format("out{}", model.size());
     std::ofstream(d / "p.yaml") << pretrain_yaml(d / "tree", out, model, 60);
@@ -110,7 +113,8 @@ TEST(Pretrain, LearnsASeparableTreeAndItsEncoderLoadsAsABackbone) {
     EXPECT_GT(results["top1"].get<double>(), 0.5) << "chance is 1/3";
     // The file holds the backbone alone and loads strictly into a segmentation model.
     auto seg = models::make_model(cfg.model, 4);
-    auto report = weights::load_weights(*seg, pretrain::encoder_weights(cfg), {weights::LoadMode::backbone, true, true});
+    auto report =
+        weights::load_weights(*seg, pretrain::encoder_weights(cfg), {weights::LoadMode::backbone, true, true});
     EXPECT_TRUE(report.ok()) << report.to_string();
     EXPECT_EQ(report.ignored, 0);
     size_t backbone = 0;
@@ -180,7 +184,8 @@ TEST(Pretrain, BadInputIsAOneLineError) {
   expect_error(pretrain_yaml(d / "tree", d / "o2", "{name: fast_scnn}", 2), "empty");
   fs::remove_all(d / "tree/empty");
   // A corrupt image, named (the first images of each class are read in the first batches).
-  for (const auto& e : fs::directory_iterator(d / "tree/red")) std::ofstream(e.path(), std::ios::trunc) << "not an image";
+  for (const auto& e : fs::directory_iterator(d / "tree/red"))
+    std::ofstream(e.path(), std::ios::trunc) << "not an image";
   expect_error(pretrain_yaml(d / "tree", d / "o3", "{name: fast_scnn}", 4), "tree/red/");
   // A missing tree.
   expect_error(pretrain_yaml(d / "nowhere", d / "o4", "{name: fast_scnn}", 2), "nowhere");

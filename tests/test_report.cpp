@@ -92,7 +92,7 @@ TEST(LabelSpaces, NamesAndPalettesOfTheKnownDatasets) {
     std::string class_name;
   };
   const std::vector<Expect> cases{
-      {"voc", 21, 15, {192, 128, 128}, "person"},      {"cityscapes", 19, 0, {128, 64, 128}, "road"},
+      {"voc", 21, 15, {192, 128, 128}, "person"},       {"cityscapes", 19, 0, {128, 64, 128}, "road"},
       {"cityscapes", 19, 18, {119, 11, 32}, "bicycle"}, {"ade20k", 151, 1, {120, 120, 120}, "wall"},
       {"ade20k", 151, 150, {92, 0, 255}, "flag"},       {"nyu40", 41, 1, {174, 199, 232}, "wall"},
       {"nyu40", 41, 40, {100, 85, 144}, "otherprop"},   {"fmnist_scenes", 11, 10, {23, 190, 207}, "ankle boot"},
@@ -209,7 +209,8 @@ TEST(Report, SuiteReportRendersInHeadlessChromium) {
   std::string html = core::read_text(page.string());
   const std::string probe = core::read_text(std::string(CSEG_SOURCE_DIR) + "/tests/data/report_check.js");
   html.replace(html.find("<head>"), 6,
-               "<head><script>window.__csegErrors=[];addEventListener('error',function(e){__csegErrors.push(String(e.message))});</script>");
+               "<head><script>window.__csegErrors=[];addEventListener('error',function(e){__csegErrors.push(String(e."
+               "message))});</script>");
   html.replace(html.rfind("</body>"), 7, "<script>" + probe + "</script></body>");
   core::write_text_atomic((d / "probe.html").string(), html);
 
@@ -222,10 +223,13 @@ TEST(Report, SuiteReportRendersInHeadlessChromium) {
   ASSERT_EQ(dom.code, 0) << dom.text.substr(0, 2000);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(dom.text, m, std::regex("<pre id=\"cseg-check\">([^<]*)</pre>")))
-      << "the probe did not run:\n" << dom.text.substr(0, 3000);
+      << "the probe did not run:\n"
+      << dom.text.substr(0, 3000);
   std::string json = m[1];
-  for (auto [from, to] : {std::pair<std::string, std::string>{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}})
-    for (size_t p = json.find(from); p != std::string::npos; p = json.find(from, p + to.size())) json.replace(p, from.size(), to);
+  for (auto [from, to] :
+       {std::pair<std::string, std::string>{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}})
+    for (size_t p = json.find(from); p != std::string::npos; p = json.find(from, p + to.size()))
+      json.replace(p, from.size(), to);
   const auto check = nlohmann::json::parse(json);
   EXPECT_TRUE(check["errors"].empty()) << check.dump();
   EXPECT_TRUE(check["rendered"].get<bool>()) << check.dump();

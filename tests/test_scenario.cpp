@@ -56,9 +56,9 @@ TEST(TaskTable, CustomOrderReindexes) {
   EXPECT_EQ(t[1], std::vector<int>{17});
   EXPECT_EQ(t[5], std::vector<int>{10});
   Scenario sc(t, Mode::Overlap, Protocol::Plop, 21);
-  EXPECT_EQ(sc.dataset_label(1), 12);      // step label 1 is dataset class 12
+  EXPECT_EQ(sc.dataset_label(1), 12);  // step label 1 is dataset class 12
   EXPECT_EQ(sc.train_labels(0)[12], 1);
-  EXPECT_EQ(sc.train_labels(1)[17], 16);   // the step-1 class lands right after step 0's
+  EXPECT_EQ(sc.train_labels(1)[17], 16);  // the step-1 class lands right after step 0's
   expect_error([] { apply_order(resolve_task("voc", "15-1", 21), {0, 1, 2}, 21); }, {"scenario.order"});
 }
 
@@ -67,13 +67,13 @@ class ScenarioRules : public ::testing::Test {
  protected:
   TaskSteps steps{{0, 1, 2}, {3}, {4}};
   std::vector<data::LabelSet> index{
-      labels({0, 1}),          // 0: step-0 class only
-      labels({0, 1, 3}),       // 1: step-0 class + step-1 class
-      labels({0, 3}),          // 2: step-1 class only
-      labels({0, 3, 4}),       // 3: step-1 + a future class (step 2)
-      labels({0}),             // 4: background only
-      labels({0, 4, 255}),     // 5: step-2 class + void
-      labels({0, 2, 4}),       // 6: step-0 + step-2 class
+      labels({0, 1}),       // 0: step-0 class only
+      labels({0, 1, 3}),    // 1: step-0 class + step-1 class
+      labels({0, 3}),       // 2: step-1 class only
+      labels({0, 3, 4}),    // 3: step-1 + a future class (step 2)
+      labels({0}),          // 4: background only
+      labels({0, 4, 255}),  // 5: step-2 class + void
+      labels({0, 2, 4}),    // 6: step-0 + step-2 class
   };
 };
 
@@ -108,9 +108,9 @@ TEST_F(ScenarioRules, TrainingLabelMapsPerProtocol) {
     EXPECT_EQ(m[4], 0);
     EXPECT_EQ(m[0], 0);
   }
-  EXPECT_EQ(mib.train_labels(1)[255], 0);    // MiB v1 turns the void border into background
-  EXPECT_EQ(plop.train_labels(1)[255], 255); // the others keep it ignored
-  auto s = seq.train_labels(1);              // sequential keeps old labels
+  EXPECT_EQ(mib.train_labels(1)[255], 0);     // MiB v1 turns the void border into background
+  EXPECT_EQ(plop.train_labels(1)[255], 255);  // the others keep it ignored
+  auto s = seq.train_labels(1);               // sequential keeps old labels
   EXPECT_EQ(s[1], 1);
   EXPECT_EQ(s[2], 2);
   EXPECT_EQ(s[3], 3);
@@ -151,7 +151,10 @@ TEST_F(ScenarioRules, AStepWithoutImagesIsAnError) {
 // `cseg scenario --json` on a VOC-layout tree: the image sets and label maps of §3-4.
 TEST(ScenarioOnVocTree, DescribesStepsExactly) {
   test::TempDir d;
-  struct S { const char* id; std::vector<test::Rect> rects; };
+  struct S {
+    const char* id;
+    std::vector<test::Rect> rects;
+  };
   const std::vector<S> train{{"t_person", {{15, 0, 0, 4, 4}}},
                              {"t_person_plant", {{15, 0, 0, 4, 4}, {16, 4, 4, 4, 4}}},
                              {"t_plant", {{16, 0, 0, 4, 4}, {255, 5, 0, 1, 1}}},
@@ -159,8 +162,14 @@ TEST(ScenarioOnVocTree, DescribesStepsExactly) {
                              {"t_bg", {}}};
   const std::vector<S> val{{"v_person", {{15, 0, 0, 4, 4}}}, {"v_tv", {{20, 0, 0, 4, 4}}}};
   std::vector<std::string> tids, vids;
-  for (const auto& s : train) { test::write_voc_sample(d.path(), s.id, test::label_map(8, 8, s.rects)); tids.push_back(s.id); }
-  for (const auto& s : val) { test::write_voc_sample(d.path(), s.id, test::label_map(8, 8, s.rects)); vids.push_back(s.id); }
+  for (const auto& s : train) {
+    test::write_voc_sample(d.path(), s.id, test::label_map(8, 8, s.rects));
+    tids.push_back(s.id);
+  }
+  for (const auto& s : val) {
+    test::write_voc_sample(d.path(), s.id, test::label_map(8, 8, s.rects));
+    vids.push_back(s.id);
+  }
   test::write_lines(d / "ImageSets/Segmentation/train.txt", tids);
   test::write_lines(d / "ImageSets/Segmentation/val.txt", vids);
   config::ExperimentConfig cfg;
@@ -179,8 +188,9 @@ TEST(ScenarioOnVocTree, DescribesStepsExactly) {
       return out;
     };
     const bool overlap = std::string(mode) == "overlap";
-    EXPECT_EQ(ids(sc.train_images(0, data.train.index), data.train),
-              overlap ? (std::vector<std::string>{"t_person", "t_person_plant"}) : (std::vector<std::string>{"t_person"}));
+    EXPECT_EQ(
+        ids(sc.train_images(0, data.train.index), data.train),
+        overlap ? (std::vector<std::string>{"t_person", "t_person_plant"}) : (std::vector<std::string>{"t_person"}));
     EXPECT_EQ(ids(sc.train_images(1, data.train.index), data.train),
               (std::vector<std::string>{"t_person_plant", "t_plant"}));
     EXPECT_EQ(ids(sc.train_images(5, data.train.index), data.train), (std::vector<std::string>{"t_tv"}));

@@ -15,9 +15,11 @@ namespace fs = std::filesystem;
 
 TEST(Significance, StudentTMatchesClosedFormsAndTables) {
   // df = 1 is the Cauchy distribution: P(|T| >= t) = 1 - (2 / pi) atan(t).
-  for (double t : {0.3, 1.0, 4.0}) EXPECT_NEAR(metrics::student_t_two_sided_p(t, 1), 1 - 2 / M_PI * std::atan(t), 1e-10);
+  for (double t : {0.3, 1.0, 4.0})
+    EXPECT_NEAR(metrics::student_t_two_sided_p(t, 1), 1 - 2 / M_PI * std::atan(t), 1e-10);
   // df = 2: P(|T| >= t) = 1 - t / sqrt(t^2 + 2).
-  for (double t : {0.5, 2.0, 4.303}) EXPECT_NEAR(metrics::student_t_two_sided_p(t, 2), 1 - t / std::sqrt(t * t + 2), 1e-10);
+  for (double t : {0.5, 2.0, 4.303})
+    EXPECT_NEAR(metrics::student_t_two_sided_p(t, 2), 1 - t / std::sqrt(t * t + 2), 1e-10);
   // Printed two-sided 5 % and 1 % critical values.
   EXPECT_NEAR(metrics::student_t_two_sided_p(3.182, 3), 0.05, 2e-4);
   EXPECT_NEAR(metrics::student_t_two_sided_p(2.776, 4), 0.05, 2e-4);
@@ -77,18 +79,19 @@ TEST(Significance, SeedsArePairedWhenShared) {
 
 namespace {
 nlohmann::json run_results(const std::string& method, int seed, double old_miou, double all_miou) {
-  return {{"method", method},
-          {"task", "2-1"},
-          {"mode", "overlap"},
-          {"seed", seed},
-          {"steps",
-           {{{"step", 0}, {"train_seconds", 1.0}, {"images_per_second", 1.0}, {"test", {{"miou", 0.9}, {"miou_old", 0.9}}}},
-            {{"step", 1},
-             {"train_seconds", 1.0},
-             {"images_per_second", 1.0},
-             {"test", {{"miou", all_miou}, {"miou_old", old_miou}, {"miou_new", 0.5}, {"hiou", 0.5}}}}}},
-          {"forgetting", {0.1, nullptr}},
-          {"avg_miou", 0.7}};
+  return {
+      {"method", method},
+      {"task", "2-1"},
+      {"mode", "overlap"},
+      {"seed", seed},
+      {"steps",
+       {{{"step", 0}, {"train_seconds", 1.0}, {"images_per_second", 1.0}, {"test", {{"miou", 0.9}, {"miou_old", 0.9}}}},
+        {{"step", 1},
+         {"train_seconds", 1.0},
+         {"images_per_second", 1.0},
+         {"test", {{"miou", all_miou}, {"miou_old", old_miou}, {"miou_new", 0.5}, {"hiou", 0.5}}}}}},
+      {"forgetting", {0.1, nullptr}},
+      {"avg_miou", 0.7}};
 }
 }  // namespace
 
@@ -98,9 +101,11 @@ TEST(Significance, ComparisonTableMarksAndRanksBySeedNoise) {
   // finetune forgets; mib keeps the old classes on every seed; lwf is finetune plus noise.
   const double ft[3] = {0.20, 0.30, 0.25}, mib[3] = {0.60, 0.72, 0.66}, lwf[3] = {0.24, 0.27, 0.27};
   for (int s = 0; s < 3; ++s)
-    for (const auto& [m, v] : std::vector<std::pair<std::string, double>>{{"finetune", ft[s]}, {"mib", mib[s]}, {"lwf", lwf[s]}}) {
+    for (const auto& [m, v] :
+         std::vector<std::pair<std::string, double>>{{"finetune", ft[s]}, {"mib", mib[s]}, {"lwf", lwf[s]}}) {
       fs::create_directories(dir / (m + std::to_string(s)));
-      core::write_text_atomic((dir / (m + std::to_string(s)) / "results.json").string(), run_results(m, s, v, v).dump());
+      core::write_text_atomic((dir / (m + std::to_string(s)) / "results.json").string(),
+                              run_results(m, s, v, v).dump());
     }
   const auto rows = engine::compare_runs({dir.string()});
   ASSERT_EQ(rows.size(), 3u);

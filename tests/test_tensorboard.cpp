@@ -44,8 +44,8 @@ std::string decode(const std::string& event, const test::TempDir& d) {
   const auto in = d / "event.bin";
   std::ofstream(in, std::ios::binary) << event;
   const std::string proto_dir = std::string(CSEG_SOURCE_DIR) + "/tests/data";
-  const std::string cmd = fmt::format("protoc --proto_path={} --decode=cseg.tb.Event tensorboard.proto < {} 2>&1",
-                                      proto_dir, in.string());
+  const std::string cmd =
+      fmt::format("protoc --proto_path={} --decode=cseg.tb.Event tensorboard.proto < {} 2>&1", proto_dir, in.string());
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -63,8 +63,7 @@ TEST(TensorBoard, Crc32cTestVectorAndGoldenFirstRecord) {
   // The reference's golden record (datasets-and-formats.md) prints the double field with one
   // "00" too many (10 bytes for a 1-byte key + 8-byte double); its length (0x18 = 24 bytes) and
   // both CRCs (a37f4b22, eced8f9d) are those of the 8-byte encoding below.
-  EXPECT_EQ(hex(record),
-            "1800000000000000a37f4b220900000040fc54d9411a0d627261696e2e4576656e743a32eced8f9d");
+  EXPECT_EQ(hex(record), "1800000000000000a37f4b220900000040fc54d9411a0d627261696e2e4576656e743a32eced8f9d");
   EXPECT_EQ(record.size(), 8u + 4u + 24u + 4u);
 }
 
@@ -109,7 +108,8 @@ TEST(TensorBoard, TrainerWritesAStepRunPerStepAndASequenceRun) {
       if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) out.push_back(e.path().string());
     return out;
   };
-  for (const char* run : {"step0", "step1", "sequence"}) ASSERT_EQ(files_in(d / "run" / "tensorboard" / run).size(), 1u) << run;
+  for (const char* run : {"step0", "step1", "sequence"})
+    ASSERT_EQ(files_in(d / "run" / "tensorboard" / run).size(), 1u) << run;
   // Step runs: loss terms and the learning rate per logged iteration.
   auto step1 = read_records(files_in(d / "run" / "tensorboard" / "step1")[0]);
   std::string all;
@@ -119,14 +119,16 @@ TEST(TensorBoard, TrainerWritesAStepRunPerStepAndASequenceRun) {
   auto seq = read_records(files_in(d / "run" / "tensorboard" / "sequence")[0]);
   all.clear();
   for (const auto& r : seq) all += r;
-  for (const char* tag : {"test/miou", "test/miou_old", "test/miou_new", "per_class_iou/class_1", "test/input_truth_prediction"})
+  for (const char* tag :
+       {"test/miou", "test/miou_old", "test/miou_new", "per_class_iou/class_1", "test/input_truth_prediction"})
     EXPECT_NE(all.find(tag), std::string::npos) << tag;
   EXPECT_NE(all.find("\x89PNG"), std::string::npos);  // the grid is an encoded PNG
   if (have_protoc()) {
     bool found = false;
     for (const auto& r : seq) {
       auto text = decode(r, d);
-      if (text.find("tag: \"test/miou\"") != std::string::npos && text.find("step: 1") != std::string::npos) found = true;
+      if (text.find("tag: \"test/miou\"") != std::string::npos && text.find("step: 1") != std::string::npos)
+        found = true;
     }
     EXPECT_TRUE(found);
   }

@@ -107,12 +107,44 @@ TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
     std::function<void(models::ModelOptions&)> set;
   };
   const std::vector<Case> cases{
-      {"deeplabv3", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.aux = true; }},
-      {"deeplabv3plus", [](models::ModelOptions& m) { m.name = "deeplabv3plus"; m.backbone = "resnet18"; m.norm = "bn_leaky"; }},
-      {"deeplabv3_frozen_os8", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.output_stride = 8; m.norm = "frozen_bn"; }},
-      {"deeplabv3_mib", [](models::ModelOptions& m) { m.name = "deeplabv3"; m.backbone = "resnet18"; m.layout = "mib"; m.norm = "bn_leaky"; }},
-      {"unet", [](models::ModelOptions& m) { m.name = "unet"; m.unet_channels = 8; m.aux = true; }},
-      {"unet_transposed", [](models::ModelOptions& m) { m.name = "unet"; m.unet_channels = 8; m.unet_upsampling = "transposed"; }},
+      {"deeplabv3",
+       [](models::ModelOptions& m) {
+         m.name = "deeplabv3";
+         m.backbone = "resnet18";
+         m.aux = true;
+       }},
+      {"deeplabv3plus",
+       [](models::ModelOptions& m) {
+         m.name = "deeplabv3plus";
+         m.backbone = "resnet18";
+         m.norm = "bn_leaky";
+       }},
+      {"deeplabv3_frozen_os8",
+       [](models::ModelOptions& m) {
+         m.name = "deeplabv3";
+         m.backbone = "resnet18";
+         m.output_stride = 8;
+         m.norm = "frozen_bn";
+       }},
+      {"deeplabv3_mib",
+       [](models::ModelOptions& m) {
+         m.name = "deeplabv3";
+         m.backbone = "resnet18";
+         m.layout = "mib";
+         m.norm = "bn_leaky";
+       }},
+      {"unet",
+       [](models::ModelOptions& m) {
+         m.name = "unet";
+         m.unet_channels = 8;
+         m.aux = true;
+       }},
+      {"unet_transposed",
+       [](models::ModelOptions& m) {
+         m.name = "unet";
+         m.unet_channels = 8;
+         m.unet_upsampling = "transposed";
+       }},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -126,7 +158,8 @@ TEST(Trainer, EveryModelFamilyTrainsFromTheConfig) {
     for (const auto& step : r["steps"]) test::expect_scores_follow_the_confusion_matrix(step);
     // The checkpoint restores the model with both heads.
     auto model = engine::build_model_for_step(cfg, *data.scenario, 1);
-    EXPECT_NO_THROW(engine::load_checkpoint((d / c.name / "checkpoints" / "step1.pt").string(), *model, nullptr, nullptr));
+    EXPECT_NO_THROW(
+        engine::load_checkpoint((d / c.name / "checkpoints" / "step1.pt").string(), *model, nullptr, nullptr));
     EXPECT_EQ(model->head_sizes(), (std::vector<int>{3, 2}));
   }
 }

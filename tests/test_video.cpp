@@ -11,14 +11,14 @@
 #include "cseg/adaptation/temporal.h"
 #include "cseg/core/files.h"
 #include "cseg/data/datasets.h"
+#include "cseg/data/fmnist/scenes.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/method.h"
 #include "cseg/methods/rehearsal.h"
-#include "tiny_experiment.h"
 #include "cseg/models/segmenter.h"
-#include "cseg/data/fmnist/scenes.h"
 #include "fixtures.h"
+#include "tiny_experiment.h"
 
 using namespace cseg;
 using namespace cseg::data::fmnist;
@@ -32,7 +32,6 @@ const IdxSet& fmnist_test_photos() {
   }();
   return photos;
 }
-
 
 cv::Mat rgb_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC3, const_cast<uint8_t*>(s.rgb.data())); }
 cv::Mat label_of(const Scene& s) { return cv::Mat(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(s.label.data())); }
@@ -107,10 +106,11 @@ TEST(Video, DisFlowRecoversTheGeneratorsMotion) {
   }
   const double epe = epe_sum / pairs, zero = zero_sum / pairs;
   const double warped = warped_sum / pairs, unwarped = unwarped_sum / pairs;
-  std::cout << fmt::format("DIS end-point error on moving items {:.3f} px (zero flow {:.3f}); item labels of "
-                           "frame t+1 agree with frame t on {:.3f} warped, {:.3f} unwarped\n", epe, zero, warped,
-                           unwarped);
-  EXPECT_LT(epe, 0.5 * zero);  // the flow explains most of the motion
+  std::cout << fmt::format(
+      "DIS end-point error on moving items {:.3f} px (zero flow {:.3f}); item labels of "
+      "frame t+1 agree with frame t on {:.3f} warped, {:.3f} unwarped\n",
+      epe, zero, warped, unwarped);
+  EXPECT_LT(epe, 0.5 * zero);                   // the flow explains most of the motion
   EXPECT_LT(1 - warped, 0.5 * (1 - unwarped));  // warping at least halves the label disagreement
 }
 
@@ -190,7 +190,7 @@ TEST(NewEnvironment, DetectorNeedsAPersistentRise) {
   adaptation::EnvironmentChangeDetector d(o);
   std::vector<double> series;
   for (int i = 0; i < 12; ++i) series.push_back(0.20 + 0.005 * (i % 3));  // a steady room
-  series.push_back(0.60);                                                  // one glitch (a blurred frame)
+  series.push_back(0.60);                                                 // one glitch (a blurred frame)
   for (int i = 0; i < 6; ++i) series.push_back(0.21);
   for (int i = 0; i < 10; ++i) series.push_back(0.45 + 0.005 * (i % 2));  // a new room
   std::vector<int> flagged;
@@ -201,8 +201,7 @@ TEST(NewEnvironment, DetectorNeedsAPersistentRise) {
   EXPECT_EQ(d.changes(), 1);
   // The new room is the usual now: its level is below the bar.
   EXPECT_GT(d.threshold(), 0.46);
-  test::expect_error([] { adaptation::EnvironmentChangeDetector({/*window*/ 4, /*min_history*/ 8}); },
-                     {"min_history"});
+  test::expect_error([] { adaptation::EnvironmentChangeDetector({/*window*/ 4, /*min_history*/ 8}); }, {"min_history"});
   auto logits = torch::zeros({2, 4, 3, 3});
   logits[1][2].fill_(50);  // image 1 certain everywhere, image 0 uniform
   auto h = adaptation::mean_normalised_entropy(logits);
@@ -235,11 +234,12 @@ TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
     std::vector<torch::Tensor> labels;
     for (const auto& s : scenes) {
       ptrs.push_back(&s);
-      labels.push_back(torch::from_blob(const_cast<uint8_t*>(s.label.data()), {48, 48}, torch::kUInt8).to(torch::kLong));
+      labels.push_back(
+          torch::from_blob(const_cast<uint8_t*>(s.label.data()), {48, 48}, torch::kUInt8).to(torch::kLong));
     }
-    auto loss = torch::nn::functional::cross_entropy(
-        model->forward(batch_of(ptrs)).logits, torch::stack(labels),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(255));
+    auto loss =
+        torch::nn::functional::cross_entropy(model->forward(batch_of(ptrs)).logits, torch::stack(labels),
+                                             torch::nn::functional::CrossEntropyFuncOptions().ignore_index(255));
     opt.zero_grad();
     loss.backward();
     opt.step();
@@ -254,7 +254,8 @@ TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
   torch::NoGradGuard no_grad;
   for (const auto* video : {&before, &after})
     for (const auto& f : *video)
-      uncertainty.push_back(adaptation::mean_normalised_entropy(model->forward(batch_of({&f})).logits)[0].item<double>());
+      uncertainty.push_back(
+          adaptation::mean_normalised_entropy(model->forward(batch_of({&f})).logits)[0].item<double>());
   adaptation::EnvironmentChangeDetector detector;
   std::vector<int> flagged;
   for (size_t i = 0; i < uncertainty.size(); ++i)
@@ -318,7 +319,8 @@ TEST(Temporal, NextFrameCorrectsAWrongPseudoLabel) {
     auto s = frames->load(i);
     auto t = torch::from_blob(s.image.data, {64, 64, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat).div(255);
     inputs.push_back(((t - torch::tensor(mean).to(torch::kFloat).view({3, 1, 1})) /
-                      torch::tensor(std).to(torch::kFloat).view({3, 1, 1})).unsqueeze(0));
+                      torch::tensor(std).to(torch::kFloat).view({3, 1, 1}))
+                         .unsqueeze(0));
     auto m = torch::from_blob(s.mask.data, {64, 64}, torch::kUInt8).to(torch::kLong).clone();
     truth.push_back(m.masked_fill(m == 255, 0));
   }

@@ -43,11 +43,16 @@ torch::Tensor synth(const std::string& name, c10::IntArrayRef shape) {
   x = torch::remainder(x * 22695477 + 1, m32);
   auto u = x.to(torch::kDouble) / double(m32) - 0.5;
   torch::Tensor v;
-  if (ends_with(name, "running_var")) v = 1.0 + (u + 0.5);
-  else if (ends_with(name, "running_mean")) v = 0.2 * u;
-  else if (shape.size() == 1 && ends_with(name, "weight")) v = 0.85 + 0.4 * u;
-  else if (ends_with(name, "bias")) v = 0.02 * u;
-  else v = u * std::sqrt(12.0 * 2.0 / double(n / shape[0]));
+  if (ends_with(name, "running_var"))
+    v = 1.0 + (u + 0.5);
+  else if (ends_with(name, "running_mean"))
+    v = 0.2 * u;
+  else if (shape.size() == 1 && ends_with(name, "weight"))
+    v = 0.85 + 0.4 * u;
+  else if (ends_with(name, "bias"))
+    v = 0.02 * u;
+  else
+    v = u * std::sqrt(12.0 * 2.0 / double(n / shape[0]));
   return v.to(torch::kFloat).reshape(shape);
 }
 
@@ -166,15 +171,23 @@ std::string legacy_file(const std::string& root_pickle) {
 TEST(TorchFile, CyclicOrEndlesslyNestedPicklesAreErrors) {
   test::TempDir d;
   // {} memo0 'a' get0 SETITEM: d['a'] = d.
-  write_bytes(d / "cycle.pt", legacy_file("\x80\x02}q\x00X\x01\x00\x00\x00" "a" "h\x00s."s));
+  write_bytes(d / "cycle.pt", legacy_file("\x80\x02}q\x00X\x01\x00\x00\x00"
+                                          "a"
+                                          "h\x00s."s));
   test::expect_error([&] { weights::read_torch_file((d / "cycle.pt").string()); }, {"cycle.pt", "holds itself"});
   // 1000 empty lists, each appended to the one below it: 1000 levels.
   write_bytes(d / "deep.pt", legacy_file("\x80\x02" + std::string(1000, ']') + std::string(999, 'a') + "."));
   test::expect_error([&] { weights::read_torch_file((d / "deep.pt").string()); },
                      {"deep.pt", "nest more than 100 levels"});
   // One list referenced twice (memo) is a DAG, not a cycle: {'a': l, 'b': l}.
-  write_bytes(d / "shared.pt",
-              legacy_file("\x80\x02}X\x01\x00\x00\x00" "a" "]q\x00" "s" "X\x01\x00\x00\x00" "b" "h\x00" "s."s));
+  write_bytes(d / "shared.pt", legacy_file("\x80\x02}X\x01\x00\x00\x00"
+                                           "a"
+                                           "]q\x00"
+                                           "s"
+                                           "X\x01\x00\x00\x00"
+                                           "b"
+                                           "h\x00"
+                                           "s."s));
   auto root = weights::read_torch_file((d / "shared.pt").string());
   EXPECT_EQ(root->get("a"), root->get("b"));
 }
@@ -189,7 +202,8 @@ TEST(TorchFile, ZipEntryClaimingMoreThanTheFileIsAnError) {
   ASSERT_NE(entry, std::string::npos);
   for (int k = 0; k < 4; ++k) bytes[entry + 24 + k] = char(k == 3 ? 0xf0 : 0x00);  // 0xf0000000 bytes
   write_bytes(d / "bomb.pt", bytes);
-  test::expect_error([&] { weights::read_torch_file((d / "bomb.pt").string()); }, {"bomb.pt", "claims 4026531840 bytes"});
+  test::expect_error([&] { weights::read_torch_file((d / "bomb.pt").string()); },
+                     {"bomb.pt", "claims 4026531840 bytes"});
 }
 
 TEST(Parity, ResNetMatchesTorchvisionKeyForKey) {
@@ -310,8 +324,11 @@ TEST(Parity, MibDeepLabV3MatchesThroughTheImporter) {
     }
     // A torchvision-layout model cannot take it, and the error says which layout can.
     DeepLab tv(DeepLabOptions{{5}, 50, 8, {}, Norm::bn_leaky, false, false});
-    test::expect_error([&] { weights::load_state_dict(tv, p.state, {LoadMode::full, true}, "mib.pth"); },
-                       {"mib.pth: the weights do not fit the model", "model.layout: mib"});
+    test::expect_error(
+        [&] {
+          weights::load_state_dict(tv, p.state, {LoadMode::full, true}, "mib.pth");
+        },
+        {"mib.pth: the weights do not fit the model", "model.layout: mib"});
   }
 }
 
@@ -332,14 +349,18 @@ TEST(LoadReport, AWrongFileNamesTheBadKeys) {
   EXPECT_EQ(r.missing, (std::vector<std::string>{"backbone.layer1.0.conv1.weight", "classifier.1.weight"}));
   EXPECT_EQ(r.unexpected, (std::vector<std::string>{"backbone.layer1.0.conv1.weightt"}));
   ASSERT_EQ(r.mismatched.size(), 1u);
-  EXPECT_NE(r.mismatched[0].find("backbone.conv1.weight: file [64, 3, 5, 5] vs model [64, 3, 7, 7]"), std::string::npos);
+  EXPECT_NE(r.mismatched[0].find("backbone.conv1.weight: file [64, 3, 5, 5] vs model [64, 3, 7, 7]"),
+            std::string::npos);
   const auto text = r.to_string();
   EXPECT_NE(text.find("missing (model has, file lacks): classifier.1.weight"), std::string::npos) << text;
   // Strict loading fails on one line naming the file and the keys, and copies nothing.
   auto before = m.named_parameters()["backbone.layer2.0.conv1.weight"].clone();
-  test::expect_error([&] { weights::load_weights(m, wrong, {LoadMode::full, true}); },
-                     {"deeplabv3_resnet50_wrong.pt: the weights do not fit the model: 2 missing "
-                      "(backbone.layer1.0.conv1.weight, classifier.1.weight); 1 unexpected"});
+  test::expect_error(
+      [&] {
+        weights::load_weights(m, wrong, {LoadMode::full, true});
+      },
+      {"deeplabv3_resnet50_wrong.pt: the weights do not fit the model: 2 missing "
+       "(backbone.layer1.0.conv1.weight, classifier.1.weight); 1 unexpected"});
   EXPECT_TRUE(torch::equal(before, m.named_parameters()["backbone.layer2.0.conv1.weight"]));
 }
 
@@ -375,9 +396,12 @@ TEST(LoadReport, InPlaceAbnResNetNamesAndDataParallelPrefix) {
     static const std::regex layer(R"(^layer(\d)\.(\d+)\.(.*)$)");
     if (std::regex_match(k, s, layer)) {
       std::string rest = s[3].str();
-      if (rest.rfind("downsample.0", 0) == 0) rest = "proj_conv" + rest.substr(12);
-      else if (rest.rfind("downsample.1", 0) == 0) rest = "proj_bn" + rest.substr(12);
-      else rest = "convs." + rest;
+      if (rest.rfind("downsample.0", 0) == 0)
+        rest = "proj_conv" + rest.substr(12);
+      else if (rest.rfind("downsample.1", 0) == 0)
+        rest = "proj_bn" + rest.substr(12);
+      else
+        rest = "convs." + rest;
       k = fmt::format("mod{}.block{}.{}", std::stoi(s[1]) + 1, std::stoi(s[2]) + 1, rest);
     } else {
       k = "mod1." + k;
@@ -411,8 +435,9 @@ TEST(LoadReport, ReferenceClassifierNamesOfFastScnnAndUNet) {
     return out;
   };
   FastScnn f(FastScnnOptions{{19}, true, 0.1});
-  auto fr = weights::load_state_dict(f, rename(f, {{"classifier.heads.0", "classifier.conv.1"}, {"aux_heads.0", "auxlayer.4"}}),
-                                     {LoadMode::full, true}, "fast_scnn_citys");
+  auto fr = weights::load_state_dict(
+      f, rename(f, {{"classifier.heads.0", "classifier.conv.1"}, {"aux_heads.0", "auxlayer.4"}}),
+      {LoadMode::full, true}, "fast_scnn_citys");
   EXPECT_TRUE(fr.ok()) << fr.to_string();
   EXPECT_TRUE(torch::equal(f.named_parameters()["classifier.heads.0.weight"], torch::full({19, 128, 1, 1}, 0.25)));
 
@@ -421,8 +446,9 @@ TEST(LoadReport, ReferenceClassifierNamesOfFastScnnAndUNet) {
   EXPECT_TRUE(ur.ok()) << ur.to_string();
   // milesial's names for the first levels.
   auto params = u.named_parameters();
-  for (const char* key : {"inc.double_conv.0.weight", "inc.double_conv.4.bias", "down1.maxpool_conv.1.double_conv.3.weight",
-                          "up1.conv.double_conv.0.weight", "up4.conv.double_conv.4.weight", "outc.heads.0.weight"})
+  for (const char* key :
+       {"inc.double_conv.0.weight", "inc.double_conv.4.bias", "down1.maxpool_conv.1.double_conv.3.weight",
+        "up1.conv.double_conv.0.weight", "up4.conv.double_conv.4.weight", "outc.heads.0.weight"})
     EXPECT_NE(params.find(key), nullptr) << key;
 }
 
@@ -438,5 +464,6 @@ TEST(LoadReport, CsegCheckpointsAreWeightsToo) {
   auto r = weights::load_weights(b, (d / "step1.pt").string(), {LoadMode::full, true});
   EXPECT_TRUE(r.ok()) << r.to_string();
   EXPECT_EQ(r.found_at, "cseg checkpoint");
-  EXPECT_TRUE(torch::equal(a.named_parameters()["up2.conv.double_conv.0.weight"], b.named_parameters()["up2.conv.double_conv.0.weight"]));
+  EXPECT_TRUE(torch::equal(a.named_parameters()["up2.conv.double_conv.0.weight"],
+                           b.named_parameters()["up2.conv.double_conv.0.weight"]));
 }

@@ -14,7 +14,8 @@ inline void write_tiny_dataset(const fs::path& root) {
     int a = 1 + i % 4, b = 1 + (i + 1) % 4;
     train.push_back(label_map(32, 32, {{a, 2 + i % 5, 3, 12, 12}, {b, 16, 14 + i % 3, 12, 12}}));
   }
-  for (int i = 0; i < 4; ++i) val.push_back(label_map(32, 32, {{1 + i, 4, 4, 12, 12}, {1 + (i + 2) % 4, 18, 16, 10, 10}}));
+  for (int i = 0; i < 4; ++i)
+    val.push_back(label_map(32, 32, {{1 + i, 4, 4, 12, 12}, {1 + (i + 2) % 4, 18, 16, 10, 10}}));
   write_folder_dataset(root, "train", train, "tr");
   write_folder_dataset(root, "val", val, "va");
   // Saliency maps for SSUL: every labelled (non-background) pixel.
@@ -85,9 +86,7 @@ inline config::ExperimentConfig tiny_experiment(const fs::path& dir, int iterati
 }
 
 /// Whether Debian's dataset-fashion-mnist is installed (the FMNIST-Scenes tests skip without it).
-inline bool have_fmnist() {
-  return fs::exists(data::fmnist::default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz");
-}
+inline bool have_fmnist() { return fs::exists(data::fmnist::default_fmnist_dir() + "/t10k-images-idx3-ubyte.gz"); }
 
 /// FMNIST-Scenes at 48 x 48 under `dir`: `train` training frames in sequences of `frames`
 /// (1: still scenes), 4 val and 4 test, generator seed `seed`. Needs dataset-fashion-mnist.

@@ -18,9 +18,11 @@ torch::Tensor warp_to_current(const torch::Tensor& next, const torch::Tensor& fl
   auto ys = torch::arange(h, opts).view({1, h, 1}) + flow.select(1, 1).to(torch::kFloat);
   if (inside) *inside = xs.ge(0).logical_and(xs.le(w - 1)).logical_and(ys.ge(0)).logical_and(ys.le(h - 1));
   // grid_sample wants positions in [-1, 1] (align_corners: -1 and 1 are the border pixels' centres).
-  auto grid = torch::stack({xs * (2.0 / std::max<int64_t>(w - 1, 1)) - 1, ys * (2.0 / std::max<int64_t>(h - 1, 1)) - 1}, 3);
-  return F::grid_sample(next.to(torch::kFloat), grid,
-                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(true));
+  auto grid =
+      torch::stack({xs * (2.0 / std::max<int64_t>(w - 1, 1)) - 1, ys * (2.0 / std::max<int64_t>(h - 1, 1)) - 1}, 3);
+  return F::grid_sample(
+      next.to(torch::kFloat), grid,
+      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(true));
 }
 
 torch::Tensor temporal_consistency_loss(const torch::Tensor& logits, const torch::Tensor& next_logits,
@@ -54,8 +56,11 @@ torch::Tensor depth_edge_loss(const torch::Tensor& logits, const torch::Tensor& 
     if (len < 2) continue;
     auto a = p.narrow(dim, 0, len - 1), b = p.narrow(dim, 1, len - 1);
     auto da = d.narrow(dim - 1, 0, len - 1), db = d.narrow(dim - 1, 1, len - 1);
-    auto same_surface = da.gt(0).logical_and(db.gt(0)).logical_and(
-        (log_d.narrow(dim - 1, 0, len - 1) - log_d.narrow(dim - 1, 1, len - 1)).abs().lt(edge)).to(torch::kFloat);
+    auto same_surface =
+        da.gt(0)
+            .logical_and(db.gt(0))
+            .logical_and((log_d.narrow(dim - 1, 0, len - 1) - log_d.narrow(dim - 1, 1, len - 1)).abs().lt(edge))
+            .to(torch::kFloat);
     sum = sum + (0.5 * (a - b).abs().sum(1) * same_surface).sum();
     pairs = pairs + same_surface.sum();
   }

@@ -24,10 +24,14 @@ cv::Mat estimate_flow(const cv::Mat& from, const cv::Mat& to, const std::string&
   CSEG_CHECK(from.size() == to.size(), "optical flow: frames differ in size ({}x{} and {}x{})", from.cols, from.rows,
              to.cols, to.rows);
   int p;
-  if (preset == "ultrafast") p = cv::DISOpticalFlow::PRESET_ULTRAFAST;
-  else if (preset == "fast") p = cv::DISOpticalFlow::PRESET_FAST;
-  else if (preset == "medium") p = cv::DISOpticalFlow::PRESET_MEDIUM;
-  else fail("optical flow preset '{}' is unknown (ultrafast, fast, medium)", preset);
+  if (preset == "ultrafast")
+    p = cv::DISOpticalFlow::PRESET_ULTRAFAST;
+  else if (preset == "fast")
+    p = cv::DISOpticalFlow::PRESET_FAST;
+  else if (preset == "medium")
+    p = cv::DISOpticalFlow::PRESET_MEDIUM;
+  else
+    fail("optical flow preset '{}' is unknown (ultrafast, fast, medium)", preset);
   auto dis = cv::DISOpticalFlow::create(p);
   cv::Mat flow;
   dis->calc(to_gray(from, "first"), to_gray(to, "second"), flow);

@@ -32,9 +32,7 @@ torch::Tensor soft_pseudo_label_loss(const torch::Tensor& student_logits, const 
   return -(target * student_logits.log_softmax(1)).sum(1).mean();
 }
 
-double labelled_fraction(const torch::Tensor& labels) {
-  return labels.ne(255).to(torch::kFloat).mean().item<double>();
-}
+double labelled_fraction(const torch::Tensor& labels) { return labels.ne(255).to(torch::kFloat).mean().item<double>(); }
 
 }  // namespace cseg::adaptation
 

@@ -33,15 +33,20 @@ double draw_student_scale(double spread, uint64_t seed, int step, int64_t iterat
 class SelfTraining : public StepAdaptation {
  public:
   SelfTraining(const config::ExperimentConfig& cfg, Environment env, std::string log_name)
-      : cfg_(cfg), a_(cfg.adaptation), device_(core::parse_device(cfg.device)), env_(std::move(env)),
+      : cfg_(cfg),
+        a_(cfg.adaptation),
+        device_(core::parse_device(cfg.device)),
+        env_(std::move(env)),
         log_name_(std::move(log_name)) {}
 
   bool needs_teacher() const override { return true; }
 
   void prepare_data(const methods::StepContext& ctx, std::shared_ptr<const data::Dataset>& dataset,
                     data::LoaderOptions& lo) override {
-    CSEG_CHECK(ctx.old_model, "step {}: an unlabelled environment needs a model to learn from (a labelled step "
-               "before it)", ctx.step);
+    CSEG_CHECK(ctx.old_model,
+               "step {}: an unlabelled environment needs a model to learn from (a labelled step "
+               "before it)",
+               ctx.step);
     const auto source = dataset;
     // Whole-frame pseudo-labels are made with OpenCV's flow on the host: logits come back there.
     const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(ctx, x.to(device_)).cpu(); };
@@ -52,12 +57,16 @@ class SelfTraining : public StepAdaptation {
       auto maps = frame_pseudo_labels(*source, teacher, cfg_.augment.mean, cfg_.augment.std, a_.threshold,
                                       a_.class_fraction, true, &st);
       const double seconds = core::seconds_since(t0);
-      log::info("[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
-                "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
-                log_name_, st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction, seconds);
-      stats_ = {{"kind", "temporal"}, {"frames", st.frames}, {"fused_with_next", st.fused},
+      log::info(
+          "[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
+          "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
+          log_name_, st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction, seconds);
+      stats_ = {{"kind", "temporal"},
+                {"frames", st.frames},
+                {"fused_with_next", st.fused},
                 {"flow_consistent_fraction", st.consistent_fraction},
-                {"labelled_fraction", st.labelled_fraction}, {"seconds", seconds}};
+                {"labelled_fraction", st.labelled_fraction},
+                {"seconds", seconds}};
       if (a_.score_pseudo_labels) stats_["score"] = score(ctx, maps);
       dataset = std::make_shared<data::RelabelledDataset>(source, std::move(maps), "temporal pseudo-labels");
     } else if (a_.score_pseudo_labels) {
@@ -122,9 +131,9 @@ class SelfTraining : public StepAdaptation {
         torch::NoGradGuard no_grad;
         next_logits = models::float_logits(ctx.model->forward(batch.next_images)).logits;
       }
-      terms.emplace_back("temporal_consistency",
-                         a_.temporal_consistency *
-                             temporal_consistency_loss(own, next_logits, batch.flow, batch.flow_valid));
+      terms.emplace_back(
+          "temporal_consistency",
+          a_.temporal_consistency * temporal_consistency_loss(own, next_logits, batch.flow, batch.flow_valid));
     }
     if (a_.depth_edges > 0)
       terms.emplace_back("depth_edges", a_.depth_edges * depth_edge_loss(own, batch.depth, a_.depth_edge_step));
@@ -152,11 +161,12 @@ class SelfTraining : public StepAdaptation {
   }
   /// Pseudo-labels (one map per training frame) scored against the environment's masks.
   nlohmann::json score(const methods::StepContext& ctx, const std::vector<cv::Mat>& maps) const {
-    const auto sc = score_pseudo_labels(maps, *env_.with_masks, ctx.scenario->train_labels(0),
-                                        ctx.scenario->classes_after(0));
-    log::info("[{}] pseudo-labels of {} against its masks (adaptation.score_pseudo_labels): {:.1f} % of pixels "
-              "labelled, {:.1f} % of them right, mIoU {:.1f}",
-              log_name_, env_.name, 100 * sc.labelled_fraction, 100 * sc.accuracy, 100 * sc.miou);
+    const auto sc =
+        score_pseudo_labels(maps, *env_.with_masks, ctx.scenario->train_labels(0), ctx.scenario->classes_after(0));
+    log::info(
+        "[{}] pseudo-labels of {} against its masks (adaptation.score_pseudo_labels): {:.1f} % of pixels "
+        "labelled, {:.1f} % of them right, mIoU {:.1f}",
+        log_name_, env_.name, 100 * sc.labelled_fraction, 100 * sc.accuracy, 100 * sc.miou);
     return {{"labelled_fraction", sc.labelled_fraction}, {"accuracy", sc.accuracy}, {"miou", sc.miou}};
   }
 

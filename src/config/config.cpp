@@ -38,8 +38,9 @@ void record_origins(const YAML::Node& node, const std::string& prefix, const std
 void check_keys(const YAML::Node& node, const std::string& path, const std::string& prefix) {
   if (node.IsMap()) {
     for (const auto& kv : node) {
-      CSEG_CHECK(kv.first.IsScalar(), "config file '{}': a key under '{}' is not a plain name (a list or a mapping "
-                                      "used as a key, line {})",
+      CSEG_CHECK(kv.first.IsScalar(),
+                 "config file '{}': a key under '{}' is not a plain name (a list or a mapping "
+                 "used as a key, line {})",
                  path, prefix.empty() ? "the top level" : prefix, kv.first.Mark().line + 1);
       check_keys(kv.second, path, join(prefix, kv.first.Scalar()));
     }
@@ -99,8 +100,8 @@ YAML::Node parse_file(const std::string& path) {
     check_keys(node, path, "");
     return node;
   } catch (const YAML::Exception& e) {
-    fail("config file '{}': YAML syntax error at line {}, column {}: {}", path, e.mark.line + 1,
-         e.mark.column + 1, e.msg);
+    fail("config file '{}': YAML syntax error at line {}, column {}: {}", path, e.mark.line + 1, e.mark.column + 1,
+         e.msg);
   }
 }
 
@@ -114,13 +115,15 @@ void load_composed(const std::string& path, ConfigTree::Impl& impl, std::vector<
   if (node["_base_"]) {
     std::vector<std::string> bases;
     const auto& b = node["_base_"];
-    if (b.IsScalar()) bases.push_back(b.Scalar());
+    if (b.IsScalar())
+      bases.push_back(b.Scalar());
     else if (b.IsSequence())
       for (const auto& x : b) {
         CSEG_CHECK(x.IsScalar(), "config file '{}': _base_ must be a file name or a list of them", path);
         bases.push_back(x.Scalar());
       }
-    else fail("config file '{}': _base_ must be a file name or a list of them", path);
+    else
+      fail("config file '{}': _base_ must be a file name or a list of them", path);
     for (const auto& base : bases) {
       fs::path p = fs::path(path).parent_path() / base;
       load_composed(p.string(), impl, stack);
@@ -134,8 +137,7 @@ void load_composed(const std::string& path, ConfigTree::Impl& impl, std::vector<
 
 void apply_override(const std::string& text, ConfigTree::Impl& impl) {
   auto eq = text.find('=');
-  CSEG_CHECK(eq != std::string::npos && eq > 0,
-             "override '{}': expected key=value, e.g. train.lr=0.01", text);
+  CSEG_CHECK(eq != std::string::npos && eq > 0, "override '{}': expected key=value, e.g. train.lr=0.01", text);
   std::string key = text.substr(0, eq);
   std::string value = text.substr(eq + 1);
   YAML::Node parsed;
@@ -200,9 +202,10 @@ void interpolate(YAML::Node node, const std::string& prefix, const ConfigTree::I
         out += v;
       } else {
         auto o = impl.origins.find(prefix);
-        fail("config key '{}' (in {}) refers to ${{{}}}, which is set neither in the env file nor "
-             "as an environment variable",
-             prefix, o == impl.origins.end() ? "?" : o->second, name);
+        fail(
+            "config key '{}' (in {}) refers to ${{{}}}, which is set neither in the env file nor "
+            "as an environment variable",
+            prefix, o == impl.origins.end() ? "?" : o->second, name);
       }
       begin = m[0].second;
     }
@@ -309,8 +312,7 @@ void Section::read(const std::string& k, std::string& o) {
   used_->insert(k);
   YAML::Node n = lookup(impl_->root, full(k));
   if (!n || n.IsNull()) return;
-  CSEG_CHECK(n.IsScalar(), "config key {}: expected a string, got a {}", where(k),
-             n.IsMap() ? "mapping" : "list");
+  CSEG_CHECK(n.IsScalar(), "config key {}: expected a string, got a {}", where(k), n.IsMap() ? "mapping" : "list");
   o = n.Scalar();
 }
 void Section::read_joined(const std::string& k, std::string& o) {
@@ -319,26 +321,23 @@ void Section::read_joined(const std::string& k, std::string& o) {
   used_->insert(k);
   std::vector<std::string> items;
   for (const auto& x : n) {
-    CSEG_CHECK(x.IsScalar(), "config key {}: expected a value or a list of values, got a nested list or mapping", where(k));
+    CSEG_CHECK(x.IsScalar(), "config key {}: expected a value or a list of values, got a nested list or mapping",
+               where(k));
     items.push_back(x.Scalar());
   }
   o = fmt::format("{}", fmt::join(items, ","));
 }
 void Section::read(const std::string& k, std::vector<int>& o) { read_as(k, o, "a list of integers"); }
 void Section::read(const std::string& k, std::vector<double>& o) { read_as(k, o, "a list of numbers"); }
-void Section::read(const std::string& k, std::vector<std::string>& o) {
-  read_as(k, o, "a list of strings");
-}
+void Section::read(const std::string& k, std::vector<std::string>& o) { read_as(k, o, "a list of strings"); }
 void Section::read(const std::string& k, std::vector<std::vector<int>>& o) {
   read_as(k, o, "a list of lists of integers");
 }
 
-void Section::read_choice(const std::string& key, std::string& out,
-                          const std::vector<std::string>& allowed) {
+void Section::read_choice(const std::string& key, std::string& out, const std::vector<std::string>& allowed) {
   read(key, out);
   if (std::find(allowed.begin(), allowed.end(), out) == allowed.end())
-    fail("config key {}: unknown value '{}'; expected one of: {}", where(key), out,
-         fmt::join(allowed, ", "));
+    fail("config key {}: unknown value '{}'; expected one of: {}", where(key), out, fmt::join(allowed, ", "));
 }
 
 Section Section::section(const std::string& key) {
@@ -360,8 +359,7 @@ void Section::finish() const {
   auto all = keys();
   std::vector<std::string> known(used_->begin(), used_->end());
   for (const auto& k : all) {
-    if (!used_->count(k))
-      fail("unknown config key {}; known keys here: {}", where(k), fmt::join(known, ", "));
+    if (!used_->count(k)) fail("unknown config key {}; known keys here: {}", where(k), fmt::join(known, ", "));
   }
 }
 

@@ -4,7 +4,6 @@
 #include <filesystem>
 
 #include "cseg/config/config.h"
-#include "sections.h"
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/log.h"
@@ -12,6 +11,7 @@
 #include "cseg/data/datasets.h"
 #include "cseg/data/label_spaces.h"
 #include "cseg/scenarios/scenario.h"
+#include "sections.h"
 
 namespace fs = std::filesystem;
 
@@ -52,10 +52,9 @@ void read_augment(Section s, AugmentConfig& c) {
   s.read("std", c.std);
   s.finish();
   CSEG_CHECK(c.crop_size > 0, "config key {}: must be > 0", s.where("crop_size"));
-  CSEG_CHECK(c.scale_min > 0 && c.scale_min <= c.scale_max,
-             "config key {}: need 0 < scale_min <= scale_max", s.where("scale_min"));
-  CSEG_CHECK(c.mean.size() == 3 && c.std.size() == 3, "config key {}: mean and std need 3 values",
-             s.where("mean"));
+  CSEG_CHECK(c.scale_min > 0 && c.scale_min <= c.scale_max, "config key {}: need 0 < scale_min <= scale_max",
+             s.where("scale_min"));
+  CSEG_CHECK(c.mean.size() == 3 && c.std.size() == 3, "config key {}: mean and std need 3 values", s.where("mean"));
 }
 
 namespace {
@@ -65,7 +64,8 @@ namespace {
 std::vector<EnvironmentConfig> cityscapes_city_tasks(const std::string& task, const std::string& where) {
   const auto& cities = data::cityscapes_city_order();
   std::vector<std::pair<size_t, size_t>> ranges;  // [first, last] city ids per step
-  if (task == "11-5") ranges = {{0, 10}, {11, 15}, {16, 20}};
+  if (task == "11-5")
+    ranges = {{0, 10}, {11, 15}, {16, 20}};
   else if (task == "11-1") {
     ranges = {{0, 10}};
     for (size_t i = 11; i <= 20; ++i) ranges.push_back({i, i});
@@ -108,9 +108,11 @@ void read_scenario(Section s, ScenarioConfig& c) {
     if (c.type == "domain")
       CSEG_CHECK(!c.environments.empty(),
                  "config key {}: a domain scenario lists its environments (name: {{root: ...}}) or names a "
-                 "scenario.city_task", s.where("environments"));
+                 "scenario.city_task",
+                 s.where("environments"));
     else
-      CSEG_CHECK(c.environments.empty(), "config key {}: environments need scenario.type: domain", s.where("environments"));
+      CSEG_CHECK(c.environments.empty(), "config key {}: environments need scenario.type: domain",
+                 s.where("environments"));
   }
   s.read("task", c.task);
   s.read_choice("mode", c.mode, scenarios::mode_names());
@@ -148,8 +150,9 @@ void read_model(Section s, ModelConfig& c) {
              s.where("mib_eval_pooling"), c.mib_eval_pooling);
   CSEG_CHECK(c.output_stride == 8 || c.output_stride == 16, "config key {}: output_stride must be 8 or 16, got {}",
              s.where("output_stride"), c.output_stride);
-  CSEG_CHECK(c.unet_channels >= 2 && c.unet_channels % 2 == 0, "config key {}: unet_channels must be an even number >= 2, got {}",
-             s.where("unet_channels"), c.unet_channels);
+  CSEG_CHECK(c.unet_channels >= 2 && c.unet_channels % 2 == 0,
+             "config key {}: unet_channels must be an even number >= 2, got {}", s.where("unet_channels"),
+             c.unet_channels);
   CSEG_CHECK(c.name == "fast_scnn" ? c.norm == "bn" : true, "config key {}: fast_scnn supports only norm bn, got {}",
              s.where("norm"), c.norm);
 }
@@ -177,8 +180,7 @@ void read_loss(Section s, LossConfig& c) {
   s.read("ohem_keep", c.ohem_keep);
   s.read("aux_weight", c.aux_weight);
   s.finish();
-  CSEG_CHECK(c.ohem_keep > 0 && c.ohem_keep <= 1, "config key {}: must be in (0, 1]",
-             s.where("ohem_keep"));
+  CSEG_CHECK(c.ohem_keep > 0 && c.ohem_keep <= 1, "config key {}: must be in (0, 1]", s.where("ohem_keep"));
 }
 
 void read_train(Section s, TrainConfig& c) {
@@ -209,11 +211,11 @@ void read_train(Section s, TrainConfig& c) {
   CSEG_CHECK(c.batch_size > 0, "config key {}: must be > 0", s.where("batch_size"));
   CSEG_CHECK(c.first_step_factor > 0, "config key {}: must be > 0", s.where("first_step_factor"));
   CSEG_CHECK(c.workers >= 0, "config key {}: must be >= 0", s.where("workers"));
-  CSEG_CHECK(c.checkpoint_every >= 0, "config key {}: must be >= 0 (0: at epoch ends only)", s.where("checkpoint_every"));
+  CSEG_CHECK(c.checkpoint_every >= 0, "config key {}: must be >= 0 (0: at epoch ends only)",
+             s.where("checkpoint_every"));
   CSEG_CHECK(c.checkpoint_minutes >= 0, "config key {}: must be >= 0 (0: off)", s.where("checkpoint_minutes"));
   CSEG_CHECK(c.start_step == 0 || !c.init_checkpoint.empty(),
-             "config key {}: starting at step {} needs train.init_checkpoint", s.where("start_step"),
-             c.start_step);
+             "config key {}: starting at step {} needs train.init_checkpoint", s.where("start_step"), c.start_step);
 }
 
 void read_eval(Section s, EvalConfig& c) {
@@ -241,11 +243,13 @@ std::vector<std::string> unused_component_keys(const ExperimentConfig& c, const 
   std::vector<std::string> unused;
   const auto note = [&](const std::string& key, const std::string& why) {
     const std::string origin = tree.origin(key);
-    unused.push_back(fmt::format("'{}' (in {}) is not used by this experiment: {}", key, origin.empty() ? "?" : origin, why));
+    unused.push_back(
+        fmt::format("'{}' (in {}) is not used by this experiment: {}", key, origin.empty() ? "?" : origin, why));
   };
   for (const auto& [method, options] : c.method_options)
     if (!options.empty() && std::find(c.methods.begin(), c.methods.end(), method) == c.methods.end())
-      note("method_options." + method, fmt::format("method '{}' is not in methods [{}]", method, fmt::join(c.methods, ", ")));
+      note("method_options." + method,
+           fmt::format("method '{}' is not in methods [{}]", method, fmt::join(c.methods, ", ")));
   if (!c.dataset.label_map.empty() && c.dataset.name != "folder")
     note("dataset.label_map", fmt::format("only the folder dataset maps labels; '{}' ignores it", c.dataset.name));
   if (c.dataset.saliency_dir != "auto" && !data::dataset_reads_saliency(c.dataset.name))
@@ -308,7 +312,8 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
                a.where("threshold"));
     CSEG_CHECK(c.adaptation.temperature > 0, "config key {}: must be > 0", a.where("temperature"));
     CSEG_CHECK(!c.adaptation.temporal || c.adaptation.pseudo_labels == "hard",
-               "config key {}: temporal pseudo-labels are hard ones (adaptation.pseudo_labels: hard)", a.where("temporal"));
+               "config key {}: temporal pseudo-labels are hard ones (adaptation.pseudo_labels: hard)",
+               a.where("temporal"));
     CSEG_CHECK(c.adaptation.student_jitter >= 0 && c.adaptation.student_jitter < 1, "config key {}: must be in [0, 1)",
                a.where("student_jitter"));
     CSEG_CHECK(c.adaptation.student_scale >= 0 && c.adaptation.student_scale < 1, "config key {}: must be in [0, 1)",
@@ -323,13 +328,14 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
   }
   root.finish();
   if (!c.model.pretrain.empty()) {
-    CSEG_CHECK(c.model.pretrained.empty(), "config keys 'model.pretrain' and 'model.pretrained' exclude each other "
+    CSEG_CHECK(c.model.pretrained.empty(),
+               "config keys 'model.pretrain' and 'model.pretrained' exclude each other "
                "(one names a pretraining file, the other a weights file)");
     const std::string origin = tree.origin("model.pretrain");
     if (fs::path(c.model.pretrain).is_relative() && !origin.empty() && origin != "command line")
       c.model.pretrain = (fs::path(origin).parent_path() / c.model.pretrain).lexically_normal().string();
-    CSEG_CHECK(fs::exists(c.model.pretrain), "config key 'model.pretrain' (in {}): pretraining file '{}' does not exist",
-               origin, c.model.pretrain);
+    CSEG_CHECK(fs::exists(c.model.pretrain),
+               "config key 'model.pretrain' (in {}): pretraining file '{}' does not exist", origin, c.model.pretrain);
   }
   CSEG_CHECK(!c.dataset.root.empty() || c.scenario.type == "domain",
              "config key 'dataset.root': a dataset root is required");

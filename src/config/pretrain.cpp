@@ -37,8 +37,8 @@ void read_data(Section s, PretrainDataConfig& c) {
   for (const auto& t : c.textures)
     CSEG_CHECK(t == "flat" || t == "gradient" || t == "blobs" || t == "stripes" || t == "checker",
                "config key {}: unknown texture '{}' (flat, gradient, blobs, stripes, checker)", s.where("textures"), t);
-  CSEG_CHECK(c.source == "fmnist" || !c.root.empty(), "config key {}: a folder source needs its root (root/<class>/*.jpg)",
-             s.where("root"));
+  CSEG_CHECK(c.source == "fmnist" || !c.root.empty(),
+             "config key {}: a folder source needs its root (root/<class>/*.jpg)", s.where("root"));
 }
 
 void read_train(Section s, PretrainTrainConfig& c) {
@@ -89,15 +89,37 @@ std::string pretrain_hash(const PretrainConfig& c) {
   const nlohmann::json j = {
       {"format", 1},
       {"seed", c.seed},
-      {"model", {{"name", m.name}, {"norm", m.norm}, {"backbone", m.backbone}, {"output_stride", m.output_stride},
-                 {"unet_channels", m.unet_channels}, {"unet_upsampling", m.unet_upsampling}, {"layout", m.layout},
-                 {"dropout", m.dropout}}},
-      {"data", {{"source", d.source}, {"root", d.root}, {"image_size", d.image_size}, {"held_out", d.held_out},
-                {"mean", d.mean}, {"std", d.std}, {"min_scale", d.min_scale}, {"max_scale", d.max_scale},
-                {"textures", d.textures}, {"scale_min", d.scale_min}, {"scale_max", d.scale_max}, {"hflip", d.hflip}}},
-      {"optim", {{"lr", o.lr}, {"momentum", o.momentum}, {"nesterov", o.nesterov}, {"weight_decay", o.weight_decay},
-                 {"schedule", o.schedule}, {"power", o.power}, {"warmup_iters", o.warmup_iters},
-                 {"head_lr_mult", o.head_lr_mult}}},
+      {"model",
+       {{"name", m.name},
+        {"norm", m.norm},
+        {"backbone", m.backbone},
+        {"output_stride", m.output_stride},
+        {"unet_channels", m.unet_channels},
+        {"unet_upsampling", m.unet_upsampling},
+        {"layout", m.layout},
+        {"dropout", m.dropout}}},
+      {"data",
+       {{"source", d.source},
+        {"root", d.root},
+        {"image_size", d.image_size},
+        {"held_out", d.held_out},
+        {"mean", d.mean},
+        {"std", d.std},
+        {"min_scale", d.min_scale},
+        {"max_scale", d.max_scale},
+        {"textures", d.textures},
+        {"scale_min", d.scale_min},
+        {"scale_max", d.scale_max},
+        {"hflip", d.hflip}}},
+      {"optim",
+       {{"lr", o.lr},
+        {"momentum", o.momentum},
+        {"nesterov", o.nesterov},
+        {"weight_decay", o.weight_decay},
+        {"schedule", o.schedule},
+        {"power", o.power},
+        {"warmup_iters", o.warmup_iters},
+        {"head_lr_mult", o.head_lr_mult}}},
       {"train", {{"batch_size", t.batch_size}, {"epochs", t.epochs}, {"iterations", t.iterations}}}};
   // FNV-1a over the canonical dump (nlohmann sorts object keys).
   uint64_t h = 1469598103934665603ull;

@@ -15,8 +15,10 @@ c10::Device parse_device(const std::string& name) {
   static const std::regex cuda("cuda(?::([0-9]+))?");
   CSEG_CHECK(std::regex_match(name, m, cuda), "device: '{}' is not a device (expected cpu, cuda or cuda:N)", name);
   const int index = m[1].matched ? std::stoi(m[1].str()) : 0;
-  CSEG_CHECK(torch::cuda::is_available(), "device: '{}' asks for a GPU, but this LibTorch has no CUDA support or "
-             "sees no GPU (Debian's libtorch is CPU-only; use device: cpu)", name);
+  CSEG_CHECK(torch::cuda::is_available(),
+             "device: '{}' asks for a GPU, but this LibTorch has no CUDA support or "
+             "sees no GPU (Debian's libtorch is CPU-only; use device: cpu)",
+             name);
   CSEG_CHECK(index < int(torch::cuda::device_count()), "device: '{}' but only {} GPU(s) are visible", name,
              torch::cuda::device_count());
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));

@@ -4,11 +4,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "cseg/core/error.h"
 

@@ -15,7 +15,8 @@ const std::vector<std::string>& precision_names() {
 AutocastPlan autocast_plan(const std::string& precision, bool cuda) {
   CSEG_CHECK(precision == "fp32" || precision == "bf16" || precision == "fp16",
              "precision '{}': expected fp32, bf16 or fp16", precision);
-  CSEG_CHECK(precision != "fp16" || cuda, "precision fp16 (float16 autocast with loss scaling) needs a CUDA device; "
+  CSEG_CHECK(precision != "fp16" || cuda,
+             "precision fp16 (float16 autocast with loss scaling) needs a CUDA device; "
              "on the CPU use bf16");
   if (precision == "fp32") return {};
   return {true, cuda, precision == "fp16" ? "float16" : "bfloat16"};

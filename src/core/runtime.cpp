@@ -8,8 +8,8 @@
 namespace cseg::core {
 
 void configure_runtime(const RuntimeOptions& options) {
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   if (options.tune_malloc) {
     // The mallopt equivalent of MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_/TOP_PAD_: large

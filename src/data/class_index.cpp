@@ -45,8 +45,7 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 constexpr uint32_t kMagic = 0x43534731;  // "CSG1"
 }  // namespace
 
-std::vector<LabelSet> build_class_index(const Dataset& dataset, const std::string& cache_dir,
-                                        int threads) {
+std::vector<LabelSet> build_class_index(const Dataset& dataset, const std::string& cache_dir, int threads) {
   uint64_t key = fnv1a(dataset.describe());
   for (size_t i = 0; i < dataset.size(); ++i) key = fnv1a(dataset.mask_stamp(i), fnv1a(dataset.id(i), key));
   fs::path cache;

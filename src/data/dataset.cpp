@@ -9,15 +9,12 @@
 
 namespace cseg::data {
 
-FileListDataset::FileListDataset(DatasetInfo info, std::vector<Entry> entries,
-                                 std::array<int, 256> label_table, std::string description)
-    : info_(std::move(info)),
-      entries_(std::move(entries)),
-      table_(label_table),
-      description_(std::move(description)) {
+FileListDataset::FileListDataset(DatasetInfo info, std::vector<Entry> entries, std::array<int, 256> label_table,
+                                 std::string description)
+    : info_(std::move(info)), entries_(std::move(entries)), table_(label_table), description_(std::move(description)) {
   CSEG_CHECK(!entries_.empty(), "{} lists no images", description_);
-  CSEG_CHECK(static_cast<int>(info_.class_names.size()) == info_.num_classes,
-             "{}: {} class names for {} classes", description_, info_.class_names.size(), info_.num_classes);
+  CSEG_CHECK(static_cast<int>(info_.class_names.size()) == info_.num_classes, "{}: {} class names for {} classes",
+             description_, info_.class_names.size(), info_.num_classes);
 }
 
 std::array<int, 256> FileListDataset::identity_table(int num_classes) {
@@ -49,9 +46,10 @@ cv::Mat FileListDataset::load_mask(size_t index) const {
   cv::Mat lut(1, 256, CV_8UC1);
   for (int v = 0; v < 256; ++v) {
     if (seen[v] && table_[v] == kInvalid)
-      fail("label file '{}' holds the value {}, which is not a label of {} ({} classes, 255 = "
-           "ignore)",
-           e.mask_path, v, info_.name, info_.num_classes);
+      fail(
+          "label file '{}' holds the value {}, which is not a label of {} ({} classes, 255 = "
+          "ignore)",
+          e.mask_path, v, info_.name, info_.num_classes);
     lut.at<uint8_t>(v) = static_cast<uint8_t>(table_[v] == kInvalid ? 255 : table_[v]);
   }
   cv::Mat mapped;
@@ -60,8 +58,10 @@ cv::Mat FileListDataset::load_mask(size_t index) const {
 }
 
 cv::Mat Dataset::load_saliency(size_t) const {
-  fail("{} has no saliency maps (SSUL needs them: dataset.saliency_dir, or a SaliencyMap/ folder "
-       "beside JPEGImages/)", describe());
+  fail(
+      "{} has no saliency maps (SSUL needs them: dataset.saliency_dir, or a SaliencyMap/ folder "
+      "beside JPEGImages/)",
+      describe());
 }
 
 cv::Mat FileListDataset::load_saliency(size_t index) const {
@@ -79,7 +79,8 @@ void FileListDataset::set_sequences(const std::vector<std::vector<std::string>>&
     std::vector<size_t> frames;
     for (const auto& id : seq) {
       auto it = index.find(id);
-      CSEG_CHECK(it != index.end(), "{}: the sequence list names frame '{}', which the split does not hold", description_, id);
+      CSEG_CHECK(it != index.end(), "{}: the sequence list names frame '{}', which the split does not hold",
+                 description_, id);
       frames.push_back(it->second);
     }
     if (!frames.empty()) sequences_.push_back(std::move(frames));
@@ -87,8 +88,10 @@ void FileListDataset::set_sequences(const std::vector<std::vector<std::string>>&
 }
 
 cv::Mat Dataset::load_depth(size_t) const {
-  fail("{} has no depth maps (depth cues need a dataset with depth: a Depth/ folder in the VOC layout, "
-       "NYUv2, ML-Hypersim or ScanNet)", describe());
+  fail(
+      "{} has no depth maps (depth cues need a dataset with depth: a Depth/ folder in the VOC layout, "
+      "NYUv2, ML-Hypersim or ScanNet)",
+      describe());
 }
 
 cv::Mat FileListDataset::load_depth(size_t index) const {
@@ -103,9 +106,8 @@ Sample FileListDataset::load(size_t index) const {
   s.id = e.id;
   s.image = load_image(index);
   s.mask = load_mask(index);
-  CSEG_CHECK(s.image.size() == s.mask.size(),
-             "label file '{}' is {}x{} but its image '{}' is {}x{} (width x height)", e.mask_path,
-             s.mask.cols, s.mask.rows, e.image_path, s.image.cols, s.image.rows);
+  CSEG_CHECK(s.image.size() == s.mask.size(), "label file '{}' is {}x{} but its image '{}' is {}x{} (width x height)",
+             e.mask_path, s.mask.cols, s.mask.rows, e.image_path, s.image.cols, s.image.rows);
   return s;
 }
 
@@ -132,9 +134,9 @@ ConcatDataset::ConcatDataset(std::vector<std::shared_ptr<const Dataset>> parts, 
   CSEG_CHECK(!parts_.empty(), "{}: no dataset to concatenate", description_);
   offsets_.push_back(0);
   for (const auto& p : parts_) {
-    CSEG_CHECK(p->info().num_classes == parts_.front()->info().num_classes,
-               "{}: {} has {} classes, {} has {}", description_, p->describe(), p->info().num_classes,
-               parts_.front()->describe(), parts_.front()->info().num_classes);
+    CSEG_CHECK(p->info().num_classes == parts_.front()->info().num_classes, "{}: {} has {} classes, {} has {}",
+               description_, p->describe(), p->info().num_classes, parts_.front()->describe(),
+               parts_.front()->info().num_classes);
     offsets_.push_back(offsets_.back() + p->size());
   }
 }

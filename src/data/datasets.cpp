@@ -33,8 +33,8 @@ DatasetInfo info_of(const std::string& name) {
 }
 
 void require_root(const DatasetOptions& cfg) {
-  CSEG_CHECK(fs::is_directory(cfg.root), "dataset root '{}' (dataset '{}') does not exist or is not a folder",
-             cfg.root, cfg.name);
+  CSEG_CHECK(fs::is_directory(cfg.root), "dataset root '{}' (dataset '{}') does not exist or is not a folder", cfg.root,
+             cfg.name);
 }
 
 std::string strip_slash(std::string s) {
@@ -58,15 +58,17 @@ void attach_saliency(const DatasetOptions& cfg, std::vector<FileListDataset::Ent
     for (auto& e : entries) e.saliency_path = (saliency / (e.id + ".png")).string();
 }
 
-std::unique_ptr<Dataset> make_voc_layout(const DatasetOptions& cfg, const std::string& split,
-                                         DatasetInfo info) {
+std::unique_ptr<Dataset> make_voc_layout(const DatasetOptions& cfg, const std::string& split, DatasetInfo info) {
   require_root(cfg);
   const fs::path root(cfg.root);
   const std::vector<fs::path> candidates{root / "ImageSets" / "Segmentation" / (split + ".txt"),
                                          root / (split + ".txt"), root / "splits" / (split + ".txt")};
   fs::path list;
   for (const auto& c : candidates)
-    if (fs::exists(c)) { list = c; break; }
+    if (fs::exists(c)) {
+      list = c;
+      break;
+    }
   CSEG_CHECK(!list.empty(), "{} split '{}': no list file; looked for {}, {} and {}", info.name, split,
              candidates[0].string(), candidates[1].string(), candidates[2].string());
   std::vector<FileListDataset::Entry> entries;
@@ -167,17 +169,21 @@ std::unique_ptr<Dataset> make_cityscapes(const DatasetOptions& cfg, const std::s
     std::mt19937_64 rng(0xC17E5);
     std::shuffle(entries.begin(), entries.end(), rng);
     const size_t n_train = (entries.size() * 8 + 5) / 10;
-    if (split == "cities_train") entries.resize(n_train);
-    else entries.erase(entries.begin(), entries.begin() + long(n_train));
+    if (split == "cities_train")
+      entries.resize(n_train);
+    else
+      entries.erase(entries.begin(), entries.begin() + long(n_train));
   } else {
     CSEG_CHECK(fs::is_directory(root / "leftImg8bit" / split),
                "cityscapes split '{}': folder '{}' does not exist (splits: train, val, test; city tasks: "
-               "cities_train, cities_val)", split, (root / "leftImg8bit" / split).string());
+               "cities_train, cities_val)",
+               split, (root / "leftImg8bit" / split).string());
     entries = cityscapes_entries(root, split, cities);
   }
   for (const auto& c : cities) {
     bool found = false;
-    for (const char* official : {"train", "val", "test"}) found = found || fs::is_directory(root / "leftImg8bit" / official / c);
+    for (const char* official : {"train", "val", "test"})
+      found = found || fs::is_directory(root / "leftImg8bit" / official / c);
     CSEG_CHECK(found, "cityscapes: city '{}' (dataset.scenes) is in none of leftImg8bit/{{train,val,test}} under {}", c,
                cfg.root);
   }
@@ -208,7 +214,8 @@ std::unique_ptr<Dataset> make_folder(const DatasetOptions& cfg, const std::strin
     info.class_names.assign(space->class_names.begin(), space->class_names.begin() + cfg.num_classes);
   }
   if (info.class_names.empty())
-    for (int c = 0; c < cfg.num_classes; ++c) info.class_names.push_back(c == 0 ? "background" : fmt::format("class_{}", c));
+    for (int c = 0; c < cfg.num_classes; ++c)
+      info.class_names.push_back(c == 0 ? "background" : fmt::format("class_{}", c));
   CSEG_CHECK(static_cast<int>(info.class_names.size()) == cfg.num_classes,
              "dataset.class_names has {} names for dataset.num_classes = {}", info.class_names.size(), cfg.num_classes);
   attach_saliency(cfg, entries);
@@ -265,9 +272,9 @@ std::array<int, 256> cityscapes_label_table() {
 
 const std::vector<std::string>& cityscapes_city_order() {
   static const std::vector<std::string> cities{
-      "aachen", "bremen",     "darmstadt",       "erfurt",    "hanover", "krefeld", "strasbourg",
-      "tubingen", "weimar",   "bochum",          "cologne",   "dusseldorf", "hamburg", "jena",
-      "monchengladbach", "stuttgart", "ulm", "zurich", "frankfurt", "lindau", "munster"};
+      "aachen",          "bremen",    "darmstadt", "erfurt",  "hanover",    "krefeld", "strasbourg",
+      "tubingen",        "weimar",    "bochum",    "cologne", "dusseldorf", "hamburg", "jena",
+      "monchengladbach", "stuttgart", "ulm",       "zurich",  "frankfurt",  "lindau",  "munster"};
   return cities;
 }
 

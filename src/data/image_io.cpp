@@ -7,9 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <vector>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
@@ -125,7 +125,9 @@ cv::Mat read_rgb(const std::string& path) {
 
 namespace {
 struct FileCloser {
-  void operator()(FILE* f) const { if (f) std::fclose(f); }
+  void operator()(FILE* f) const {
+    if (f) std::fclose(f);
+  }
 };
 using FilePtr = std::unique_ptr<FILE, FileCloser>;
 
@@ -142,8 +144,8 @@ cv::Mat read_label_png(const std::string& path) {
   FilePtr file(std::fopen(path.c_str(), "rb"));
   CSEG_CHECK(file, "label file '{}' cannot be opened", path);
   unsigned char sig[8] = {0};
-  CSEG_CHECK(std::fread(sig, 1, 8, file.get()) == 8 && png_sig_cmp(sig, 0, 8) == 0,
-             "label file '{}' is not a PNG", path);
+  CSEG_CHECK(std::fread(sig, 1, 8, file.get()) == 8 && png_sig_cmp(sig, 0, 8) == 0, "label file '{}' is not a PNG",
+             path);
   // libpng reports errors by longjmp back to the last setjmp: every object with a destructor is
   // made before the setjmp it may return to, and none is changed after it, so a jump skips no
   // destructor and reads no stale value.
@@ -163,13 +165,15 @@ cv::Mat read_label_png(const std::string& path) {
   png_read_info(png, info);
   png_get_IHDR(png, info, &width, &height, &depth, &color, nullptr, nullptr, nullptr);
   if ((color != PNG_COLOR_TYPE_PALETTE && color != PNG_COLOR_TYPE_GRAY) || depth > 8)
-    give_up(fmt::format("label file '{}': expected a palette or 8-bit grayscale PNG of class indices, got colour "
-                        "type {} with {} bits",
-                        path, color, depth));
+    give_up(
+        fmt::format("label file '{}': expected a palette or 8-bit grayscale PNG of class indices, got colour "
+                    "type {} with {} bits",
+                    path, color, depth));
   if (width == 0 || height == 0 || int64_t(width) > kMaxImagePixels / int64_t(height))
-    give_up(fmt::format("label file '{}' claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt "
-                        "or crafted file?)",
-                        path, width, height, kMaxImagePixels));
+    give_up(
+        fmt::format("label file '{}' claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt "
+                    "or crafted file?)",
+                    path, width, height, kMaxImagePixels));
   if (depth < 8) png_set_packing(png);  // 1/2/4-bit indices -> one byte each, values kept
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
@@ -203,7 +207,8 @@ std::string temp_name(const std::string& path) { return core::temp_path_for(path
 }  // namespace
 
 void write_label_png(const std::string& path, const cv::Mat& labels, const Palette& palette) {
-  CSEG_CHECK(labels.type() == CV_8UC1 && labels.isContinuous(), "write_label_png('{}'): expected a continuous 8-bit label map", path);
+  CSEG_CHECK(labels.type() == CV_8UC1 && labels.isContinuous(),
+             "write_label_png('{}'): expected a continuous 8-bit label map", path);
   CSEG_CHECK(palette.size() == 256, "write_label_png('{}'): the palette needs 256 entries", path);
   const std::string tmp = temp_name(path);
   FilePtr file(std::fopen(tmp.c_str(), "wb"));
@@ -246,15 +251,14 @@ void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   std::vector<uchar> bytes;
-  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}),
-             "cannot encode JPEG '{}'", path);
+  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}), "cannot encode JPEG '{}'", path);
   write_bytes_atomically(path, bytes.data(), bytes.size());
 }
 
 cv::Mat read_depth_png(const std::string& path, double units_per_metre) {
   cv::Mat raw = read_image_file(path, cv::IMREAD_UNCHANGED, "depth file");
-  CSEG_CHECK(raw.type() == CV_16UC1, "depth file '{}' is not a 1-channel 16-bit PNG ({} channels, {} bytes each)",
-             path, raw.channels(), raw.elemSize1());
+  CSEG_CHECK(raw.type() == CV_16UC1, "depth file '{}' is not a 1-channel 16-bit PNG ({} channels, {} bytes each)", path,
+             raw.channels(), raw.elemSize1());
   cv::Mat metres;
   raw.convertTo(metres, CV_32F, 1.0 / units_per_metre);
   return metres;
@@ -280,9 +284,9 @@ cv::Mat read_flo(const std::string& path) {
   int32_t size[2] = {0, 0};
   CSEG_CHECK(std::fread(&magic, 4, 1, file.get()) == 1 && magic == kFloMagic,
              "flow file '{}' is not a .flo file (expected the magic number 202021.25)", path);
-  CSEG_CHECK(std::fread(size, 4, 2, file.get()) == 2 && size[0] > 0 && size[1] > 0 &&
-                 size[0] <= kMaxImagePixels / size[1],
-             "flow file '{}': bad size {} x {} (at most {} pixels)", path, size[0], size[1], kMaxImagePixels);
+  CSEG_CHECK(
+      std::fread(size, 4, 2, file.get()) == 2 && size[0] > 0 && size[1] > 0 && size[0] <= kMaxImagePixels / size[1],
+      "flow file '{}': bad size {} x {} (at most {} pixels)", path, size[0], size[1], kMaxImagePixels);
   // The claimed size against the bytes present, before allocating for it.
   const size_t n = size_t(size[0]) * size_t(size[1]) * 2;
   const long header_end = std::ftell(file.get());
@@ -298,8 +302,8 @@ cv::Mat read_flo(const std::string& path) {
 }
 
 void write_flo(const std::string& path, const cv::Mat& flow) {
-  CSEG_CHECK(flow.type() == CV_32FC2 && flow.isContinuous(), "write_flo '{}': expected a continuous 2-channel float map",
-             path);
+  CSEG_CHECK(flow.type() == CV_32FC2 && flow.isContinuous(),
+             "write_flo '{}': expected a continuous 2-channel float map", path);
   std::vector<char> bytes(12 + flow.total() * 8);
   const int32_t size[2] = {flow.cols, flow.rows};
   std::memcpy(bytes.data(), &kFloMagic, 4);

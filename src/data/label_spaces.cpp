@@ -11,6 +11,8 @@ namespace {
 
 using Rgb = std::array<uint8_t, 3>;
 
+// Tables of names and colours laid out by hand (several per line), so clang-format leaves them.
+// clang-format off
 std::vector<std::string> voc_names() {
   const std::vector<std::string> names{
       "background", "aeroplane", "bicycle", "bird",  "boat",        "bottle", "bus",
@@ -71,11 +73,13 @@ Palette make_palette(const std::vector<Rgb>& colours, Rgb ignore) {
   p[255] = ignore;
   return p;
 }
+// clang-format on
 
 constexpr Rgb kVocIgnore{224, 224, 192};
 
 std::vector<LabelSpace> make_label_spaces() {
   std::vector<LabelSpace> spaces;
+  // clang-format off
   spaces.push_back({"voc", voc_names(), voc_palette()});
   // ADE20K: mmsegmentation's 150 colours for labels 1..150; 0 (unlabelled, the CSS background) black.
   spaces.push_back({"ade20k", ade20k_names(), make_palette({{0, 0, 0},
@@ -127,6 +131,7 @@ std::vector<LabelSpace> make_label_spaces() {
       {31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189}, {140, 86, 75},
       {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},
   }, kVocIgnore)});
+  // clang-format on
   for (const auto& s : spaces) CSEG_CHECK(s.class_names.size() < 255, "label space {} is too large", s.name);
   return spaces;
 }

@@ -34,7 +34,9 @@ void copy_map(const cv::Mat& m, torch::Tensor slot, const cv::Rect& at) {
   const auto type = c.depth() == CV_32F ? torch::kFloat : torch::kUInt8;
   auto t = torch::from_blob(c.data, {c.rows, c.cols, c.channels()}, type).permute({2, 0, 1});
   if (slot.dim() == 2) t = t.squeeze(0);
-  slot.slice(-2, 0, at.height).slice(-1, 0, at.width).copy_(slot.scalar_type() == torch::kBool ? t.ne(0) : t.to(slot.scalar_type()));
+  slot.slice(-2, 0, at.height)
+      .slice(-1, 0, at.width)
+      .copy_(slot.scalar_type() == torch::kBool ? t.ne(0) : t.to(slot.scalar_type()));
 }
 }  // namespace
 
@@ -48,8 +50,10 @@ Loader::Loader(const Dataset& dataset, std::vector<size_t> indices, LoaderOption
              "train.batch_size {} (the global batch) does not split evenly over {} processes", options_.batch_size,
              options_.shard_count);
   if (options_.next_frame) {
-    CSEG_CHECK(!dataset_.sequences().empty(), "{}: the next frame was asked for, but the dataset has no video "
-               "sequences", dataset_.describe());
+    CSEG_CHECK(!dataset_.sequences().empty(),
+               "{}: the next frame was asked for, but the dataset has no video "
+               "sequences",
+               dataset_.describe());
     next_of_ = next_frame_indices(dataset_);
   }
   // Loader threads already run in parallel; OpenCV's own pool would oversubscribe 2 cores.
@@ -83,10 +87,10 @@ void Loader::start_epoch(int epoch, size_t first_batch) {
     std::shuffle(order_.begin(), order_.end(), rng);
   }
   total_ = batches_per_epoch();
-  CSEG_CHECK(total_ > 0, "{}: {} images are fewer than one batch of {}", dataset_.describe(),
-             indices_.size(), options_.batch_size);
-  CSEG_CHECK(first_batch <= total_, "{}: epoch {} has {} batches, cannot begin at batch {}", dataset_.describe(),
-             epoch, total_, first_batch);
+  CSEG_CHECK(total_ > 0, "{}: {} images are fewer than one batch of {}", dataset_.describe(), indices_.size(),
+             options_.batch_size);
+  CSEG_CHECK(first_batch <= total_, "{}: epoch {} has {} batches, cannot begin at batch {}", dataset_.describe(), epoch,
+             total_, first_batch);
   consumed_ = claimed_ = first_batch;
   ready_.clear();
   error_ = nullptr;
@@ -204,8 +208,10 @@ Batch Loader::make_batch(size_t batch_number) const {
     const cv::Rect at(0, 0, s.image.cols, s.image.rows);  // where a sample sits in its (padded) slot
     if (options_.depth) copy_map(s.depth, batch.depth[i], at);
     if (options_.next_frame) {
-      batch.next_images[i].slice(1, 0, at.height).slice(2, 0, at.width).copy_(
-          image_tensor(s.next_image, options_.augment.mean, options_.augment.std));
+      batch.next_images[i]
+          .slice(1, 0, at.height)
+          .slice(2, 0, at.width)
+          .copy_(image_tensor(s.next_image, options_.augment.mean, options_.augment.std));
       copy_map(s.flow, batch.flow[i], at);
       copy_map(s.flow_valid, batch.flow_valid[i], at);
     }

@@ -1,8 +1,9 @@
 #include "cseg/distributed/process_group.h"
 
+#include <torch/version.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/version.h>
 #ifdef CSEG_WITH_NCCL  // set by CMake for a CUDA LibTorch (with USE_C10D_NCCL, which the header needs)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif

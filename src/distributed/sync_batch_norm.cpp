@@ -29,7 +29,8 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     // float32, or in one pass with the sum of squares, the error on nearly constant channels
     // (pooled features of a few images) is amplified by up to 1/sqrt(eps) in the output.
     const auto dbl = torch::kDouble;
-    auto sums = torch::cat({x.sum({0, 2, 3}, false, dbl), torch::full({1}, double(x.numel() / c), x.options().dtype(dbl))});
+    auto sums =
+        torch::cat({x.sum({0, 2, 3}, false, dbl), torch::full({1}, double(x.numel() / c), x.options().dtype(dbl))});
     std::vector<torch::Tensor> buffer{sums};
     g_group->all_reduce_sum(buffer);
     const double count = sums[c].item<double>();
@@ -67,7 +68,12 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const auto mean_g = (sums.slice(0, 0, c) / count).to(g.scalar_type());
     const auto mean_gx = (sums.slice(0, c, 2 * c) / count).to(g.scalar_type());
     const auto dx = (g - channel(mean_g) - xhat * channel(mean_gx)) * channel(invstd);
-    return {dx, (dy * xhat).sum({0, 2, 3}), dy.sum({0, 2, 3}), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+    return {dx,
+            (dy * xhat).sum({0, 2, 3}),
+            dy.sum({0, 2, 3}),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor()};
   }
 };

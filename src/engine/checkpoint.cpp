@@ -1,11 +1,10 @@
 #include "cseg/engine/checkpoint.h"
 
-#include <cstdio>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "cseg/core/error.h"
@@ -51,8 +50,9 @@ void save_checkpoint(const std::string& path, models::Segmenter& model, torch::o
   root.write("best_val", torch::tensor(s.best_val, torch::kFloat64));
   root.write("heads", ints(model.head_sizes()));
   if (s.loss_scaler)
-    root.write("loss_scaler", torch::tensor({s.loss_scaler->scale, double(s.loss_scaler->good_steps),
-                                             double(s.loss_scaler->skipped)}, torch::kFloat64));
+    root.write("loss_scaler",
+               torch::tensor({s.loss_scaler->scale, double(s.loss_scaler->good_steps), double(s.loss_scaler->skipped)},
+                             torch::kFloat64));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());

@@ -85,7 +85,8 @@ std::vector<MethodRun> find_method_runs(const std::vector<std::string>& paths) {
     auto j = nlohmann::json::parse(core::read_text(f.string()), nullptr, false);
     CSEG_CHECK(!j.is_discarded(), "'{}' is not valid JSON", f.string());
     if (!j.contains("method") || !j.contains("steps") || j["steps"].empty()) continue;  // experiment summaries
-    const std::string scenario = fmt::format("{} {}", j.value("task", std::string("?")), j.value("mode", std::string("?")));
+    const std::string scenario =
+        fmt::format("{} {}", j.value("task", std::string("?")), j.value("mode", std::string("?")));
     runs.push_back({f.string(), scenario, j["method"].get<std::string>(), std::move(j)});
   }
   return runs;
@@ -205,19 +206,19 @@ std::string comparison_markdown(const std::vector<ComparisonRow>& rows) {
       out += "|---|---|---|---|---|---|---|---|---|---|\n";
     }
     current.push_back(r);
-    out += fmt::format("| {} | {}{} | {}{} | {}{} | {} | {} | {} | {:.1f} | {:.0f} | {} |\n", r.method,
-                       pct_pm(r.old_miou, r.old_std, r.runs), mark(r.old_vs_finetune),
-                       pct_pm(r.new_miou, r.new_std, r.runs), mark(r.new_vs_finetune),
-                       pct_pm(r.all_miou, r.all_std, r.runs), mark(r.all_vs_finetune),
-                       pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting), pct(r.avg_miou), r.seconds_per_step,
-                       r.peak_rss_mb, r.unfinished ? fmt::format("{} (+{} unfinished)", r.runs, r.unfinished)
-                                                   : std::to_string(r.runs));
+    out += fmt::format(
+        "| {} | {}{} | {}{} | {}{} | {} | {} | {} | {:.1f} | {:.0f} | {} |\n", r.method,
+        pct_pm(r.old_miou, r.old_std, r.runs), mark(r.old_vs_finetune), pct_pm(r.new_miou, r.new_std, r.runs),
+        mark(r.new_vs_finetune), pct_pm(r.all_miou, r.all_std, r.runs), mark(r.all_vs_finetune),
+        pct_pm(r.hiou, r.hiou_std, r.runs), pct(r.forgetting), pct(r.avg_miou), r.seconds_per_step, r.peak_rss_mb,
+        r.unfinished ? fmt::format("{} (+{} unfinished)", r.runs, r.unfinished) : std::to_string(r.runs));
   }
   flush(current);
   if (!rows.empty())
-    out += "\n▲ / ▼: significantly above / below fine-tuning; `>`: the gap to the next method is significant, `≈`: "
-           "within seed noise. Tests over the runs' seeds: paired t-test where both have the same seeds (>= 2), "
-           "else Welch's; two-sided p < 0.05 per comparison, no correction for multiple comparisons.\n";
+    out +=
+        "\n▲ / ▼: significantly above / below fine-tuning; `>`: the gap to the next method is significant, `≈`: "
+        "within seed noise. Tests over the runs' seeds: paired t-test where both have the same seeds (>= 2), "
+        "else Welch's; two-sided p < 0.05 per comparison, no correction for multiple comparisons.\n";
   return out;
 }
 
@@ -226,11 +227,12 @@ std::string comparison_csv(const std::vector<ComparisonRow>& rows) {
       "scenario,method,runs,miou_old,miou_old_std,miou_new,miou_new_std,miou_all,miou_all_std,hiou,hiou_std,"
       "forgetting,avg_miou,seconds_per_step,peak_rss_mb,p_old_vs_finetune,p_new_vs_finetune,p_all_vs_finetune\n";
   for (const auto& r : rows)
-    out += fmt::format("{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.0f},"
-                       "{:.4g},{:.4g},{:.4g}\n",
-                       r.scenario, r.method, r.runs, r.old_miou, r.old_std, r.new_miou, r.new_std, r.all_miou, r.all_std,
-                       r.hiou, r.hiou_std, r.forgetting, r.avg_miou, r.seconds_per_step, r.peak_rss_mb,
-                       r.old_vs_finetune.p, r.new_vs_finetune.p, r.all_vs_finetune.p);
+    out += fmt::format(
+        "{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.0f},"
+        "{:.4g},{:.4g},{:.4g}\n",
+        r.scenario, r.method, r.runs, r.old_miou, r.old_std, r.new_miou, r.new_std, r.all_miou, r.all_std, r.hiou,
+        r.hiou_std, r.forgetting, r.avg_miou, r.seconds_per_step, r.peak_rss_mb, r.old_vs_finetune.p,
+        r.new_vs_finetune.p, r.all_vs_finetune.p);
   return out;
 }
 

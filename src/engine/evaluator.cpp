@@ -82,7 +82,7 @@ EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& data
     for (int c = 0; c < 3; ++c) colours[i][c] = palette[i][c];
   auto colour = [&](const torch::Tensor& labels) { return colours.index({labels.clamp(0, 255).to(torch::kLong)}); };
   auto rows = torch::cat({rgb, colour(batch->labels), colour(pred)}, 2);  // [N, H, 3W, 3]
-  auto grid = rows.reshape({-1, rows.size(2), 3}).contiguous();            // [N*H, 3W, 3]
+  auto grid = rows.reshape({-1, rows.size(2), 3}).contiguous();           // [N*H, 3W, 3]
   cv::Mat img(int(grid.size(0)), int(grid.size(1)), CV_8UC3, grid.data_ptr<uint8_t>());
   cv::Mat bgr;
   cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);

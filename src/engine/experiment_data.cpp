@@ -1,10 +1,10 @@
 #include "cseg/engine/experiment_data.h"
 
+#include <numeric>
+
 #include "cseg/core/error.h"
 #include "cseg/data/datasets.h"
 #include "cseg/data/loader.h"
-
-#include <numeric>
 #include "cseg/scenarios/task_table.h"
 
 namespace cseg::engine {
@@ -47,8 +47,12 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
         with_masks = data::make_dataset(dataset, dataset.train_split);
         train.dataset = std::make_shared<data::UnlabelledDataset>(with_masks);
       }
-      EnvironmentData e{env.name, env.labelled, std::move(train), open(dataset, dataset.val_split),
-                        open(dataset, dataset.test_split), with_masks};
+      EnvironmentData e{env.name,
+                        env.labelled,
+                        std::move(train),
+                        open(dataset, dataset.val_split),
+                        open(dataset, dataset.test_split),
+                        with_masks};
       if (!d.environments.empty())
         CSEG_CHECK(e.train.dataset->info().num_classes == d.environments.front().train.dataset->info().num_classes,
                    "environment '{}' has another label space than the first", env.name);
@@ -65,7 +69,8 @@ ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const s
   const auto& info = d.train.dataset->info();
   // A domain scenario has one class step: every class from the start, labels as in the dataset.
   d.scenario = std::make_unique<scenarios::Scenario>(
-      d.domain() ? scenarios::resolve_task(info.name, "offline", info.num_classes) : experiment_steps(cfg, info.num_classes),
+      d.domain() ? scenarios::resolve_task(info.name, "offline", info.num_classes)
+                 : experiment_steps(cfg, info.num_classes),
       scenarios::parse_mode(cfg.scenario.mode), scenarios::parse_protocol(cfg.scenario.protocol), info.num_classes);
   // Names and colours follow the step labels (a custom class order moves them).
   const data::Palette dataset_palette = info.palette.size() == 256 ? info.palette : data::voc_palette();
@@ -104,9 +109,12 @@ nlohmann::json describe_scenario(const ExperimentData& d, bool with_ids) {
     // Every step trains on one environment and is evaluated on all of them.
     for (int k = 0; k < d.num_steps(); ++k) {
       const auto& e = d.environments[k];
-      nlohmann::json s{{"step", k}, {"environment", e.name}, {"labelled", e.labelled},
-                       {"num_images", {{"train", e.train.dataset->size()}, {"val", e.val.dataset->size()},
-                                       {"test", e.test.dataset->size()}}}};
+      nlohmann::json s{
+          {"step", k},
+          {"environment", e.name},
+          {"labelled", e.labelled},
+          {"num_images",
+           {{"train", e.train.dataset->size()}, {"val", e.val.dataset->size()}, {"test", e.test.dataset->size()}}}};
       if (with_ids) {
         std::vector<size_t> all(e.train.dataset->size());
         for (size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -181,8 +189,10 @@ StepTrainData step_train_data(const ExperimentData& data, int k, bool cumulative
                                : fmt::format("environment {}{}", env, d.labelled ? "" : " (unlabelled)");
   } else {
     const auto& names = data.class_names;
-    d.description = fmt::format("classes {}", fmt::join(std::vector<std::string>(names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
-                                                                                names.begin() + sc.classes_after(k)), ", "));
+    d.description = fmt::format(
+        "classes {}", fmt::join(std::vector<std::string>(names.begin() + (k == 0 ? 0 : sc.classes_after(k - 1)),
+                                                         names.begin() + sc.classes_after(k)),
+                                ", "));
   }
   return d;
 }

@@ -20,8 +20,8 @@ std::shared_ptr<models::Segmenter> build_model_for_step(const config::Experiment
   return model;
 }
 
-std::shared_ptr<models::Segmenter> ready_step_model(models::Segmenter& model, methods::StepContext& ctx,
-                                                    bool teacher, bool features, const config::ModelConfig& cfg,
+std::shared_ptr<models::Segmenter> ready_step_model(models::Segmenter& model, methods::StepContext& ctx, bool teacher,
+                                                    bool features, const config::ModelConfig& cfg,
                                                     const torch::Device& device) {
   // The teacher: the model as it ended the previous step, copied before the new head is added.
   // It only predicts: readied as for inference (batch norms folded, channels-last; Fast-SCNN's
@@ -44,8 +44,14 @@ std::shared_ptr<models::Segmenter> ready_step_model(models::Segmenter& model, me
 TrainIteration::TrainIteration(const config::ExperimentConfig& cfg, models::Segmenter& model, methods::Method& method,
                                adaptation::StepAdaptation& adaptation, torch::optim::Optimizer& optimizer,
                                Options options)
-    : cfg_(cfg), model_(model), method_(method), adaptation_(adaptation), optimizer_(optimizer),
-      options_(options), cuda_(core::parse_device(cfg.device).is_cuda()), trained_(model.parameters()) {
+    : cfg_(cfg),
+      model_(model),
+      method_(method),
+      adaptation_(adaptation),
+      optimizer_(optimizer),
+      options_(options),
+      cuda_(core::parse_device(cfg.device).is_cuda()),
+      trained_(model.parameters()) {
   for (const auto& p : method.parameters()) trained_.push_back(p);
 }
 
@@ -85,7 +91,8 @@ methods::LossTerms TrainIteration::loss_terms(methods::StepContext& ctx, const B
   const bool has_labels = batch.labels.ne(255).any().item<bool>();
   terms.emplace_back(task_name, has_labels ? method_.task_loss(ctx, batch, out) : out.logits.sum() * 0);
   if (out.aux_logits.defined() && has_labels)
-    terms.emplace_back("aux", cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch.labels));
+    terms.emplace_back("aux",
+                       cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch.labels));
   adaptation_.add_loss_terms(ctx, batch, out, terms);
   method_.add_loss_terms(ctx, batch, out, terms);
   return terms;

@@ -1,11 +1,11 @@
 #include "cseg/engine/optimizer.h"
 
-#include "cseg/core/error.h"
-#include "cseg/models/segmenter.h"
-
 #include <algorithm>
 #include <cmath>
 #include <set>
+
+#include "cseg/core/error.h"
+#include "cseg/models/segmenter.h"
 
 namespace cseg::engine {
 

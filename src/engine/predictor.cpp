@@ -1,7 +1,5 @@
 #include "cseg/engine/predictor.h"
 
-#include "cseg/core/log.h"
-
 #include <filesystem>
 #include <map>
 #include <opencv2/imgproc.hpp>
@@ -9,6 +7,7 @@
 #include "cseg/adaptation/novelty.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/core/log.h"
 #include "cseg/data/loader.h"
 #include "cseg/logging/progress.h"
 #include "cseg/models/predictions.h"
@@ -26,8 +25,8 @@ bool is_image(const fs::path& p) {
 }
 
 struct Item {
-  std::string path;   ///< input file
-  fs::path stem;      ///< output path without extension (relative structure kept)
+  std::string path;  ///< input file
+  fs::path stem;     ///< output path without extension (relative structure kept)
   cv::Mat rgb;
 };
 
@@ -52,7 +51,8 @@ void write_outputs(const Item& it, const torch::Tensor& logits, const PredictOpt
     for (int x = 0; x < overlay.cols; ++x) {
       if (lab[x] == 0) continue;
       const auto& c = o.palette[lab[x]];
-      for (int ch = 0; ch < 3; ++ch) px[x][ch] = cv::saturate_cast<uint8_t>((1 - o.alpha) * px[x][ch] + o.alpha * c[ch]);
+      for (int ch = 0; ch < 3; ++ch)
+        px[x][ch] = cv::saturate_cast<uint8_t>((1 - o.alpha) * px[x][ch] + o.alpha * c[ch]);
     }
   }
   data::write_jpeg(it.stem.string() + "_overlay.jpg", overlay, 90);
@@ -105,7 +105,8 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
   CSEG_CHECK(o.batch_size >= 1, "predict batch size must be >= 1 (got {})", o.batch_size);
   CSEG_CHECK(o.alpha >= 0 && o.alpha <= 1, "overlay alpha must be in [0, 1] (got {})", o.alpha);
   CSEG_CHECK(o.dataset_labels.empty() || int(o.dataset_labels.size()) >= model.num_classes(),
-             "predict: {} dataset labels given for a model of {} classes", o.dataset_labels.size(), model.num_classes());
+             "predict: {} dataset labels given for a model of {} classes", o.dataset_labels.size(),
+             model.num_classes());
   const auto files = find_images(o.input, o.out);
   const bool single = fs::is_regular_file(o.input);
   fs::create_directories(o.out);
@@ -126,7 +127,8 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
       write_outputs(batch[i], logits[long(i)], o);
       const double h = entropy[long(i)].item<double>();
       const bool change = detector.update(h);
-      if (change) log::info("predict: uncertainty jumps at {} (mean entropy {:.3f}): a new environment?", batch[i].path, h);
+      if (change)
+        log::info("predict: uncertainty jumps at {} (mean entropy {:.3f}): a new environment?", batch[i].path, h);
       uncertainty_csv += fmt::format("{},{:.5f},{}\n", batch[i].path, h, change ? 1 : 0);
     }
     done += batch.size();

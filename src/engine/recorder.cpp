@@ -1,7 +1,8 @@
 #include "cseg/engine/recorder.h"
 
-#include <filesystem>
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "cseg/core/files.h"
 #include "cseg/logging/tensorboard.h"
@@ -15,11 +16,14 @@ namespace {
 class RunFolderRecorder : public Recorder {
  public:
   RunFolderRecorder(std::string run_dir, std::string method, std::vector<std::string> class_names)
-      : dir_(std::move(run_dir)), method_(std::move(method)), class_names_(std::move(class_names)),
+      : dir_(std::move(run_dir)),
+        method_(std::move(method)),
+        class_names_(std::move(class_names)),
         metrics_((dir_ / "metrics.jsonl").string()) {}
 
   void begin_step(int step) override {
-    tb_step_ = std::make_unique<logging::TensorBoardWriter>((dir_ / "tensorboard" / fmt::format("step{}", step)).string());
+    tb_step_ =
+        std::make_unique<logging::TensorBoardWriter>((dir_ / "tensorboard" / fmt::format("step{}", step)).string());
   }
 
   void iteration(const IterationRecord& r) override {
@@ -38,7 +42,8 @@ class RunFolderRecorder : public Recorder {
   }
 
   void step_evaluated(int step, const nlohmann::json& results, const EncodedImage& grid) override {
-    if (!tb_sequence_) tb_sequence_ = std::make_unique<logging::TensorBoardWriter>((dir_ / "tensorboard" / "sequence").string());
+    if (!tb_sequence_)
+      tb_sequence_ = std::make_unique<logging::TensorBoardWriter>((dir_ / "tensorboard" / "sequence").string());
     auto& tb = *tb_sequence_;
     const auto& test = results["test"];
     for (const char* key : {"miou", "miou_old", "miou_new", "hiou"})
@@ -67,7 +72,8 @@ class RunFolderRecorder : public Recorder {
       csv += std::to_string(s["step"].get<int>());
       const auto& iou = s["test"]["per_class_iou"];
       for (size_t c = 0; c < class_names_.size(); ++c)
-        csv += "," + (c < iou.size() && !iou[c].is_null() ? fmt::format("{:.6f}", iou[c].get<double>()) : std::string());
+        csv +=
+            "," + (c < iou.size() && !iou[c].is_null() ? fmt::format("{:.6f}", iou[c].get<double>()) : std::string());
       csv += "\n";
     }
     core::write_text_atomic((dir_ / "per_class_iou.csv").string(), csv);

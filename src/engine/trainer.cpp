@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "cseg/core/error.h"
 #include "cseg/core/device.h"
+#include "cseg/core/error.h"
 #include "cseg/core/files.h"
 #include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
@@ -22,7 +22,11 @@ namespace cseg::engine {
 
 Trainer::Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
                  std::string run_dir, distributed::ProcessGroup* group)
-    : cfg_(cfg), device_(core::parse_device(cfg.device)), data_(data), method_(method), run_dir_(std::move(run_dir)),
+    : cfg_(cfg),
+      device_(core::parse_device(cfg.device)),
+      data_(data),
+      method_(method),
+      run_dir_(std::move(run_dir)),
       group_(group) {
   recorder_ = primary() ? make_run_recorder(run_dir_, method_.name(), data_.class_names) : std::make_unique<Recorder>();
 }
@@ -36,7 +40,8 @@ std::string Trainer::checkpoint(const std::string& name) const {
 }
 
 std::shared_ptr<models::Segmenter> Trainer::build_model(int last_step) const {
-  auto model = build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step), method_.preallocates_heads());
+  auto model =
+      build_model_for_step(cfg_, *data_.scenario, data_.scenario_step(last_step), method_.preallocates_heads());
   model->to(device_);
   return model;
 }
@@ -59,7 +64,8 @@ nlohmann::json Trainer::run() {
   if (data_.domain()) {
     const auto ok = methods::domain_method_names();
     CSEG_CHECK(std::find(ok.begin(), ok.end(), method_.name()) != ok.end(),
-               "method '{}' is built around new classes; domain scenarios take: {}", method_.name(), fmt::join(ok, ", "));
+               "method '{}' is built around new classes; domain scenarios take: {}", method_.name(),
+               fmt::join(ok, ", "));
   }
   if (primary()) {
     fs::create_directories(fs::path(run_dir_) / "checkpoints");
@@ -121,8 +127,7 @@ int Trainer::restore_results() {
                                results_path.string(), why));
     };
     if (old.is_discarded()) throw damaged("is not valid JSON");
-    if (!old.is_object() || !old.contains("steps") || !old["steps"].is_array())
-      throw damaged("has no 'steps' list");
+    if (!old.is_object() || !old.contains("steps") || !old["steps"].is_array()) throw damaged("has no 'steps' list");
     for (const auto& s : old["steps"]) {
       if (!s.is_object() || !s.contains("step") || !s["step"].is_number_integer())
         throw damaged("has a step without an integer 'step'");
@@ -146,17 +151,16 @@ void Trainer::start_model(int first) {
     const std::string from = resumed ? checkpoint(fmt::format("step{}.pt", first - 1)) : cfg_.train.init_checkpoint;
     model_ = build_model(first - 1);
     load_checkpoint(from, *model_, nullptr, &method_);
-    log::info("[{}] {} from {} (steps 0..{} done)", method_.name(), resumed ? "resuming" : "starting", from,
-              first - 1);
+    log::info("[{}] {} from {} (steps 0..{} done)", method_.name(), resumed ? "resuming" : "starting", from, first - 1);
     return;
   }
   core::seed_torch(core::mix_seed(cfg_.seed, 0xC0DE));
   model_ = build_model(0);
   if (cfg_.model.pretrained.empty()) return;
-  auto report = weights::load_weights(*model_, cfg_.model.pretrained,
-                                      {weights::parse_load_mode(cfg_.model.pretrained_mode),
-                                       cfg_.model.pretrained_strict,
-                                       weights::inplace_abn_scale_for(cfg_.model.pretrained_norm_act)});
+  auto report =
+      weights::load_weights(*model_, cfg_.model.pretrained,
+                            {weights::parse_load_mode(cfg_.model.pretrained_mode), cfg_.model.pretrained_strict,
+                             weights::inplace_abn_scale_for(cfg_.model.pretrained_norm_act)});
   log::info("pretrained weights: {} tensors from {} ({} mode){}", report.loaded, cfg_.model.pretrained,
             cfg_.model.pretrained_mode, report.ok() ? "" : "; report:\n" + report.to_string());
 }

@@ -109,7 +109,8 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   } else {
     const auto images = sc.eval_images(k, data_.test.index);
     current.images = images.size();
-    current.cm = evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options(sc.classes_after(k)));
+    current.cm =
+        evaluate(*model_, *data_.test.dataset, images, sc.eval_labels(k), method_eval_options(sc.classes_after(k)));
     model_->train();
     current.scores = metrics::score(current.cm);
     old_miou = metrics::mean_iou(current.scores, 0, sc.classes_after(0));
@@ -124,19 +125,19 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   const auto& s = current.scores;
   const auto& cm = current.cm;
   const int all_end = sc.classes_after(data_.scenario_step(k));
-  nlohmann::json test{{"images", current.images},
-                      {"miou", opt_json(all_miou)},
-                      {"miou_old", opt_json(old_miou)},
-                      {"miou_new", opt_json(new_miou)},
-                      {"hiou", (old_miou && new_miou) ? nlohmann::json(metrics::harmonic_iou(*old_miou, *new_miou))
-                                                      : nlohmann::json()},
-                      {"pixel_accuracy", s.pixel_accuracy},
-                      {"mean_accuracy", s.mean_accuracy},
-                      {"fw_iou", s.fw_iou},
-                      {"per_class_iou", opt_json(s.iou)},
-                      {"precision", opt_json(s.precision)},
-                      {"recall", opt_json(s.recall)},
-                      {"eval_seconds", eval_seconds}};
+  nlohmann::json test{
+      {"images", current.images},
+      {"miou", opt_json(all_miou)},
+      {"miou_old", opt_json(old_miou)},
+      {"miou_new", opt_json(new_miou)},
+      {"hiou", (old_miou && new_miou) ? nlohmann::json(metrics::harmonic_iou(*old_miou, *new_miou)) : nlohmann::json()},
+      {"pixel_accuracy", s.pixel_accuracy},
+      {"mean_accuracy", s.mean_accuracy},
+      {"fw_iou", s.fw_iou},
+      {"per_class_iou", opt_json(s.iou)},
+      {"precision", opt_json(s.precision)},
+      {"recall", opt_json(s.recall)},
+      {"eval_seconds", eval_seconds}};
   nlohmann::json confusion = nlohmann::json::array();
   for (int t = 0; t < cm.num_classes(); ++t) {
     std::vector<int64_t> row(cm.counts().begin() + size_t(t) * cm.num_classes(),
@@ -145,9 +146,9 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
   }
   test["confusion"] = confusion;
   const double ips = timing.train_seconds > 0 ? timing.images / timing.train_seconds : 0;
-  log::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k,
-               all_miou.value_or(0), old_miou ? fmt::format("{:.4f}", *old_miou) : "-",
-               new_miou ? fmt::format("{:.4f}", *new_miou) : "-", current.images);
+  log::info("[{}] step {}: mIoU all {:.4f} | old {} | new {} ({} test images)", method_.name(), k, all_miou.value_or(0),
+            old_miou ? fmt::format("{:.4f}", *old_miou) : "-", new_miou ? fmt::format("{:.4f}", *new_miou) : "-",
+            current.images);
   return {{"step", k},
           {"new_classes", new_names},  // domain scenarios: the environment's name
           {"num_classes", all_end},

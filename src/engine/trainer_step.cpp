@@ -44,17 +44,17 @@ struct StepRun {
   std::shared_ptr<models::Segmenter> teacher;  ///< ctx.old_model's owner
   data::LoaderOptions loader_options;
   std::unique_ptr<data::Loader> loader;
-  int64_t total = 0, per_epoch = 0;            ///< the step's budget in iterations; batches per epoch
-  std::vector<double> base_lrs;                ///< per parameter group, before the schedule
+  int64_t total = 0, per_epoch = 0;  ///< the step's budget in iterations; batches per epoch
+  std::vector<double> base_lrs;      ///< per parameter group, before the schedule
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   TrainState state;
   std::string last;                            ///< the step's latest checkpoint (step<k>_last.pt)
   std::unique_ptr<core::FileLock> step0_lock;  ///< train.shared_step0: held until step 0 is stored
   std::string step0_file;
   Trainer::StepTiming timing;
-  std::optional<core::GradScaler> scaler;      ///< fp16 only: a fresh scale each step, kept across a resume
+  std::optional<core::GradScaler> scaler;  ///< fp16 only: a fresh scale each step, kept across a resume
   std::unique_ptr<distributed::GradientAverager> averager;
-  std::vector<torch::Tensor> buffers;          ///< data-parallel: rank 0's BatchNorm statistics each iteration
+  std::vector<torch::Tensor> buffers;  ///< data-parallel: rank 0's BatchNorm statistics each iteration
   std::unique_ptr<SyncBatchNormScope> sync_bn;
   std::unique_ptr<TrainIteration> iteration;
   std::unique_ptr<logging::Progress> progress;
@@ -243,13 +243,14 @@ void Trainer::train_iteration(StepRun& run, Batch& batch) {
   const auto& tc = cfg_.train;
   batch.to(device_);
   const double f = lr_factor(cfg_.optim, state.iteration, run.total);
-  for (size_t g = 0; g < run.optimizer->param_groups().size(); ++g) set_group_lr(*run.optimizer, g, run.base_lrs[g] * f);
+  for (size_t g = 0; g < run.optimizer->param_groups().size(); ++g)
+    set_group_lr(*run.optimizer, g, run.base_lrs[g] * f);
   const double lr = run.base_lrs[0] * f;
   run.ctx.iteration = state.iteration;
   run.ctx.epoch = state.epoch;
   if (run.averager) distributed::broadcast_tensors(*group_, run.buffers);
   const auto r = run.iteration->run(run.ctx, batch);
-  if (!r.applied && !run.scaler) {  // (fp16's scaler skips overflowing steps by design)
+  if (!r.applied && !run.scaler) {         // (fp16's scaler skips overflowing steps by design)
     std::vector<std::string> term_values;  // which term went wrong
     for (const auto& [name, t] : r.terms) term_values.push_back(fmt::format("{} {}", name, t.item<double>()));
     CSEG_CHECK(tc.nonfinite == "skip",
@@ -298,7 +299,8 @@ void Trainer::validate(StepRun& run) {
 void Trainer::finish_step(StepRun& run) {
   auto& state = run.state;
   run.progress->finish(fmt::format("loss {:.4f}", run.loss_avg));
-  if (run.step0_lock && run.timing.shared_step0.empty()) save_checkpoint(run.step0_file, *model_, nullptr, nullptr, state);
+  if (run.step0_lock && run.timing.shared_step0.empty())
+    save_checkpoint(run.step0_file, *model_, nullptr, nullptr, state);
   run.step0_lock.reset();
   if (run.timing.skipped_nonfinite > 0)
     log::warn("[{}] step {}: {} iteration(s) skipped: a non-finite loss or gradient (train.nonfinite: skip)",
@@ -338,7 +340,8 @@ std::string Trainer::step0_key(const data::Dataset& dataset, const std::vector<s
   // Initial weights: the file, its size and modification time.
   nlohmann::json weights = nullptr;
   if (!m.pretrained.empty() && fs::exists(m.pretrained))
-    weights = {{"file", fs::absolute(m.pretrained).string()}, {"bytes", fs::file_size(m.pretrained)},
+    weights = {{"file", fs::absolute(m.pretrained).string()},
+               {"bytes", fs::file_size(m.pretrained)},
                {"mtime", fs::last_write_time(m.pretrained).time_since_epoch().count()}};
   // The data: its images by id, and the pixels of a few of them (a folder regenerated under the
   // same name changes them).
@@ -358,23 +361,52 @@ std::string Trainer::step0_key(const data::Dataset& dataset, const std::vector<s
       {"seed", cfg_.seed},
       {"threads", at::get_num_threads()},
       {"device", cfg_.device},
-      {"data", {{"dataset", dataset.describe()}, {"ids", ids}, {"pixels", pixels}, {"lut", lut},
-                {"saliency", method_.needs_saliency()}}},
+      {"data",
+       {{"dataset", dataset.describe()},
+        {"ids", ids},
+        {"pixels", pixels},
+        {"lut", lut},
+        {"saliency", method_.needs_saliency()}}},
       {"heads", model_->head_sizes()},
-      {"model", {{"name", m.name}, {"aux", m.aux}, {"dropout", m.dropout}, {"norm", m.norm}, {"backbone", m.backbone},
-                 {"output_stride", m.output_stride}, {"aspp_rates", m.aspp_rates}, {"layout", m.layout},
-                 {"mib_eval_pooling", m.mib_eval_pooling}, {"unet_channels", m.unet_channels},
-                 {"unet_upsampling", m.unet_upsampling}, {"pretrained_mode", m.pretrained_mode},
-                 {"pretrained_norm_act", m.pretrained_norm_act}, {"channels_last", m.channels_last},
-                 {"weights", weights}}},
-      {"augment", {{"crop", a.crop_size}, {"scale", {a.scale_min, a.scale_max}}, {"hflip", a.hflip}, {"mean", a.mean},
-                   {"std", a.std}}},
-      {"optim", {{"lr", o.lr}, {"head_lr_mult", o.head_lr_mult}, {"momentum", o.momentum}, {"nesterov", o.nesterov},
-                 {"weight_decay", o.weight_decay}, {"schedule", o.schedule}, {"power", o.power},
-                 {"warmup", o.warmup_iters}}},
-      {"loss", {{"name", l.name}, {"class_weights", l.class_weights}, {"focal_gamma", l.focal_gamma},
-                {"ohem_keep", l.ohem_keep}, {"aux_weight", l.aux_weight}}},
-      {"train", {{"batch", t.batch_size}, {"iterations", iterations}, {"precision", t.precision}, {"sync_bn", t.sync_bn}}},
+      {"model",
+       {{"name", m.name},
+        {"aux", m.aux},
+        {"dropout", m.dropout},
+        {"norm", m.norm},
+        {"backbone", m.backbone},
+        {"output_stride", m.output_stride},
+        {"aspp_rates", m.aspp_rates},
+        {"layout", m.layout},
+        {"mib_eval_pooling", m.mib_eval_pooling},
+        {"unet_channels", m.unet_channels},
+        {"unet_upsampling", m.unet_upsampling},
+        {"pretrained_mode", m.pretrained_mode},
+        {"pretrained_norm_act", m.pretrained_norm_act},
+        {"channels_last", m.channels_last},
+        {"weights", weights}}},
+      {"augment",
+       {{"crop", a.crop_size},
+        {"scale", {a.scale_min, a.scale_max}},
+        {"hflip", a.hflip},
+        {"mean", a.mean},
+        {"std", a.std}}},
+      {"optim",
+       {{"lr", o.lr},
+        {"head_lr_mult", o.head_lr_mult},
+        {"momentum", o.momentum},
+        {"nesterov", o.nesterov},
+        {"weight_decay", o.weight_decay},
+        {"schedule", o.schedule},
+        {"power", o.power},
+        {"warmup", o.warmup_iters}}},
+      {"loss",
+       {{"name", l.name},
+        {"class_weights", l.class_weights},
+        {"focal_gamma", l.focal_gamma},
+        {"ohem_keep", l.ohem_keep},
+        {"aux_weight", l.aux_weight}}},
+      {"train",
+       {{"batch", t.batch_size}, {"iterations", iterations}, {"precision", t.precision}, {"sync_bn", t.sync_bn}}},
       {"eval", {{"val_every", cfg_.eval.val_every}, {"use_best", cfg_.eval.use_best}}}};
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : j.dump()) h = (h ^ c) * 1099511628211ull;

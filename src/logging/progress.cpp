@@ -1,9 +1,10 @@
 #include "cseg/logging/progress.h"
 
-#include "cseg/core/log.h"
 #include <unistd.h>
 
 #include <cstdio>
+
+#include "cseg/core/log.h"
 
 namespace cseg::logging {
 
@@ -41,8 +42,8 @@ void Progress::update(int64_t done, const std::string& suffix) {
     int filled = total_ > 0 ? static_cast<int>(width * done / total_) : 0;
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    std::printf("\r%s [%s] %ld/%ld %.1f it/s ETA %s %s\033[K", label_.c_str(), bar.c_str(),
-                static_cast<long>(done), static_cast<long>(total_), rate, clock_text(eta).c_str(), suffix.c_str());
+    std::printf("\r%s [%s] %ld/%ld %.1f it/s ETA %s %s\033[K", label_.c_str(), bar.c_str(), static_cast<long>(done),
+                static_cast<long>(total_), rate, clock_text(eta).c_str(), suffix.c_str());
     std::fflush(stdout);
   } else if (done - last_logged_ >= log_every_ || done == total_) {
     last_logged_ = done;

@@ -97,17 +97,15 @@ struct LossEntry {
 };
 const std::vector<LossEntry>& registry() {
   static const std::vector<LossEntry> table{
-      {"ce", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
-         return cross_entropy(x, y, o.class_weights);
-       }},
-      {"focal", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
-         return focal_loss(x, y, o.focal_gamma, o.class_weights);
-       }},
+      {"ce", [](const LossOptions& o, const torch::Tensor& x,
+                const torch::Tensor& y) { return cross_entropy(x, y, o.class_weights); }},
+      {"focal", [](const LossOptions& o, const torch::Tensor& x,
+                   const torch::Tensor& y) { return focal_loss(x, y, o.focal_gamma, o.class_weights); }},
       {"dice", [](const LossOptions&, const torch::Tensor& x, const torch::Tensor& y) { return dice_loss(x, y); }},
-      {"soft_iou", [](const LossOptions&, const torch::Tensor& x, const torch::Tensor& y) { return soft_iou_loss(x, y); }},
-      {"ohem", [](const LossOptions& o, const torch::Tensor& x, const torch::Tensor& y) {
-         return ohem_cross_entropy(x, y, o.ohem_keep, o.class_weights);
-       }},
+      {"soft_iou",
+       [](const LossOptions&, const torch::Tensor& x, const torch::Tensor& y) { return soft_iou_loss(x, y); }},
+      {"ohem", [](const LossOptions& o, const torch::Tensor& x,
+                  const torch::Tensor& y) { return ohem_cross_entropy(x, y, o.ohem_keep, o.class_weights); }},
   };
   return table;
 }

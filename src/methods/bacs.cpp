@@ -56,7 +56,8 @@ void BACS::on_step_begin(StepContext& ctx) {
   der_->on_step_begin(ctx);
 }
 
-torch::Tensor BACS::focal_loss(const torch::Tensor& p, const torch::Tensor& t, const torch::Tensor& valid, double gamma) {
+torch::Tensor BACS::focal_loss(const torch::Tensor& p, const torch::Tensor& t, const torch::Tensor& valid,
+                               double gamma) {
   auto pt = torch::where(t > 0.5, p, 1 - p).clamp(1e-6, 1.0);
   auto loss = -(1 - pt).pow(gamma) * pt.log();
   auto m = valid.to(torch::kFloat);
@@ -76,7 +77,8 @@ torch::Tensor BACS::task_loss(StepContext& ctx, const Batch& batch, const models
     pending_seen_ = seen_probability(out.feature("decoder"), ctx.step, out.logits.size(2), out.logits.size(3));
   }
   if (!pending_seen_.defined()) return Method::task_loss(ctx, batch, out);
-  auto per_pixel = F::cross_entropy(out.logits, batch.labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
+  auto per_pixel = F::cross_entropy(out.logits, batch.labels,
+                                    F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
   auto weights = background_weights(batch.labels, pending_seen_.detach(), gamma_);
   auto valid = (batch.labels != 255).to(torch::kFloat);
   return (per_pixel * weights * valid).sum() / valid.sum().clamp_min(1);
@@ -100,7 +102,8 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
   }
   // Detector: foreground 1, background 0 against this step's prototype, fading out by the end.
   auto p = detect(f, prototypes_[ctx.step], h, w);
-  const double max_epochs = std::max(1.0, double(ctx.total_iterations) / std::max<int64_t>(1, ctx.iterations_per_epoch));
+  const double max_epochs =
+      std::max(1.0, double(ctx.total_iterations) / std::max<int64_t>(1, ctx.iterations_per_epoch));
   const double fade = std::max(0.0, 1.0 - std::exp(double(ctx.epoch) - max_epochs));
   auto target = (batch.labels > 0).to(torch::kFloat);
   terms.emplace_back("detector", fade * focal_loss(p, target, batch.labels != 255));
@@ -111,7 +114,8 @@ void BACS::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mo
       auto mask = ((batch.labels == 0) & (seen > 0.5)).to(torch::kFloat);
       auto mask_small = models::resize_nearest(mask, f.size(2), f.size(3)).unsqueeze(1);
       auto diff = (f - ctx.old_output->feature("decoder")).pow(2) * mask_small;
-      terms.emplace_back("feature_kd", feature_weight_ * diff.sum() / (mask_small.sum() * double(f.size(1))).clamp_min(1));
+      terms.emplace_back("feature_kd",
+                         feature_weight_ * diff.sum() / (mask_small.sum() * double(f.size(1))).clamp_min(1));
     }
   }
   der_->add_loss_terms(ctx, batch, out, terms);

@@ -3,9 +3,9 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <tuple>
 
 #include "cseg/core/error.h"
@@ -27,7 +27,8 @@ torch::Tensor onehot_bce(const torch::Tensor& x, const torch::Tensor& target) {
   auto valid = target != 255;
   auto safe = torch::where(valid, target, torch::zeros_like(target));
   auto onehot = F::one_hot(safe, c).permute({0, 3, 1, 2}).to(x.scalar_type());
-  auto per_pixel = F::binary_cross_entropy_with_logits(x, onehot, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
+  auto per_pixel = F::binary_cross_entropy_with_logits(
+                       x, onehot, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
                        .sum(1);
   auto n = valid.sum();
   return (per_pixel * valid).sum() / n.clamp_min(1);
@@ -269,8 +270,8 @@ torch::Tensor unbiased_kd(const torch::Tensor& x, const torch::Tensor& x_old) {
   if (fused(x)) return UnbiasedDistillation::apply(x, x_old);
   auto den = torch::logsumexp(x, 1);
   auto bg_and_new = c > c_old ? torch::cat({x.narrow(1, 0, 1), x.narrow(1, c_old, c - c_old)}, 1) : x.narrow(1, 0, 1);
-  auto log_bg = torch::logsumexp(bg_and_new, 1) - den;                    // [N, H, W]
-  auto log_old = x.narrow(1, 1, c_old - 1) - den.unsqueeze(1);            // [N, C_old-1, H, W]
+  auto log_bg = torch::logsumexp(bg_and_new, 1) - den;          // [N, H, W]
+  auto log_old = x.narrow(1, 1, c_old - 1) - den.unsqueeze(1);  // [N, C_old-1, H, W]
   auto q = torch::softmax(x_old, 1);
   auto per_pixel = (q.select(1, 0) * log_bg + (q.narrow(1, 1, c_old - 1) * log_old).sum(1)) / double(c_old);
   return -per_pixel.mean();
@@ -283,9 +284,12 @@ std::vector<std::pair<int64_t, int64_t>> pod_regions(int64_t s, int64_t len, int
   for (int64_t i = 0; i < s; ++i) {
     if (mode == PodRegions::reference) {
       const int64_t k = width / s, lo = i * k, hi = std::min((i + 1) * k, len);
-      CSEG_CHECK(hi > lo, "local POD with the reference's regions: a map {} wide has no room along an axis of {} for "
-                 "region {} of scale {} (squares of side {} / {} = {}; the reference computes NaN there); use the covering "
-                 "regions: drop pod_regions from method_options.plop.faithful", width, len, i, s, width, s, k);
+      CSEG_CHECK(
+          hi > lo,
+          "local POD with the reference's regions: a map {} wide has no room along an axis of {} for "
+          "region {} of scale {} (squares of side {} / {} = {}; the reference computes NaN there); use the covering "
+          "regions: drop pod_regions from method_options.plop.faithful",
+          width, len, i, s, width, s, k);
       r.emplace_back(lo, hi);
     } else {
       // [floor(i len / s), ceil((i+1) len / s)), never empty.
@@ -457,7 +461,8 @@ torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_m
   auto squared = (by_width.pow(2) * rows.count).sum({1, 2, 3}) + (by_height.pow(2) * columns.count.t()).sum({1, 2, 3});
   // The norm, with gradient 0 (not NaN) where two maps pool alike.
   auto nonzero = squared > 0;
-  auto norm = torch::where(nonzero, torch::where(nonzero, squared, torch::ones_like(squared)).sqrt(), torch::zeros_like(squared));
+  auto norm = torch::where(nonzero, torch::where(nonzero, squared, torch::ones_like(squared)).sqrt(),
+                           torch::zeros_like(squared));
   return norm.mean();
 }
 

@@ -16,7 +16,8 @@ int64_t DecoderHead::ensure(models::Segmenter& model) {
   }
   model.train(was_training);
   // Drawn on the CPU so that a seed gives the same head on every device.
-  weight = (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).to(on.device()).set_requires_grad(true);
+  weight =
+      (torch::randn({1, channels, 1, 1}) * std::sqrt(1.0 / double(channels))).to(on.device()).set_requires_grad(true);
   bias = torch::zeros({1}, on).set_requires_grad(true);
   return channels;
 }

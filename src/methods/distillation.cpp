@@ -1,11 +1,11 @@
 #include "cseg/methods/distillation.h"
 
 #include <fmt/ranges.h>
-#include "cseg/core/log.h"
 
 #include <cmath>
 
 #include "cseg/core/error.h"
+#include "cseg/core/log.h"
 #include "cseg/losses/losses.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/models/predictions.h"
@@ -57,7 +57,8 @@ ILT::ILT(Options o) : kd_weight_(o.real("kd_weight", 100.0)), feature_weight_(o.
 void ILT::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput& out, LossTerms& terms) {
   if (!ctx.old_output) return;
   terms.emplace_back("kd", kd_weight_ * lwf_kd(out.logits, ctx.old_output->logits));
-  terms.emplace_back("feature_kd", feature_weight_ * F::mse_loss(out.feature("encoder"), ctx.old_output->feature("encoder")));
+  terms.emplace_back("feature_kd",
+                     feature_weight_ * F::mse_loss(out.feature("encoder"), ctx.old_output->feature("encoder")));
 }
 
 MiB::MiB(Options o) : kd_weight_(o.real("kd_weight", 10.0)), init_(o.flag("init", true)) { o.finish(); }
@@ -100,11 +101,15 @@ void PLOP::on_step_begin(StepContext& ctx) {
     auto old_logits = ctx.old_model->forward(b.images).logits;
     add_to_entropy_histogram(hist, b.labels, old_logits, entropy(old_logits, ctx.num_classes, faithful_.entropy));
   });
-  thresholds_ = faithful_.median ? reference_median_thresholds(hist, threshold_min_) : median_thresholds(hist, threshold_min_);
+  thresholds_ =
+      faithful_.median ? reference_median_thresholds(hist, threshold_min_) : median_thresholds(hist, threshold_min_);
   if (!torch::isfinite(thresholds_).all().item<bool>())
-    log::warn("[plop] the reference's median gives non-finite thresholds ({}): inf accepts every pseudo-label of "
-                 "its class, NaN none, as in the reference",
-                 fmt::join(std::vector<float>(thresholds_.data_ptr<float>(), thresholds_.data_ptr<float>() + thresholds_.numel()), ", "));
+    log::warn(
+        "[plop] the reference's median gives non-finite thresholds ({}): inf accepts every pseudo-label of "
+        "its class, NaN none, as in the reference",
+        fmt::join(
+            std::vector<float>(thresholds_.data_ptr<float>(), thresholds_.data_ptr<float>() + thresholds_.numel()),
+            ", "));
 }
 
 torch::Tensor PLOP::entropy(const torch::Tensor& old_logits, int64_t num_classes, bool reference) {
@@ -174,7 +179,8 @@ torch::Tensor PLOP::reference_median_thresholds(const torch::Tensor& hist, doubl
 }
 
 std::pair<torch::Tensor, torch::Tensor> PLOP::pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
-                                                            const torch::Tensor& entropy, const torch::Tensor& thresholds) {
+                                                           const torch::Tensor& entropy,
+                                                           const torch::Tensor& thresholds) {
   auto old_pred = models::predicted_classes(old_logits);
   auto confident = entropy < thresholds.index({old_pred});
   auto bg = labels == 0;
@@ -191,9 +197,11 @@ torch::Tensor PLOP::task_loss(StepContext& ctx, const Batch& batch, const models
   if (ctx.step == 0 || !pseudo_ || !ctx.old_output) return Method::task_loss(ctx, batch, out);
   const auto& logits = out.logits;
   const auto& old_logits = ctx.old_output->logits;
-  auto [labels, factor] = pseudo_label(batch.labels, old_logits, entropy(old_logits, ctx.num_classes, faithful_.entropy),
-                                       thresholds_.to(logits.device()));
-  auto per_pixel = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
+  auto [labels, factor] =
+      pseudo_label(batch.labels, old_logits, entropy(old_logits, ctx.num_classes, faithful_.entropy),
+                   thresholds_.to(logits.device()));
+  auto per_pixel =
+      F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
   auto weighted = per_pixel * factor.view({-1, 1, 1});
   // The reference averages over every pixel (ignored ones add 0); cseg over the labelled ones.
   if (faithful_.ce_mean) return weighted.mean();
@@ -204,12 +212,15 @@ void PLOP::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOut
   if (!ctx.old_output) return;
   const auto regions = faithful_.pod_regions ? PodRegions::reference : PodRegions::covering;
   std::vector<torch::Tensor> losses;
-  for (const auto& tap : ctx.model->stage_taps()) losses.push_back(pod_weight_ * local_pod(ctx.old_output->feature(tap), out.feature(tap), {1, 2, 4}, regions));
+  for (const auto& tap : ctx.model->stage_taps())
+    losses.push_back(pod_weight_ * local_pod(ctx.old_output->feature(tap), out.feature(tap), {1, 2, 4}, regions));
   // Logits: the new classes' channels are summed into the background so the channel counts match.
   auto x = out.feature("logits_lowres");
   const int64_t c_old = ctx.num_old_classes;
-  auto merged = torch::cat({x.narrow(1, 0, 1) + x.narrow(1, c_old, x.size(1) - c_old).sum(1, true), x.narrow(1, 1, c_old - 1)}, 1);
-  losses.push_back(pod_logits_weight_ * local_pod(ctx.old_output->feature("logits_lowres"), merged, {1, 2, 4}, regions));
+  auto merged = torch::cat(
+      {x.narrow(1, 0, 1) + x.narrow(1, c_old, x.size(1) - c_old).sum(1, true), x.narrow(1, 1, c_old - 1)}, 1);
+  losses.push_back(pod_logits_weight_ *
+                   local_pod(ctx.old_output->feature("logits_lowres"), merged, {1, 2, 4}, regions));
   const double adaptive = std::sqrt(double(ctx.num_classes) / double(ctx.num_classes - ctx.num_old_classes));
   terms.emplace_back("pod", adaptive * torch::stack(losses).mean());
 }

@@ -105,8 +105,8 @@ void DKD::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutp
   const auto& old = *ctx.old_output;
   const int64_t old_classes = old.logits.size(1) - 1;  // the old model's classes but background
   if (old_classes <= 0) return;
-  terms.emplace_back("kd", kd_weight_ * soft_bce(out.logits.narrow(1, 1, old_classes),
-                                                 old.logits.narrow(1, 1, old_classes)));
+  terms.emplace_back("kd",
+                     kd_weight_ * soft_bce(out.logits.narrow(1, 1, old_classes), old.logits.narrow(1, 1, old_classes)));
   auto [pos, neg] = decompose(decoder, classifier_weight(*ctx.model).narrow(0, 1, old_classes));
   torch::Tensor pos_old, neg_old;
   {

@@ -4,14 +4,14 @@
 
 #include "cseg/core/error.h"
 #include "cseg/losses/losses.h"
+#include "cseg/methods/bacs.h"
+#include "cseg/methods/dft.h"
 #include "cseg/methods/distillation.h"
+#include "cseg/methods/dkd.h"
 #include "cseg/methods/regularizers.h"
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
-#include "cseg/methods/bacs.h"
-#include "cseg/methods/dft.h"
-#include "cseg/methods/dkd.h"
 
 namespace cseg::methods {
 
@@ -54,7 +54,8 @@ const std::vector<Entry>& registry() {
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},
-      {"latent_replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Latent, std::move(o)); }, true},
+      {"latent_replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Latent, std::move(o)); },
+       true},
   };
   return table;
 }

@@ -51,7 +51,8 @@ bool Options::flag(const std::string& key, bool fallback) {
   fail("config key '{}': expected true or false, got '{}'", where(key), *v);
 }
 
-std::string Options::choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
+std::string Options::choice(const std::string& key, const std::string& fallback,
+                            const std::vector<std::string>& allowed) {
   const std::string* v = raw(key);
   if (!v) return fallback;
   CSEG_CHECK(std::find(allowed.begin(), allowed.end(), *v) != allowed.end(), "config key '{}': '{}' is not one of {}",

@@ -93,11 +93,14 @@ void ParameterRegularizer::on_step_begin(StepContext& ctx) {
   updates_ = 0;
 }
 
-void ParameterRegularizer::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput&, LossTerms& terms) {
+void ParameterRegularizer::add_loss_terms(StepContext& ctx, const Batch&, const models::ModelOutput&,
+                                          LossTerms& terms) {
   if (ctx.step == 0) return;
   TensorMap importance;
-  if (kind_ == Kind::EWC) importance = normalized(old_fisher_);
-  else if (kind_ == Kind::PI) importance = normalized(old_score_);
+  if (kind_ == Kind::EWC)
+    importance = normalized(old_fisher_);
+  else if (kind_ == Kind::PI)
+    importance = normalized(old_score_);
   else {
     auto f = normalized(old_fisher_), s = normalized(old_score_);
     for (auto& [k, t] : f) importance[k] = s.count(k) ? t + s[k] : t;
@@ -173,7 +176,8 @@ void ParameterRegularizer::on_step_end(StepContext& ctx) {
     for (auto& [k, s] : score_) {
       auto prev = old_score_.find(k);
       auto pos = s.clamp_min(0);
-      old_score_[k] = prev != old_score_.end() && prev->second.sizes() == s.sizes() ? 0.5 * (pos + prev->second) : 0.5 * pos;
+      old_score_[k] =
+          prev != old_score_.end() && prev->second.sizes() == s.sizes() ? 0.5 * (pos + prev->second) : 0.5 * pos;
     }
   }
 }

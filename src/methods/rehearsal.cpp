@@ -1,10 +1,9 @@
 #include "cseg/methods/rehearsal.h"
 
-#include "cseg/core/log.h"
-
 #include <cmath>
 
 #include "cseg/core/error.h"
+#include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/models/predictions.h"
@@ -39,7 +38,8 @@ Rehearsal::Rehearsal(Kind kind, Options o, std::string owner) : kind_(kind), own
   if (kind == Kind::Replay || kind == Kind::Latent)
     ratio_mode_ = o.choice("ratio_mode", "fixed", {"fixed", "per_step", "adaptive", "focus_first"});
   if (kind == Kind::Latent) {
-    layer_ = o.choice("layer", "learning_to_downsample", {"learning_to_downsample", "global_feature_extractor", "feature_fusion"});
+    layer_ = o.choice("layer", "learning_to_downsample",
+                      {"learning_to_downsample", "global_feature_extractor", "feature_fusion"});
     freeze_ = o.flag("freeze", true);
   }
   const bool der = kind == Kind::DER || kind == Kind::DERpp;
@@ -63,8 +63,8 @@ std::string Rehearsal::name() const {
 
 double Rehearsal::replay_share(int step) const {
   if (ratio_mode_ == "per_step") return std::min(0.9, ratio_ * step);  // `ratio` per earlier step
-  if (ratio_mode_ == "adaptive") return 1.0 - 1.0 / (step + 1);          // every step seen gets 1/n
-  return ratio_;                                                          // fixed, focus_first
+  if (ratio_mode_ == "adaptive") return 1.0 - 1.0 / (step + 1);        // every step seen gets 1/n
+  return ratio_;                                                       // fixed, focus_first
 }
 
 std::vector<size_t> Rehearsal::draw_replay(const StepContext& ctx, int64_t batch_size, uint64_t salt) const {
@@ -105,7 +105,8 @@ void Rehearsal::add_latent_replay(StepContext& ctx, const Batch& batch, LossTerm
   if (idx.empty()) return;
   auto [latents, labels] = buffer_->latent_batch(idx, models::device_of(*ctx.model));
   auto logits = ctx.model->forward_from(layer_, latents, labels.size(1), labels.size(2));
-  terms.emplace_back("latent_replay", double(idx.size()) / double(batch.size()) * labelled_cross_entropy(logits, labels));
+  terms.emplace_back("latent_replay",
+                     double(idx.size()) / double(batch.size()) * labelled_cross_entropy(logits, labels));
 }
 
 void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const models::ModelOutput&, LossTerms& terms) {
@@ -128,7 +129,8 @@ void Rehearsal::add_loss_terms(StepContext& ctx, const Batch& batch, const model
   if (kind_ == Kind::DERpp) {
     std::vector<int64_t> seen;
     for (size_t i : idx) seen.push_back((*buffer_)[i].logits.size(0));
-    terms.emplace_back("der_ce", beta_ * labelled_cross_entropy(out.logits, der_ce_target(labels, seen, ctx.first_new_label > 0)));
+    terms.emplace_back(
+        "der_ce", beta_ * labelled_cross_entropy(out.logits, der_ce_target(labels, seen, ctx.first_new_label > 0)));
   }
 }
 
@@ -151,7 +153,8 @@ torch::Tensor selection_priority(const std::string& s, const torch::Tensor& logi
     const auto valid = (labels != 255).to(torch::kFloat);
     const auto count = valid.sum({1, 2}).clamp_min(1);
     if (s == "loss") {
-      auto ce = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
+      auto ce =
+          F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(255).reduction(torch::kNone));
       return ce.sum({1, 2}) / count;
     }
     auto right = (models::predicted_classes(logits) == labels).to(torch::kFloat) * valid;
@@ -194,7 +197,7 @@ void Rehearsal::on_step_end(StepContext& ctx) {
   std::string per_step;
   for (const auto& [s, n] : buffer_->per_step()) per_step += fmt::format(" step{}:{}", s, n);
   log::info("[{}] replay buffer: {} {}, {:.1f} MB ({})", owner_.empty() ? name() : owner_, buffer_->size(),
-               kind_ == Kind::Latent ? "latent states" : "crops", buffer_->bytes() / 1e6, per_step);
+            kind_ == Kind::Latent ? "latent states" : "crops", buffer_->bytes() / 1e6, per_step);
 }
 
 }  // namespace cseg::methods

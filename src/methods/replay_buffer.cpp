@@ -35,7 +35,8 @@ torch::Tensor bacs_importance(const torch::Tensor& logits, const torch::Tensor& 
   return -ce.flatten(1).mean(1);
 }
 
-std::vector<double> replacement_probabilities(const std::vector<double>& importance, const std::vector<double>& balance) {
+std::vector<double> replacement_probabilities(const std::vector<double>& importance,
+                                              const std::vector<double>& balance) {
   const size_t n = importance.size();
   CSEG_CHECK(n > 0 && balance.size() == n, "replacement_probabilities: {} importances, {} balances", n, balance.size());
   double mean_imp = 0, mean_bal = 0;
@@ -62,8 +63,7 @@ std::vector<double> replacement_probabilities(const std::vector<double>& importa
 ReplayBuffer::ReplayBuffer(Options o) : o_(std::move(o)) {
   CSEG_CHECK(o_.capacity >= 1, "replay memory must hold at least 1 image, got {}", o_.capacity);
   for (const auto& [v, allowed] : std::vector<std::pair<std::string, std::vector<std::string>>>{
-           {o_.policy, policy_names()},
-           {o_.selection, selection_names()}})
+           {o_.policy, policy_names()}, {o_.selection, selection_names()}})
     CSEG_CHECK(std::find(allowed.begin(), allowed.end(), v) != allowed.end(), "replay option '{}' is not one of {}", v,
                fmt::join(allowed, ", "));
 }
@@ -94,7 +94,9 @@ std::vector<size_t> ReplayBuffer::order(const std::vector<ReplayItem>& group) co
   } else if (o_.selection == "herding" && !group.empty() && group[0].embedding.defined()) {
     auto e = torch::stack([&] {
       std::vector<torch::Tensor> v;
-      for (const auto& it : group) v.push_back(torch::nn::functional::normalize(it.embedding.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+      for (const auto& it : group)
+        v.push_back(torch::nn::functional::normalize(it.embedding.to(torch::kFloat),
+                                                     torch::nn::functional::NormalizeFuncOptions().dim(0)));
       return v;
     }());
     auto mean = e.mean(0);
@@ -265,7 +267,8 @@ std::vector<size_t> ReplayBuffer::draw(size_t n, uint64_t seed, int only_step) c
   return idx;
 }
 
-std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices, torch::Device device) const {
+std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<size_t>& indices,
+                                                            torch::Device device) const {
   std::vector<torch::Tensor> images, labels;
   for (size_t i : indices) {
     CSEG_CHECK(items_[i].image.defined(), "replay buffer: item {} holds a latent state, not an image", i);
@@ -277,7 +280,7 @@ std::pair<torch::Tensor, torch::Tensor> ReplayBuffer::batch(const std::vector<si
 }
 
 std::pair<std::vector<torch::Tensor>, torch::Tensor> ReplayBuffer::latent_batch(const std::vector<size_t>& indices,
-                                                                              torch::Device device) const {
+                                                                                torch::Device device) const {
   CSEG_CHECK(!indices.empty(), "replay buffer: an empty latent batch");
   const size_t parts = items_[indices[0]].latents.size();
   std::vector<std::vector<torch::Tensor>> by_part(parts);
@@ -341,7 +344,8 @@ void ReplayBuffer::load(torch::serialize::InputArchive& a) {
       if (!a.try_read(p + "_latent" + std::to_string(k), latent)) break;
       it.latents.push_back(latent.cpu());
     }
-    CSEG_CHECK(it.image.defined() || !it.latents.empty(), "replay buffer item {} in the checkpoint has neither an image nor a latent state", i);
+    CSEG_CHECK(it.image.defined() || !it.latents.empty(),
+               "replay buffer item {} in the checkpoint has neither an image nor a latent state", i);
     a.read(p + "_label", it.label);
     it.label = it.label.cpu();
     a.read(p + "_meta", meta);

@@ -20,7 +20,8 @@ torch::Tensor labels_at(const torch::Tensor& labels, const torch::Tensor& featur
 
 /// The label values present, ascending.
 std::vector<int64_t> labels_present(const torch::Tensor& labels) {
-  auto u = std::get<0>(torch::_unique(labels.reshape({-1}), /*sorted=*/true)).to(torch::kCPU, torch::kLong).contiguous();
+  auto u =
+      std::get<0>(torch::_unique(labels.reshape({-1}), /*sorted=*/true)).to(torch::kCPU, torch::kLong).contiguous();
   return {u.data_ptr<int64_t>(), u.data_ptr<int64_t>() + u.numel()};
 }
 
@@ -75,7 +76,8 @@ std::pair<torch::Tensor, torch::Tensor> SDR::class_sums(const torch::Tensor& fea
   auto keep = (l > 0) & (l < num_classes);
   auto idx = l.index({keep});
   auto sums = torch::zeros({num_classes, d}, features.options()).index_add(0, idx, f.index({keep}));
-  auto counts = torch::zeros({num_classes}, features.options()).index_add(0, idx, torch::ones({idx.size(0)}, features.options()));
+  auto counts =
+      torch::zeros({num_classes}, features.options()).index_add(0, idx, torch::ones({idx.size(0)}, features.options()));
   return {sums, counts};
 }
 
@@ -203,8 +205,9 @@ torch::Tensor SDR::sparsity(const torch::Tensor& features, const torch::Tensor& 
   return (normalised.exp().sum(1) / (normalised.sum(1) + 1e-15)).mean();
 }
 
-torch::Tensor SDR::matching(const torch::Tensor& features, const torch::Tensor& located, const torch::Tensor& prototypes,
-                            const torch::Tensor& counts, int num_old_classes, const Faithful& faithful) {
+torch::Tensor SDR::matching(const torch::Tensor& features, const torch::Tensor& located,
+                            const torch::Tensor& prototypes, const torch::Tensor& counts, int num_old_classes,
+                            const Faithful& faithful) {
   auto zero = torch::zeros({}, features.options());
   if (!faithful.gather && !faithful.classes) {
     auto [sums, found_counts] = class_sums(features, located, num_old_classes);
@@ -221,10 +224,10 @@ torch::Tensor SDR::matching(const torch::Tensor& features, const torch::Tensor& 
   for (int64_t c : classes) {
     auto mask = located == c;
     // The reference reads the selected values as rows of D (channels mix at any batch size).
-    means.push_back(faithful.gather ? features.masked_select(mask.unsqueeze(1).expand_as(features))
-                                          .view({-1, features.size(1)})
-                                          .mean(0)
-                                    : class_features(features, mask, false).mean(1));
+    means.push_back(
+        faithful.gather
+            ? features.masked_select(mask.unsqueeze(1).expand_as(features)).view({-1, features.size(1)}).mean(0)
+            : class_features(features, mask, false).mean(1));
   }
   auto index = torch::tensor(classes, torch::TensorOptions().dtype(torch::kLong).device(features.device()));
   return F::mse_loss(torch::stack(means), prototypes.index({index}));
@@ -251,7 +254,8 @@ void SDR::add_loss_terms(StepContext& ctx, const Batch& batch, const models::Mod
   const auto mode = ctx.scenario ? ctx.scenario->mode() : scenarios::Mode::Sequential;
   auto labels = labels_at(batch.labels, f);
   if (!prototypes_.defined()) {
-    prototypes_ = torch::zeros({k, f.size(1)}, torch::TensorOptions().device(f.device()));  // float32 under autocast too
+    prototypes_ =
+        torch::zeros({k, f.size(1)}, torch::TensorOptions().device(f.device()));  // float32 under autocast too
     counts_ = torch::zeros({k}, prototypes_.options());
   }
   // Running prototypes of this batch's classes, updated before the terms below use them.

@@ -111,10 +111,11 @@ std::pair<torch::Tensor, torch::Tensor> SSUL::targets(const torch::Tensor& label
 torch::Tensor SSUL::task_loss(StepContext& ctx, const Batch& batch, const models::ModelOutput& out) {
   CSEG_CHECK(batch.saliency.defined(), "ssul: the batch has no saliency maps");
   auto all = torch::cat({out.logits, unknown_logits(out)}, 1);
-  auto [onehot, valid] = targets(batch.labels, batch.saliency.to(torch::kLong),
-                                 ctx.old_output ? ctx.old_output->logits : torch::Tensor(), ctx.num_classes,
-                                 pseudo_threshold_);
-  auto bce = F::binary_cross_entropy_with_logits(all, onehot, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+  auto [onehot, valid] =
+      targets(batch.labels, batch.saliency.to(torch::kLong), ctx.old_output ? ctx.old_output->logits : torch::Tensor(),
+              ctx.num_classes, pseudo_threshold_);
+  auto bce = F::binary_cross_entropy_with_logits(all, onehot,
+                                                 F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
   auto mask = valid.unsqueeze(1).to(torch::kFloat);
   return (bce * mask).sum() / (mask.sum() * double(all.size(1))).clamp_min(1);
 }

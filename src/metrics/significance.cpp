@@ -43,8 +43,8 @@ double beta_fraction(double a, double b, double x) {
 double incomplete_beta(double a, double b, double x) {
   if (x <= 0) return 0;
   if (x >= 1) return 1;
-  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
-                                b * std::log1p(-x));
+  const double front =
+      std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x));
   if (x < (a + 1) / (a + b + 2)) return front * beta_fraction(a, b, x) / a;
   return 1 - front * beta_fraction(b, a, 1 - x) / b;  // symmetry: I_x(a,b) = 1 - I_{1-x}(b,a)
 }
@@ -72,8 +72,8 @@ double student_t_two_sided_p(double t, double df) {
 }
 
 TTest paired_t_test(const std::vector<double>& a, const std::vector<double>& b) {
-  CSEG_CHECK(a.size() == b.size() && a.size() >= 2, "paired t-test: needs two samples of equal size >= 2 (got {} and {})",
-             a.size(), b.size());
+  CSEG_CHECK(a.size() == b.size() && a.size() >= 2,
+             "paired t-test: needs two samples of equal size >= 2 (got {} and {})", a.size(), b.size());
   std::vector<double> d(a.size());
   for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
   TTest r;

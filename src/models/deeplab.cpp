@@ -166,8 +166,10 @@ DeepLab::DeepLab(DeepLabOptions options) : options_(std::move(options)) {
   CSEG_CHECK(options_.eval_pooling >= 0, "DeepLab eval_pooling must be >= 0 (0: the whole map), got {}",
              options_.eval_pooling);
   if (options_.aspp_rates.empty()) {  // at stride 8 the MiB codebase's third rate is 32, torchvision's 36
-    if (options_.output_stride == 16) options_.aspp_rates = {6, 12, 18};
-    else options_.aspp_rates = mib ? std::vector<int>{12, 24, 32} : std::vector<int>{12, 24, 36};
+    if (options_.output_stride == 16)
+      options_.aspp_rates = {6, 12, 18};
+    else
+      options_.aspp_rates = mib ? std::vector<int>{12, 24, 32} : std::vector<int>{12, 24, 36};
   }
   ResNetOptions r;
   r.depth = options_.depth;
@@ -205,7 +207,9 @@ void DeepLab::add_head(int num_new) {
 std::vector<Segmenter::HeadAlias> DeepLab::head_aliases() const {
   // The MiB codebases keep a list of per-step heads (`cls.<k>`): the importer joins them into one
   // `cls.0`, split here over this model's heads.
-  const char* single = options_.layout == DeepLabLayout::mib ? "cls.0" : options_.plus ? "classifier.classifier.3" : "classifier.4";
+  const char* single = options_.layout == DeepLabLayout::mib ? "cls.0"
+                       : options_.plus                       ? "classifier.classifier.3"
+                                                             : "classifier.4";
   std::vector<HeadAlias> a{{single, "classifier.heads"}};
   if (options_.aux) a.push_back({"aux_classifier.4", "aux_classifier.heads"});
   return a;
@@ -234,8 +238,8 @@ ModelOutput DeepLab::forward(const torch::Tensor& x) {
     out.aux_logits = resize_to(run_heads(aux_heads_, aux_classifier_->as<AuxHeadImpl>()->forward(f.out[2])), h, w);
   if (feature_taps_)
     out.features = {{"stem", f.stem},     {"layer1", f.pre[0]}, {"layer2", f.pre[1]},
-                    {"layer3", f.pre[2]}, {"layer4", f.pre[3]}, {"encoder", f.out[3]}, {"aspp", aspp},
-                    {"decoder", decoded}, {"logits_lowres", lowres}};
+                    {"layer3", f.pre[2]}, {"layer4", f.pre[3]}, {"encoder", f.out[3]},
+                    {"aspp", aspp},       {"decoder", decoded}, {"logits_lowres", lowres}};
   return out;
 }
 

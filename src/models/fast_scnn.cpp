@@ -27,8 +27,8 @@ Seq conv_bn_relu(int in, int out, int k, int stride = 1, int pad = 0) {
 
 /// _DSConv: depthwise 3x3 + pointwise 1x1, each with BN and ReLU.
 Seq ds_conv(int dw, int out, int stride = 1) {
-  return named_conv(seq(conv(dw, dw, 3, stride, 1, dw), BatchNorm2d(dw), nn::ReLU(true),
-                                   conv(dw, out, 1), BatchNorm2d(out), nn::ReLU(true)));
+  return named_conv(seq(conv(dw, dw, 3, stride, 1, dw), BatchNorm2d(dw), nn::ReLU(true), conv(dw, out, 1),
+                        BatchNorm2d(out), nn::ReLU(true)));
 }
 
 /// _DWConv: depthwise 3x3 with BN and ReLU.
@@ -43,7 +43,7 @@ torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) { return resi
 struct LinearBottleneckImpl : nn::Module {
   LinearBottleneckImpl(int in, int out, int t, int stride) : shortcut(stride == 1 && in == out) {
     block = register_module("block", seq(conv_bn_relu(in, in * t, 1), dw_conv(in * t, in * t, stride),
-                                                    conv(in * t, out, 1), BatchNorm2d(out)));
+                                         conv(in * t, out, 1), BatchNorm2d(out)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto out = block->forward(x);
@@ -57,7 +57,8 @@ TORCH_MODULE(LinearBottleneck);
 struct PyramidPoolingImpl : nn::Module {
   PyramidPoolingImpl(int in, int out) {
     const int inter = in / 4;
-    for (int i = 0; i < 4; ++i) branches.push_back(register_module("conv" + std::to_string(i + 1), conv_bn_relu(in, inter, 1)));
+    for (int i = 0; i < 4; ++i)
+      branches.push_back(register_module("conv" + std::to_string(i + 1), conv_bn_relu(in, inter, 1)));
     proj = register_module("out", conv_bn_relu(in * 2, out, 1));
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -126,7 +127,8 @@ FastScnn::FastScnn(FastScnnOptions options) : options_(std::move(options)) {
   CSEG_CHECK(!options_.heads.empty(), "Fast-SCNN needs at least one classifier head");
   learning_to_downsample_ = register_module(
       "learning_to_downsample",
-      named({{"conv", conv_bn_relu(3, 32, 3, 2)}, {"dsconv1", ds_conv(32, 48, 2)}, {"dsconv2", ds_conv(48, 64, 2)}}).ptr());
+      named({{"conv", conv_bn_relu(3, 32, 3, 2)}, {"dsconv1", ds_conv(32, 48, 2)}, {"dsconv2", ds_conv(48, 64, 2)}})
+          .ptr());
   global_feature_extractor_ = register_module("global_feature_extractor", GlobalFeatureExtractor().ptr());
   feature_fusion_ = register_module("feature_fusion", FeatureFusion(64, 128, 128).ptr());
   auto classifier = Classifier(128);
@@ -135,8 +137,8 @@ FastScnn::FastScnn(FastScnnOptions options) : options_(std::move(options)) {
   heads_ = classifier->register_module("heads", nn::ModuleList());
   for (int n : options_.heads) heads_->push_back(conv(128, n, 1, 1, 0, 1, true));
   if (options_.aux) {
-    auxlayer_ = register_module("auxlayer", nn::Sequential(conv(64, 32, 3, 1, 1), BatchNorm2d(32), nn::ReLU(true),
-                                                           nn::Dropout(0.1)));
+    auxlayer_ = register_module(
+        "auxlayer", nn::Sequential(conv(64, 32, 3, 1, 1), BatchNorm2d(32), nn::ReLU(true), nn::Dropout(0.1)));
     aux_heads_ = register_module("aux_heads", nn::ModuleList());
     for (int n : options_.heads) aux_heads_->push_back(conv(32, n, 1, 1, 0, 1, true));
   }
@@ -183,9 +185,12 @@ ModelOutput FastScnn::forward(const torch::Tensor& x) {
     out.aux_logits = resize(run_heads(aux_heads_, a), h, w);
   }
   if (feature_taps_)
-    out.features = {{"learning_to_downsample", higher}, {"global_feature_extractor", global},
-                    {"feature_fusion", fused}, {"decoder", decoded},
-                    {"encoder", global}, {"logits_lowres", lowres}};
+    out.features = {{"learning_to_downsample", higher},
+                    {"global_feature_extractor", global},
+                    {"feature_fusion", fused},
+                    {"decoder", decoded},
+                    {"encoder", global},
+                    {"logits_lowres", lowres}};
   return out;
 }
 
@@ -208,12 +213,11 @@ torch::Tensor FastScnn::forward_from(const std::string& layer, const std::vector
     fused = latents[0];
   } else {
     const auto& higher = latents[0];
-    auto global = layer == "global_feature_extractor"
-                      ? latents[1]
-                      : stage(1, *global_feature_extractor_, [&] {
-                          return global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher);
-                        });
-    fused = stage(2, *feature_fusion_, [&] { return feature_fusion_->as<FeatureFusionImpl>()->forward(higher, global); });
+    auto global = layer == "global_feature_extractor" ? latents[1] : stage(1, *global_feature_extractor_, [&] {
+      return global_feature_extractor_->as<GlobalFeatureExtractorImpl>()->forward(higher);
+    });
+    fused =
+        stage(2, *feature_fusion_, [&] { return feature_fusion_->as<FeatureFusionImpl>()->forward(higher, global); });
   }
   auto* cls = classifier_->as<ClassifierImpl>();
   auto decoded = cls->dsconv2->forward(cls->dsconv1->forward(fused));

@@ -36,8 +36,9 @@ void fold(ConvImpl& conv, const NormView& n) {
 }  // namespace
 
 int fold_batch_norm(torch::nn::Module& model) {
-  CSEG_CHECK(!model.is_training(), "fold_batch_norm: put the model in eval mode first (its batch norms must use "
-                                   "their running statistics)");
+  CSEG_CHECK(!model.is_training(),
+             "fold_batch_norm: put the model in eval mode first (its batch norms must use "
+             "their running statistics)");
   int count = 0;
   auto visit = [&](torch::nn::Module& parent) {
     auto children = parent.children();

@@ -1,8 +1,7 @@
 #include "cseg/models/layers.h"
 
-#include "cseg/distributed/sync_batch_norm.h"
-
 #include "cseg/core/error.h"
+#include "cseg/distributed/sync_batch_norm.h"
 #include "cseg/models/cost.h"
 
 namespace nn = torch::nn;
@@ -95,7 +94,8 @@ nn::AnyModule norm_layer(Norm norm, int channels) {
 }
 
 nn::AnyModule activation(Norm norm) {
-  if (norm == Norm::bn_leaky) return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.01).inplace(true)));
+  if (norm == Norm::bn_leaky)
+    return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.01).inplace(true)));
   return nn::AnyModule(nn::ReLU(true));
 }
 
@@ -118,10 +118,9 @@ Seq conv_norm_act(Norm norm, int in, int out, int k, int stride, int pad, int di
 
 torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w, bool align_corners) {
   if (x.size(2) == h && x.size(3) == w) return x;
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(align_corners));
+  return F::interpolate(
+      x,
+      F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(align_corners));
 }
 
 torch::Tensor resize_nearest(const torch::Tensor& maps, int64_t h, int64_t w) {

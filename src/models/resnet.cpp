@@ -110,8 +110,10 @@ ResNetImpl::ResNetImpl(ResNetOptions options) : options_(options) {
       const int d = b == 0 && !options_.dilate_first_block ? previous_dilation : dilation;
       const int s = b == 0 ? stride : 1;
       std::shared_ptr<ResBlockImpl> block;
-      if (bottleneck) block = std::make_shared<BottleneckImpl>(n, in, planes, s, d);
-      else block = std::make_shared<BasicBlockImpl>(n, in, planes, s, d);
+      if (bottleneck)
+        block = std::make_shared<BottleneckImpl>(n, in, planes, s, d);
+      else
+        block = std::make_shared<BasicBlockImpl>(n, in, planes, s, d);
       layer->push_back(std::to_string(b), block);
       layers_[l].push_back(block);
       in = planes * expansion;

@@ -79,7 +79,8 @@ UNet::UNet(UNetOptions options) : options_(std::move(options)) {
   const Norm n = options_.norm;
   down_.push_back(register_module("inc", DoubleConv(n, 3, c, c).ptr()));
   const int widths[5] = {c, 2 * c, 4 * c, 8 * c, 16 * c / factor};
-  for (int k = 1; k <= 4; ++k) down_.push_back(register_module("down" + std::to_string(k), Down(n, widths[k - 1], widths[k]).ptr()));
+  for (int k = 1; k <= 4; ++k)
+    down_.push_back(register_module("down" + std::to_string(k), Down(n, widths[k - 1], widths[k]).ptr()));
   for (int k = 1; k <= 4; ++k) {
     const int in = (16 * c) >> (k - 1);
     const int out = k == 4 ? c : ((8 * c) >> (k - 1)) / factor;

@@ -55,9 +55,10 @@ class FmnistPhotos : public ClassificationImages {
     draw(held_out_.at(i), core::mix_seed(0x4E1D0ull, uint64_t(held_out_.at(i))), rgb);
   }
   std::string describe() const override {
-    return fmt::format("Fashion-MNIST train photos in {} drawn as scene items at {}x{} ({} classes, {} to train, {} "
-                       "held out)", dir_, options_.size, options_.size, class_names_.size(), train_.size(),
-                       held_out_.size());
+    return fmt::format(
+        "Fashion-MNIST train photos in {} drawn as scene items at {}x{} ({} classes, {} to train, {} "
+        "held out)",
+        dir_, options_.size, options_.size, class_names_.size(), train_.size(), held_out_.size());
   }
 
  private:
@@ -74,13 +75,16 @@ class FmnistPhotos : public ClassificationImages {
 class ClassFolders : public ClassificationImages {
  public:
   explicit ClassFolders(const config::PretrainDataConfig& d) : d_(d) {
-    CSEG_CHECK(fs::is_directory(d.root), "pretraining folder '{}' does not exist (expected root/<class>/*.jpg)", d.root);
+    CSEG_CHECK(fs::is_directory(d.root), "pretraining folder '{}' does not exist (expected root/<class>/*.jpg)",
+               d.root);
     std::vector<fs::path> classes;
     for (const auto& e : fs::directory_iterator(d.root))
       if (e.is_directory()) classes.push_back(e.path());
     std::sort(classes.begin(), classes.end());
-    CSEG_CHECK(classes.size() >= 2, "pretraining folder '{}' has {} class folder(s); at least 2 are needed "
-               "(root/<class>/*.jpg)", d.root, classes.size());
+    CSEG_CHECK(classes.size() >= 2,
+               "pretraining folder '{}' has {} class folder(s); at least 2 are needed "
+               "(root/<class>/*.jpg)",
+               d.root, classes.size());
     for (size_t c = 0; c < classes.size(); ++c) {
       std::vector<std::string> files;
       for (const auto& e : fs::directory_iterator(classes[c])) {
@@ -90,8 +94,10 @@ class ClassFolders : public ClassificationImages {
         if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp") files.push_back(e.path().string());
       }
       std::sort(files.begin(), files.end());
-      CSEG_CHECK(files.size() >= 2, "class folder '{}' has {} image(s) (.jpg, .jpeg, .png, .bmp); at least 2 are "
-                 "needed, one to train and one held out", classes[c].string(), files.size());
+      CSEG_CHECK(files.size() >= 2,
+                 "class folder '{}' has {} image(s) (.jpg, .jpeg, .png, .bmp); at least 2 are "
+                 "needed, one to train and one held out",
+                 classes[c].string(), files.size());
       class_names_.push_back(classes[c].filename().string());
       const size_t keep = files.size() - held_out_count(files.size(), d.held_out);
       for (size_t k = 0; k < files.size(); ++k) {

@@ -1,7 +1,6 @@
 #include "cseg/pretrain/pretrain.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include "cseg/core/log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include "cseg/core/device.h"
 #include "cseg/core/error.h"
 #include "cseg/core/files.h"
+#include "cseg/core/log.h"
 #include "cseg/core/runtime.h"
 #include "cseg/data/class_index.h"
 #include "cseg/engine/checkpoint.h"
@@ -61,9 +61,11 @@ double held_out_top1(models::Segmenter& model, torch::nn::Linear& fc, const Clas
   for (size_t start = 0; start < n; start += b) {
     std::vector<size_t> which(std::min(b, n - start));
     std::iota(which.begin(), which.end(), start);
-    auto x = load_batch(images, cfg.data, which, [&](size_t i, uint8_t* p) { images.held_out_image(i, p); }, threads);
+    auto x = load_batch(
+        images, cfg.data, which, [&](size_t i, uint8_t* p) { images.held_out_image(i, p); }, threads);
     auto predicted = classify(model, fc, x.to(device)).argmax(1).cpu();
-    for (size_t i = 0; i < which.size(); ++i) right += predicted[int64_t(i)].item<int64_t>() == images.held_out_label(which[i]);
+    for (size_t i = 0; i < which.size(); ++i)
+      right += predicted[int64_t(i)].item<int64_t>() == images.held_out_label(which[i]);
   }
   model.train();
   fc->train();
@@ -84,8 +86,10 @@ void save_encoder(const std::string& path, models::Segmenter& model) {
     m.write(child.key(), a);
     ++children;
   }
-  CSEG_CHECK(children == int(model.backbone_prefixes().size()), "pretrain: the model's backbone prefixes ({}) are not "
-             "all modules of it", fmt::join(model.backbone_prefixes(), ", "));
+  CSEG_CHECK(children == int(model.backbone_prefixes().size()),
+             "pretrain: the model's backbone prefixes ({}) are not "
+             "all modules of it",
+             fmt::join(model.backbone_prefixes(), ", "));
   root.write("model", m);
   engine::save_archive(root, path);
 }
@@ -121,8 +125,10 @@ Counters load_state(const std::string& path, models::Segmenter& model, torch::nn
   try {
     in.load_from(path, device);
   } catch (const std::exception&) {
-    fail("pretraining checkpoint '{}' cannot be read (truncated, or not a cseg pretraining checkpoint); delete it to "
-         "start the run again", path);
+    fail(
+        "pretraining checkpoint '{}' cannot be read (truncated, or not a cseg pretraining checkpoint); delete it to "
+        "start the run again",
+        path);
   }
   Counters c;
   torch::Tensor t;
@@ -157,7 +163,9 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
 
 }  // namespace
 
-std::string encoder_weights(const config::PretrainConfig& cfg) { return (fs::path(cfg.output_dir) / "encoder.pt").string(); }
+std::string encoder_weights(const config::PretrainConfig& cfg) {
+  return (fs::path(cfg.output_dir) / "encoder.pt").string();
+}
 
 nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   const fs::path out(cfg.output_dir);
@@ -167,7 +175,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     CSEG_CHECK(!done.is_discarded(), "'{}' is not valid JSON; delete the folder {} to pretrain again",
                results_path.string(), cfg.output_dir);
     log::info("pretraining '{}' is done: {} (held-out top-1 {:.2f} %)", cfg.name, encoder_weights(cfg),
-                 100 * done.value("top1", 0.0));
+              100 * done.value("top1", 0.0));
     return done;
   }
   const auto device = core::parse_device(cfg.device);
@@ -216,7 +224,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     log::info("pretraining '{}': resuming at iteration {}/{}", cfg.name, c.iteration, total);
   }
   log::info("pretraining '{}': {} iterations of batch {} ({} per epoch), lr {}", cfg.name, total, batch, per_epoch,
-               cfg.optim.lr);
+            cfg.optim.lr);
   model->train();
   fc->train();
   logging::Progress progress(fmt::format("pretrain {}", cfg.name), total, cfg.train.log_every);
@@ -233,24 +241,26 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
     std::vector<size_t> which(order.begin() + b * batch, order.begin() + (b + 1) * batch);
     torch::Tensor labels = torch::empty({batch}, torch::kLong);
     for (int64_t i = 0; i < batch; ++i) labels[i] = images->train_label(which[size_t(i)]);
-    auto x = load_batch(*images, cfg.data, which,
-                        [&](size_t i, uint8_t* p) { images->train_image(i, core::mix_seed(cfg.seed, uint64_t(epoch), i), p); },
-                        threads);
+    auto x = load_batch(
+        *images, cfg.data, which,
+        [&](size_t i, uint8_t* p) { images->train_image(i, core::mix_seed(cfg.seed, uint64_t(epoch), i), p); },
+        threads);
     const double f = engine::lr_factor(cfg.optim, c.iteration, total);  // as segmentation training schedules it
     for (size_t g = 0; g < lrs.size(); ++g) engine::set_group_lr(optimizer, g, lrs[g] * f);
     auto loss = torch::nn::functional::cross_entropy(classify(*model, fc, x.to(device)), labels.to(device));
     optimizer.zero_grad();
     loss.backward();
     const double lv = loss.item<double>();
-    CSEG_CHECK(std::isfinite(lv), "pretraining '{}' iteration {}: the loss is {} (learning rate {} too high?)", cfg.name,
-               c.iteration, lv, lrs[0] * f);
+    CSEG_CHECK(std::isfinite(lv), "pretraining '{}' iteration {}: the loss is {} (learning rate {} too high?)",
+               cfg.name, c.iteration, lv, lrs[0] * f);
     optimizer.step();
     ++c.iteration;
     loss_avg = c.iteration == 1 ? lv : 0.95 * loss_avg + 0.05 * lv;
     progress.update(c.iteration, fmt::format("loss {:.4f}", loss_avg));
     if (c.iteration % cfg.train.log_every == 0 || c.iteration == total)
-      core::append_line(metrics, nlohmann::json{{"iteration", c.iteration}, {"epoch", epoch}, {"lr", lrs[0] * f},
-                                                {"loss", lv}}.dump());
+      core::append_line(
+          metrics,
+          nlohmann::json{{"iteration", c.iteration}, {"epoch", epoch}, {"lr", lrs[0] * f}, {"loss", lv}}.dump());
     if (c.iteration % eval_every == 0 || c.iteration == total) {
       c.top1 = held_out_top1(*model, fc, *images, cfg, device, threads);
       core::append_line(metrics, nlohmann::json{{"iteration", c.iteration}, {"held_out_top1", c.top1}}.dump());
@@ -278,7 +288,7 @@ nlohmann::json run_pretraining(const config::PretrainConfig& cfg) {
   core::write_text_atomic(results_path.string(), results.dump(2) + "\n");
   save_encoder(encoder_weights(cfg), *model);  // last: its presence marks the run finished
   log::info("pretraining '{}' done: held-out top-1 {:.2f} % (chance {:.2f} %), encoder weights {}", cfg.name,
-               100 * c.top1, 100.0 / classes, encoder_weights(cfg));
+            100 * c.top1, 100.0 / classes, encoder_weights(cfg));
   return results;
 }
 

@@ -77,8 +77,7 @@ nlohmann::json method_entry(const std::string& name, std::vector<const engine::M
       if (k >= int(steps.size())) continue;
       const auto& s = steps[k];
       for (const char* key : {"miou", "miou_old", "miou_new", "hiou"}) v[key].push_back(number(s["test"][key]));
-      for (const char* key : {"train_seconds", "images_per_second", "peak_rss_mb"})
-        v[key].push_back(number(s, key));
+      for (const char* key : {"train_seconds", "images_per_second", "peak_rss_mb"}) v[key].push_back(number(s, key));
       const auto& iou = s["test"]["per_class_iou"];
       for (int c = 0; c < num_classes; ++c) per_class[c].push_back(c < int(iou.size()) ? number(iou[c]) : std::nan(""));
     }
@@ -263,7 +262,8 @@ nlohmann::json collect_report(const std::vector<std::string>& paths, const std::
         {"methods", fmt::format("{}", fmt::join(methods, ", "))},
         {"seeds", fmt::format("{}", fmt::join(seeds, ", "))},
         {"steps", fmt::format("{} ({} classes in all)", num_steps, class_names.size())},
-        {"step 0 training", fmt::format("{} images, {} iterations", s0.value("train_images", 0), s0.value("iterations", 0))},
+        {"step 0 training",
+         fmt::format("{} images, {} iterations", s0.value("train_images", 0), s0.value("iterations", 0))},
         {"results", fs::path(ref->file).parent_path().string()},
     });
     // The experiment folder (parent of the method folder) keeps the resolved config and command.

@@ -10,9 +10,8 @@ namespace {
 /// The label protocols by name (several codebases share one: sdr is MiB's, continuum PLOP's).
 const std::vector<std::pair<const char*, Protocol>>& protocol_table() {
   static const std::vector<std::pair<const char*, Protocol>> table{
-      {"mib", Protocol::Mib},       {"sdr", Protocol::Mib},
-      {"mibv2", Protocol::MibV2},   {"plop", Protocol::Plop},
-      {"continuum", Protocol::Plop}, {"cssegmentation", Protocol::CSSegmentation},
+      {"mib", Protocol::Mib},   {"sdr", Protocol::Mib},        {"mibv2", Protocol::MibV2},
+      {"plop", Protocol::Plop}, {"continuum", Protocol::Plop}, {"cssegmentation", Protocol::CSSegmentation},
       {"ssul", Protocol::Ssul}};
   return table;
 }
@@ -107,8 +106,8 @@ std::vector<size_t> Scenario::train_images(int step, const std::vector<data::Lab
     const bool keep = mode_ == Mode::Overlap ? has_current : (has_current && !has_future);
     if (keep) out.push_back(i);
   }
-  CSEG_CHECK(!out.empty(), "scenario step {} (dataset classes {}) has no training images ({} mode)",
-             step, fmt::join(steps_[step], ","), to_string(mode_));
+  CSEG_CHECK(!out.empty(), "scenario step {} (dataset classes {}) has no training images ({} mode)", step,
+             fmt::join(steps_[step], ","), to_string(mode_));
   return out;
 }
 
@@ -117,9 +116,12 @@ LabelMap Scenario::train_labels(int step) const {
   m.fill(255);
   for (int d = 0; d < 255; ++d) {
     if (position_[d] < 0) continue;
-    if (d == 0 || step_of_[d] == step) m[d] = static_cast<uint8_t>(position_[d]);
-    else if (step_of_[d] < step) m[d] = mode_ == Mode::Sequential ? static_cast<uint8_t>(position_[d]) : 0;
-    else m[d] = 0;  // future classes are background now: the background shift
+    if (d == 0 || step_of_[d] == step)
+      m[d] = static_cast<uint8_t>(position_[d]);
+    else if (step_of_[d] < step)
+      m[d] = mode_ == Mode::Sequential ? static_cast<uint8_t>(position_[d]) : 0;
+    else
+      m[d] = 0;  // future classes are background now: the background shift
   }
   m[255] = protocol_ == Protocol::Mib ? 0 : 255;
   return m;
@@ -158,8 +160,7 @@ std::vector<size_t> Scenario::eval_images(int step, const std::vector<data::Labe
     }
     if ((all || has_seen_fg) && !(drop_future && has_future)) out.push_back(i);
   }
-  CSEG_CHECK(!out.empty(), "scenario step {}: no evaluation images under protocol {}", step,
-             to_string(protocol_));
+  CSEG_CHECK(!out.empty(), "scenario step {}: no evaluation images under protocol {}", step, to_string(protocol_));
   return out;
 }
 
@@ -169,8 +170,10 @@ LabelMap Scenario::eval_labels(int step) const {
   const bool future_is_bg = protocol_ == Protocol::Plop || protocol_ == Protocol::CSSegmentation;
   for (int d = 0; d < 255; ++d) {
     if (position_[d] < 0) continue;
-    if (is_seen(d, step)) m[d] = static_cast<uint8_t>(position_[d]);
-    else m[d] = future_is_bg ? 0 : 255;
+    if (is_seen(d, step))
+      m[d] = static_cast<uint8_t>(position_[d]);
+    else
+      m[d] = future_is_bg ? 0 : 255;
   }
   return m;
 }

@@ -90,15 +90,14 @@ void validate_steps(const TaskSteps& steps, int num_classes, const std::string& 
   for (size_t k = 0; k < steps.size(); ++k) {
     CSEG_CHECK(!steps[k].empty(), "{}: step {} has no classes", what, k);
     for (int c : steps[k]) {
-      CSEG_CHECK(c >= 0 && c < num_classes, "{}: class {} in step {} is outside 0..{}", what, c, k,
-                 num_classes - 1);
+      CSEG_CHECK(c >= 0 && c < num_classes, "{}: class {} in step {} is outside 0..{}", what, c, k, num_classes - 1);
       CSEG_CHECK(seen.insert(c).second, "{}: class {} appears in more than one step", what, c);
     }
   }
-  CSEG_CHECK(seen.count(0) && std::count(steps[0].begin(), steps[0].end(), 0),
-             "{}: background 0 must belong to step 0", what);
-  CSEG_CHECK(static_cast<int>(seen.size()) == num_classes,
-             "{}: the steps cover {} of the dataset's {} classes", what, seen.size(), num_classes);
+  CSEG_CHECK(seen.count(0) && std::count(steps[0].begin(), steps[0].end(), 0), "{}: background 0 must belong to step 0",
+             what);
+  CSEG_CHECK(static_cast<int>(seen.size()) == num_classes, "{}: the steps cover {} of the dataset's {} classes", what,
+             seen.size(), num_classes);
 }
 
 TaskSteps resolve_task(const std::string& dataset, const std::string& task, int num_classes) {
@@ -111,8 +110,8 @@ TaskSteps resolve_task(const std::string& dataset, const std::string& task, int 
     std::iota(steps[0].begin(), steps[0].end(), 0);
   }
   if (steps.empty()) {
-    CSEG_CHECK(!task.empty() && task.find('-') != std::string::npos,
-               "unknown task '{}' for dataset {}; known: {}", task, dataset, known_tasks(dataset));
+    CSEG_CHECK(!task.empty() && task.find('-') != std::string::npos, "unknown task '{}' for dataset {}; known: {}",
+               task, dataset, known_tasks(dataset));
     std::vector<int> sizes = parse_ints(task, '-', what);
     CSEG_CHECK(sizes.size() >= 2 && std::all_of(sizes.begin(), sizes.end(), [](int s) { return s > 0; }),
                "{}: expected a-b or a-b-c... with positive sizes; known: {}", what, known_tasks(dataset));
@@ -120,14 +119,13 @@ TaskSteps resolve_task(const std::string& dataset, const std::string& task, int 
     std::vector<int> blocks{sizes[0]};
     if (sizes.size() == 2) {
       CSEG_CHECK(sizes[0] < fg && (fg - sizes[0]) % sizes[1] == 0,
-                 "{}: {} foreground classes do not split into {} then blocks of {}", what, fg,
-                 sizes[0], sizes[1]);
+                 "{}: {} foreground classes do not split into {} then blocks of {}", what, fg, sizes[0], sizes[1]);
       for (int left = fg - sizes[0]; left > 0; left -= sizes[1]) blocks.push_back(sizes[1]);
     } else {
       blocks = sizes;
       int total = std::accumulate(sizes.begin(), sizes.end(), 0);
-      CSEG_CHECK(total == fg, "{}: the blocks add up to {} classes but the dataset has {} foreground classes",
-                 what, total, fg);
+      CSEG_CHECK(total == fg, "{}: the blocks add up to {} classes but the dataset has {} foreground classes", what,
+                 total, fg);
     }
     int next = 1;
     for (size_t k = 0; k < blocks.size(); ++k) {
@@ -143,8 +141,7 @@ TaskSteps resolve_task(const std::string& dataset, const std::string& task, int 
 
 TaskSteps apply_order(const TaskSteps& natural, const std::vector<int>& order, int num_classes) {
   CSEG_CHECK(static_cast<int>(order.size()) == num_classes && !order.empty() && order[0] == 0,
-             "scenario.order must list all {} classes, background 0 first (got {} entries)", num_classes,
-             order.size());
+             "scenario.order must list all {} classes, background 0 first (got {} entries)", num_classes, order.size());
   std::vector<int> sorted = order;
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < num_classes; ++i)

@@ -142,7 +142,8 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
   LoadReport r;
   r.file = file;
   // DataParallel / DDP checkpoints prefix every key with "module.".
-  if (!tensors.empty() && std::all_of(tensors.begin(), tensors.end(), [](const auto& kv) { return starts_with(kv.first, "module."); })) {
+  if (!tensors.empty() &&
+      std::all_of(tensors.begin(), tensors.end(), [](const auto& kv) { return starts_with(kv.first, "module."); })) {
     for (auto& kv : tensors) kv.first = kv.first.substr(7);
     r.notes.push_back("stripped the 'module.' prefix (DataParallel checkpoint)");
   }
@@ -164,9 +165,10 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
   const bool abn_names = abn_model || file_has("mod1.conv1.");
   if (abn_model) {
     const auto file_heads = rename_mib_model(tensors);
-    r.notes.push_back(fmt::format("renamed the MiB/PLOP/SDR DeepLabV3's keys (body.* -> backbone.* in torchvision's "
-                                  "names, head.* -> classifier.*) and joined its step classifiers cls.* [{}] into one",
-                                  fmt::join(file_heads, ", ")));
+    r.notes.push_back(
+        fmt::format("renamed the MiB/PLOP/SDR DeepLabV3's keys (body.* -> backbone.* in torchvision's "
+                    "names, head.* -> classifier.*) and joined its step classifiers cls.* [{}] into one",
+                    fmt::join(file_heads, ", ")));
   }
   if (mode == LoadMode::backbone) {
     if (file_has("mod1.conv1.")) {
@@ -200,9 +202,10 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
       ++scaled;
     }
     if (scaled > 0)
-      r.notes.push_back(fmt::format("in-place ABN norm scales: stored |w| + {} for {} norm weights "
-                                    "(model.pretrained_norm_act: abn for files trained with plain ABN)",
-                                    kInplaceAbnEps, scaled));
+      r.notes.push_back(
+          fmt::format("in-place ABN norm scales: stored |w| + {} for {} norm weights "
+                      "(model.pretrained_norm_act: abn for files trained with plain ABN)",
+                      kInplaceAbnEps, scaled));
   }
 
   // The reference's single classifier conv -> per-step heads (rows split by head size).
@@ -266,24 +269,30 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
     if (known && in_scope(k)) continue;  // copied, or reported as a shape mismatch
     // A name the model lacks is unexpected when it falls in the part this mode loads.
     const bool loaded_part = mode == LoadMode::backbone ? in_backbone(k) : !head_keys.count(k);
-    if (!known && loaded_part) r.unexpected.push_back(k);
-    else ++r.ignored;
+    if (!known && loaded_part)
+      r.unexpected.push_back(k);
+    else
+      ++r.ignored;
   }
 
   std::string hint;
   if (abn_model && !r.ok() && !target_map.count("classifier.map_bn.weight")) {
-    hint = "the file is a MiB/PLOP/SDR DeepLabV3: build it with model.name: deeplabv3, model.layout: mib, "
-           "model.norm: bn_leaky";
+    hint =
+        "the file is a MiB/PLOP/SDR DeepLabV3: build it with model.name: deeplabv3, model.layout: mib, "
+        "model.norm: bn_leaky";
     r.notes.push_back(hint);
   }
   if (options.strict && !r.ok()) {
     std::vector<std::string> parts;
     if (!r.missing.empty()) parts.push_back(fmt::format("{} missing ({})", r.missing.size(), first_few(r.missing)));
-    if (!r.unexpected.empty()) parts.push_back(fmt::format("{} unexpected ({})", r.unexpected.size(), first_few(r.unexpected)));
-    if (!r.mismatched.empty()) parts.push_back(fmt::format("{} with another shape ({})", r.mismatched.size(), first_few(r.mismatched, 2)));
-    fail("{}: the weights do not fit the model: {}; use `cseg weights check` for the full report, or load "
-         "non-strictly / with mode backbone or skip_classifier{}",
-         file, fmt::join(parts, "; "), hint.empty() ? "" : "; " + hint);
+    if (!r.unexpected.empty())
+      parts.push_back(fmt::format("{} unexpected ({})", r.unexpected.size(), first_few(r.unexpected)));
+    if (!r.mismatched.empty())
+      parts.push_back(fmt::format("{} with another shape ({})", r.mismatched.size(), first_few(r.mismatched, 2)));
+    fail(
+        "{}: the weights do not fit the model: {}; use `cseg weights check` for the full report, or load "
+        "non-strictly / with mode backbone or skip_classifier{}",
+        file, fmt::join(parts, "; "), hint.empty() ? "" : "; " + hint);
   }
   torch::NoGradGuard no_grad;
   for (auto& [dst, src] : copies) dst.copy_(src);

@@ -45,11 +45,11 @@ PyValuePtr make_str(Kind k, std::string s) {
 /// storage type in every release up to 2.x.
 std::optional<torch::Dtype> storage_dtype(const std::string& global) {
   static const std::map<std::string, torch::Dtype> types{
-      {"torch.FloatStorage", torch::kFloat},   {"torch.DoubleStorage", torch::kDouble},
-      {"torch.HalfStorage", torch::kHalf},     {"torch.BFloat16Storage", torch::kBFloat16},
-      {"torch.LongStorage", torch::kLong},     {"torch.IntStorage", torch::kInt},
-      {"torch.ShortStorage", torch::kShort},   {"torch.CharStorage", torch::kChar},
-      {"torch.ByteStorage", torch::kByte},     {"torch.BoolStorage", torch::kBool}};
+      {"torch.FloatStorage", torch::kFloat}, {"torch.DoubleStorage", torch::kDouble},
+      {"torch.HalfStorage", torch::kHalf},   {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kLong},   {"torch.IntStorage", torch::kInt},
+      {"torch.ShortStorage", torch::kShort}, {"torch.CharStorage", torch::kChar},
+      {"torch.ByteStorage", torch::kByte},   {"torch.BoolStorage", torch::kBool}};
   auto it = types.find(global);
   if (it == types.end()) return std::nullopt;
   return it->second;
@@ -90,7 +90,8 @@ void check_nesting(const PyValue& root, const std::string& path, std::unordered_
     }
     if (open.count(child)) fail("{}: malformed pickle (a container holds itself)", path);
     if (reached.count(child)) continue;
-    if (stack.size() >= kMaxNesting) fail("{}: malformed pickle (values nest more than {} levels deep)", path, kMaxNesting);
+    if (stack.size() >= kMaxNesting)
+      fail("{}: malformed pickle (values nest more than {} levels deep)", path, kMaxNesting);
     open.insert(child);
     stack.push_back({child, 0});
   }
@@ -122,9 +123,9 @@ class Unpickler {
     while (true) {
       const uint8_t op = byte();
       switch (op) {
-        case 0x80: byte(); break;                        // PROTO
-        case 0x95: bytes(8); break;                      // FRAME (size hint only)
-        case '.': {                                      // STOP
+        case 0x80: byte(); break;    // PROTO
+        case 0x95: bytes(8); break;  // FRAME (size hint only)
+        case '.': {                  // STOP
           pos = pos_;
           auto result = pop();
           check_nesting(*result, path_, returned_);
@@ -137,9 +138,9 @@ class Unpickler {
         case 'J': push(make_int(int32_t(le(4)))); break;
         case 'K': push(make_int(int64_t(le(1)))); break;
         case 'M': push(make_int(int64_t(le(2)))); break;
-        case 0x8a: push(long_int(byte())); break;                   // LONG1
-        case 0x8b: push(long_int(size_t(le(4)))); break;            // LONG4
-        case 'G': push_float(); break;                              // BINFLOAT
+        case 0x8a: push(long_int(byte())); break;                       // LONG1
+        case 0x8b: push(long_int(size_t(le(4)))); break;                // LONG4
+        case 'G': push_float(); break;                                  // BINFLOAT
         case 'X': push(make_str(Kind::String, bytes(le(4)))); break;    // BINUNICODE
         case 0x8c: push(make_str(Kind::String, bytes(byte()))); break;  // SHORT_BINUNICODE
         case 0x8d: push(make_str(Kind::String, bytes(le(8)))); break;   // BINUNICODE8
@@ -150,82 +151,82 @@ class Unpickler {
         case ')': push(make(Kind::Tuple)); break;
         case ']': push(make(Kind::List)); break;
         case '}': push(make(Kind::Dict)); break;
-        case 0x8f: push(make(Kind::List)); break;                   // EMPTY_SET (kept as a list)
+        case 0x8f: push(make(Kind::List)); break;  // EMPTY_SET (kept as a list)
         case 't': push(tuple(pop_mark())); break;
         case 0x85: push(tuple(pop_n(1))); break;
         case 0x86: push(tuple(pop_n(2))); break;
         case 0x87: push(tuple(pop_n(3))); break;
-        case 'l': {                                                 // LIST
+        case 'l': {  // LIST
           auto v = make(Kind::List);
           v->items = pop_mark();
           push(v);
           break;
         }
-        case 'a': {                                                 // APPEND
+        case 'a': {  // APPEND
           auto item = pop();
           top(Kind::List)->items.push_back(item);
           break;
         }
-        case 'e':                                                   // APPENDS
-        case 0x90: {                                                // ADDITEMS
+        case 'e':     // APPENDS
+        case 0x90: {  // ADDITEMS
           auto items = pop_mark();
           auto list = top(Kind::List);
           list->items.insert(list->items.end(), items.begin(), items.end());
           break;
         }
-        case 's': {                                                 // SETITEM
+        case 's': {  // SETITEM
           auto value = pop();
           auto key = pop();
           top(Kind::Dict)->dict.emplace_back(key, value);
           break;
         }
-        case 'u': {                                                 // SETITEMS
+        case 'u': {  // SETITEMS
           auto items = pop_mark();
           auto dict = top(Kind::Dict);
           for (size_t k = 0; k + 1 < items.size(); k += 2) dict->dict.emplace_back(items[k], items[k + 1]);
           break;
         }
-        case 'c': {                                                 // GLOBAL
+        case 'c': {  // GLOBAL
           std::string module = line(), name = line();
           push(make_str(Kind::Global, module + "." + name));
           break;
         }
-        case 0x93: {                                                // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = pop(), module = pop();
           push(make_str(Kind::Global, module->s + "." + name->s));
           break;
         }
-        case 'q': memo_[le(1)] = peek(); break;                     // BINPUT
-        case 'r': memo_[le(4)] = peek(); break;                     // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = peek(); break;             // MEMOIZE
-        case 'h': push(memo(le(1))); break;                         // BINGET
-        case 'j': push(memo(le(4))); break;                         // LONG_BINGET
-        case 'R': {                                                 // REDUCE
+        case 'q': memo_[le(1)] = peek(); break;          // BINPUT
+        case 'r': memo_[le(4)] = peek(); break;          // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = peek(); break;  // MEMOIZE
+        case 'h': push(memo(le(1))); break;              // BINGET
+        case 'j': push(memo(le(4))); break;              // LONG_BINGET
+        case 'R': {                                      // REDUCE
           auto args = pop();
           auto fn = pop();
           push(reduce(*fn, *args));
           break;
         }
-        case 0x81: {                                                // NEWOBJ
+        case 0x81: {  // NEWOBJ
           auto args = pop();
           auto cls = pop();
           push(object(cls, args));
           break;
         }
-        case 'b': {                                                 // BUILD: set state
+        case 'b': {  // BUILD: set state
           auto state = pop();
           auto target = peek();
           if (target->kind == Kind::Object) target->items.push_back(state);
           break;  // dicts (OrderedDict._metadata) and tensors keep nothing from BUILD
         }
-        case 'Q': {                                                 // BINPERSID
+        case 'Q': {  // BINPERSID
           auto pid = pop();
           push(storages_(*pid));
           break;
         }
-        case '0': pop(); break;                                     // POP
-        case '1': pop_mark(); break;                                // POP_MARK
-        case '2': push(peek()); break;                              // DUP
+        case '0': pop(); break;         // POP
+        case '1': pop_mark(); break;    // POP_MARK
+        case '2': push(peek()); break;  // DUP
         default:
           fail("{}: unsupported pickle opcode 0x{:02x} at byte {} (is this a torch.save file?)", path_, op, pos_ - 1);
       }
@@ -390,8 +391,8 @@ class Unpickler {
   std::vector<PyValuePtr> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, PyValuePtr> memo_;
-  std::vector<PyValuePtr> created_;                 ///< every value made, for the destructor
-  std::unordered_set<const PyValue*> returned_;     ///< values the results reach
+  std::vector<PyValuePtr> created_;              ///< every value made, for the destructor
+  std::unordered_set<const PyValue*> returned_;  ///< values the results reach
 };
 
 /// Parses the persistent id ('storage', type, key, location, numel[, view]) of a storage.
@@ -416,8 +417,8 @@ StorageId parse_storage_id(const PyValue& pid, const std::string& path) {
 void check_storage_size(const std::string& path, const StorageId& id, size_t& available) {
   const size_t element = c10::elementSize(id.dtype);
   if (id.numel < 0 || size_t(id.numel) > available / element)
-    fail("{}: storage '{}' claims {} elements of {} bytes, more than the {} bytes the file holds for it", path,
-         id.key, id.numel, element, available);
+    fail("{}: storage '{}' claims {} elements of {} bytes, more than the {} bytes the file holds for it", path, id.key,
+         id.numel, element, available);
   available -= size_t(id.numel) * element;
 }
 
@@ -484,9 +485,10 @@ void check_zip_entry_sizes(const std::string& path) {
     }
     (void)compressed;
     if (uncompressed > file_size)
-      fail("{}: zip entry '{}' claims {} bytes uncompressed, more than the whole file's {} (torch.save stores "
-           "entries uncompressed; the file is corrupt or crafted)",
-           path, name, uncompressed, file_size);
+      fail(
+          "{}: zip entry '{}' claims {} bytes uncompressed, more than the whole file's {} (torch.save stores "
+          "entries uncompressed; the file is corrupt or crafted)",
+          path, name, uncompressed, file_size);
     at += 46 + name_size + extra_size + comment_size;
   }
 }
@@ -595,17 +597,22 @@ bool all_tensors(const PyValue& dict) {
   bool any = false;
   for (const auto& [k, v] : dict.dict) {
     if (!k->is_string()) return false;
-    if (v->kind == Kind::Tensor) any = true;
-    else if (v->kind == Kind::Dict && all_tensors(*v)) any = true;
-    else if (v->kind != Kind::None && v->kind != Kind::Int) return false;  // tolerate counters
+    if (v->kind == Kind::Tensor)
+      any = true;
+    else if (v->kind == Kind::Dict && all_tensors(*v))
+      any = true;
+    else if (v->kind != Kind::None && v->kind != Kind::Int)
+      return false;  // tolerate counters
   }
   return any;
 }
 
 void flatten(const PyValue& dict, const std::string& prefix, NamedTensors& out) {
   for (const auto& [k, v] : dict.dict) {
-    if (v->kind == Kind::Tensor) out.emplace_back(prefix + k->s, v->tensor);
-    else if (v->kind == Kind::Dict) flatten(*v, prefix + k->s + ".", out);
+    if (v->kind == Kind::Tensor)
+      out.emplace_back(prefix + k->s, v->tensor);
+    else if (v->kind == Kind::Dict)
+      flatten(*v, prefix + k->s + ".", out);
   }
 }
 
@@ -626,8 +633,10 @@ PyValuePtr read_torch_file(const std::string& path) {
   } catch (const c10::Error& e) {  // LibTorch's zip reader (a bad CRC, a truncated entry)
     fail("{}: cannot be read as a torch.save file ({})", path, e.what_without_backtrace());
   }
-  fail("{}: not a torch.save file (expected a zip archive or a legacy pickle; the pre-2018 tar "
-       "format is not supported)", path);
+  fail(
+      "{}: not a torch.save file (expected a zip archive or a legacy pickle; the pre-2018 tar "
+      "format is not supported)",
+      path);
 }
 
 NamedTensors find_state_dict(const PyValue& root, const std::string& path, std::string* where) {
@@ -648,9 +657,10 @@ NamedTensors find_state_dict(const PyValue& root, const std::string& path, std::
   std::vector<std::string> keys;
   for (const auto& [k, v] : root.dict)
     if (k->is_string()) keys.push_back(k->s);
-  fail("{}: no state dict found (top-level keys: {}); expected a dict of tensors or one under "
-       "state_dict/model_state/model/net",
-       path, keys.empty() ? "none" : fmt::format("{}", fmt::join(keys, ", ")));
+  fail(
+      "{}: no state dict found (top-level keys: {}); expected a dict of tensors or one under "
+      "state_dict/model_state/model/net",
+      path, keys.empty() ? "none" : fmt::format("{}", fmt::join(keys, ", ")));
 }
 
 }  // namespace cseg::weights

@@ -6,10 +6,10 @@
 #include <set>
 
 #include "../fixtures.h"
+#include "../tiny_step.h"
 #include "cseg/adaptation/pseudo_labels.h"
 #include "cseg/adaptation/step_adaptation.h"
 #include "cseg/models/segmenter.h"
-#include "../tiny_step.h"
 
 namespace cseg {
 namespace {

@@ -26,13 +26,13 @@ TEST(Optimizer, StepIterationsFollowTheBudgetKeys) {
   EXPECT_EQ(engine::step_iterations(t, 0, 3, 17), 85);  // step 0: 34 x 2.5
   EXPECT_EQ(engine::step_iterations(t, 1, 3, 17), 34);  // only step 0 is scaled
   t.first_step_factor = 0.01;
-  EXPECT_EQ(engine::step_iterations(t, 0, 3, 17), 1);   // 0.34 rounds to 0: at least 1
+  EXPECT_EQ(engine::step_iterations(t, 0, 3, 17), 1);  // 0.34 rounds to 0: at least 1
   t.first_step_factor = 1.5;
   t.epochs = 1;
-  EXPECT_EQ(engine::step_iterations(t, 0, 3, 5), 8);    // 7.5 rounds half away from zero
+  EXPECT_EQ(engine::step_iterations(t, 0, 3, 5), 8);  // 7.5 rounds half away from zero
   t.debug = true;
   t.debug_iterations = 3;
-  EXPECT_EQ(engine::step_iterations(t, 0, 3, 5), 3);    // train.debug caps it
+  EXPECT_EQ(engine::step_iterations(t, 0, 3, 5), 3);  // train.debug caps it
 }
 
 TEST(Optimizer, LearningRateScheduleIsPolyTimesWarmUp) {
@@ -114,10 +114,9 @@ TEST(TrainIteration, CallsTheHooksInTheDocumentedOrderAndSumsEveryTerm) {
   engine::TrainIteration iteration(s.cfg, *s.model, method, adaptation, *optimizer, {});
   const auto before = s.model->parameters()[0].clone();
   const auto r = iteration.run(s.ctx, s.batch);
-  const std::vector<std::string> expected{"adaptation.prepare_batch", "method.before_forward", "adaptation.forward",
-                                          "method.task_loss",         "adaptation.add_loss_terms",
-                                          "method.add_loss_terms",    "method.after_backward",
-                                          "method.after_optimizer_step"};
+  const std::vector<std::string> expected{
+      "adaptation.prepare_batch",  "method.before_forward", "adaptation.forward",    "method.task_loss",
+      "adaptation.add_loss_terms", "method.add_loss_terms", "method.after_backward", "method.after_optimizer_step"};
   EXPECT_EQ(log.calls, expected);
   ASSERT_EQ(r.terms.size(), 3u);
   EXPECT_EQ(r.terms[0].first, s.cfg.loss.name);
@@ -125,7 +124,7 @@ TEST(TrainIteration, CallsTheHooksInTheDocumentedOrderAndSumsEveryTerm) {
   EXPECT_EQ(r.terms[2].first, "method_term");
   EXPECT_NEAR(r.loss, r.terms[0].second.item<double>() + 0.75, 1e-5);
   EXPECT_TRUE(r.applied);
-  EXPECT_FALSE(s.model->parameters()[0].equal(before));  // the optimizer stepped
+  EXPECT_FALSE(s.model->parameters()[0].equal(before));                          // the optimizer stepped
   for (const auto& p : s.model->parameters()) EXPECT_FALSE(p.grad().defined());  // gradients released
 }
 

@@ -1,8 +1,8 @@
 // BACS (methods/bacs.h): the focal loss and the background weights by hand.
 #include <gtest/gtest.h>
 
-#include "cseg/methods/bacs.h"
 #include "../fixtures.h"
+#include "cseg/methods/bacs.h"
 
 using namespace cseg;
 using namespace cseg::methods;

@@ -2,14 +2,13 @@
 // hand-derived values, and the invariants the papers rely on.
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include "../fixtures.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/distillation.h"
-#include "../fixtures.h"
 
 using namespace cseg;
 using namespace cseg::methods;
@@ -55,7 +54,8 @@ TEST(ContinualLosses, UnbiasedDistillationByHand) {
 
 namespace {
 /// Value and gradient of a loss of the logits x.
-std::pair<double, torch::Tensor> value_and_grad(const torch::Tensor& x, const std::function<torch::Tensor(const torch::Tensor&)>& loss) {
+std::pair<double, torch::Tensor> value_and_grad(const torch::Tensor& x,
+                                                const std::function<torch::Tensor(const torch::Tensor&)>& loss) {
   auto leaf = x.detach().clone().requires_grad_();
   auto l = loss(leaf);
   l.backward();
@@ -83,7 +83,8 @@ TEST(ContinualLosses, FusedUnbiasedLossesMatchTheCompositeReference) {
   x.index_put_({1, 2, 2, 3}, 0.f);
   for (int num_old : {1, 2, 4}) {
     auto [v, g] = value_and_grad(x, [&](const torch::Tensor& a) { return unbiased_ce(a, t, num_old); });
-    auto [rv, rg] = value_and_grad(x.to(torch::kDouble), [&](const torch::Tensor& a) { return unbiased_ce(a, t, num_old); });
+    auto [rv, rg] =
+        value_and_grad(x.to(torch::kDouble), [&](const torch::Tensor& a) { return unbiased_ce(a, t, num_old); });
     EXPECT_NEAR(v, rv, 1e-5 * std::abs(rv) + 1e-7) << "num_old " << num_old;
     EXPECT_LT((g - rg).abs().max().item<double>(), 1e-7) << "num_old " << num_old;
     EXPECT_GT(rg.abs().max().item<double>(), 1e-4);
@@ -91,7 +92,8 @@ TEST(ContinualLosses, FusedUnbiasedLossesMatchTheCompositeReference) {
   for (int c_old : {1, 3, 4}) {
     auto old = x_old.narrow(1, 0, c_old);
     auto [v, g] = value_and_grad(x, [&](const torch::Tensor& a) { return unbiased_kd(a, old); });
-    auto [rv, rg] = value_and_grad(x.to(torch::kDouble), [&](const torch::Tensor& a) { return unbiased_kd(a, old.to(torch::kDouble)); });
+    auto [rv, rg] = value_and_grad(x.to(torch::kDouble),
+                                   [&](const torch::Tensor& a) { return unbiased_kd(a, old.to(torch::kDouble)); });
     EXPECT_NEAR(v, rv, 1e-5 * std::abs(rv) + 1e-7) << "c_old " << c_old;
     EXPECT_LT((g - rg).abs().max().item<double>(), 1e-7) << "c_old " << c_old;
   }
@@ -138,7 +140,8 @@ TEST(ContinualLosses, LocalPodByHandAndZeroForIdenticalMaps) {
   EXPECT_GT(local_pod(small, small * 2).item<double>(), 0.0);
   // A 2 x 4 map at scale 2 has 1 x 2 regions: new = 1 everywhere vs 0 -> per region 1 + 2 values,
   // 4 regions -> 12, plus scale 1: 2 + 4 = 6 -> sqrt(18).
-  EXPECT_NEAR(local_pod(torch::zeros({1, 1, 2, 4}), torch::ones({1, 1, 2, 4}), {1, 2}).item<double>(), std::sqrt(18.0), 1e-6);
+  EXPECT_NEAR(local_pod(torch::zeros({1, 1, 2, 4}), torch::ones({1, 1, 2, 4}), {1, 2}).item<double>(), std::sqrt(18.0),
+              1e-6);
 }
 
 TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
@@ -182,13 +185,16 @@ TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
     // composite of ATen ops: both against the region-by-region definition.
     auto b_composite = b_ref.detach().clone().requires_grad_(true);
     auto composite = local_pod(a.to(torch::kDouble), b_composite, {1, 2, 4});
-    EXPECT_NEAR(composite.item<double>(), reference.item<double>(), 1e-6 * (1 + reference.item<double>()));  // float pooling weights
+    EXPECT_NEAR(composite.item<double>(), reference.item<double>(),
+                1e-6 * (1 + reference.item<double>()));  // float pooling weights
     composite.backward();
-    EXPECT_LT((b_composite.grad() - b_ref.grad()).abs().max().item<double>(), 1e-6 * (1 + b_ref.grad().abs().max().item<double>()));
+    EXPECT_LT((b_composite.grad() - b_ref.grad()).abs().max().item<double>(),
+              1e-6 * (1 + b_ref.grad().abs().max().item<double>()));
   }
   // A teacher's channels-last map gives the same loss.
   auto a = torch::randn({2, 3, 5, 7}), b = torch::randn({2, 3, 5, 7});
-  EXPECT_NEAR(local_pod(a.contiguous(torch::MemoryFormat::ChannelsLast), b).item<double>(), local_pod(a, b).item<double>(), 1e-6);
+  EXPECT_NEAR(local_pod(a.contiguous(torch::MemoryFormat::ChannelsLast), b).item<double>(),
+              local_pod(a, b).item<double>(), 1e-6);
   // Maps that pool alike: loss 0 and a zero gradient, not NaN (the norm's kink).
   auto same = a.clone().requires_grad_(true);
   auto zero = local_pod(a, same);
@@ -199,7 +205,8 @@ TEST(ContinualLosses, LocalPodMatchesARegionByRegionComputation) {
   // halved (batch mean), and a loss weight scales it.
   auto pair = a.clone().index_put_({1}, a[1] + 0.5).requires_grad_(true);
   (0.25 * local_pod(a, pair)).backward();
-  auto second = a[1].unsqueeze(0).to(torch::kDouble), second_new = pair.detach()[1].unsqueeze(0).to(torch::kDouble).requires_grad_(true);
+  auto second = a[1].unsqueeze(0).to(torch::kDouble),
+       second_new = pair.detach()[1].unsqueeze(0).to(torch::kDouble).requires_grad_(true);
   slow(second, second_new, {1, 2, 4}).backward();
   EXPECT_EQ(pair.grad()[0].abs().sum().item<double>(), 0.0);
   EXPECT_LT((pair.grad()[1].to(torch::kDouble) - 0.125 * second_new.grad()[0]).abs().max().item<double>(),
@@ -211,8 +218,9 @@ TEST(ContinualLosses, PlopPseudoLabelsByHand) {
   // uniform (uncertain) old prediction, and a pixel of the new class 3.
   auto labels = torch::tensor({int64_t(0), int64_t(0), int64_t(3)}).view({1, 1, 3});
   // old[0, c, 0, p]: pixel 0 -> (0, 10, 0), pixels 1 and 2 -> (0, 0, 0).
-  auto old = torch::stack({torch::tensor({0.f, 0.f, 0.f}), torch::tensor({10.f, 0.f, 0.f}), torch::tensor({0.f, 0.f, 0.f})})
-            .view({1, 3, 1, 3});
+  auto old =
+      torch::stack({torch::tensor({0.f, 0.f, 0.f}), torch::tensor({10.f, 0.f, 0.f}), torch::tensor({0.f, 0.f, 0.f})})
+          .view({1, 3, 1, 3});
   auto thresholds = torch::full({3}, 0.5f);
   auto [pseudo, factor] = PLOP::pseudo_label(labels, old, normalized_entropy(old), thresholds);
   EXPECT_EQ(pseudo[0][0][0].item<int64_t>(), 1);    // confident: the old prediction

@@ -3,12 +3,12 @@
 // sees the classes of the steps so far only. Also the Segmenter's train_only_heads it rests on.
 #include <gtest/gtest.h>
 
+#include "../tiny_experiment.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/dft.h"
 #include "cseg/models/layers.h"
-#include "../tiny_experiment.h"
 
 using namespace cseg;
 namespace fs = std::filesystem;
@@ -69,12 +69,15 @@ TEST(DFTStar, PreallocatesHeadsAndTrainsOnlyTheNewOneLater) {
   for (const auto& p : a) {
     const int head = models::head_index(*after, p.key());
     const bool same = torch::equal(p.value(), *b.find(p.key()));
-    if (head == 1) new_head_moved |= !same;
-    else EXPECT_TRUE(same) << p.key();
+    if (head == 1)
+      new_head_moved |= !same;
+    else
+      EXPECT_TRUE(same) << p.key();
   }
   EXPECT_TRUE(new_head_moved);
   auto bb = before->named_buffers(true);
-  for (const auto& buf : after->named_buffers(true)) EXPECT_TRUE(torch::equal(buf.value(), *bb.find(buf.key()))) << buf.key();
+  for (const auto& buf : after->named_buffers(true))
+    EXPECT_TRUE(torch::equal(buf.value(), *bb.find(buf.key()))) << buf.key();
 }
 
 TEST(DFTStar, OptionsTurnEachPartOff) {

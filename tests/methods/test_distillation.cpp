@@ -2,9 +2,9 @@
 // classifier rows from the background.
 #include <gtest/gtest.h>
 
+#include "../fixtures.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/models/fast_scnn.h"
-#include "../fixtures.h"
 
 using namespace cseg;
 using namespace cseg::methods;

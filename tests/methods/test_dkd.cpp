@@ -6,11 +6,11 @@
 #include <cmath>
 #include <fstream>
 
+#include "../tiny_experiment.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/dkd.h"
 #include "cseg/models/layers.h"
-#include "../tiny_experiment.h"
 
 using namespace cseg;
 using namespace cseg::methods;
@@ -139,8 +139,10 @@ TEST(DKD, TrainsTwoStepsWithEveryTermLogged) {
     if (!j.contains("iteration")) continue;
     const int step = j["step"].get<int>();
     std::vector<std::string> terms{"mbce", "ac"};
-    if (step == 1) terms.insert(terms.end(), {"kd", "dkd_pos", "dkd_neg"});
-    else EXPECT_FALSE(j.contains("loss_kd")) << line;  // no teacher at step 0
+    if (step == 1)
+      terms.insert(terms.end(), {"kd", "dkd_pos", "dkd_neg"});
+    else
+      EXPECT_FALSE(j.contains("loss_kd")) << line;  // no teacher at step 0
     for (const auto& t : terms) {
       ASSERT_TRUE(j.contains("loss_" + t)) << line;
       EXPECT_TRUE(std::isfinite(j["loss_" + t].get<double>())) << line;

@@ -3,15 +3,15 @@
 // must be declared.
 #include <gtest/gtest.h>
 
+#include "../fixtures.h"
+#include "../tiny_experiment.h"
 #include "cseg/core/files.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/trainer.h"
+#include "cseg/methods/bacs.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
-#include "cseg/methods/bacs.h"
-#include "../fixtures.h"
-#include "../tiny_experiment.h"
 
 using namespace cseg;
 using namespace cseg::methods;
@@ -29,7 +29,11 @@ class UndeclaredFeatureReader : public methods::FineTune {
 
 TEST(ContinualMethods, UnknownOptionsFailByName) {
   test::expect_error([] { make_method("mib", {{"kd_wieght", "3"}}); }, {"method_options.mib.kd_wieght", "kd_weight"});
-  test::expect_error([] { make_method("ewc", {{"weight", "lots"}}); }, {"method_options.ewc.weight", "expected a number"});
+  test::expect_error(
+      [] {
+        make_method("ewc", {{"weight", "lots"}});
+      },
+      {"method_options.ewc.weight", "expected a number"});
   test::expect_error([] { make_method("finetune", {{"x", "1"}}); }, {"method_options.finetune.x"});
 }
 
@@ -39,10 +43,24 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
   const std::map<std::string, std::vector<std::string>> terms{
-      {"lwf", {"kd"}}, {"lwf_mc", {"bce", "kd"}}, {"ilt", {"kd", "feature_kd"}}, {"mib", {"kd"}}, {"plop", {"pod"}},
-      {"ewc", {"ewc"}}, {"pi", {"pi"}},    {"rw", {"rw"}},  {"replay", {}}, {"der", {"der"}},
-      {"der++", {"der", "der_ce"}}, {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}}, {"ssul", {"bce"}}, {"ssul-m", {"bce"}}, {"bacs", {"detector", "der", "der_ce"}},
-      {"latent_replay", {"latent_replay"}}, {"plop faithful", {"pod"}}, {"dft_star", {}},
+      {"lwf", {"kd"}},
+      {"lwf_mc", {"bce", "kd"}},
+      {"ilt", {"kd", "feature_kd"}},
+      {"mib", {"kd"}},
+      {"plop", {"pod"}},
+      {"ewc", {"ewc"}},
+      {"pi", {"pi"}},
+      {"rw", {"rw"}},
+      {"replay", {}},
+      {"der", {"der"}},
+      {"der++", {"der", "der_ce"}},
+      {"sdr", {"kd", "attraction", "repulsion", "sparsity", "matching"}},
+      {"ssul", {"bce"}},
+      {"ssul-m", {"bce"}},
+      {"bacs", {"detector", "der", "der_ce"}},
+      {"latent_replay", {"latent_replay"}},
+      {"plop faithful", {"pod"}},
+      {"dft_star", {}},
       {"sdr faithful", {"kd", "attraction", "repulsion", "sparsity", "matching"}}};
   // Runs with options: the label's first word is the method.
   // (PLOP's reference regions need maps at least 4 wide: Fast-SCNN's 1 x 1 global features of a
@@ -59,7 +77,8 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
     auto cfg = test::tiny_config((d / "data").string(), (d / name).string(), 3);
     auto data = engine::open_experiment_data(cfg, "", 1);
     auto given = options.find(name);
-    auto method = make_method(name.substr(0, name.find(' ')), given == options.end() ? std::map<std::string, std::string>{} : given->second);
+    auto method = make_method(name.substr(0, name.find(' ')),
+                              given == options.end() ? std::map<std::string, std::string>{} : given->second);
     auto r = engine::Trainer(cfg, data, *method, (d / name).string()).run();
     ASSERT_EQ(r["steps"].size(), 2u);
     EXPECT_TRUE(std::isfinite(r["steps"][1]["test"]["miou"].get<double>()));
@@ -85,7 +104,8 @@ TEST(ContinualMethods, EveryMethodTrainsTwoSteps) {
 TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
   test::TempDir d;
   test::write_tiny_dataset(d / "data");
-  for (const std::string name : {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "ssul-m", "bacs", "latent_replay", "dkd"}) {
+  for (const std::string name :
+       {"ewc", "pi", "rw", "plop", "der++", "sdr", "ssul", "ssul-m", "bacs", "latent_replay", "dkd"}) {
     SCOPED_TRACE(name);
     const auto dir = d / name;
     auto cfg = test::tiny_config((d / "data").string(), dir.string(), 3);
@@ -102,7 +122,8 @@ TEST(ContinualMethods, RerunningAStepFromItsCheckpointIsExact) {
     EXPECT_EQ(rerun["steps"][1]["test"]["miou"], full["steps"][1]["test"]["miou"]);
     EXPECT_EQ(rerun["steps"][1]["test"]["per_class_iou"], full["steps"][1]["test"]["per_class_iou"]);
     // The retrained step ends with exactly the same weights.
-    auto a = engine::build_model_for_step(cfg, *data.scenario, 1), b = engine::build_model_for_step(cfg, *data.scenario, 1);
+    auto a = engine::build_model_for_step(cfg, *data.scenario, 1),
+         b = engine::build_model_for_step(cfg, *data.scenario, 1);
     engine::load_checkpoint((dir / "first_step1.pt").string(), *a, nullptr, nullptr);
     engine::load_checkpoint((dir / "checkpoints" / "step1.pt").string(), *b, nullptr, nullptr);
     auto pb = b->named_parameters();

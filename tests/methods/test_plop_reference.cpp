@@ -5,11 +5,11 @@
 #include <cmath>
 #include <limits>
 
+#include "../fixtures.h"
 #include "cseg/methods/continual_losses.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/method.h"
 #include "cseg/models/segmenter.h"
-#include "../fixtures.h"
 #include "method_fixture.h"
 
 using namespace cseg;
@@ -27,9 +27,12 @@ void expect_same_thresholds(const torch::Tensor& got, const torch::Tensor& want,
   for (int64_t c = 0; c < want.numel(); ++c) {
     const double g = got[c].item<double>(), w = want[c].item<double>();
     SCOPED_TRACE("class " + std::to_string(c));
-    if (std::isnan(w)) EXPECT_TRUE(std::isnan(g)) << g;
-    else if (std::isinf(w)) EXPECT_EQ(g, w);
-    else EXPECT_NEAR(g, w, tol);
+    if (std::isnan(w))
+      EXPECT_TRUE(std::isnan(g)) << g;
+    else if (std::isinf(w))
+      EXPECT_EQ(g, w);
+    else
+      EXPECT_NEAR(g, w, tol);
   }
 }
 
@@ -132,19 +135,22 @@ TEST(PlopReference, PodRegionsMatchTheReference) {
     const double want = r["pod_" + name + "_loss"].item<double>();
     // CPU float maps take the fused kernel, double ones the composite of ATen ops.
     EXPECT_NEAR(local_pod(a, b, {1, 2, 4}, PodRegions::reference).item<double>(), want, 1e-5 * want);
-    EXPECT_NEAR(local_pod(a.to(torch::kDouble), b.to(torch::kDouble), {1, 2, 4}, PodRegions::reference).item<double>(), want,
-                1e-6 * want);
+    EXPECT_NEAR(local_pod(a.to(torch::kDouble), b.to(torch::kDouble), {1, 2, 4}, PodRegions::reference).item<double>(),
+                want, 1e-6 * want);
     // The covering regions see the positions the reference leaves out (all but the square map).
     const double covering = local_pod(a, b, {1, 2, 4}).item<double>();
-    if (name == "square") EXPECT_NEAR(covering, want, 1e-5 * want);
-    else EXPECT_GT(std::abs(covering - want), 1e-4 * want);
+    if (name == "square")
+      EXPECT_NEAR(covering, want, 1e-5 * want);
+    else
+      EXPECT_GT(std::abs(covering - want), 1e-4 * want);
   }
   // Both paths give the same gradient.
   auto a = r["pod_wide_old"], b = r["pod_wide_new"];
   auto fast = b.clone().requires_grad_(true), slow = b.to(torch::kDouble).requires_grad_(true);
   local_pod(a, fast, {1, 2, 4}, PodRegions::reference).backward();
   local_pod(a.to(torch::kDouble), slow, {1, 2, 4}, PodRegions::reference).backward();
-  EXPECT_LT((fast.grad().to(torch::kDouble) - slow.grad()).abs().max().item<double>(), 1e-5 * slow.grad().abs().max().item<double>());
+  EXPECT_LT((fast.grad().to(torch::kDouble) - slow.grad()).abs().max().item<double>(),
+            1e-5 * slow.grad().abs().max().item<double>());
   // Positions no region holds get no gradient: a 16 x 9 map's rows 9..15 (the largest square,
   // scale 1, is 9 x 9).
   auto tall_a = r["pod_tall_old"], tall = r["pod_tall_new"].clone().requires_grad_(true);
@@ -152,6 +158,9 @@ TEST(PlopReference, PodRegionsMatchTheReference) {
   EXPECT_EQ(tall.grad().narrow(2, 9, 7).abs().sum().item<double>(), 0.0);
   EXPECT_GT(tall.grad().narrow(2, 0, 9).abs().sum(3).min().item<double>(), 0.0);
   // A map too short for squares of its width's side: an error, where the reference gets NaN.
-  test::expect_error([] { local_pod(torch::ones({1, 1, 4, 12}), torch::zeros({1, 1, 4, 12}), {1, 2, 4}, PodRegions::reference); },
-                     {"a map 12 wide has no room along an axis of 4 for region 1 of scale 2", "method_options.plop.faithful"});
+  test::expect_error(
+      [] {
+        local_pod(torch::ones({1, 1, 4, 12}), torch::zeros({1, 1, 4, 12}), {1, 2, 4}, PodRegions::reference);
+      },
+      {"a map 12 wide has no room along an axis of 4 for region 1 of scale 2", "method_options.plop.faithful"});
 }

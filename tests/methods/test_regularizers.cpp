@@ -2,14 +2,14 @@
 // anchor across a resume in the middle of a step.
 #include <gtest/gtest.h>
 
+#include "../fixtures.h"
+#include "../tiny_experiment.h"
 #include "cseg/engine/checkpoint.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/iteration.h"
 #include "cseg/engine/trainer.h"
 #include "cseg/methods/regularizers.h"
 #include "cseg/models/fast_scnn.h"
-#include "../fixtures.h"
-#include "../tiny_experiment.h"
 
 using namespace cseg;
 using namespace cseg::methods;
@@ -57,7 +57,7 @@ TEST(ContinualMethods, RwResumesItsScoreAnchorMidStep) {
   const auto input = torch::randn({2, 3, 32, 32});
   const auto update = [&](ParameterRegularizer& rw, StepContext& ctx) {
     torch::optim::SGD sgd(ctx.model->parameters(), torch::optim::SGDOptions(0.1));  // stateless
-    torch::manual_seed(7);  // the same dropout masks
+    torch::manual_seed(7);                                                          // the same dropout masks
     sgd.zero_grad();
     ctx.model->forward(input).logits.pow(2).mean().backward();
     rw.after_backward(ctx);
@@ -88,7 +88,7 @@ TEST(ContinualMethods, RwResumesItsScoreAnchorMidStep) {
   torch::serialize::OutputArchive saved;  // the mid-step checkpoint's method state
   first.save(saved);
   saved.save_to((d / "mid.pt").string());
-  copy(*straight, *resumed_model);        // and its weights
+  copy(*straight, *resumed_model);  // and its weights
   // The resumed process, in the trainer's order: the method begins the step on the step's first
   // weights, then loads the mid-step state; training goes on from the mid-step weights.
   ParameterRegularizer resumed(ParameterRegularizer::Kind::RW, options);
@@ -104,5 +104,7 @@ TEST(ContinualMethods, RwResumesItsScoreAnchorMidStep) {
   const auto a = scores(first), b = scores(resumed);
   ASSERT_FALSE(a.empty());
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "score " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>() << " of " << a[i].abs().max().item<double>();
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i], b[i])) << "score " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>()
+                                          << " of " << a[i].abs().max().item<double>();
 }

@@ -1,12 +1,12 @@
 // Rehearsal methods (methods/rehearsal.h): replay, DER++, SSUL-M's memory and latent replay.
 #include <gtest/gtest.h>
 
-#include "cseg/engine/trainer.h"
-#include "cseg/methods/rehearsal.h"
-#include "cseg/methods/ssul.h"
-#include "cseg/methods/replay_buffer.h"
 #include "../fixtures.h"
 #include "../tiny_experiment.h"
+#include "cseg/engine/trainer.h"
+#include "cseg/methods/rehearsal.h"
+#include "cseg/methods/replay_buffer.h"
+#include "cseg/methods/ssul.h"
 #include "replay_items.h"
 
 using namespace cseg;
@@ -82,9 +82,14 @@ TEST(Rehearsal, SsulMemoryReplacesHalfOfLaterBatches) {
   Batch first = four_crops();
   ctx.step = 0;
   ssul.before_forward(ctx, first);
-  EXPECT_EQ(std::count_if(first.ids.begin(), first.ids.end(), [](const auto& id) { return id.rfind("memory:", 0) == 0; }), 0);
+  EXPECT_EQ(
+      std::count_if(first.ids.begin(), first.ids.end(), [](const auto& id) { return id.rfind("memory:", 0) == 0; }), 0);
   EXPECT_EQ(SSUL(Options("ssul")).memory(), nullptr);
-  cseg::test::expect_error([] { SSUL(Options("ssul", {{"memory", "-1"}})); }, {"method_options.ssul.memory must be >= 0"});
+  cseg::test::expect_error(
+      [] {
+        SSUL(Options("ssul", {{"memory", "-1"}}));
+      },
+      {"method_options.ssul.memory must be >= 0"});
 }
 
 TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
@@ -115,7 +120,8 @@ TEST(Rehearsal, LatentReplayRunsTheRestOfTheNetworkFromStoredStates) {
   opt.step();
   int frozen_same = 0, trained_changed = 0;
   for (const auto& p : model->named_parameters()) {
-    const bool frozen = p.key().rfind("learning_to_downsample", 0) == 0 || p.key().rfind("global_feature_extractor", 0) == 0;
+    const bool frozen =
+        p.key().rfind("learning_to_downsample", 0) == 0 || p.key().rfind("global_feature_extractor", 0) == 0;
     if (frozen) {
       EXPECT_FALSE(p.value().requires_grad()) << p.key();
       frozen_same += torch::equal(p.value(), before[p.key()]);

@@ -6,19 +6,19 @@
 #include <cmath>
 #include <set>
 
-#include "cseg/engine/checkpoint.h"
-#include "cseg/engine/trainer.h"
-#include "cseg/methods/rehearsal.h"
-#include "cseg/methods/bacs.h"
-#include "cseg/methods/replay_buffer.h"
 #include "../fixtures.h"
 #include "../tiny_experiment.h"
+#include "cseg/engine/checkpoint.h"
+#include "cseg/engine/trainer.h"
+#include "cseg/methods/bacs.h"
+#include "cseg/methods/rehearsal.h"
+#include "cseg/methods/replay_buffer.h"
 #include "replay_items.h"
 
 using namespace cseg;
 using namespace cseg::methods;
-using cseg::test::four_crops;
 using cseg::test::crop;
+using cseg::test::four_crops;
 using cseg::test::reloaded;
 
 TEST(ReplayBuffer, PoliciesSelectionBytesAndCheckpoint) {
@@ -210,8 +210,10 @@ TEST(ReplayBuffer, AslFillingStrategiesAndRatioModes) {
   std::map<std::string, int> replayed;
   for (const std::string mode : {"fixed", "per_step", "adaptive", "focus_first"}) {
     SCOPED_TRACE(mode);
-    Rehearsal replay(Rehearsal::Kind::Replay,
-                     Options("replay", {{"memory", "12"}, {"ratio", "0.5"}, {"ratio_mode", mode}, {"policy", "experience_balanced"}}));
+    Rehearsal replay(
+        Rehearsal::Kind::Replay,
+        Options("replay",
+                {{"memory", "12"}, {"ratio", "0.5"}, {"ratio_mode", mode}, {"policy", "experience_balanced"}}));
     cfg.output_dir = (d / mode).string();
     engine::Trainer(cfg, data, replay, (d / mode).string()).run();
     StepContext ctx;

@@ -1,8 +1,8 @@
 // SDR (methods/sdr.h): class means over every image of a batch.
 #include <gtest/gtest.h>
 
-#include "cseg/methods/sdr.h"
 #include "../fixtures.h"
+#include "cseg/methods/sdr.h"
 
 using namespace cseg;
 using namespace cseg::methods;
@@ -14,5 +14,5 @@ TEST(ContinualLosses, SdrClassMeansUseEveryImageOfTheBatch) {
   auto [sums, counts] = SDR::class_sums(f, l, 2);
   EXPECT_FLOAT_EQ(counts[1].item<float>(), 3.f);
   EXPECT_FLOAT_EQ((sums[1] / counts[1]).item<float>(), 3.f);  // (1 + 3 + 5) / 3, not the mean of image means
-  EXPECT_FLOAT_EQ(counts[0].item<float>(), 0.f);               // background is not a prototype
+  EXPECT_FLOAT_EQ(counts[0].item<float>(), 0.f);              // background is not a prototype
 }

@@ -2,10 +2,10 @@
 // (tests/data/methods/sdr_reference.pt, written by tools/make_method_fixtures.py), and by hand.
 #include <gtest/gtest.h>
 
+#include "../fixtures.h"
 #include "cseg/methods/method.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/models/fast_scnn.h"
-#include "../fixtures.h"
 #include "method_fixture.h"
 
 using namespace cseg;
@@ -104,8 +104,7 @@ TEST(SdrReference, PrototypesAndLossesMatchTheReference) {
     auto [own_attraction, own_repulsion] = SDR::clustering(f, labels, p, n, own);
     EXPECT_GT(std::abs(value(own_attraction) - value(r[c.key + "_attraction"])), 1e-3);
     EXPECT_GT(std::abs(value(own_repulsion) - value(r[c.key + "_repulsion"])), 1e-2);
-    EXPECT_GT(std::abs(value(SDR::matching(f, r[c.key + "_located"], p, n, kOld, own)) -
-                       value(r[c.key + "_matching"])),
+    EXPECT_GT(std::abs(value(SDR::matching(f, r[c.key + "_located"], p, n, kOld, own)) - value(r[c.key + "_matching"])),
               1e-3);
   }
   // Each switch on its own moves the clustering terms away from cseg's.
@@ -123,8 +122,8 @@ TEST(SdrReference, SparsityMatchesTheReference) {
   auto r = reference();
   auto f = r["features"];
   EXPECT_NEAR(value(SDR::sparsity(f, r["labels"], kClasses, true)), value(r["sparsity"]), 1e-5);
-  EXPECT_NEAR(value(SDR::sparsity(f, torch::zeros_like(r["labels"]), kClasses, true)),
-              value(r["sparsity_background"]), 0.0);
+  EXPECT_NEAR(value(SDR::sparsity(f, torch::zeros_like(r["labels"]), kClasses, true)), value(r["sparsity_background"]),
+              0.0);
   // cseg's: foreground classes only, averaged per class; 0 on a background-only batch.
   EXPECT_GT(std::abs(value(SDR::sparsity(f, r["labels"], kClasses, false)) - value(r["sparsity"])), 1e-2);
   EXPECT_EQ(value(SDR::sparsity(f, torch::zeros_like(r["labels"]), kClasses, false)), 0.0);

@@ -1,8 +1,8 @@
 // SSUL (methods/ssul.h): targets with the unknown class and pseudo-labels.
 #include <gtest/gtest.h>
 
-#include "cseg/methods/ssul.h"
 #include "../fixtures.h"
+#include "cseg/methods/ssul.h"
 
 using namespace cseg;
 using namespace cseg::methods;

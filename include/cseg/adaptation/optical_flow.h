@@ -3,7 +3,6 @@
 /// robot's video gives for free. Convention everywhere: flow(p) = where the surface seen at p in
 /// frame t is in frame t+1, minus p, in pixels (dx, dy); H x W CV_32FC2.
 #include <opencv2/core.hpp>
-
 #include <string>
 
 namespace cseg::data {

@@ -10,10 +10,9 @@
 /// Lifetime: one object per step, made after the teacher (StepContext::old_model) exists and
 /// used by the trainer's thread only; it keeps per-iteration state between prepare_batch and
 /// add_loss_terms (the soft targets, the batch's own sample count).
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cseg/config/experiment.h"

@@ -4,11 +4,11 @@
 /// trustworthy, so a pseudo-label must agree with what the next frame shows at the same surface
 /// (temporal consistency). Computed once per step on whole frames, before augmentation, so crops
 /// and flips keep labels and images aligned.
-#include <opencv2/core.hpp>
 #include <torch/types.h>
 
 #include <array>
 #include <functional>
+#include <opencv2/core.hpp>
 #include <vector>
 
 namespace cseg::data {

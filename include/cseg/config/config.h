@@ -18,9 +18,9 @@
 namespace cseg::config {
 
 struct LoadOptions {
-  std::string path;                     ///< the experiment file
-  std::vector<std::string> overrides;   ///< "a.b.c=value", value parsed as YAML
-  std::string env_path;                 ///< optional env file (flat map name -> string)
+  std::string path;                    ///< the experiment file
+  std::vector<std::string> overrides;  ///< "a.b.c=value", value parsed as YAML
+  std::string env_path;                ///< optional env file (flat map name -> string)
 };
 
 class Section;

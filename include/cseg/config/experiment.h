@@ -37,47 +37,47 @@ struct ScenarioConfig {
   std::vector<EnvironmentConfig> environments;  ///< domain: in step order (the mapping's order)
   // (The key scenario.city_task: 11-5 | 11-1 | 1-1 fills `environments` with PLOP's Cityscapes
   // city tasks, each environment some cities of dataset.root.)
-  std::string task = "offline";        ///< a named table (15-1, 100-50, ...) or any a-b / a-b-c spec
-  std::string mode = "overlap";        ///< overlap | disjoint | sequential
-  std::string protocol = "plop";       ///< mib | mibv2 | sdr | plop | cssegmentation | continuum | ssul
-  std::vector<int> order;              ///< custom class order (raw ids, 0 first); empty = natural
-  std::vector<std::vector<int>> steps; ///< explicit steps (raw ids), overrides `task` when given
+  std::string task = "offline";         ///< a named table (15-1, 100-50, ...) or any a-b / a-b-c spec
+  std::string mode = "overlap";         ///< overlap | disjoint | sequential
+  std::string protocol = "plop";        ///< mib | mibv2 | sdr | plop | cssegmentation | continuum | ssul
+  std::vector<int> order;               ///< custom class order (raw ids, 0 first); empty = natural
+  std::vector<std::vector<int>> steps;  ///< explicit steps (raw ids), overrides `task` when given
 };
 
 using ModelConfig = models::ModelOptions;  ///< cseg/models/options.h
 
 struct OptimConfig {
-  double lr = 0.01;                    ///< encoder learning rate at step 0
-  double lr_next = -1;                 ///< learning rate for steps > 0 (-1: same as lr)
-  double head_lr_mult = 1.0;           ///< decoder/head learning rate = lr * head_lr_mult
+  double lr = 0.01;           ///< encoder learning rate at step 0
+  double lr_next = -1;        ///< learning rate for steps > 0 (-1: same as lr)
+  double head_lr_mult = 1.0;  ///< decoder/head learning rate = lr * head_lr_mult
   double momentum = 0.9;
   bool nesterov = false;
-  double weight_decay = 1e-4;          ///< not applied to biases and normalisation layers
-  std::string schedule = "poly";       ///< poly | constant
+  double weight_decay = 1e-4;     ///< not applied to biases and normalisation layers
+  std::string schedule = "poly";  ///< poly | constant
   double power = 0.9;
-  int warmup_iters = 0;                ///< linear warm-up from 0 over this many iterations
+  int warmup_iters = 0;  ///< linear warm-up from 0 over this many iterations
 };
 
 using LossConfig = losses::LossOptions;  ///< cseg/losses/options.h
 
 struct TrainConfig {
   int batch_size = 8;
-  int epochs = 0;                      ///< per step; exactly one of epochs, iterations,
-  int iterations = 0;                  ///< steps_per_class must be > 0
-  int steps_per_class = 0;             ///< BACS: iterations = steps_per_class * new classes
+  int epochs = 0;           ///< per step; exactly one of epochs, iterations,
+  int iterations = 0;       ///< steps_per_class must be > 0
+  int steps_per_class = 0;  ///< BACS: iterations = steps_per_class * new classes
   /// Data-parallel runs: BatchNorm layers normalise with the global batch's statistics (as
   /// torch.nn.SyncBatchNorm) instead of each process's share.
   bool sync_bn = false;
   /// fp32, or bf16: the forward pass under bfloat16 autocast (core/precision.h); weights and
   /// optimizer stay float32. Evaluation always runs in float32.
   std::string precision = "fp32";
-  double first_step_factor = 1.0;      ///< step 0's budget = this x the budget above (a base model
-                                       ///< from scratch needs more than an increment)
-  int workers = 0;                     ///< loader threads; 0 = load in the training thread.
-                                       ///< On 2 cores a loader thread beside LibTorch's OpenMP
-                                       ///< threads costs 2.4x (bench/README.md): use >= 1 only
-                                       ///< where cores are spare.
-  int prefetch = 4;                    ///< batches prepared ahead
+  double first_step_factor = 1.0;  ///< step 0's budget = this x the budget above (a base model
+                                   ///< from scratch needs more than an increment)
+  int workers = 0;                 ///< loader threads; 0 = load in the training thread.
+                                   ///< On 2 cores a loader thread beside LibTorch's OpenMP
+                                   ///< threads costs 2.4x (bench/README.md): use >= 1 only
+                                   ///< where cores are spare.
+  int prefetch = 4;                ///< batches prepared ahead
   /// An iteration whose loss or gradients are not finite is never applied (the weights and the
   /// last checkpoint stay sound). stop: end the run with an error naming the iteration; skip:
   /// leave the iteration out, count it (results.json: skipped_nonfinite) and go on. fp16 runs
@@ -88,22 +88,22 @@ struct TrainConfig {
   /// resumed run continues at the next batch of the epoch and retraces an uninterrupted one.
   int checkpoint_every = 0;
   double checkpoint_minutes = 0;
-  bool debug = false;                  ///< a few iterations per epoch, to check a config quickly
+  bool debug = false;  ///< a few iterations per epoch, to check a config quickly
   int debug_iterations = 3;
   /// A folder of step-0 models shared by runs (a suite sets it): a method whose step 0 is
   /// fine-tuning (Method::first_step_is_finetuning), and any method for its own identical step 0,
   /// takes the model an identical earlier step 0 left there (same data, labels, model, weights,
   /// optimiser, budget and seed; keyed by their hash) instead of training it. "" = off.
   std::string shared_step0;
-  int start_step = 0;                  ///< begin the sequence here ...
-  std::string init_checkpoint;         ///< ... from this step checkpoint (steps < start_step)
-  int log_every = 20;                  ///< iterations between log lines when not on a terminal
+  int start_step = 0;           ///< begin the sequence here ...
+  std::string init_checkpoint;  ///< ... from this step checkpoint (steps < start_step)
+  int log_every = 20;           ///< iterations between log lines when not on a terminal
 };
 
 struct EvalConfig {
-  int batch_size = 1;                  ///< images of different sizes are padded with 255
-  int val_every = 0;                   ///< validate every n epochs (0: never); best kept by mIoU
-  bool use_best = false;               ///< continue from the best validation checkpoint
+  int batch_size = 1;     ///< images of different sizes are padded with 255
+  int val_every = 0;      ///< validate every n epochs (0: never); best kept by mIoU
+  bool use_best = false;  ///< continue from the best validation checkpoint
 };
 
 /// How unlabelled environments are learnt: from the teacher (the model as the previous step
@@ -147,11 +147,11 @@ struct AdaptationConfig {
 struct ExperimentConfig {
   std::string name = "experiment";
   uint64_t seed = 0;
-  int threads = 0;                     ///< 0: all cores
+  int threads = 0;  ///< 0: all cores
   /// Where training and evaluation run: cpu, cuda or cuda:N (a CUDA build of LibTorch; data
   /// loading stays on the CPU). Checked when the config is read (core/device.h).
   std::string device = "cpu";
-  std::string output_dir;              ///< run folder; default ${output_root}/<name>
+  std::string output_dir;  ///< run folder; default ${output_root}/<name>
   std::vector<std::string> methods{"finetune"};
   /// Per-method option overrides, `method_options: {mib: {kd_weight: 100}}`: raw scalar strings,
   /// typed and checked by each method (methods/options.h), so unknown keys fail by name.

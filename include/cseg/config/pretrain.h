@@ -15,9 +15,9 @@ struct PretrainDataConfig {
   /// (never the t10k photos that val/test scenes use); folder: a class-per-folder image tree,
   /// root/<class>/*.{jpg,jpeg,png,bmp} (ImageNet's train/ layout), classes in name order.
   std::string source = "fmnist";
-  std::string root;                ///< fmnist: the IDX folder ("" = dataset-fashion-mnist's); folder: the tree
-  int image_size = 64;             ///< square input side
-  double held_out = 0.1;           ///< share of each class kept out of training for top-1 accuracy
+  std::string root;       ///< fmnist: the IDX folder ("" = dataset-fashion-mnist's); folder: the tree
+  int image_size = 64;    ///< square input side
+  double held_out = 0.1;  ///< share of each class kept out of training for top-1 accuracy
   std::vector<double> mean{0.485, 0.456, 0.406};  ///< normalisation, as the segmentation runs use
   std::vector<double> std{0.229, 0.224, 0.225};
   // fmnist: how a photo is drawn (flip, colour and soft edge as in scenes).
@@ -32,22 +32,22 @@ struct PretrainDataConfig {
 
 struct PretrainTrainConfig {
   int batch_size = 64;
-  int epochs = 0;                  ///< exactly one of epochs, iterations must be > 0
+  int epochs = 0;  ///< exactly one of epochs, iterations must be > 0
   int iterations = 0;
   int log_every = 50;
-  int eval_every = 0;              ///< held-out top-1 every n iterations (0: at each epoch's end)
-  int checkpoint_every = 0;        ///< a resumable checkpoint every n iterations (0: each epoch's end)
+  int eval_every = 0;        ///< held-out top-1 every n iterations (0: at each epoch's end)
+  int checkpoint_every = 0;  ///< a resumable checkpoint every n iterations (0: each epoch's end)
 };
 
 struct PretrainConfig {
   std::string name = "pretrain";
   uint64_t seed = 0;
-  int threads = 0;                 ///< 0: all cores
+  int threads = 0;  ///< 0: all cores
   std::string device = "cpu";
   /// Default: ${output_root}/pretrained/<name>-<hash>, the hash of everything that decides the
   /// weights (pretrain_hash): a changed recipe trains anew, an unchanged one is found again.
   std::string output_dir;
-  ModelConfig model;               ///< the segmentation model whose encoder is trained
+  ModelConfig model;  ///< the segmentation model whose encoder is trained
   PretrainDataConfig data;
   OptimConfig optim;
   PretrainTrainConfig train;

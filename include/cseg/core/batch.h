@@ -8,8 +8,8 @@
 namespace cseg {
 
 struct Batch {
-  torch::Tensor images;  ///< [N, 3, H, W] float32, normalised
-  torch::Tensor labels;  ///< [N, H, W] int64; 0 background, 255 ignore; step labels (remapped)
+  torch::Tensor images;    ///< [N, 3, H, W] float32, normalised
+  torch::Tensor labels;    ///< [N, H, W] int64; 0 background, 255 ignore; step labels (remapped)
   torch::Tensor saliency;  ///< [N, H, W] uint8 (> 0 salient) when the loader was asked for it
   torch::Tensor depth;     ///< [N, H, W] float metres (0 unknown) when the loader was asked for it
   /// Video, when the loader was asked for the next frame: its image [N, 3, H, W] (normalised),

@@ -23,7 +23,7 @@ template <typename... Args>
 }  // namespace cseg
 
 /// CSEG_CHECK(cond, "fmt {}", args...): throws cseg::Error with the message when cond is false.
-#define CSEG_CHECK(cond, ...)                 \
-  do {                                        \
-    if (!(cond)) ::cseg::fail(__VA_ARGS__);   \
+#define CSEG_CHECK(cond, ...)               \
+  do {                                      \
+    if (!(cond)) ::cseg::fail(__VA_ARGS__); \
   } while (0)

@@ -16,7 +16,7 @@ class GradScaler {
     double init_scale = 65536.0;  ///< 2^16, as PyTorch
     double growth_factor = 2.0;
     double backoff_factor = 0.5;
-    int growth_interval = 2000;   ///< good steps before the scale grows
+    int growth_interval = 2000;  ///< good steps before the scale grows
   };
   explicit GradScaler(Options options) : o_(options), scale_(options.init_scale) {}
   GradScaler() : GradScaler(Options{}) {}
@@ -36,8 +36,8 @@ class GradScaler {
   /// than overflowing its way down from 2^16 again.
   struct State {
     double scale = 0;
-    int good_steps = 0;    ///< good steps since the scale last changed
-    int64_t skipped = 0;   ///< overflowing steps skipped so far
+    int good_steps = 0;   ///< good steps since the scale last changed
+    int64_t skipped = 0;  ///< overflowing steps skipped so far
   };
   State state() const { return {scale_, good_steps_, skipped_}; }
   void restore(const State& s) {

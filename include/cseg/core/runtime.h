@@ -5,8 +5,8 @@
 namespace cseg::core {
 
 struct RuntimeOptions {
-  int threads = 0;             ///< intra-op threads; 0 = all cores (LibTorch defaults to 1 here)
-  bool tune_malloc = true;     ///< keep large blocks mapped instead of returning them every step
+  int threads = 0;          ///< intra-op threads; 0 = all cores (LibTorch defaults to 1 here)
+  bool tune_malloc = true;  ///< keep large blocks mapped instead of returning them every step
 };
 
 /// Applies RuntimeOptions once at start-up. Why: LibTorch starts with one thread on this machine

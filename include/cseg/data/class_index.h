@@ -14,8 +14,7 @@ using LabelSet = std::bitset<256>;
 
 /// Reads every mask (in `threads` threads) unless `cache_dir` holds a matching index.
 /// An empty cache_dir disables caching.
-std::vector<LabelSet> build_class_index(const Dataset& dataset, const std::string& cache_dir,
-                                        int threads);
+std::vector<LabelSet> build_class_index(const Dataset& dataset, const std::string& cache_dir, int threads);
 
 /// Runs fn(i) for i in [0, n) on `threads` threads; rethrows the first exception.
 void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn);

@@ -1,10 +1,9 @@
 #pragma once
 /// The dataset interface: a dataset returns raw images and raw masks by index and knows nothing
 /// about continual steps (scenarios select and remap; see scenarios/).
-#include <opencv2/core.hpp>
-
 #include <array>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
@@ -15,8 +14,8 @@ constexpr uint8_t kIgnore = 255;
 
 struct Sample {
   std::string id;
-  cv::Mat image;  ///< H x W x 3, uint8, RGB
-  cv::Mat mask;   ///< H x W, uint8, dataset labels (0..num_classes-1, 255 = ignore)
+  cv::Mat image;     ///< H x W x 3, uint8, RGB
+  cv::Mat mask;      ///< H x W, uint8, dataset labels (0..num_classes-1, 255 = ignore)
   cv::Mat saliency;  ///< H x W, uint8 (0 = not salient), only when the loader asks for it
   cv::Mat depth;     ///< H x W, float metres (0 = unknown), only when the loader asks for it
   /// Video, when the loader asks for it: the next frame of the sequence, the optical flow from
@@ -27,8 +26,8 @@ struct Sample {
 
 struct DatasetInfo {
   std::string name;
-  int num_classes = 0;                  ///< including background 0
-  std::vector<std::string> class_names; ///< num_classes entries
+  int num_classes = 0;                          ///< including background 0
+  std::vector<std::string> class_names;         ///< num_classes entries
   std::vector<std::array<uint8_t, 3>> palette;  ///< 256 colours by dataset label (label_spaces.h)
 };
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/options.h"
 
 namespace cseg::data {
 

@@ -2,9 +2,8 @@
 /// Reading and writing images and label maps. Label PNGs are read as raw indices with libpng:
 /// OpenCV turns a palette PNG (VOC's masks) into colours, or into luminance with
 /// IMREAD_GRAYSCALE (index 1 reads as 38), and cannot write one.
-#include <opencv2/core.hpp>
-
 #include <array>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 

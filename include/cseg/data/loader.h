@@ -13,16 +13,16 @@
 #include <thread>
 #include <vector>
 
-#include "cseg/data/options.h"
 #include "cseg/core/batch.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/options.h"
 
 namespace cseg::data {
 
 struct LoaderOptions {
   int batch_size = 8;
-  bool train = true;       ///< shuffle + augment + drop the last partial batch
-  int workers = 2;         ///< 0: load in the consumer's thread
+  bool train = true;  ///< shuffle + augment + drop the last partial batch
+  int workers = 2;    ///< 0: load in the consumer's thread
   int prefetch = 4;
   uint64_t seed = 0;
   AugmentOptions augment;

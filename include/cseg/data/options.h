@@ -13,12 +13,12 @@ struct DatasetOptions {
   std::string train_split = "train";   ///< split (list) names; VOC: train_aug, train, val, ...
   std::string val_split = "val";
   std::string test_split = "val";
-  std::string cache_dir;               ///< filtered index lists; default <output_dir>/../.cache
+  std::string cache_dir;  ///< filtered index lists; default <output_dir>/../.cache
   /// Saliency maps (<id>.png, > 0 = salient) for SSUL: "auto" = <root>/SaliencyMap when it
   /// exists (VOC layout, FMNIST-Scenes), "" = none, or a folder (relative to root).
   std::string saliency_dir = "auto";
   // Generic folder datasets only:
-  int num_classes = 0;                 ///< classes including background 0
+  int num_classes = 0;  ///< classes including background 0
   std::vector<std::string> class_names;
   /// Names (when class_names is empty) and colours from a known label space: voc, ade20k,
   /// cityscapes, nyu40, fmnist_scenes. Empty: generic names in the VOC colours.
@@ -33,7 +33,7 @@ struct DatasetOptions {
 };
 
 struct AugmentOptions {
-  int crop_size = 512;                 ///< square training crop; padded with 255 (labels) / mean
+  int crop_size = 512;  ///< square training crop; padded with 255 (labels) / mean
   double scale_min = 0.5, scale_max = 2.0;
   bool hflip = true;
   std::vector<double> mean{0.485, 0.456, 0.406};  ///< ImageNet statistics, RGB in [0,1]

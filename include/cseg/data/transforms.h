@@ -3,8 +3,8 @@
 #include <array>
 #include <random>
 
-#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/options.h"
 
 namespace cseg::data {
 

@@ -13,10 +13,10 @@ namespace cseg::engine {
 
 struct TrainState {
   int step = 0;
-  int epoch = 0;            ///< epochs completed in this step
-  int64_t iteration = 0;    ///< iterations done in this step
-  double best_val = -1;     ///< best validation mIoU in this step (-1: none)
-  std::vector<int> heads;   ///< classes per head, to rebuild the model before loading
+  int epoch = 0;                                       ///< epochs completed in this step
+  int64_t iteration = 0;                               ///< iterations done in this step
+  double best_val = -1;                                ///< best validation mIoU in this step (-1: none)
+  std::vector<int> heads;                              ///< classes per head, to rebuild the model before loading
   std::optional<core::GradScaler::State> loss_scaler;  ///< fp16 training's loss scale (absent otherwise)
 };
 

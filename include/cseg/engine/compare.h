@@ -1,9 +1,8 @@
 #pragma once
 /// Comparison tables across runs: final old/new/all mIoU, hIoU, forgetting, average mIoU, time
 /// per step and peak memory per (scenario, method), mean ± std over seeds.
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -14,7 +13,7 @@ namespace cseg::engine {
 struct ComparisonRow {
   std::string scenario;  ///< "task mode" (e.g. "5-1 overlap")
   std::string method;
-  int runs = 0;          ///< seeds aggregated
+  int runs = 0;  ///< seeds aggregated
   /// Runs of this method and scenario left out because they have not finished the scenario's
   /// steps (fewer steps than the scenario's longest run): their last step is not the final one.
   int unfinished = 0;
@@ -32,8 +31,8 @@ struct ComparisonRow {
 
 /// One per-method results.json found under the paths given to compare_runs or a report.
 struct MethodRun {
-  std::string file;        ///< the results.json
-  std::string scenario;    ///< "task mode"
+  std::string file;      ///< the results.json
+  std::string scenario;  ///< "task mode"
   std::string method;
   nlohmann::json results;  ///< the parsed file (schema cseg.results/1)
 };

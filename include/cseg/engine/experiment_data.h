@@ -1,10 +1,9 @@
 #pragma once
 /// Opens what an experiment trains and evaluates on: the dataset splits, their class-presence
 /// indices and the scenario. Shared by `cseg train`, `cseg eval` and `cseg scenario`.
-#include <nlohmann/json.hpp>
-
 #include <array>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -53,10 +52,10 @@ struct ExperimentData {
 /// What step k trains on, before a method's or an adaptation's changes.
 struct StepTrainData {
   std::shared_ptr<const data::Dataset> dataset;
-  std::vector<size_t> images;          ///< indices into dataset
-  std::array<uint8_t, 256> lut{};      ///< dataset labels -> step labels, as the loader applies them
-  bool labelled = true;                ///< false: an unlabelled environment (its masks are all 255)
-  std::string description;             ///< for the log: the step's new classes, or its environment
+  std::vector<size_t> images;      ///< indices into dataset
+  std::array<uint8_t, 256> lut{};  ///< dataset labels -> step labels, as the loader applies them
+  bool labelled = true;            ///< false: an unlabelled environment (its masks are all 255)
+  std::string description;         ///< for the log: the step's new classes, or its environment
 };
 
 /// Step k's training data. Class-incremental: the scenario's images of the step with the
@@ -68,8 +67,7 @@ struct StepTrainData {
 StepTrainData step_train_data(const ExperimentData& data, int k, bool cumulative);
 
 /// `cache_dir` holds the class-presence indices (empty: no cache).
-ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir,
-                                    int threads);
+ExperimentData open_experiment_data(const config::ExperimentConfig& cfg, const std::string& cache_dir, int threads);
 
 /// The steps of `cfg.scenario` on a dataset with `num_classes` labels (named task, generic spec,
 /// explicit steps, custom order).

@@ -13,7 +13,9 @@
 #include "cseg/methods/method.h"
 #include "cseg/scenarios/scenario.h"
 
-namespace cseg::distributed { class GradientAverager; }
+namespace cseg::distributed {
+class GradientAverager;
+}
 
 namespace cseg::engine {
 
@@ -29,15 +31,15 @@ std::shared_ptr<models::Segmenter> build_model_for_step(const config::Experiment
 /// the model lacks it (on `device`), the feature taps set and the layout made channels-last
 /// (model.channels_last). Sets ctx.model and ctx.old_model; the returned teacher (null when none)
 /// must outlive their use.
-std::shared_ptr<models::Segmenter> ready_step_model(models::Segmenter& model, methods::StepContext& ctx,
-                                                    bool teacher, bool features, const config::ModelConfig& cfg,
+std::shared_ptr<models::Segmenter> ready_step_model(models::Segmenter& model, methods::StepContext& ctx, bool teacher,
+                                                    bool features, const config::ModelConfig& cfg,
                                                     const torch::Device& device);
 
 /// What one iteration gives back.
 struct IterationResult {
-  double loss = 0;          ///< the summed loss (read every iteration: on a GPU this waits for the work)
+  double loss = 0;           ///< the summed loss (read every iteration: on a GPU this waits for the work)
   methods::LossTerms terms;  ///< its named terms, for the logs
-  bool applied = false;     ///< false: not finite, the optimizer did not step (see apply_update)
+  bool applied = false;      ///< false: not finite, the optimizer did not step (see apply_update)
 };
 
 /// One iteration: the adaptation's batch preparation, the method's before_forward, the teacher's

@@ -11,7 +11,9 @@
 
 #include "cseg/config/experiment.h"
 
-namespace cseg::models { class Segmenter; }
+namespace cseg::models {
+class Segmenter;
+}
 
 namespace cseg::engine {
 

@@ -13,12 +13,12 @@
 namespace cseg::engine {
 
 struct PredictOptions {
-  std::string input;        ///< an image file or a folder (searched recursively)
-  std::string out;          ///< output folder
-  int batch_size = 4;       ///< images of the same size are batched together
-  bool save_probs = false;  ///< <name>_probs.npy: float32 [C, H, W] softmax
-  bool save_logits = false; ///< <name>_logits.npy: float32 [C, H, W]
-  double alpha = 0.5;       ///< overlay opacity of the class colours
+  std::string input;         ///< an image file or a folder (searched recursively)
+  std::string out;           ///< output folder
+  int batch_size = 4;        ///< images of the same size are batched together
+  bool save_probs = false;   ///< <name>_probs.npy: float32 [C, H, W] softmax
+  bool save_logits = false;  ///< <name>_logits.npy: float32 [C, H, W]
+  double alpha = 0.5;        ///< overlay opacity of the class colours
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
   data::Palette palette = data::voc_palette();
   /// Model channel -> dataset label for the written label maps (a scenario's class order puts

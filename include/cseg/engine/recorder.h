@@ -5,9 +5,8 @@
 /// recorder (make_run_recorder) writes metrics.jsonl, TensorBoard event files, the prediction
 /// images and results.json with per_class_iou.csv; the base class writes nothing (the processes
 /// of a data-parallel run other than rank 0).
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,8 +20,8 @@ struct IterationRecord {
   int step = 0;
   int64_t iteration = 0;  ///< iterations done in the step, this one included
   int epoch = 0;
-  double lr = 0;          ///< the first parameter group's (the encoder's)
-  double loss = 0;        ///< the summed loss
+  double lr = 0;                                      ///< the first parameter group's (the encoder's)
+  double loss = 0;                                    ///< the summed loss
   std::vector<std::pair<std::string, double>> terms;  ///< each named loss term
 };
 

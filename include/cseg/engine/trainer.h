@@ -11,9 +11,8 @@
 ///   logged iteration and per evaluation), results.json (schema in docs/results.md),
 ///   per_class_iou.csv, checkpoints/step<k>.pt (end of step), step<k>_last.pt (end of the latest
 ///   epoch, removed when the step ends), step<k>_best.pt (best validation mIoU, when validating).
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,10 +20,12 @@
 #include "cseg/engine/evaluator.h"
 #include "cseg/engine/experiment_data.h"
 #include "cseg/engine/iteration.h"
-#include "cseg/metrics/confusion.h"
 #include "cseg/methods/method.h"
+#include "cseg/metrics/confusion.h"
 
-namespace cseg::distributed { class ProcessGroup; }
+namespace cseg::distributed {
+class ProcessGroup;
+}
 
 namespace cseg::engine {
 
@@ -37,8 +38,8 @@ class Trainer {
   /// its share of every global batch (train.batch_size) and gradients are averaged before each
   /// optimizer step; only rank 0 writes the run folder (checkpoints, results, logs).
   /// References are held: cfg, data, method and group must outlive the trainer.
-  Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method,
-          std::string run_dir, distributed::ProcessGroup* group = nullptr);
+  Trainer(const config::ExperimentConfig& cfg, const ExperimentData& data, methods::Method& method, std::string run_dir,
+          distributed::ProcessGroup* group = nullptr);
   ~Trainer();
   /// Trains the remaining steps and returns the results (also written to results.json).
   nlohmann::json run();
@@ -55,9 +56,9 @@ class Trainer {
     std::vector<double> iteration_seconds;
     double best_val = -1;
     size_t train_images = 0;
-    nlohmann::json pseudo_labels;  ///< unlabelled environments: how the labels were made (or null)
-    std::string shared_step0;      ///< the shared step-0 model this step took (train.shared_step0), "" if trained
-    int64_t skipped_nonfinite = 0; ///< iterations not applied for a non-finite loss (train.nonfinite: skip)
+    nlohmann::json pseudo_labels;   ///< unlabelled environments: how the labels were made (or null)
+    std::string shared_step0;       ///< the shared step-0 model this step took (train.shared_step0), "" if trained
+    int64_t skipped_nonfinite = 0;  ///< iterations not applied for a non-finite loss (train.nonfinite: skip)
   };
   friend struct StepRun;
 

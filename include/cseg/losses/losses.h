@@ -33,7 +33,6 @@ torch::Tensor ohem_cross_entropy(const torch::Tensor& logits, const torch::Tenso
                                  const std::vector<double>& weights = {});
 
 /// The loss `cfg.name` names.
-torch::Tensor segmentation_loss(const LossOptions& cfg, const torch::Tensor& logits,
-                                const torch::Tensor& target);
+torch::Tensor segmentation_loss(const LossOptions& cfg, const torch::Tensor& logits, const torch::Tensor& target);
 
 }  // namespace cseg::losses

@@ -38,7 +38,8 @@ class BACS : public Method {
   void load(torch::serialize::InputArchive&) override;
 
   /// Focal loss (gamma 2) of probabilities p against binary targets t, mean over valid pixels.
-  static torch::Tensor focal_loss(const torch::Tensor& p, const torch::Tensor& t, const torch::Tensor& valid, double gamma = 2);
+  static torch::Tensor focal_loss(const torch::Tensor& p, const torch::Tensor& t, const torch::Tensor& valid,
+                                  double gamma = 2);
   /// The background-aware pixel weights: 1 on foreground, (1 - w)^gamma on background with
   /// w > 0.5 set to 1 (exposed for tests).
   static torch::Tensor background_weights(const torch::Tensor& labels, const torch::Tensor& seen, double gamma);
@@ -47,10 +48,10 @@ class BACS : public Method {
   torch::Tensor detect(const torch::Tensor& features, const torch::Tensor& prototype, int64_t h, int64_t w);
   torch::Tensor seen_probability(const torch::Tensor& features, int num_old_steps, int64_t h, int64_t w);
   double feature_weight_, gamma_;
-  DecoderHead detector_;          ///< the background detector's 1x1 conv
-  torch::Tensor prototypes_;      ///< [steps, D]
-  torch::Tensor proto_counts_;    ///< [steps]
-  torch::Tensor pending_seen_;    ///< this batch's seen probability (task_loss -> add_loss_terms)
+  DecoderHead detector_;        ///< the background detector's 1x1 conv
+  torch::Tensor prototypes_;    ///< [steps, D]
+  torch::Tensor proto_counts_;  ///< [steps]
+  torch::Tensor pending_seen_;  ///< this batch's seen probability (task_loss -> add_loss_terms)
   std::unique_ptr<Rehearsal> der_;
 };
 

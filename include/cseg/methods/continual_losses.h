@@ -42,8 +42,8 @@ enum class PodRegions {
 /// PLOP's local POD between an old and a new feature map [N, C, H, W] (same shape): squared
 /// maps; for every scale s, an s x s grid of regions; per region the width- and height-pooled
 /// means concatenated; loss = per-image L2 norm of the difference, averaged over the batch.
-torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map, const std::vector<int>& scales = {1, 2, 4},
-                        PodRegions regions = PodRegions::covering);
+torch::Tensor local_pod(const torch::Tensor& old_map, const torch::Tensor& new_map,
+                        const std::vector<int>& scales = {1, 2, 4}, PodRegions regions = PodRegions::covering);
 
 /// Entropy of softmax(x) over channels, divided by log(C): [N, H, W] in [0, 1].
 torch::Tensor normalized_entropy(const torch::Tensor& logits);

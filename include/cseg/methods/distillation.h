@@ -120,8 +120,8 @@ class PLOP : public Method {
   /// Counts into `hist` [C_old, bins] the `entropy` [N, H, W] of every background pixel (label 0:
   /// where pseudo-labels go), in the row of the class the old model predicts there; bins of
   /// width 1 / bins from 0.
-  static void add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels, const torch::Tensor& old_logits,
-                                       const torch::Tensor& entropy);
+  static void add_to_entropy_histogram(torch::Tensor& hist, const torch::Tensor& labels,
+                                       const torch::Tensor& old_logits, const torch::Tensor& entropy);
   /// Per class, the upper edge of the histogram bin that holds the median, at least
   /// `threshold_min` (also the threshold of a class never predicted).
   static torch::Tensor median_thresholds(const torch::Tensor& hist, double threshold_min);
@@ -129,8 +129,10 @@ class PLOP : public Method {
   /// distillation.cpp); may be +inf or NaN where it divides by an empty bin.
   static torch::Tensor reference_median_thresholds(const torch::Tensor& hist, double threshold_min);
   /// Labels with PLOP's pseudo-labels and the per-image adaptive factor (exposed for tests).
-  static std::pair<torch::Tensor, torch::Tensor> pseudo_label(const torch::Tensor& labels, const torch::Tensor& old_logits,
-                                                              const torch::Tensor& entropy, const torch::Tensor& thresholds);
+  static std::pair<torch::Tensor, torch::Tensor> pseudo_label(const torch::Tensor& labels,
+                                                              const torch::Tensor& old_logits,
+                                                              const torch::Tensor& entropy,
+                                                              const torch::Tensor& thresholds);
 
  private:
   double pod_weight_, pod_logits_weight_, threshold_min_;

@@ -48,7 +48,8 @@ class DKD : public Method {
   // The pure parts, for tests. x: logits [N, C, H, W] with channel c = class c.
   /// Binary cross-entropy of x[:, first:] against one-hot targets (label == c; every other label
   /// is a negative), positives weighted `pos_weight`: mean over pixels per class, sum over classes.
-  static torch::Tensor multilabel_bce(const torch::Tensor& x, const torch::Tensor& labels, int first, double pos_weight);
+  static torch::Tensor multilabel_bce(const torch::Tensor& x, const torch::Tensor& labels, int first,
+                                      double pos_weight);
   /// Binary cross-entropy of x against sigmoid(x_old) (same shape): mean over pixels per class,
   /// sum over classes.
   static torch::Tensor soft_bce(const torch::Tensor& x, const torch::Tensor& x_old);

@@ -8,12 +8,12 @@
 ///               -> after_optimizer_step
 ///             on_step_end
 /// save/load carry the method's state in every checkpoint so a resumed run continues exactly.
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +23,9 @@
 #include "cseg/models/predictions.h"
 #include "cseg/models/segmenter.h"
 
-namespace cseg::scenarios { class Scenario; }
+namespace cseg::scenarios {
+class Scenario;
+}
 
 namespace cseg::methods {
 
@@ -35,7 +37,7 @@ struct StepContext {
   /// The first label this step's data teaches: num_old_classes in class-incremental scenarios,
   /// 0 in domain-incremental ones (a new environment shows every class again).
   int first_new_label = 0;
-  int64_t iteration = 0;    ///< iterations done in this step
+  int64_t iteration = 0;             ///< iterations done in this step
   int64_t total_iterations = 0;      ///< the step's budget
   int64_t iterations_per_epoch = 0;  ///< batches in one pass over the step's data
   int epoch = 0;

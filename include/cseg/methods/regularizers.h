@@ -30,18 +30,19 @@ class ParameterRegularizer : public Method {
   /// (s - min) / (max - min + 1e-8) with min and max over every tensor of the map.
   static TensorMap normalized(const TensorMap& scores);
   /// The penalty for the given importances and old parameters (exposed for tests).
-  static torch::Tensor penalty(const models::Segmenter& model, const TensorMap& importance, const TensorMap& old_params);
+  static torch::Tensor penalty(const models::Segmenter& model, const TensorMap& importance,
+                               const TensorMap& old_params);
 
  private:
   Kind kind_;
   double weight_, alpha_;
   int rw_every_;
   // State carried across steps (saved in checkpoints):
-  TensorMap old_params_;   ///< theta at the end of the previous step (the start of this one)
-  TensorMap fisher_;       ///< EWC/RW: running Fisher of this step
-  TensorMap old_fisher_;   ///< EWC/RW: Fisher of the previous steps (normalised at use)
-  TensorMap score_;        ///< PI: path integral of this step; RW: accumulated score
-  TensorMap old_score_;    ///< PI/RW: scores of the previous steps
+  TensorMap old_params_;  ///< theta at the end of the previous step (the start of this one)
+  TensorMap fisher_;      ///< EWC/RW: running Fisher of this step
+  TensorMap old_fisher_;  ///< EWC/RW: Fisher of the previous steps (normalised at use)
+  TensorMap score_;       ///< PI: path integral of this step; RW: accumulated score
+  TensorMap old_score_;   ///< PI/RW: scores of the previous steps
   // Per-update scratch (not saved: recomputed within an iteration):
   TensorMap before_step_, grads_, rw_anchor_;
   int64_t updates_ = 0;

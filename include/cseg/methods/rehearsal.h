@@ -37,7 +37,8 @@ torch::Tensor der_ce_target(const torch::Tensor& labels, const std::vector<int64
 
 /// Per crop, the score the replay buffer's `selection` ranks by (higher kept first): logits
 /// [N, C, H, W], labels [N, H, W] (255 ignored) -> [N].
-torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits, const torch::Tensor& labels);
+torch::Tensor selection_priority(const std::string& selection, const torch::Tensor& logits,
+                                 const torch::Tensor& labels);
 
 /// For a method that embeds a rehearsal part (SSUL-M, BACS): the buffer's options read from the
 /// method's own (memory, default `default_memory`; policy, default `default_policy`; selection,

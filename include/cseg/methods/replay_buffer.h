@@ -36,15 +36,15 @@
 namespace cseg::methods {
 
 struct ReplayItem {
-  torch::Tensor image;      ///< [3, H, W]; undefined for latent replay
+  torch::Tensor image;                 ///< [3, H, W]; undefined for latent replay
   std::vector<torch::Tensor> latents;  ///< latent replay: the model's state at a layer instead of the image
-  torch::Tensor label;      ///< [H, W] step labels at storage time (255 ignore)
-  torch::Tensor logits;     ///< [C_then, h, w] or undefined
-  torch::Tensor embedding;  ///< [D] for herding (not stored)
-  double priority = 0;      ///< the score the selection ranks by, higher kept first (not stored)
-  double importance = 0;    ///< importance_reservoir: see bacs_importance() (stored)
+  torch::Tensor label;                 ///< [H, W] step labels at storage time (255 ignore)
+  torch::Tensor logits;                ///< [C_then, h, w] or undefined
+  torch::Tensor embedding;             ///< [D] for herding (not stored)
+  double priority = 0;                 ///< the score the selection ranks by, higher kept first (not stored)
+  double importance = 0;               ///< importance_reservoir: see bacs_importance() (stored)
   int step = 0;
-  int group = 0;            ///< class (class_balanced) or step (experience_balanced)
+  int group = 0;  ///< class (class_balanced) or step (experience_balanced)
 };
 
 /// Storage policies and selections the buffer knows; the selections scored from predictions say so.
@@ -58,7 +58,8 @@ torch::Tensor bacs_importance(const torch::Tensor& logits, const torch::Tensor& 
 /// Which crop importance_reservoir replaces: index drawn with probability proportional to the
 /// min-max normalised replaceability of each stored crop (see the policy's description);
 /// uniform when every crop scores alike. Exposed for tests.
-std::vector<double> replacement_probabilities(const std::vector<double>& importance, const std::vector<double>& balance);
+std::vector<double> replacement_probabilities(const std::vector<double>& importance,
+                                              const std::vector<double>& balance);
 
 class ReplayBuffer {
  public:
@@ -88,7 +89,8 @@ class ReplayBuffer {
   std::vector<size_t> draw(size_t n, uint64_t seed, int only_step = -1) const;
   /// Stacked images [n, 3, H, W] (float32) and labels [n, H, W] (int64) of `indices`, on
   /// `device` (the items themselves stay in host memory).
-  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices, torch::Device device = torch::kCPU) const;
+  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices,
+                                                torch::Device device = torch::kCPU) const;
   /// Latent replay: the stored states (one stacked float32 tensor per latent) and labels.
   std::pair<std::vector<torch::Tensor>, torch::Tensor> latent_batch(const std::vector<size_t>& indices,
                                                                     torch::Device device = torch::kCPU) const;

@@ -46,8 +46,8 @@ namespace cseg::methods {
 class SDR : public Method {
  public:
   struct Faithful {
-    bool gather = false, classes = false, attraction_mean = false, repulsion = false, sparsity = false,
-         steps = false, head_init = false;
+    bool gather = false, classes = false, attraction_mean = false, repulsion = false, sparsity = false, steps = false,
+         head_init = false;
   };
   static std::vector<std::string> faithful_names() {
     return {"gather", "classes", "attraction_mean", "repulsion", "sparsity", "steps", "head_init"};
@@ -66,7 +66,7 @@ class SDR : public Method {
   /// Per-class sums and counts of the features of the labelled pixels: ([K, D], [K]) for labels
   /// 1..K-1 (0 and 255 skipped), K = num_classes (exposed for tests).
   static std::pair<torch::Tensor, torch::Tensor> class_sums(const torch::Tensor& features, const torch::Tensor& labels,
-                                                             int num_classes);
+                                                            int num_classes);
   const torch::Tensor& prototypes() const { return prototypes_; }
   const torch::Tensor& counts() const { return counts_; }
 
@@ -86,8 +86,8 @@ class SDR : public Method {
   /// Attraction and repulsion by the class loop (used when gather, classes or attraction_mean is
   /// on; cseg's own computation without them is add_loss_terms' vectorised one).
   static std::pair<torch::Tensor, torch::Tensor> clustering(const torch::Tensor& features, const torch::Tensor& labels,
-                                                            const torch::Tensor& prototypes, const torch::Tensor& counts,
-                                                            const Faithful& faithful);
+                                                            const torch::Tensor& prototypes,
+                                                            const torch::Tensor& counts, const Faithful& faithful);
   /// Sparsification; `reference`: the code's class set and pixel mean.
   static torch::Tensor sparsity(const torch::Tensor& features, const torch::Tensor& labels, int num_classes,
                                 bool reference);

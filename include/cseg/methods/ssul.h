@@ -58,7 +58,7 @@ class SSUL : public Method {
   torch::Tensor unknown_logits(const models::ModelOutput& out);
   std::string name_;
   double pseudo_threshold_, bg_lr_mult_;
-  DecoderHead unknown_;  ///< the unknown class's head
+  DecoderHead unknown_;                ///< the unknown class's head
   std::unique_ptr<Rehearsal> memory_;  ///< SSUL-M's exemplar memory (its buffer and filling); null without
 };
 

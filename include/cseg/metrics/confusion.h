@@ -5,7 +5,9 @@
 #include <optional>
 #include <vector>
 
-namespace at { class Tensor; }
+namespace at {
+class Tensor;
+}
 
 namespace cseg::metrics {
 
@@ -31,7 +33,7 @@ struct SegmentationScores {
   std::vector<std::optional<double>> iou;        ///< per class; nullopt when the class has no
   std::vector<std::optional<double>> precision;  ///< ground truth (IoU, recall) or no prediction
   std::vector<std::optional<double>> recall;     ///< (precision)
-  double miou = 0;           ///< mean IoU over classes with ground-truth pixels (MiB's convention)
+  double miou = 0;                               ///< mean IoU over classes with ground-truth pixels (MiB's convention)
   double pixel_accuracy = 0;
   double mean_accuracy = 0;  ///< mean recall over classes with ground truth
   double fw_iou = 0;         ///< frequency-weighted IoU

@@ -31,12 +31,12 @@ DeepLabLayout parse_deeplab_layout(const std::string& name);  ///< torchvision |
 
 struct DeepLabOptions {
   std::vector<int> heads{21};
-  int depth = 101;                 ///< ResNet depth
-  int output_stride = 16;          ///< 16 (dilate layer4) or 8 (dilate layer3 and layer4)
-  std::vector<int> aspp_rates;     ///< empty: {6,12,18} at stride 16, {12,24,36} at stride 8
+  int depth = 101;              ///< ResNet depth
+  int output_stride = 16;       ///< 16 (dilate layer4) or 8 (dilate layer3 and layer4)
+  std::vector<int> aspp_rates;  ///< empty: {6,12,18} at stride 16, {12,24,36} at stride 8
   Norm norm = Norm::bn;
-  bool plus = false;               ///< DeepLabV3+ decoder with a low-level skip from layer1
-  bool aux = false;                ///< FCN auxiliary head on layer3
+  bool plus = false;                                  ///< DeepLabV3+ decoder with a low-level skip from layer1
+  bool aux = false;                                   ///< FCN auxiliary head on layer3
   DeepLabLayout layout = DeepLabLayout::torchvision;  ///< mib: DeepLabV3 only (not plus)
   /// Layout mib at evaluation: the image-pooling branch averages windows of this many feature
   /// cells (MiB's --pooling, 32 there) instead of the whole map; 0 = the whole map, as in training.

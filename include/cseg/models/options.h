@@ -13,14 +13,14 @@ struct ModelOptions {
   std::string norm = "bn";             ///< bn | frozen_bn | bn_leaky (BN + LeakyReLU(0.01), in-place ABN)
   std::string backbone = "resnet101";  ///< deeplab: resnet18 | resnet34 | resnet50 | resnet101 | resnet152
   int output_stride = 16;              ///< deeplab: 16 or 8
-  std::vector<int> aspp_rates;         ///< deeplab: empty = 6,12,18 (stride 16) or 12,24,36 (stride 8; 12,24,32 for mib)
+  std::vector<int> aspp_rates;  ///< deeplab: empty = 6,12,18 (stride 16) or 12,24,36 (stride 8; 12,24,32 for mib)
   /// deeplabv3: torchvision | mib (the MiB/PLOP/SDR codebases' DeepLabV3, whose checkpoints then
   /// load: every block of a dilated stage dilated alike, a head without the 3x3 conv; docs/models.md)
   std::string layout = "torchvision";
   /// layout mib, at evaluation: the ASPP image-pooling window in feature cells (MiB's --pooling);
   /// 0 = the whole map as in training. At MiB's 512x512 crops (32x32 cells) both are the same.
   int mib_eval_pooling = 32;
-  int unet_channels = 64;              ///< unet: width of the first level
+  int unet_channels = 64;                    ///< unet: width of the first level
   std::string unet_upsampling = "bilinear";  ///< unet: bilinear | transposed
   /// Initial weights (a torch.save file or a cseg checkpoint) loaded before step 0 trains.
   std::string pretrained;

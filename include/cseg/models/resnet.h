@@ -10,10 +10,10 @@
 namespace cseg::models {
 
 struct ResNetOptions {
-  int depth = 50;                        ///< 18, 34, 50, 101 or 152
-  std::array<bool, 3> dilate{};          ///< replace the stride of layer2/3/4 by dilation
+  int depth = 50;                ///< 18, 34, 50, 101 or 152
+  std::array<bool, 3> dilate{};  ///< replace the stride of layer2/3/4 by dilation
   Norm norm = Norm::bn;
-  int num_classes = 0;                   ///< > 0: keep avgpool + fc (classification); 0: backbone only
+  int num_classes = 0;  ///< > 0: keep avgpool + fc (classification); 0: backbone only
   /// A dilated stage's first block: false keeps the previous stage's rate there (torchvision's
   /// replace_stride_with_dilation); true dilates every block of the stage alike, as the in-place
   /// ABN ResNet of the MiB/PLOP/SDR codebases does (DeepLab layout mib).
@@ -23,9 +23,9 @@ struct ResNetOptions {
 /// Each stage's output before its final activation (the block sum, as PLOP/MiB's attention maps)
 /// and after it.
 struct ResNetFeatures {
-  torch::Tensor stem;                    ///< after conv1/bn1/act/maxpool, 1/4
-  std::array<torch::Tensor, 4> pre;      ///< layer1..4 before the last activation
-  std::array<torch::Tensor, 4> out;      ///< layer1..4 outputs
+  torch::Tensor stem;                ///< after conv1/bn1/act/maxpool, 1/4
+  std::array<torch::Tensor, 4> pre;  ///< layer1..4 before the last activation
+  std::array<torch::Tensor, 4> out;  ///< layer1..4 outputs
 };
 
 /// A residual block: forward_preact returns the sum (residual + shortcut) before activation.

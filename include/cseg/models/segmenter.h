@@ -8,19 +8,20 @@
 #include <string>
 #include <vector>
 
-#include "cseg/models/options.h"
 #include "cseg/core/error.h"
+#include "cseg/models/options.h"
 
 namespace cseg::models {
 
 struct ModelOutput {
-  torch::Tensor logits;      ///< [N, C, H, W] at input resolution, C = classes seen so far
-  torch::Tensor aux_logits;  ///< [N, C, H, W] or undefined (auxiliary head off)
+  torch::Tensor logits;                           ///< [N, C, H, W] at input resolution, C = classes seen so far
+  torch::Tensor aux_logits;                       ///< [N, C, H, W] or undefined (auxiliary head off)
   std::map<std::string, torch::Tensor> features;  ///< named intermediate maps (see each model)
   /// The intermediate map `name`; a clear error when the model kept none by that name.
   const torch::Tensor& feature(const std::string& name) const {
     auto it = features.find(name);
-    CSEG_CHECK(it != features.end(), "the model output has no feature map '{}' (the model kept no feature taps: "
+    CSEG_CHECK(it != features.end(),
+               "the model output has no feature map '{}' (the model kept no feature taps: "
                "a method that reads them must say so with Method::needs_features(); or the model has no such tap)",
                name);
     return it->second;

@@ -10,19 +10,18 @@
 ///
 /// Feature taps: "inc", "down1".."down4" (encoder outputs; "encoder" = down4), "decoder" (input
 /// of the heads), "logits_lowres" (= the logits: UNet predicts at full resolution).
-#include "cseg/models/segmenter.h"
-
 #include "cseg/models/layers.h"
+#include "cseg/models/segmenter.h"
 
 namespace cseg::models {
 
 struct UNetOptions {
   std::vector<int> heads{21};
-  int channels = 64;         ///< width of the first level (doubles at each of the 4 downsamplings)
-  bool bilinear = true;      ///< bilinear upsampling + conv; false: ConvTranspose2d
+  int channels = 64;     ///< width of the first level (doubles at each of the 4 downsamplings)
+  bool bilinear = true;  ///< bilinear upsampling + conv; false: ConvTranspose2d
   Norm norm = Norm::bn;
-  bool aux = false;          ///< auxiliary FCN head on the bottleneck
-  double dropout = 0.0;      ///< dropout before the heads
+  bool aux = false;      ///< auxiliary FCN head on the bottleneck
+  double dropout = 0.0;  ///< dropout before the heads
 };
 
 class UNet : public Segmenter {
@@ -34,9 +33,13 @@ class UNet : public Segmenter {
   std::vector<int> head_sizes() const override { return options_.heads; }
   std::vector<torch::Tensor> encoder_parameters() override;
   std::shared_ptr<Segmenter> make_like() const override { return std::make_shared<UNet>(options_); }
-  std::vector<std::string> backbone_prefixes() const override { return {"inc.", "down1.", "down2.", "down3.", "down4."}; }
+  std::vector<std::string> backbone_prefixes() const override {
+    return {"inc.", "down1.", "down2.", "down3.", "down4."};
+  }
   std::vector<HeadAlias> head_aliases() const override;
-  std::vector<std::string> stage_taps() const override { return {"inc", "down1", "down2", "down3", "down4", "decoder"}; }
+  std::vector<std::string> stage_taps() const override {
+    return {"inc", "down1", "down2", "down3", "down4", "decoder"};
+  }
 
  private:
   int bottleneck_channels() const { return options_.channels * 16 / (options_.bilinear ? 2 : 1); }

@@ -11,7 +11,6 @@
 /// that `model.pretrained` with `pretrained_mode: backbone` loads. A rerun of a finished folder
 /// does nothing; an interrupted one resumes from last.pt and ends with the same weights.
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "cseg/config/pretrain.h"

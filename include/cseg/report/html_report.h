@@ -5,7 +5,6 @@
 /// numbers (mean ± std over seeds, as `cseg compare`); the page's own script lays them out and
 /// draws the charts with Chart.js, inlined at build time.
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

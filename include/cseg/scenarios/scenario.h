@@ -66,9 +66,9 @@ class Scenario {
   Mode mode_;
   Protocol protocol_;
   int num_classes_;
-  std::vector<int> order_;           ///< step label -> dataset label
-  std::array<int, 256> position_;    ///< dataset label -> step label (-1 if not in the task)
-  std::array<int, 256> step_of_;     ///< dataset label -> step introducing it (-1)
+  std::vector<int> order_;         ///< step label -> dataset label
+  std::array<int, 256> position_;  ///< dataset label -> step label (-1 if not in the task)
+  std::array<int, 256> step_of_;   ///< dataset label -> step introducing it (-1)
 };
 
 }  // namespace cseg::scenarios

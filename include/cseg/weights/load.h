@@ -41,13 +41,13 @@ bool inplace_abn_scale_for(const std::string& norm_act);
 
 struct LoadReport {
   std::string file;
-  std::string found_at;                   ///< where the state dict was in the file
-  std::vector<std::string> notes;         ///< key mappings applied
-  int loaded = 0;                         ///< tensors copied into the model
-  int ignored = 0;                        ///< file tensors outside the loaded part (by mode)
-  std::vector<std::string> missing;       ///< model keys the file lacks
-  std::vector<std::string> unexpected;    ///< file keys the model lacks
-  std::vector<std::string> mismatched;    ///< "key: file [a, b] vs model [c, d]"
+  std::string found_at;                 ///< where the state dict was in the file
+  std::vector<std::string> notes;       ///< key mappings applied
+  int loaded = 0;                       ///< tensors copied into the model
+  int ignored = 0;                      ///< file tensors outside the loaded part (by mode)
+  std::vector<std::string> missing;     ///< model keys the file lacks
+  std::vector<std::string> unexpected;  ///< file keys the model lacks
+  std::vector<std::string> mismatched;  ///< "key: file [a, b] vs model [c, d]"
   bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   /// Multi-line human-readable report.
   std::string to_string() const;

@@ -26,10 +26,10 @@ struct PyValue {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;                                   ///< String, Bytes, BigInt (raw bytes), Global ("module.name")
-  std::vector<PyValuePtr> items;                   ///< Tuple, List; Object: [callable, args...]
+  std::string s;                                        ///< String, Bytes, BigInt (raw bytes), Global ("module.name")
+  std::vector<PyValuePtr> items;                        ///< Tuple, List; Object: [callable, args...]
   std::vector<std::pair<PyValuePtr, PyValuePtr>> dict;  ///< Dict entries in insertion order
-  torch::Tensor tensor;                            ///< Tensor; Storage: flat 1-D tensor (filled lazily)
+  torch::Tensor tensor;                                 ///< Tensor; Storage: flat 1-D tensor (filled lazily)
 
   bool is_string() const { return kind == Kind::String; }
   /// The value under string key `key` of a Dict, or nullptr.

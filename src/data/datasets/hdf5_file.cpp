@@ -17,12 +17,30 @@ std::mutex& library_lock() {
 
 template <typename T>
 hid_t native_type();
-template <> hid_t native_type<uint8_t>() { return H5T_NATIVE_UINT8; }
-template <> hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
-template <> hid_t native_type<int16_t>() { return H5T_NATIVE_INT16; }
-template <> hid_t native_type<int32_t>() { return H5T_NATIVE_INT32; }
-template <> hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
-template <> hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+hid_t native_type<uint8_t>() {
+  return H5T_NATIVE_UINT8;
+}
+template <>
+hid_t native_type<uint16_t>() {
+  return H5T_NATIVE_UINT16;
+}
+template <>
+hid_t native_type<int16_t>() {
+  return H5T_NATIVE_INT16;
+}
+template <>
+hid_t native_type<int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
+template <>
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
 
 /// Closes an HDF5 handle at scope exit.
 struct Handle {
@@ -43,8 +61,8 @@ size_t checked_count(const std::vector<uint64_t>& dims, size_t first, const std:
   uint64_t n = 1;
   for (size_t i = first; i < dims.size(); ++i)
     CSEG_CHECK(dims[i] == 0 || n <= kMaxReadElements / dims[i],
-               "HDF5 file '{}': dataset '{}' claims more than {} elements in one read (corrupt or crafted file?)",
-               path, name, kMaxReadElements);
+               "HDF5 file '{}': dataset '{}' claims more than {} elements in one read (corrupt or crafted file?)", path,
+               name, kMaxReadElements);
   for (size_t i = first; i < dims.size(); ++i) n *= dims[i];
   CSEG_CHECK(n <= kMaxReadElements,
              "HDF5 file '{}': dataset '{}' claims more than {} elements in one read (corrupt or crafted file?)", path,
@@ -110,15 +128,16 @@ std::vector<T> File::read_slab(const std::string& name, uint64_t index) const {
   Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
   Handle file_space{H5Dget_space(set.id), H5Sclose};
   Handle memory_space{H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose};
-  CSEG_CHECK(set.id >= 0 && file_space.id >= 0 && memory_space.id >= 0 &&
-                 H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) >= 0 &&
-                 H5Dread(set.id, native_type<T>(), memory_space.id, file_space.id, H5P_DEFAULT, out.data()) >= 0,
-             "HDF5 file '{}': entry {} of dataset '{}' cannot be read (corrupt or truncated file)", path_, index, name);
+  CSEG_CHECK(
+      set.id >= 0 && file_space.id >= 0 && memory_space.id >= 0 &&
+          H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) >= 0 &&
+          H5Dread(set.id, native_type<T>(), memory_space.id, file_space.id, H5P_DEFAULT, out.data()) >= 0,
+      "HDF5 file '{}': entry {} of dataset '{}' cannot be read (corrupt or truncated file)", path_, index, name);
   return out;
 }
 
-#define CSEG_HDF5_TYPES(T)                                                      \
-  template std::vector<T> File::read<T>(const std::string&) const;              \
+#define CSEG_HDF5_TYPES(T)                                         \
+  template std::vector<T> File::read<T>(const std::string&) const; \
   template std::vector<T> File::read_slab<T>(const std::string&, uint64_t) const;
 CSEG_HDF5_TYPES(uint8_t)
 CSEG_HDF5_TYPES(uint16_t)

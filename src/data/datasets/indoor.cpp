@@ -81,8 +81,8 @@ class FrameDataset : public Dataset {
     s.id = f.id;
     s.image = read_image(f);
     s.mask = read_labels(f);
-    CSEG_CHECK(s.image.size() == s.mask.size(), "{}: the labels of frame '{}' are {}x{}, its image {}x{}",
-               description_, f.id, s.mask.cols, s.mask.rows, s.image.cols, s.image.rows);
+    CSEG_CHECK(s.image.size() == s.mask.size(), "{}: the labels of frame '{}' are {}x{}, its image {}x{}", description_,
+               f.id, s.mask.cols, s.mask.rows, s.image.cols, s.image.rows);
     return s;
   }
   cv::Mat load_mask(size_t i) const override { return read_labels(frames_.at(i)); }
@@ -103,7 +103,6 @@ class FrameDataset : public Dataset {
 
 // ---------------------------------------------------------------------------------------------
 // NYUv2
-
 
 /// An H x W frame size read from a file, checked before anything is allocated for it (the numbers
 /// come from the file and may be crafted).
@@ -148,8 +147,9 @@ class NyuMatDataset : public FrameDataset {
     for (int y = 0; y < height_; ++y)
       for (int x = 0; x < width_; ++x) {
         const uint16_t raw = v[size_t(x) * height_ + y];
-        CSEG_CHECK(raw < to_nyu40_.size(), "NYUv2 file '{}': frame {} holds class {}, beyond the {} classes of the mapping",
-                   file_->path(), f.index + 1, raw, to_nyu40_.size() - 1);
+        CSEG_CHECK(raw < to_nyu40_.size(),
+                   "NYUv2 file '{}': frame {} holds class {}, beyond the {} classes of the mapping", file_->path(),
+                   f.index + 1, raw, to_nyu40_.size() - 1);
         out.at<uint8_t>(y, x) = to_nyu40_[raw];
       }
     return out;
@@ -164,8 +164,9 @@ class NyuMatDataset : public FrameDataset {
 
  private:
   uint64_t check(const Frame& f) const {
-    CSEG_CHECK(f.index >= 0 && uint64_t(f.index) < frames_in_file_, "NYUv2 file '{}' has {} frames; the split asks for frame {}",
-               file_->path(), frames_in_file_, f.index + 1);
+    CSEG_CHECK(f.index >= 0 && uint64_t(f.index) < frames_in_file_,
+               "NYUv2 file '{}' has {} frames; the split asks for frame {}", file_->path(), frames_in_file_,
+               f.index + 1);
     return static_cast<uint64_t>(f.index);
   }
   std::shared_ptr<hdf5::File> file_;
@@ -176,7 +177,8 @@ class NyuMatDataset : public FrameDataset {
 
 std::unique_ptr<Dataset> make_nyuv2_mat(const fs::path& mat_path, const std::string& split) {
   const fs::path dir = mat_path.parent_path();
-  CSEG_CHECK(split == "train" || split == "test", "NYUv2 split '{}': the labelled set has splits train and test", split);
+  CSEG_CHECK(split == "train" || split == "test", "NYUv2 split '{}': the labelled set has splits train and test",
+             split);
   // classMapping40.mat: mapClass[i - 1] = NYU-40 id of raw class i (1..894); raw 0 = unlabelled.
   const std::string mapping_path = (dir / "classMapping40.mat").string();
   const auto map_class = matlab::read_numbers(mapping_path, "mapClass");
@@ -189,8 +191,8 @@ std::unique_ptr<Dataset> make_nyuv2_mat(const fs::path& mat_path, const std::str
   auto file = std::make_shared<hdf5::File>(mat_path.string());
   std::vector<FrameDataset::Frame> frames;
   for (double one_based : indices) {
-    CSEG_CHECK(one_based >= 1 && one_based == std::floor(one_based), "NYUv2 '{}': split index {} is not a 1-based frame number",
-               splits_path, one_based);
+    CSEG_CHECK(one_based >= 1 && one_based == std::floor(one_based),
+               "NYUv2 '{}': split index {} is not a 1-based frame number", splits_path, one_based);
     const auto n = static_cast<int64_t>(one_based) - 1;
     frames.push_back({fmt::format("{:04d}", n + 1), mat_path.string(), mat_path.string(), mat_path.string(), n});
   }
@@ -408,7 +410,8 @@ std::unique_ptr<Dataset> make_hypersim_impl(const DatasetOptions& cfg, const std
 class ScanNetDataset : public FrameDataset {
  public:
   ScanNetDataset(std::vector<int> to_nyu40, std::vector<Frame> frames, std::string description)
-      : FrameDataset(nyu40_info("scannet"), std::move(frames), std::move(description)), to_nyu40_(std::move(to_nyu40)) {}
+      : FrameDataset(nyu40_info("scannet"), std::move(frames), std::move(description)),
+        to_nyu40_(std::move(to_nyu40)) {}
 
  protected:
   cv::Mat read_image(const Frame& f) const override {
@@ -478,7 +481,8 @@ std::unique_ptr<Dataset> make_scannet_impl(const DatasetOptions& cfg, const std:
   if (fs::exists(list)) {
     const auto listed = read_words(list);
     const std::set<std::string> keep(listed.begin(), listed.end());
-    scenes.erase(std::remove_if(scenes.begin(), scenes.end(), [&](const auto& s) { return !keep.count(s); }), scenes.end());
+    scenes.erase(std::remove_if(scenes.begin(), scenes.end(), [&](const auto& s) { return !keep.count(s); }),
+                 scenes.end());
   }
   std::vector<FrameDataset::Frame> frames;
   for (const auto& scene : scenes) {
@@ -495,7 +499,8 @@ std::unique_ptr<Dataset> make_scannet_impl(const DatasetOptions& cfg, const std:
     std::sort(numbered.begin(), numbered.end());
     for (const auto& [n, stem] : numbered)
       frames.push_back({fmt::format("{}_{:06d}", scene, n), (dir / "color" / (stem + ".jpg")).string(),
-                        (dir / "label-filt" / (stem + ".png")).string(), (dir / "depth" / (stem + ".png")).string(), -1});
+                        (dir / "label-filt" / (stem + ".png")).string(), (dir / "depth" / (stem + ".png")).string(),
+                        -1});
   }
   std::string filter = cfg.scenes.empty() ? "" : fmt::format(", scenes {}", fmt::join(cfg.scenes, " "));
   return std::make_unique<ScanNetDataset>(std::move(table), std::move(frames),
@@ -507,7 +512,8 @@ std::unique_ptr<Dataset> make_scannet_impl(const DatasetOptions& cfg, const std:
 std::unique_ptr<Dataset> make_nyuv2(const DatasetOptions& cfg, const std::string& split) {
   const fs::path root(cfg.root);
   if (fs::is_regular_file(root) && root.extension() == ".mat") return make_nyuv2_mat(root, split);
-  CSEG_CHECK(fs::is_directory(root), "nyuv2 root '{}' does not exist (a folder, or nyu_depth_v2_labeled.mat)", cfg.root);
+  CSEG_CHECK(fs::is_directory(root), "nyuv2 root '{}' does not exist (a folder, or nyu_depth_v2_labeled.mat)",
+             cfg.root);
   if (fs::exists(root / "nyu_depth_v2_labeled.mat")) return make_nyuv2_mat(root / "nyu_depth_v2_labeled.mat", split);
   return make_nyuv2_folders(root, split);
 }

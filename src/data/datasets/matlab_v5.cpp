@@ -26,8 +26,18 @@ namespace cseg::data::matlab {
 namespace {
 
 enum : uint32_t {
-  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
-  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15
+  miINT8 = 1,
+  miUINT8 = 2,
+  miINT16 = 3,
+  miUINT16 = 4,
+  miINT32 = 5,
+  miUINT32 = 6,
+  miSINGLE = 7,
+  miDOUBLE = 9,
+  miINT64 = 12,
+  miUINT64 = 13,
+  miMATRIX = 14,
+  miCOMPRESSED = 15
 };
 constexpr uint32_t kDoubleClass = 6, kLastNumericClass = 15;  // mxDOUBLE .. mxUINT64
 /// The most bytes one compressed variable may inflate to (NYUv2's metadata: a few kilobytes).
@@ -50,8 +60,8 @@ struct Element {
 /// The element at `at`, or an error naming `path` when its declared size passes the bytes left.
 Element element_at(const std::vector<unsigned char>& bytes, size_t at, const std::string& path) {
   Element e;
-  CSEG_CHECK(bytes.size() >= 8 && at <= bytes.size() - 8, "MATLAB file '{}' is truncated (a data element's tag at byte {})",
-             path, at);
+  CSEG_CHECK(bytes.size() >= 8 && at <= bytes.size() - 8,
+             "MATLAB file '{}' is truncated (a data element's tag at byte {})", path, at);
   const uint32_t first = u32(&bytes[at]);
   if (first >> 16) {  // small element: size in the upper half, data in the next 4 bytes
     e.type = first & 0xffff;
@@ -102,10 +112,16 @@ std::vector<unsigned char> inflate_element(const Element& e, const std::string& 
 /// Bytes per value of a numeric storage type; 0 for any other type.
 size_t stored_size(uint32_t type) {
   switch (type) {
-    case miINT8: case miUINT8: return 1;
-    case miINT16: case miUINT16: return 2;
-    case miINT32: case miUINT32: case miSINGLE: return 4;
-    case miDOUBLE: case miINT64: case miUINT64: return 8;
+    case miINT8:
+    case miUINT8: return 1;
+    case miINT16:
+    case miUINT16: return 2;
+    case miINT32:
+    case miUINT32:
+    case miSINGLE: return 4;
+    case miDOUBLE:
+    case miINT64:
+    case miUINT64: return 8;
     default: return 0;
   }
 }
@@ -114,14 +130,46 @@ double stored_value(uint32_t type, const unsigned char* p) {
   switch (type) {
     case miINT8: return double(int8_t(p[0]));
     case miUINT8: return double(p[0]);
-    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
-    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return double(v); }
-    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return double(v); }
-    default: { double v; std::memcpy(&v, p, 8); return v; }
+    case miINT16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case miUINT16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case miINT32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case miUINT32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case miSINGLE: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case miINT64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return double(v);
+    }
+    case miUINT64: {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      return double(v);
+    }
+    default: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
   }
 }
 

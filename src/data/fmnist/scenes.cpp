@@ -23,8 +23,10 @@ namespace cseg::data::fmnist {
 namespace {
 
 std::vector<uint8_t> read_gz(const std::string& path) {
-  CSEG_CHECK(fs::exists(path), "Fashion-MNIST file '{}' does not exist (install the Debian package "
-             "dataset-fashion-mnist, or set CSEG_FMNIST_DIR)", path);
+  CSEG_CHECK(fs::exists(path),
+             "Fashion-MNIST file '{}' does not exist (install the Debian package "
+             "dataset-fashion-mnist, or set CSEG_FMNIST_DIR)",
+             path);
   gzFile f = gzopen(path.c_str(), "rb");
   CSEG_CHECK(f, "cannot open '{}'", path);
   std::vector<uint8_t> out;
@@ -74,17 +76,32 @@ Environment environment_preset(const std::string& name) {
   e.name = name;
   if (name == "studio") return e;
   if (name == "office") {
-    e.texture = "stripes"; e.background = {0.62, 0.55, 0.42}; e.texture_strength = 0.18;
-    e.tint = {1.05, 1.0, 0.88}; e.noise_sigma = 0.015;
+    e.texture = "stripes";
+    e.background = {0.62, 0.55, 0.42};
+    e.texture_strength = 0.18;
+    e.tint = {1.05, 1.0, 0.88};
+    e.noise_sigma = 0.015;
   } else if (name == "warehouse") {
-    e.texture = "checker"; e.background = {0.35, 0.36, 0.33}; e.texture_strength = 0.22;
-    e.brightness = 0.85; e.blur_sigma = 0.8; e.noise_sigma = 0.03;
+    e.texture = "checker";
+    e.background = {0.35, 0.36, 0.33};
+    e.texture_strength = 0.22;
+    e.brightness = 0.85;
+    e.blur_sigma = 0.8;
+    e.noise_sigma = 0.03;
   } else if (name == "outdoor") {
-    e.texture = "gradient"; e.background = {0.40, 0.58, 0.38}; e.texture_strength = 0.3;
-    e.brightness = 1.2; e.tint = {1.0, 1.02, 1.08};
+    e.texture = "gradient";
+    e.background = {0.40, 0.58, 0.38};
+    e.texture_strength = 0.3;
+    e.brightness = 1.2;
+    e.tint = {1.0, 1.02, 1.08};
   } else if (name == "night") {
-    e.texture = "blobs"; e.background = {0.12, 0.13, 0.22}; e.texture_strength = 0.12;
-    e.brightness = 0.55; e.tint = {0.85, 0.9, 1.15}; e.noise_sigma = 0.06; e.blur_sigma = 0.5;
+    e.texture = "blobs";
+    e.background = {0.12, 0.13, 0.22};
+    e.texture_strength = 0.12;
+    e.brightness = 0.55;
+    e.tint = {0.85, 0.9, 1.15};
+    e.noise_sigma = 0.06;
+    e.blur_sigma = 0.5;
   } else {
     fail("unknown environment '{}'; known: {}", name, fmt::join(environment_names(), ", "));
   }
@@ -118,8 +135,9 @@ cv::Mat make_background(const SceneOptions& o, std::mt19937_64& rng) {
     for (int y = 0; y < o.height; ++y)
       for (int x = 0; x < o.width; ++x) pattern.at<float>(y, x) = ((x / cell + y / cell) % 2) ? 0.5f : -0.5f;
   } else {
-    CSEG_CHECK(env.texture == "flat", "environment '{}': unknown texture '{}' (flat, gradient, blobs, stripes, checker)",
-               env.name, env.texture);
+    CSEG_CHECK(env.texture == "flat",
+               "environment '{}': unknown texture '{}' (flat, gradient, blobs, stripes, checker)", env.name,
+               env.texture);
   }
   cv::Mat bg(o.height, o.width, CV_32FC3);
   // A small per-scene jitter of the base colour, so the background is not one constant.
@@ -149,7 +167,7 @@ struct PlacedItem {
 };
 
 struct Layout {
-  cv::Mat background;  ///< H x W x 3 floats in [0, 1]
+  cv::Mat background;             ///< H x W x 3 floats in [0, 1]
   std::vector<PlacedItem> items;  ///< in paint order (later ones on top)
 };
 
@@ -284,7 +302,8 @@ Scene render(const Layout& layout, const SceneOptions& o, double t, std::mt19937
       (*depth_out)[p] = k == 0 ? kBackgroundDepth : layer_depth(k, n);
     }
   }
-  if (flow_out) flow_out->assign(reinterpret_cast<const float*>(flow.datastart), reinterpret_cast<const float*>(flow.dataend));
+  if (flow_out)
+    flow_out->assign(reinterpret_cast<const float*>(flow.datastart), reinterpret_cast<const float*>(flow.dataend));
   return s;
 }
 
@@ -348,17 +367,22 @@ nlohmann::json options_json(const GenerateOptions& g) {
   const auto& s = g.scene;
   const auto& e = s.environment;
   nlohmann::json j = {{"generator", "cseg fmnist-scenes v1"},
-          {"seed", g.seed},
-          {"counts", {{"train", g.train}, {"val", g.val}, {"test", g.test}}},
-          {"size", {s.width, s.height}},
-          {"items", {s.min_items, s.max_items}},
-          {"scale", {s.min_scale, s.max_scale}},
-          {"saliency_maps", true},
-          {"border", s.border},
-          {"environment",
-           {{"name", e.name}, {"texture", e.texture}, {"background", e.background},
-            {"texture_strength", e.texture_strength}, {"brightness", e.brightness}, {"tint", e.tint},
-            {"blur_sigma", e.blur_sigma}, {"noise_sigma", e.noise_sigma}}}};
+                      {"seed", g.seed},
+                      {"counts", {{"train", g.train}, {"val", g.val}, {"test", g.test}}},
+                      {"size", {s.width, s.height}},
+                      {"items", {s.min_items, s.max_items}},
+                      {"scale", {s.min_scale, s.max_scale}},
+                      {"saliency_maps", true},
+                      {"border", s.border},
+                      {"environment",
+                       {{"name", e.name},
+                        {"texture", e.texture},
+                        {"background", e.background},
+                        {"texture_strength", e.texture_strength},
+                        {"brightness", e.brightness},
+                        {"tint", e.tint},
+                        {"blur_sigma", e.blur_sigma},
+                        {"noise_sigma", e.noise_sigma}}}};
   if (g.frames_per_sequence > 1) j["frames_per_sequence"] = g.frames_per_sequence;  // still sets keep their old record
   return j;
 }
@@ -442,7 +466,8 @@ bool generate_scenes(const GenerateOptions& g) {
       });
       std::ofstream seq(out / "ImageSets" / "Sequences" / (std::string(sp.name) + ".txt"));
       for (int q = 0; q * frames < sp.n; ++q) {
-        for (int f = q * frames; f < std::min(sp.n, (q + 1) * frames); ++f) seq << (f > q * frames ? " " : "") << ids[f];
+        for (int f = q * frames; f < std::min(sp.n, (q + 1) * frames); ++f)
+          seq << (f > q * frames ? " " : "") << ids[f];
         seq << "\n";
       }
     }

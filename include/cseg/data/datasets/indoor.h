@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "cseg/data/options.h"
 #include "cseg/data/dataset.h"
+#include "cseg/data/options.h"
 
 namespace cseg::data {
 

@@ -24,13 +24,13 @@ std::string default_fmnist_dir();
 /// How a place looks: the domain-incremental work builds sequences of these.
 struct Environment {
   std::string name = "studio";
-  std::string texture = "blobs";          ///< flat | gradient | blobs | stripes | checker
+  std::string texture = "blobs";                       ///< flat | gradient | blobs | stripes | checker
   std::array<double, 3> background{0.45, 0.47, 0.50};  ///< base colour, RGB in [0, 1]
-  double texture_strength = 0.25;         ///< amplitude of the texture around the base colour
-  double brightness = 1.0;                ///< global lighting gain
-  std::array<double, 3> tint{1.0, 1.0, 1.0};  ///< colour cast of the light
-  double blur_sigma = 0.0;                ///< Gaussian blur (pixels) of the sensor
-  double noise_sigma = 0.02;              ///< Gaussian sensor noise, in [0, 1] units
+  double texture_strength = 0.25;                      ///< amplitude of the texture around the base colour
+  double brightness = 1.0;                             ///< global lighting gain
+  std::array<double, 3> tint{1.0, 1.0, 1.0};           ///< colour cast of the light
+  double blur_sigma = 0.0;                             ///< Gaussian blur (pixels) of the sensor
+  double noise_sigma = 0.02;                           ///< Gaussian sensor noise, in [0, 1] units
 };
 
 /// Named environments: studio (default), office, warehouse, outdoor, night.
@@ -75,8 +75,7 @@ struct Scene {
   int width = 0, height = 0;
 };
 /// Composes a scene from photos [first, first+count) of `photos`.
-Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& options,
-                    uint64_t seed);
+Scene compose_scene(const IdxSet& photos, int first, int count, const SceneOptions& options, uint64_t seed);
 
 /// One frame of a video sequence: the scene plus what the generator knows about its geometry.
 struct Frame : Scene {
@@ -90,8 +89,8 @@ struct Frame : Scene {
 /// A sequence of `frames` frames: the layout of compose_scene (same photos, colours and sizes
 /// for the same seed) with every item moving at its own constant velocity of
 /// `max_speed` pixels per frame or less; fresh sensor noise in every frame.
-std::vector<Frame> compose_sequence(const IdxSet& photos, int first, int count, const SceneOptions& options,
-                                    int frames, uint64_t seed, double max_speed = 2.5);
+std::vector<Frame> compose_sequence(const IdxSet& photos, int first, int count, const SceneOptions& options, int frames,
+                                    uint64_t seed, double max_speed = 2.5);
 
 /// Writes the scenes in VOC layout (JPEGImages/, SegmentationClass/ palette PNGs,
 /// ImageSets/Segmentation/{train,val,test}.txt) plus scenes.json with the options used.
