@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -14,15 +15,25 @@
 
 namespace cseg::fuzz {
 
-/// `data` written to a file named `name` in this process's scratch folder; returns its path.
-inline std::string write_input(const uint8_t* data, size_t size, const std::string& name) {
-  static const std::string dir = [] {
+/// This process's scratch folder (in /dev/shm when it exists: no disk traffic), removed at exit.
+inline const std::string& scratch_dir() {
+  // Never destroyed, so that the exit handler below can still read it.
+  static const std::string* dir = [] {
     const std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
     auto d = base / ("cseg-fuzz-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
-    return d.string();
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(scratch_dir(), ec);
+    });
+    return new std::string(d.string());
   }();
-  const std::string path = dir + "/" + name;
+  return *dir;
+}
+
+/// `data` written to a file named `name` in the scratch folder; returns its path.
+inline std::string write_input(const uint8_t* data, size_t size, const std::string& name) {
+  const std::string path = scratch_dir() + "/" + name;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f || std::fwrite(data, 1, size, f) != size) std::abort();
   std::fclose(f);

@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "../src/data/datasets/hdf5_file.h"
 #include "../src/data/datasets/matlab_v5.h"
 #include "cseg/data/datasets.h"
 #include "fixtures.h"
@@ -367,4 +368,22 @@ TEST(IndoorDatasets, MatlabV5ReaderAgreesWithLibmatioAndRefusesCraftedFiles) {
                      {"matlab_claims_4gb.mat", "does not inflate"});
   test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_inflates_to_4gb.mat", "mapClass"); },
                      {"matlab_inflates_to_4gb.mat", "declares 32825 bytes"});
+}
+
+// libhdf5 runs in a helper process (hdf5_file.cpp): a file the fuzzer made, on which Debian 12's
+// libhdf5 1.10.8 reads through a null pointer while looking a dataset up, is an error naming the
+// file and saying libhdf5 crashed; the test process lives on, and the next file is read by a new
+// helper.
+TEST(IndoorDatasets, FileThatCrashesLibhdf5IsAnErrorAndReadingGoesOn) {
+  const std::string crafted = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/hdf5_crashes_libhdf5.h5";
+  test::TempDir d;
+  const auto good = d / "good.hdf5";
+  write_hdf5_single(good, {2, 3}, {1, 2, 3, 4, 5, 6}, false);
+  data::hdf5::File before(good.string());
+  EXPECT_EQ(before.read_slab<float>("dataset", 1), (std::vector<float>{4, 5, 6}));
+  data::hdf5::File file(crafted);
+  test::expect_error([&] { file.dims("dataset"); }, {"hdf5_crashes_libhdf5.h5", "libhdf5 crashed (signal"});
+  // A file opened in the helper that crashed is opened again in the new one.
+  EXPECT_EQ(before.dims("dataset"), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(data::hdf5::File(good.string()).read<float>("dataset"), (std::vector<float>{1, 2, 3, 4, 5, 6}));
 }

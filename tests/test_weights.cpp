@@ -206,6 +206,15 @@ TEST(TorchFile, ZipEntryClaimingMoreThanTheFileIsAnError) {
                      {"bomb.pt", "claims 4026531840 bytes"});
 }
 
+// A fuzzer input (tests/data/fuzz/): SDR's reference file with a storage of 0 elements that a
+// tensor reaches into. Copying the empty storage passed LibTorch's null data pointer to memcpy
+// (undefined behaviour, reported by UBSan in the fuzzer); now the tensor's bounds are the error.
+TEST(TorchFile, EmptyStorageIsReadAndATensorBeyondItIsAnError) {
+  const std::string file = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/torch_empty_storage.pt";
+  test::expect_error([&] { weights::read_torch_file(file); },
+                     {"torch_empty_storage.pt", "reaches element 0 of a storage of 0"});
+}
+
 TEST(Parity, ResNetMatchesTorchvisionKeyForKey) {
   for (int depth : {50, 101}) {
     SCOPED_TRACE(depth);

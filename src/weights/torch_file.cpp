@@ -522,7 +522,7 @@ PyValuePtr read_zip(const std::string& path) {
     auto flat = torch::empty({id.numel}, id.dtype);
     const size_t want = size_t(id.numel) * flat.element_size();
     if (nbytes < want) fail("{}: storage '{}' holds {} bytes, expected {}", path, record, nbytes, want);
-    std::memcpy(flat.data_ptr(), ptr.get(), want);
+    if (want > 0) std::memcpy(flat.data_ptr(), ptr.get(), want);  // an empty tensor's data_ptr() is null
     slot = make(Kind::Storage);
     slot->tensor = flat;
     return slot;
@@ -586,7 +586,7 @@ PyValuePtr read_legacy(const std::string& path, const std::string& bytes) {
     const size_t nbytes = size_t(flat.numel()) * flat.element_size();
     if (n != flat.numel() || bytes.size() - pos < nbytes)
       fail("{}: storage '{}' holds {} elements, expected {}", path, key->s, n, flat.numel());
-    std::memcpy(flat.data_ptr(), bytes.data() + pos, nbytes);
+    if (nbytes > 0) std::memcpy(flat.data_ptr(), bytes.data() + pos, nbytes);
     pos += nbytes;
   }
   return root;

@@ -1,7 +1,9 @@
 #pragma once
 /// A small read-only view of an HDF5 file (NYUv2's MATLAB v7.3 .mat, ML-Hypersim's frames), kept
-/// out of public headers. Debian's serial libhdf5 is not thread-safe: every call takes one
-/// process-wide lock, so loader threads may share files.
+/// out of public headers. libhdf5 runs in a helper process (hdf5_file.cpp says why): a file that
+/// crashes it, or keeps it busy longer than CSEG_HDF5_TIMEOUT_S seconds (120 by default), is an
+/// error naming the file. Debian's serial libhdf5 is not thread-safe and there is one helper:
+/// every call takes one process-wide lock, so loader threads may share files.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,8 +29,11 @@ class File {
   std::vector<T> read_slab(const std::string& name, uint64_t index) const;
 
  private:
+  /// This file's handle in the current helper, opened again when the helper was restarted.
+  uint64_t handle() const;
   std::string path_;
-  int64_t id_ = -1;
+  mutable uint64_t handle_ = 0;      ///< 0: not open
+  mutable uint64_t generation_ = 0;  ///< the helper that handle_ belongs to
 };
 
 }  // namespace cseg::data::hdf5
