@@ -126,50 +126,26 @@ size_t stored_size(uint32_t type) {
   }
 }
 
+/// The value of type T stored (little-endian, unaligned) at p, as a double.
+template <typename T>
+double load(const unsigned char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return double(v);
+}
+
 double stored_value(uint32_t type, const unsigned char* p) {
   switch (type) {
-    case miINT8: return double(int8_t(p[0]));
-    case miUINT8: return double(p[0]);
-    case miINT16: {
-      int16_t v;
-      std::memcpy(&v, p, 2);
-      return v;
-    }
-    case miUINT16: {
-      uint16_t v;
-      std::memcpy(&v, p, 2);
-      return v;
-    }
-    case miINT32: {
-      int32_t v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case miUINT32: {
-      uint32_t v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case miSINGLE: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case miINT64: {
-      int64_t v;
-      std::memcpy(&v, p, 8);
-      return double(v);
-    }
-    case miUINT64: {
-      uint64_t v;
-      std::memcpy(&v, p, 8);
-      return double(v);
-    }
-    default: {
-      double v;
-      std::memcpy(&v, p, 8);
-      return v;
-    }
+    case miINT8: return load<int8_t>(p);
+    case miUINT8: return load<uint8_t>(p);
+    case miINT16: return load<int16_t>(p);
+    case miUINT16: return load<uint16_t>(p);
+    case miINT32: return load<int32_t>(p);
+    case miUINT32: return load<uint32_t>(p);
+    case miSINGLE: return load<float>(p);
+    case miINT64: return load<int64_t>(p);
+    case miUINT64: return load<uint64_t>(p);
+    default: return load<double>(p);  // miDOUBLE (stored_size admits no other type)
   }
 }
 
