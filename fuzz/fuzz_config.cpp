@@ -16,38 +16,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto section = root.section(name);
         for (const auto& key : section.keys()) {
           (void)section.where(key);
-          expect_clean_error([&] {
-            bool v;
-            section.read(key, v);
-          });
-          expect_clean_error([&] {
-            int64_t v;
-            section.read(key, v);
-          });
-          expect_clean_error([&] {
-            uint64_t v;
-            section.read(key, v);
-          });
-          expect_clean_error([&] {
-            double v;
-            section.read(key, v);
-          });
-          expect_clean_error([&] {
-            std::string v;
-            section.read(key, v);
-          });
+          // Each type the config's readers take; a value of another type is an error.
+          auto read_as = [&](auto v) { expect_clean_error([&] { section.read(key, v); }); };
+          read_as(bool{});
+          read_as(int64_t{});
+          read_as(uint64_t{});
+          read_as(double{});
+          read_as(std::string{});
           expect_clean_error([&] {
             std::string v;
             section.read_joined(key, v);
           });
-          expect_clean_error([&] {
-            std::vector<std::string> v;
-            section.read(key, v);
-          });
-          expect_clean_error([&] {
-            std::vector<std::vector<int>> v;
-            section.read(key, v);
-          });
+          read_as(std::vector<std::string>{});
+          read_as(std::vector<std::vector<int>>{});
           expect_clean_error([&] { (void)section.section(key).keys(); });
         }
         section.finish();
