@@ -23,7 +23,7 @@ cmake --build "$dir" -j "${CSEG_BUILD_JOBS:-2}" --target fuzz_make_seeds "${targ
 corpus=$dir/corpus
 "$dir/fuzz/fuzz_make_seeds" "$corpus"
 mkdir -p "$corpus/fuzz_torch_file" "$corpus/fuzz_config"
-cp tests/data/weights/mixed_zip.pt tests/data/weights/mixed_legacy.pt tests/data/methods/sdr_reference.pt \
+cp tests/files/weights/mixed_zip.pt tests/files/weights/mixed_legacy.pt tests/files/methods/sdr_reference.pt \
   "$corpus/fuzz_torch_file/"
 find configs -name '*.yaml' | while read -r f; do cp "$f" "$corpus/fuzz_config/$(echo "$f" | tr / _)"; done
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Writes tests/data/methods/plop_reference.pt and sdr_reference.pt: what PLOP's and SDR's reference
+"""Writes tests/files/methods/plop_reference.pt and sdr_reference.pt: what PLOP's and SDR's reference
 code computes on small inputs, for the parity tests of `method_options.plop.faithful` and
-`method_options.sdr.faithful` (tests/test_plop_reference.cpp, tests/test_sdr_reference.cpp).
+`method_options.sdr.faithful` (tests/methods/test_plop_reference.cpp, tests/methods/test_sdr_reference.cpp).
 
 Needs Debian's python3-torch; run with the system interpreter (run once; output committed):
     /usr/bin/python3 tools/make_method_fixtures.py [OUT_DIR]

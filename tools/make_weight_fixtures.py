@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the weight-import and parity fixtures of tests/data/weights/ (run once; outputs committed).
+"""Writes the weight-import and parity fixtures of tests/files/weights/ (run once; outputs committed).
 
 Needs Debian's python3-torch and python3-torchvision (apt-get install python3-torchvision); run
 with the system interpreter: /usr/bin/python3 tools/make_weight_fixtures.py [OUT_DIR]
 
 Full ResNet/DeepLab weights are far too large to commit, so the parity fixtures hold no weights:
 every tensor is a deterministic function of its state-dict key and element index (`synth`, also
-implemented in tests/test_weights.cpp), computed with exact integer arithmetic so that Python and
+implemented in tests/weight_fixtures.h), computed with exact integer arithmetic so that Python and
 C++ produce identical values. Each parity file stores the input, torchvision's output, and the
 state dict's keys and shapes as stride-0 views of one element (a few hundred bytes per tensor in
 the pickle, no storage), which also makes it a real torchvision OrderedDict checkpoint to load.
@@ -220,6 +220,14 @@ def main():
         ctor = getattr(seg, f"deeplabv3_resnet{depth}")
         parity(f"deeplabv3_resnet{depth}", ctor(weights=None, weights_backbone=None, num_classes=5, aux_loss=True),
                (1, 3, 48, 64), "out")
+
+    # LR-ASPP on a dilated MobileNetV3-Large (output stride 16, low-level features at 8), 5 classes;
+    # and the ImageNet MobileNetV3-Large classifier's layout (features.*, classifier.*) whose
+    # `features` a segmentation backbone takes (values left out).
+    parity("lraspp_mobilenet_v3_large", seg.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=5),
+           (1, 3, 64, 80), "out")
+    torch.save(shapes_only(tv.mobilenet_v3_large(weights=None).state_dict()),
+               os.path.join(OUT, "mobilenet_v3_large_shapes.pt"))
 
     # The MiB/PLOP/SDR DeepLabV3-R50: at stride 16 with two step heads and MiB's evaluation pooling
     # in windows (2 cells, an even window, on a 4x5 map), and at stride 8 with one head of 5

@@ -8,6 +8,7 @@
 
 #include "cseg/core/error.h"
 #include "cseg/data/datasets/indoor.h"
+#include "cseg/data/datasets/kitti.h"
 #include "cseg/data/label_spaces.h"
 
 namespace fs = std::filesystem;
@@ -298,6 +299,7 @@ const std::vector<DatasetEntry>& registry() {
       {"voc", make_voc_like, "voc", true},
       {"ade20k", make_ade20k, "ade20k"},
       {"cityscapes", make_cityscapes, "cityscapes"},
+      {"kitti", make_kitti, "cityscapes"},
       {"folder", make_folder, "", true},
       {"fmnist_scenes", make_voc_like, "fmnist_scenes", true},
       {"nyuv2", make_nyuv2, "nyu40"},

@@ -44,7 +44,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 /// The fused kernels below take CPU float32 logits; everything else (other devices, double,
-/// half) takes the composite of ATen ops, which tests/test_continual_methods.cpp also uses as
+/// half) takes the composite of ATen ops, which tests/methods/test_method.cpp also uses as
 /// the reference for the fused path.
 bool fused(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4; }
 

@@ -4,6 +4,7 @@
 #include "cseg/core/error.h"
 #include "cseg/models/deeplab.h"
 #include "cseg/models/fast_scnn.h"
+#include "cseg/models/lraspp.h"
 #include "cseg/models/unet.h"
 
 namespace cseg::models {
@@ -44,6 +45,15 @@ std::shared_ptr<Segmenter> make_unet(const ModelOptions& cfg, int initial_classe
   return std::make_shared<UNet>(o);
 }
 
+std::shared_ptr<Segmenter> make_lraspp(const ModelOptions& cfg, int initial_classes) {
+  CSEG_CHECK(parse_norm(cfg.norm) == Norm::bn,
+             "model.norm '{}' is not available for lraspp_mobilenet_v3_large (only bn)", cfg.norm);
+  CSEG_CHECK(!cfg.aux, "model.aux: lraspp_mobilenet_v3_large has no auxiliary head (as torchvision's)");
+  LrasppOptions o;
+  o.heads = {initial_classes};
+  return std::make_shared<Lraspp>(o);
+}
+
 /// The model registry: config name -> constructor.
 struct ModelEntry {
   const char* name;
@@ -55,6 +65,7 @@ const std::vector<ModelEntry>& registry() {
       {"deeplabv3", make_deeplab},
       {"deeplabv3plus", make_deeplab},
       {"unet", make_unet},
+      {"lraspp_mobilenet_v3_large", make_lraspp},
   };
   return table;
 }

@@ -182,6 +182,14 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
         if (!starts_with(kv.first, backbone[0]) && !starts_with(kv.first, "fc.")) kv.first = backbone[0] + kv.first;
       r.notes.push_back(fmt::format("prefixed the ResNet keys with '{}'", backbone[0]));
     }
+    // An ImageNet classifier that keeps its convolutional part in `features` (torchvision's
+    // MobileNetV3): `features.*` is the segmentation backbone, the rest its classifier.
+    if (backbone.size() == 1 && target_map.count(backbone[0] + "0.0.weight") &&
+        std::any_of(tensors.begin(), tensors.end(), [](const auto& kv) { return kv.first == "features.0.0.weight"; })) {
+      for (auto& kv : tensors)
+        if (starts_with(kv.first, "features.")) kv.first = backbone[0] + kv.first.substr(9);
+      r.notes.push_back(fmt::format("renamed the classifier's 'features.' keys to '{}'", backbone[0]));
+    }
   }
 
   std::map<std::string, torch::Tensor> source;
@@ -216,11 +224,30 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
       if (starts_with(k, alias.heads + ".")) head_keys.insert(k);
     for (const char* suffix : {"weight", "bias"}) {
       const std::string ref = alias.reference + "." + suffix;
-      auto it = source.find(ref);
-      if (it == source.end()) continue;
-      torch::Tensor t = it->second;
-      source.erase(it);
-      source_order.erase(std::find(source_order.begin(), source_order.end(), ref));
+      auto take = [&](const std::string& key) {
+        auto it = source.find(key);
+        if (it == source.end()) return torch::Tensor();
+        torch::Tensor t = it->second;
+        source.erase(it);
+        source_order.erase(std::find(source_order.begin(), source_order.end(), key));
+        return t;
+      };
+      torch::Tensor t = take(ref);
+      if (!t.defined()) continue;
+      for (const auto& other : alias.joined) {
+        const std::string key = other + "." + suffix;
+        auto part = take(key);
+        if (!part.defined()) {
+          r.missing.push_back(fmt::format("{} (joined with {} into {}.*)", key, ref, alias.heads));
+          continue;
+        }
+        if (part.dim() != t.dim() || part.size(0) != t.size(0) ||
+            (t.dim() == 4 && part.sizes().slice(2) != t.sizes().slice(2))) {
+          r.mismatched.push_back(fmt::format("{}: file {} cannot join {} {}", key, shape(part), ref, shape(t)));
+          continue;
+        }
+        t = t.dim() == 1 ? t + part : torch::cat({t, part}, 1);
+      }
       const int total = model.num_classes();
       if (mode == LoadMode::skip_classifier) {
         ++r.ignored;
@@ -239,7 +266,8 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
         row += sizes[h];
       }
       if (std::string(suffix) == "weight")
-        r.notes.push_back(fmt::format("mapped {} onto {}.0..{}", alias.reference, alias.heads, sizes.size() - 1));
+        r.notes.push_back(fmt::format("mapped {}{}{} onto {}.0..{}", alias.reference, alias.joined.empty() ? "" : " + ",
+                                      fmt::join(alias.joined, " + "), alias.heads, sizes.size() - 1));
     }
   }
 

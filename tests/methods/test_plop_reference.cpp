@@ -1,5 +1,5 @@
 // PLOP's `faithful` switches against what the reference code computes on the same inputs
-// (tests/data/methods/plop_reference.pt, written by tools/make_method_fixtures.py), and by hand.
+// (tests/files/methods/plop_reference.pt, written by tools/make_method_fixtures.py), and by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 #pragma once
 /// The loss functions of the continual methods, as free functions on tensors so each can be
-/// tested on tiny inputs against values derived by hand (tests/test_continual_losses.cpp).
+/// tested on tiny inputs against values derived by hand (tests/methods/test_continual_losses.cpp).
 /// Notation (docs/methods.md): x = current logits [N, C, H, W] over every class
 /// seen so far (background 0), x_old = the old model's logits [N, C_old, H, W]; labels 255 =
 /// ignore. The formulas follow MiB, PLOP and iCaRL as their papers and code define them.

@@ -11,7 +11,7 @@ namespace cseg::models {
 ///   W' = W * g / sqrt(v + eps),  b' = (b - m) * g / sqrt(v + eps) + beta
 /// (g, beta: affine weight and bias; m, v: running statistics). A norm layer is folded when it is
 /// registered directly after a convolution in the same module, the order in which every cseg
-/// model registers a conv and the norm applied to its output (tests/test_inference.cpp checks
+/// model registers a conv and the norm applied to its output (tests/models/test_inference.cpp checks
 /// each model's output is unchanged). The folded norm layers become pass-throughs that refuse to
 /// train, so fold a copy, not the model being trained. Returns the number of layers folded.
 int fold_batch_norm(torch::nn::Module& model);

@@ -7,9 +7,9 @@
 namespace cseg::models {
 
 struct ModelOptions {
-  std::string name = "fast_scnn";      ///< fast_scnn | deeplabv3 | deeplabv3plus | unet
+  std::string name = "fast_scnn";      ///< fast_scnn | deeplabv3 | deeplabv3plus | unet | lraspp_mobilenet_v3_large
   bool aux = false;                    ///< auxiliary (deep supervision) head where the model has one
-  double dropout = 0.1;                ///< before the heads (fast_scnn, unet)
+  double dropout = 0.1;                ///< before the heads (fast_scnn, unet; not lraspp, as torchvision)
   std::string norm = "bn";             ///< bn | frozen_bn | bn_leaky (BN + LeakyReLU(0.01), in-place ABN)
   std::string backbone = "resnet101";  ///< deeplab: resnet18 | resnet34 | resnet50 | resnet101 | resnet152
   int output_stride = 16;              ///< deeplab: 16 or 8

@@ -59,6 +59,10 @@ class Segmenter : public torch::nn::Module {
   struct HeadAlias {
     std::string reference;  ///< module path of the reference's conv ("classifier.4")
     std::string heads;      ///< module path of cseg's ModuleList of heads ("classifier.heads")
+    /// Further reference convs whose outputs the reference adds to `reference`'s, each reading
+    /// the next channels of the heads' input: their weights join `reference`'s side by side (along
+    /// the input channels) and their biases add (LR-ASPP's low_classifier + high_classifier).
+    std::vector<std::string> joined = {};
   };
   virtual std::vector<HeadAlias> head_aliases() const = 0;
 

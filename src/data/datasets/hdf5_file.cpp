@@ -19,7 +19,7 @@
 
 // libhdf5 parses a file's internal structures (B-trees, heaps, object headers) with few checks:
 // Debian 12's 1.10.8 dereferences a null pointer on a 2 KB file the fuzzer made within a minute
-// (tests/data/fuzz/hdf5_crashes_libhdf5.h5). cseg cannot validate those structures before
+// (tests/files/fuzz/hdf5_crashes_libhdf5.h5). cseg cannot validate those structures before
 // libhdf5 reads them, so libhdf5 runs in a helper process: forked on first use, it opens files
 // and answers requests over a socket, and when a file crashes it (or it stops answering) the
 // request becomes an error naming the file while training goes on; the next request starts a new

@@ -207,7 +207,7 @@ TEST(Report, SuiteReportRendersInHeadlessChromium) {
 
   // The test's probe goes in: an error recorder first, the checker last.
   std::string html = core::read_text(page.string());
-  const std::string probe = core::read_text(std::string(CSEG_SOURCE_DIR) + "/tests/data/report_check.js");
+  const std::string probe = core::read_text(std::string(CSEG_SOURCE_DIR) + "/tests/files/report_check.js");
   html.replace(html.find("<head>"), 6,
                "<head><script>window.__csegErrors=[];addEventListener('error',function(e){__csegErrors.push(String(e."
                "message))});</script>");

@@ -1,5 +1,5 @@
 // The native TensorBoard writer: CRC-32C, record framing against the golden first record, and
-// the written events decoded by Debian's protoc with tests/data/tensorboard.proto.
+// the written events decoded by Debian's protoc with tests/files/tensorboard.proto.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -43,7 +43,7 @@ std::vector<std::string> read_records(const std::string& path) {
 std::string decode(const std::string& event, const test::TempDir& d) {
   const auto in = d / "event.bin";
   std::ofstream(in, std::ios::binary) << event;
-  const std::string proto_dir = std::string(CSEG_SOURCE_DIR) + "/tests/data";
+  const std::string proto_dir = std::string(CSEG_SOURCE_DIR) + "/tests/files";
   const std::string cmd =
       fmt::format("protoc --proto_path={} --decode=cseg.tb.Event tensorboard.proto < {} 2>&1", proto_dir, in.string());
   FILE* p = popen(cmd.c_str(), "r");

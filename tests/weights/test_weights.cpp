@@ -13,62 +13,19 @@
 #include "cseg/models/unet.h"
 #include "cseg/weights/load.h"
 #include "fixtures.h"
+#include "weight_fixtures.h"
 
 using namespace cseg;
 using namespace cseg::models;
 using weights::LoadMode;
 using namespace std::string_literals;
+using test::fixture;
+using test::max_abs_diff;
+using test::Parity;
+using test::read_parity;
+using test::synth;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(CSEG_SOURCE_DIR) + "/tests/data/weights/" + name; }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// The deterministic weights of tools/make_weight_fixtures.py (`synth`), in exact integer
-/// arithmetic so both sides agree to the last bit.
-torch::Tensor synth(const std::string& name, c10::IntArrayRef shape) {
-  if (ends_with(name, "num_batches_tracked")) return torch::tensor(int64_t(0));
-  const int64_t m32 = int64_t(1) << 32;
-  uint32_t h = 0x811C9DC5u;
-  for (unsigned char c : name) h = (h ^ c) * 0x01000193u;
-  int64_t n = 1;
-  for (auto s : shape) n *= s;
-  auto x = torch::remainder(torch::arange(n, torch::kLong) * 40503 + int64_t(h), m32);
-  x = torch::bitwise_xor(x, x.__rshift__(15));
-  x = torch::remainder(x * 1664525 + 1013904223, m32);
-  x = torch::bitwise_xor(x, x.__rshift__(13));
-  x = torch::remainder(x * 22695477 + 1, m32);
-  auto u = x.to(torch::kDouble) / double(m32) - 0.5;
-  torch::Tensor v;
-  if (ends_with(name, "running_var"))
-    v = 1.0 + (u + 0.5);
-  else if (ends_with(name, "running_mean"))
-    v = 0.2 * u;
-  else if (shape.size() == 1 && ends_with(name, "weight"))
-    v = 0.85 + 0.4 * u;
-  else if (ends_with(name, "bias"))
-    v = 0.02 * u;
-  else
-    v = u * std::sqrt(12.0 * 2.0 / double(n / shape[0]));
-  return v.to(torch::kFloat).reshape(shape);
-}
-
-struct Parity {
-  torch::Tensor input, output;
-  weights::NamedTensors state;  ///< torchvision's keys with synthetic values
-};
-
-Parity read_parity(const std::string& name) {
-  auto root = weights::read_torch_file(fixture("parity_" + name + ".pt"));
-  Parity p;
-  p.input = root->get("input")->tensor;
-  p.output = root->get("output")->tensor;
-  for (auto& [k, t] : weights::find_state_dict(*root->get("state"), name)) p.state.emplace_back(k, synth(k, t.sizes()));
-  return p;
-}
 
 /// A MiB checkpoint's stored values (tools/make_weight_fixtures.py, `mib_stored`): synth, with every
 /// other norm scale negated, since in-place ABN stores w and computes with |w| + eps.
@@ -101,8 +58,6 @@ Parity read_mib_parity(const std::string& name) {
 void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
   std::ofstream(file, std::ios::binary) << bytes;
 }
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 }  // namespace
 
@@ -206,11 +161,11 @@ TEST(TorchFile, ZipEntryClaimingMoreThanTheFileIsAnError) {
                      {"bomb.pt", "claims 4026531840 bytes"});
 }
 
-// A fuzzer input (tests/data/fuzz/): SDR's reference file with a storage of 0 elements that a
+// A fuzzer input (tests/files/fuzz/): SDR's reference file with a storage of 0 elements that a
 // tensor reaches into. Copying the empty storage passed LibTorch's null data pointer to memcpy
 // (undefined behaviour, reported by UBSan in the fuzzer); now the tensor's bounds are the error.
 TEST(TorchFile, EmptyStorageIsReadAndATensorBeyondItIsAnError) {
-  const std::string file = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/torch_empty_storage.pt";
+  const std::string file = std::string(CSEG_SOURCE_DIR) + "/tests/files/fuzz/torch_empty_storage.pt";
   test::expect_error([&] { weights::read_torch_file(file); },
                      {"torch_empty_storage.pt", "reaches element 0 of a storage of 0"});
 }

@@ -400,7 +400,7 @@ TEST(Cli, PredictModelInfoAndWeights) {
   EXPECT_EQ(run("model-info --size big").code, 2);
 
   // weights list / check against a torchvision checkpoint layout.
-  const std::string tv = std::string(CSEG_SOURCE_DIR) + "/tests/data/weights/deeplabv3_resnet50_shapes.pt";
+  const std::string tv = std::string(CSEG_SOURCE_DIR) + "/tests/files/weights/deeplabv3_resnet50_shapes.pt";
   r = run("weights list " + tv);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("classifier.4.weight"), std::string::npos);
@@ -431,7 +431,7 @@ TEST(Cli, SuiteRunsAGridAndAggregatesSeeds) {
   EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;  // runs per row
   const auto csv = core::read_text((d / "out" / "table.csv").string());
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // header + 2 methods
-  EXPECT_TRUE(fs::exists(d / "out" / "report.html"));      // rendered in test_report.cpp
+  EXPECT_TRUE(fs::exists(d / "out" / "report.html"));      // rendered in report/test_html_report.cpp
   // A rerun skips the finished runs and gives the same table.
   auto again = run("suite " + (d / "suite.yaml").string());
   ASSERT_EQ(again.code, 0) << again.output;

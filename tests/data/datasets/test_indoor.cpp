@@ -361,7 +361,7 @@ TEST(IndoorDatasets, MatlabV5ReaderAgreesWithLibmatioAndRefusesCraftedFiles) {
   // The first: a seed whose later element the fuzzer damaged (libmatio allocated 4 GB for it);
   // its first variable is intact. The second: a compressed element declaring more bytes than the
   // file holds (libmatio filled 4 GB). Both are read without any large allocation.
-  const std::string fuzz = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/";
+  const std::string fuzz = std::string(CSEG_SOURCE_DIR) + "/tests/files/fuzz/";
   EXPECT_EQ(data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "mapClass"),
             (std::vector<double>{1, 2, 3, 4, 40}));
   test::expect_error([&] { data::matlab::read_numbers(fuzz + "matlab_claims_4gb.mat", "trainNdxs"); },
@@ -375,7 +375,7 @@ TEST(IndoorDatasets, MatlabV5ReaderAgreesWithLibmatioAndRefusesCraftedFiles) {
 // file and saying libhdf5 crashed; the test process lives on, and the next file is read by a new
 // helper.
 TEST(IndoorDatasets, FileThatCrashesLibhdf5IsAnErrorAndReadingGoesOn) {
-  const std::string crafted = std::string(CSEG_SOURCE_DIR) + "/tests/data/fuzz/hdf5_crashes_libhdf5.h5";
+  const std::string crafted = std::string(CSEG_SOURCE_DIR) + "/tests/files/fuzz/hdf5_crashes_libhdf5.h5";
   test::TempDir d;
   const auto good = d / "good.hdf5";
   write_hdf5_single(good, {2, 3}, {1, 2, 3, 4, 5, 6}, false);
