@@ -77,7 +77,9 @@ config::ExperimentConfig load_experiment(const ConfigArgs& a, config::ConfigTree
 /// The experiment of `a`; without a config file only the model section (from the overrides) is
 /// read, and the class count defaults to Pascal VOC's 21.
 config::ExperimentConfig load_model_experiment(const ConfigArgs& a, int& classes) {
-  if (!a.config.empty()) return load_experiment(a);
+  // These commands build the model from its options (weights come from --checkpoint/--weights),
+  // so a model.pretrain that has not been trained yet is not trained for them.
+  if (!a.config.empty()) return load_experiment(a, nullptr, /*pretrain_now=*/false);
   auto tree = config::load({"", a.overrides, a.env});
   config::ExperimentConfig cfg;
   cfg.model = config::parse_model_section(tree);

@@ -398,6 +398,14 @@ TEST(Cli, PredictModelInfoAndWeights) {
   EXPECT_EQ(j["classes"].get<int>(), 3);
   EXPECT_GT(j["macs"].get<int64_t>(), 0);
   EXPECT_EQ(run("model-info --size big").code, 2);
+  // A config whose model.pretrain has not been made yet: model-info reads the model's options and
+  // does not pretrain (this one could not: its image folder does not exist).
+  core::write_text_atomic((d / "pre.yaml").string(),
+                          "name: never\ndata: {source: folder, root: " + (d / "nowhere").string() +
+                              "}\nmodel: {name: fast_scnn}\ntrain: {epochs: 1}\n");
+  r = run("model-info " + cfg + " model.pretrain=" + (d / "pre.yaml").string() + " --size 64x64");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("total"), std::string::npos) << r.output;
 
   // weights list / check against a torchvision checkpoint layout.
   const std::string tv = std::string(CSEG_SOURCE_DIR) + "/tests/files/weights/deeplabv3_resnet50_shapes.pt";
