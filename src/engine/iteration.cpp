@@ -89,7 +89,8 @@ methods::LossTerms TrainIteration::loss_terms(methods::StepContext& ctx, const B
   // A batch whose pixels are all ignored (no confident pseudo-label, or soft targets without
   // replayed samples) has no task loss: cross-entropy would be 0/0.
   const bool has_labels = batch.labels.ne(255).any().item<bool>();
-  terms.emplace_back(task_name, has_labels ? method_.task_loss(ctx, batch, out) : out.logits.sum() * 0);
+  const bool task_loss = has_labels || !method_.task_loss_needs_labels();
+  terms.emplace_back(task_name, task_loss ? method_.task_loss(ctx, batch, out) : out.logits.sum() * 0);
   if (out.aux_logits.defined() && has_labels)
     terms.emplace_back("aux",
                        cfg_.loss.aux_weight * losses::segmentation_loss(cfg_.loss, out.aux_logits, batch.labels));

@@ -81,6 +81,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   run.ctx = step_context(k);
   auto& ctx = run.ctx;
   run.data = step_train_data(data_, k, method_.data_policy() == methods::DataPolicy::Cumulative);
+  ctx.labelled = run.data.labelled;
   const adaptation::Environment env =
       data_.domain() ? adaptation::Environment{data_.environments[k].name, data_.environments[k].train_with_masks}
                      : adaptation::Environment{};

@@ -12,6 +12,7 @@
 #include "cseg/methods/rehearsal.h"
 #include "cseg/methods/sdr.h"
 #include "cseg/methods/ssul.h"
+#include "cseg/methods/tent.h"
 
 namespace cseg::methods {
 
@@ -51,6 +52,7 @@ const std::vector<Entry>& registry() {
       {"ssul-m", [](Options o) { return std::make_unique<SSUL>(std::move(o), 100); }},
       {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
       {"dkd", [](Options o) { return std::make_unique<DKD>(std::move(o)); }},
+      {"tent", [](Options o) { return std::make_unique<Tent>(std::move(o)); }, true},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},

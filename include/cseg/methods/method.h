@@ -41,6 +41,9 @@ struct StepContext {
   int64_t total_iterations = 0;      ///< the step's budget
   int64_t iterations_per_epoch = 0;  ///< batches in one pass over the step's data
   int epoch = 0;
+  /// False for an unlabelled environment of a domain-incremental scenario: the batches' labels
+  /// are the adaptation plugin's pseudo-labels (adaptation/step_adaptation.h), not annotations.
+  bool labelled = true;
   models::Segmenter* model = nullptr;
   const scenarios::Scenario* scenario = nullptr;
   const config::ExperimentConfig* config = nullptr;
@@ -89,6 +92,9 @@ class Method {
   /// The name the task loss is logged under when the method replaces the configured loss
   /// (empty: the configured loss's name).
   virtual std::string task_loss_name() const { return ""; }
+  /// Whether task_loss reads the batch's labels. If it does, a batch whose pixels are all ignored
+  /// (no confident pseudo-label) has no task loss; TENT's entropy needs none.
+  virtual bool task_loss_needs_labels() const { return true; }
   /// Extra terms (distillation, regularisers).
   virtual void add_loss_terms(StepContext&, const Batch&, const models::ModelOutput&, LossTerms&) {}
   virtual void after_backward(StepContext&) {}
