@@ -113,8 +113,8 @@ Lraspp::Lraspp(LrasppOptions options) : options_(std::move(options)) {
   auto classifier = std::make_shared<nn::Module>();
   register_module("classifier", classifier);
   const int inter = options_.inter_channels;
-  cbr_ = classifier->register_module(
-      "cbr", seq(conv2d(kHighChannels, inter, 1), BatchNorm2d(inter), nn::ReLU(true)));  // torch's BN defaults here
+  // The head's norm has BatchNorm2d's defaults (eps 1e-5, momentum 0.1), not MobileNetV3's.
+  cbr_ = classifier->register_module("cbr", seq(conv2d(kHighChannels, inter, 1), BatchNorm2d(inter), nn::ReLU(true)));
   scale_ = classifier->register_module("scale", seq(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)),
                                                     conv2d(kHighChannels, inter, 1), nn::Sigmoid()));
   heads_ = classifier->register_module("heads", nn::ModuleList());
