@@ -52,22 +52,22 @@ struct Parity {
   weights::NamedTensors state;  ///< the reference's keys with synthetic values
 };
 
+/// The state dict in `value` (a shapes-only one: stride-0 views) with synth values.
+inline weights::NamedTensors synth_state(const weights::PyValue& value, const std::string& name) {
+  weights::NamedTensors state;
+  for (auto& [k, t] : weights::find_state_dict(value, name)) state.emplace_back(k, synth(k, t.sizes()));
+  return state;
+}
+
 /// tests/files/weights/parity_<name>.pt with its state's values filled in by synth.
 inline Parity read_parity(const std::string& name) {
   auto root = weights::read_torch_file(fixture("parity_" + name + ".pt"));
-  Parity p;
-  p.input = root->get("input")->tensor;
-  p.output = root->get("output")->tensor;
-  for (auto& [k, t] : weights::find_state_dict(*root->get("state"), name)) p.state.emplace_back(k, synth(k, t.sizes()));
-  return p;
+  return {root->get("input")->tensor, root->get("output")->tensor, synth_state(*root->get("state"), name)};
 }
 
-/// A shapes-only state dict (stride-0 views) with synth values.
+/// tests/files/weights/<file>, a shapes-only state dict, with synth values.
 inline weights::NamedTensors read_synth_state(const std::string& file) {
-  auto root = weights::read_torch_file(fixture(file));
-  weights::NamedTensors state;
-  for (auto& [k, t] : weights::find_state_dict(*root, file)) state.emplace_back(k, synth(k, t.sizes()));
-  return state;
+  return synth_state(*weights::read_torch_file(fixture(file)), file);
 }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

@@ -219,40 +219,43 @@ LoadReport load_state_dict(models::Segmenter& model, NamedTensors tensors, const
   // The reference's single classifier conv -> per-step heads (rows split by head size).
   std::set<std::string> head_keys;  // model keys that belong to heads
   const auto sizes = model.head_sizes();
+  auto take = [&](const std::string& key) {  // a file tensor, removed from what is left to match
+    auto it = source.find(key);
+    if (it == source.end()) return torch::Tensor();
+    torch::Tensor t = it->second;
+    source.erase(it);
+    source_order.erase(std::find(source_order.begin(), source_order.end(), key));
+    return t;
+  };
   for (const auto& alias : model.head_aliases()) {
     for (const auto& [k, t] : target)
       if (starts_with(k, alias.heads + ".")) head_keys.insert(k);
     for (const char* suffix : {"weight", "bias"}) {
       const std::string ref = alias.reference + "." + suffix;
-      auto take = [&](const std::string& key) {
-        auto it = source.find(key);
-        if (it == source.end()) return torch::Tensor();
-        torch::Tensor t = it->second;
-        source.erase(it);
-        source_order.erase(std::find(source_order.begin(), source_order.end(), key));
-        return t;
-      };
       torch::Tensor t = take(ref);
       if (!t.defined()) continue;
+      if (mode == LoadMode::skip_classifier) {  // the reference's classifier, joined parts included
+        ++r.ignored;
+        for (const auto& other : alias.joined) r.ignored += take(other + "." + suffix).defined();
+        continue;
+      }
+      bool complete = true;
       for (const auto& other : alias.joined) {
         const std::string key = other + "." + suffix;
         auto part = take(key);
         if (!part.defined()) {
           r.missing.push_back(fmt::format("{} (joined with {} into {}.*)", key, ref, alias.heads));
-          continue;
-        }
-        if (part.dim() != t.dim() || part.size(0) != t.size(0) ||
-            (t.dim() == 4 && part.sizes().slice(2) != t.sizes().slice(2))) {
+          complete = false;
+        } else if (part.dim() != t.dim() || part.size(0) != t.size(0) ||
+                   (t.dim() == 4 && part.sizes().slice(2) != t.sizes().slice(2))) {
           r.mismatched.push_back(fmt::format("{}: file {} cannot join {} {}", key, shape(part), ref, shape(t)));
-          continue;
+          complete = false;
+        } else {
+          t = t.dim() == 1 ? t + part : torch::cat({t, part}, 1);
         }
-        t = t.dim() == 1 ? t + part : torch::cat({t, part}, 1);
       }
+      if (!complete) continue;  // the heads are then reported missing too: nothing partial is loaded
       const int total = model.num_classes();
-      if (mode == LoadMode::skip_classifier) {
-        ++r.ignored;
-        continue;
-      }
       if (t.dim() == 0 || t.size(0) != total) {
         r.mismatched.push_back(fmt::format("{} -> {}.*.{}: file {} vs model heads [{}] ({} classes)", ref, alias.heads,
                                            suffix, shape(t), fmt::join(sizes, ", "), total));

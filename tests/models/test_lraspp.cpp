@@ -82,6 +82,14 @@ TEST(Parity, LrasppMobileNetV3MatchesTorchvisionThroughTheImporter) {
   weights::load_state_dict(m, partial, {LoadMode::full, false}, "lraspp.pth");
   m.eval();
   EXPECT_GT(test::max_abs_diff(m.forward(p.input).logits, p.output), 0.01);
+  // Skipping the classifier skips all of it (both convs' weights and biases), and then a file
+  // without the high-level classifier is no error.
+  for (const auto* state : {&p.state, &partial}) {
+    Lraspp other(LrasppOptions{{3}});
+    auto report = weights::load_state_dict(other, *state, {LoadMode::skip_classifier, true}, "lraspp.pth");
+    EXPECT_TRUE(report.ok()) << report.to_string();
+    EXPECT_EQ(report.ignored, state == &p.state ? 4 : 2) << report.to_string();
+  }
 }
 
 TEST(LoadReport, ImageNetMobileNetV3FeaturesLoadAsTheLrasppBackbone) {
