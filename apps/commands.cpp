@@ -374,6 +374,7 @@ int predict(const ConfigArgs& args, const ModelSource& source, const PredictArgs
   o.alpha = p.alpha;
   o.mean = cfg.augment.mean;
   o.std = cfg.augment.std;
+  o.detector = cfg.adaptation.detector;
   // Step labels follow the scenario's class order: write dataset labels (and their colours).
   const int n_classes = source.classes > 0 ? source.classes : dataset_classes(cfg.dataset);
   if (!source.checkpoint.empty()) {

@@ -56,4 +56,26 @@ bool EnvironmentChangeDetector::update(double u) {
   return false;
 }
 
+ArrivalDetection locate_arrival(const std::vector<double>& history, const std::vector<double>& arriving,
+                                const ChangeDetectorOptions& options) {
+  EnvironmentChangeDetector detector(options);
+  ArrivalDetection a;
+  const auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / double(v.size());
+  };
+  a.history_mean = mean(history);
+  a.arriving_mean = mean(arriving);
+  for (double u : history) a.false_alarms += detector.update(u) ? 1 : 0;
+  for (size_t i = 0; i < arriving.size(); ++i) {
+    if (!detector.update(arriving[i])) continue;
+    if (a.detected_at < 0)
+      a.detected_at = int(i);
+    else
+      ++a.false_alarms;
+  }
+  return a;
+}
+
 }  // namespace cseg::adaptation

@@ -307,7 +307,30 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("depth_edges", c.adaptation.depth_edges);
     a.read("depth_edge_step", c.adaptation.depth_edge_step);
     a.read("score_pseudo_labels", c.adaptation.score_pseudo_labels);
+    a.read("detect", c.adaptation.detect);
+    a.read("detect_history", c.adaptation.detect_history);
+    {
+      Section d = a.section("detector");
+      auto& o = c.adaptation.detector;
+      d.read("window", o.window);
+      d.read("min_history", o.min_history);
+      d.read("sigmas", o.sigmas);
+      d.read("min_rise", o.min_rise);
+      d.read("patience", o.patience);
+      d.finish();
+      CSEG_CHECK(o.window >= 2, "config key {}: must be >= 2 (got {})", d.where("window"), o.window);
+      CSEG_CHECK(o.min_history >= 2 && o.min_history <= o.window, "config key {}: must be in [2, window = {}] (got {})",
+                 d.where("min_history"), o.window, o.min_history);
+      CSEG_CHECK(o.patience >= 1 && o.patience <= o.window, "config key {}: must be in [1, window = {}] (got {})",
+                 d.where("patience"), o.window, o.patience);
+      CSEG_CHECK(o.sigmas >= 0, "config key {}: must be >= 0 (got {})", d.where("sigmas"), o.sigmas);
+      CSEG_CHECK(o.min_rise >= 0, "config key {}: must be >= 0 (got {})", d.where("min_rise"), o.min_rise);
+    }
     a.finish();
+    CSEG_CHECK(c.adaptation.detect_history >= c.adaptation.detector.min_history,
+               "config key {}: must be at least adaptation.detector.min_history = {} (got {}): the detector "
+               "learns the known room from these frames",
+               a.where("detect_history"), c.adaptation.detector.min_history, c.adaptation.detect_history);
     CSEG_CHECK(c.adaptation.threshold >= 0 && c.adaptation.threshold <= 1, "config key {}: must be in [0, 1]",
                a.where("threshold"));
     CSEG_CHECK(c.adaptation.temperature > 0, "config key {}: must be > 0", a.where("temperature"));

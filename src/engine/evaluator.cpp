@@ -3,6 +3,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "cseg/adaptation/novelty.h"
 #include "cseg/data/loader.h"
 #include "cseg/models/predictions.h"
 
@@ -48,6 +49,30 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
     cm.update(pred, labels);
   }
   return cm;
+}
+
+std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Dataset& dataset,
+                                      const std::vector<size_t>& indices, const EvalOptions& options) {
+  std::vector<double> out;
+  if (indices.empty()) return out;
+  data::LoaderOptions lo;
+  lo.batch_size = options.batch_size;
+  lo.train = false;
+  lo.workers = options.workers;
+  lo.augment.mean = options.mean;
+  lo.augment.std = options.std;
+  data::Loader loader(dataset, indices, lo);
+  loader.start_epoch(0);
+  const int classes = options.num_classes > 0 ? options.num_classes : model.num_classes();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const auto device = models::device_of(model);
+  while (auto batch = loader.next()) {
+    const auto logits = seen_logits(model.forward(batch->images.to(device)).logits, classes);
+    const auto h = adaptation::mean_normalised_entropy(logits).cpu();
+    for (int64_t i = 0; i < h.size(0); ++i) out.push_back(h[i].item<double>());
+  }
+  return out;
 }
 
 EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& dataset, std::vector<size_t> ids,

@@ -117,7 +117,7 @@ size_t predict(models::Segmenter& model, const PredictOptions& o) {
   std::vector<Item> batch;
   size_t done = 0;
   // Per-frame uncertainty and environment changes, in file order.
-  adaptation::EnvironmentChangeDetector detector;
+  adaptation::EnvironmentChangeDetector detector(o.detector);
   std::string uncertainty_csv = "image,mean_entropy,new_environment\n";
   auto flush = [&] {
     if (batch.empty()) return;

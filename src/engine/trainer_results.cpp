@@ -62,6 +62,22 @@ void Trainer::summarize() {
   results_["acc"] = opt_json(metrics::final_average(r));
   if (data_.domain() && results_.contains("initial_task_miou"))
     results_["fwt"] = opt_json(metrics::forward_transfer(r, optional_values(results_["initial_task_miou"])));
+  // adaptation.detect: how the detector did over the arrivals so far.
+  int arrivals = 0, noticed = 0, false_alarms = 0;
+  double delay = 0;
+  for (const auto& s : results_["steps"]) {
+    if (!s.contains("detection") || s["detection"].is_null()) continue;
+    ++arrivals;
+    false_alarms += s["detection"]["false_alarms"].get<int>();
+    if (!s["detection"]["detected"].get<bool>()) continue;
+    ++noticed;
+    delay += s["detection"]["delay_frames"].get<double>();
+  }
+  if (arrivals > 0)
+    results_["detection"] = {{"arrivals", arrivals},
+                             {"detected", noticed},
+                             {"mean_delay_frames", noticed > 0 ? nlohmann::json(delay / noticed) : nlohmann::json()},
+                             {"false_alarms", false_alarms}};
   double avg = 0;
   for (const auto& s : results_["steps"]) avg += s["test"]["miou"].get<double>();
   results_["avg_miou"] = avg / results_["steps"].size();
@@ -164,6 +180,7 @@ nlohmann::json Trainer::evaluate_step(int k, const StepTiming& timing) {
           {"val_best_miou", timing.best_val >= 0 ? nlohmann::json(timing.best_val) : nlohmann::json()},
           {"task_miou", opt_json(task_miou)},
           {"pseudo_labels", timing.pseudo_labels},
+          {"detection", timing.detection},
           {"shared_step0", timing.shared_step0.empty() ? nlohmann::json() : nlohmann::json(timing.shared_step0)},
           {"skipped_nonfinite", timing.skipped_nonfinite},
           {"test", test}};

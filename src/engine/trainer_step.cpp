@@ -2,8 +2,10 @@
 // budget, resume and shared step 0, then the epochs of iterations, validation and checkpoints.
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <optional>
 
+#include "cseg/adaptation/novelty.h"
 #include "cseg/adaptation/step_adaptation.h"
 #include "cseg/core/clock.h"
 #include "cseg/core/error.h"
@@ -14,6 +16,7 @@
 #include "cseg/distributed/process_group.h"
 #include "cseg/distributed/sync_batch_norm.h"
 #include "cseg/engine/checkpoint.h"
+#include "cseg/engine/evaluator.h"
 #include "cseg/engine/optimizer.h"
 #include "cseg/engine/recorder.h"
 #include "cseg/engine/trainer.h"
@@ -82,6 +85,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   auto& ctx = run.ctx;
   run.data = step_train_data(data_, k, method_.data_policy() == methods::DataPolicy::Cumulative);
   ctx.labelled = run.data.labelled;
+  if (data_.domain() && !run.data.labelled && cfg_.adaptation.detect && k > 0) detect_arrival(run);
   const adaptation::Environment env =
       data_.domain() ? adaptation::Environment{data_.environments[k].name, data_.environments[k].train_with_masks}
                      : adaptation::Environment{};
@@ -104,6 +108,7 @@ Trainer::StepTiming Trainer::train_step(int k) {
   }
   run.adaptation->prepare_data(ctx, run.data.dataset, lo);
   ctx.visit_train_data = [this, &run](const std::function<void(const Batch&)>& fn) {
+    if (run.data.images.empty()) return;  // an arrival the detector missed: nothing to visit
     data::LoaderOptions vo = run.loader_options;
     vo.shard_rank = 0, vo.shard_count = 1;  // every process sees all of it, as one process would
     vo.seed = core::mix_seed(cfg_.seed, 0x7151, run.k);
@@ -119,9 +124,11 @@ Trainer::StepTiming Trainer::train_step(int k) {
   };
   core::seed_torch(core::mix_seed(cfg_.seed, 0x57E9, k));
   method_.on_step_begin(ctx);
-  run.loader = std::make_unique<data::Loader>(*run.data.dataset, run.data.images, lo);
-  run.per_epoch = static_cast<int64_t>(run.loader->batches_per_epoch());
-  run.total = step_iterations(cfg_.train, k, ctx.num_classes - ctx.num_old_classes, run.per_epoch);
+  if (!run.data.images.empty()) {
+    run.loader = std::make_unique<data::Loader>(*run.data.dataset, run.data.images, lo);
+    run.per_epoch = static_cast<int64_t>(run.loader->batches_per_epoch());
+    run.total = step_iterations(cfg_.train, k, ctx.num_classes - ctx.num_old_classes, run.per_epoch);
+  }  // else an arrival the detector missed: the step trains nothing and the model stays as it was
   ctx.total_iterations = run.total;
   ctx.iterations_per_epoch = run.per_epoch;
   const double lr = step_learning_rate(cfg_.optim, k);
@@ -160,6 +167,49 @@ methods::StepContext Trainer::step_context(int k) const {
   ctx.scenario = &sc;
   ctx.config = &cfg_;
   return ctx;
+}
+
+void Trainer::detect_arrival(StepRun& run) {
+  // Detect -> adapt: the robot starts adapting where the detector notices the room changed, not
+  // where the benchmark knows it did; that known boundary only scores the detection. The model is
+  // the one the previous step ended with (also on a resume: evaluation is deterministic).
+  const auto& a = cfg_.adaptation;
+  const auto& before = data_.environments[run.k - 1].train;
+  const auto& here = data_.environments[run.k];
+  const size_t n = before.dataset->size();
+  const size_t h = std::min(n, size_t(a.detect_history));
+  std::vector<size_t> tail(h);
+  std::iota(tail.begin(), tail.end(), n - h);
+  const auto eval = method_eval_options(run.ctx.num_classes);
+  const auto history = frame_uncertainty(*model_, *before.dataset, tail, eval);
+  const auto arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
+  model_->train();
+  const auto d = adaptation::locate_arrival(history, arriving, a.detector);
+  const size_t frames = run.data.images.size();
+  run.timing.detection = {{"history_frames", h},
+                          {"frames", frames},
+                          {"detected", d.detected_at >= 0},
+                          // The arriving frame at which the change was confirmed, 1-based: the
+                          // frames the robot saw in the new room before it could start adapting.
+                          {"delay_frames", d.detected_at >= 0 ? nlohmann::json(d.detected_at + 1) : nlohmann::json()},
+                          {"false_alarms", d.false_alarms},
+                          {"history_uncertainty", d.history_mean},
+                          {"arriving_uncertainty", d.arriving_mean}};
+  if (d.detected_at < 0) {
+    run.data.images.clear();
+    log::warn(
+        "[{}] step {}: the detector did not notice the arrival in {} (mean uncertainty {:.3f} after {:.3f} in "
+        "{}; {} false alarm(s)): the step does not adapt",
+        method_.name(), run.k, here.name, d.arriving_mean, d.history_mean, data_.environments[run.k - 1].name,
+        d.false_alarms);
+    return;
+  }
+  run.data.images.erase(run.data.images.begin(), run.data.images.begin() + d.detected_at);
+  log::info(
+      "[{}] step {}: arrival in {} noticed at its frame {} of {} (mean uncertainty {:.3f} after {:.3f}; {} false "
+      "alarm(s)): adapting on the {} frames from there",
+      method_.name(), run.k, here.name, d.detected_at + 1, frames, d.arriving_mean, d.history_mean, d.false_alarms,
+      run.data.images.size());
 }
 
 void Trainer::resume_step(StepRun& run) {

@@ -91,6 +91,56 @@ TEST(Domain, ConfigErrorsNameTheKey) {
                      {"scenario.environments.a.root", "needs a root"});
   test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {pseudo_labels: fuzzy}\n", d); },
                      {"adaptation.pseudo_labels", "fuzzy"});
+  test::expect_error(
+      [&] { parse(base + "dataset: {root: x}\nadaptation: {detector: {window: 4, min_history: 8}}\n", d); },
+      {"adaptation.detector.min_history", "[2, window = 4]"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detector: {patience: 0}}\n", d); },
+                     {"adaptation.detector.patience"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detect_history: 3}\n", d); },
+                     {"adaptation.detect_history", "min_history = 8"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detector: {sigma: 3}}\n", d); },
+                     {"adaptation.detector.sigma"});
+}
+
+TEST(Domain, DetectThenAdapt) {
+  // adaptation.detect: the unlabelled step trains on the frames from where the detector noticed
+  // the arrival; unnoticed, it trains nothing and the model stays as the previous step left it.
+  test::TempDir d;
+  auto cfg = two_environments(d, false);
+  cfg.adaptation.detect = true;
+  cfg.adaptation.detect_history = 8;
+  cfg.adaptation.detector = {/*window*/ 8, /*min_history*/ 4, /*sigmas*/ 0, /*min_rise*/ 2.0, /*patience*/ 1};
+  auto data = engine::open_experiment_data(cfg, (d / "cache").string(), 1);
+  auto method = methods::make_method("finetune", {});
+  // Uncertainty lies in [0, 1]: nothing rises 2 above the known room's.
+  auto missed = engine::Trainer(cfg, data, *method, (d / "run/missed").string()).run();
+  const auto& det = missed["steps"][1]["detection"];
+  ASSERT_TRUE(det.is_object()) << missed["steps"][1].dump();
+  EXPECT_EQ(det["detected"], false);
+  EXPECT_TRUE(det["delay_frames"].is_null());
+  EXPECT_EQ(det["history_frames"], 8);
+  EXPECT_EQ(det["frames"], 12);
+  EXPECT_EQ(missed["steps"][1]["iterations"], 0);
+  EXPECT_TRUE(missed["steps"][0]["detection"].is_null());  // labelled: no detection
+  const auto& r = missed["accuracy_matrix"];
+  EXPECT_EQ(r[1], r[0]);  // the model did not move
+  EXPECT_EQ(
+      missed["detection"],
+      nlohmann::json(
+          {{"arrivals", 1}, {"detected", 0}, {"mean_delay_frames", nullptr}, {"false_alarms", det["false_alarms"]}}));
+  // Any frame above the known room's mean is unusual, and one is enough: the arrival is seen,
+  // and the step trains on the frames from the detection on.
+  cfg.adaptation.detector.min_rise = 0;
+  auto method2 = methods::make_method("finetune", {});
+  auto seen = engine::Trainer(cfg, data, *method2, (d / "run/seen").string()).run();
+  const auto& s = seen["steps"][1];
+  ASSERT_EQ(s["detection"]["detected"], true) << s.dump();
+  const int delay = s["detection"]["delay_frames"];
+  EXPECT_GE(delay, 1);
+  EXPECT_EQ(s["train_images"], 12 - delay + 1);
+  EXPECT_EQ(s["iterations"], 4);
+  EXPECT_EQ(seen["detection"]["detected"], 1);
+  EXPECT_EQ(seen["detection"]["mean_delay_frames"], double(delay));
 }
 
 TEST(Domain, EnvironmentsFillTheWholeAccuracyMatrix) {

@@ -209,6 +209,37 @@ TEST(NewEnvironment, DetectorNeedsAPersistentRise) {
   EXPECT_NEAR(h[1].item<double>(), 0.0, 1e-6);
 }
 
+TEST(NewEnvironment, LocateArrivalScoresDelayAndFalseAlarms) {
+  adaptation::ChangeDetectorOptions o;
+  o.min_history = 5;
+  o.patience = 3;
+  std::vector<double> known;
+  for (int i = 0; i < 12; ++i) known.push_back(0.20 + 0.005 * (i % 3));
+  std::vector<double> arriving(10, 0.50);
+  // Confirmed on the third frame of the new room (index 2), nothing flagged before it.
+  auto a = adaptation::locate_arrival(known, arriving, o);
+  EXPECT_EQ(a.detected_at, 2);
+  EXPECT_EQ(a.false_alarms, 0);
+  EXPECT_NEAR(a.history_mean, (4 * 0.20 + 4 * 0.205 + 4 * 0.21) / 12, 1e-12);
+  EXPECT_NEAR(a.arriving_mean, 0.50, 1e-12);
+  // Three unusual frames among the known room's are a change where there was none: a false alarm
+  // (and the baseline restarts from them, so the arrival must rise above 0.7 to be seen).
+  auto noisy = known;
+  noisy.insert(noisy.begin() + 8, {0.70, 0.70, 0.70});
+  a = adaptation::locate_arrival(noisy, arriving, o);
+  EXPECT_EQ(a.false_alarms, 1);
+  EXPECT_EQ(a.detected_at, -1);
+  // A room that looks like the known one goes unnoticed; a second jump inside the new room is a
+  // false alarm, not a second arrival.
+  EXPECT_EQ(adaptation::locate_arrival(known, std::vector<double>(10, 0.205), o).detected_at, -1);
+  std::vector<double> twice(12, 0.50);
+  for (int i = 0; i < 5; ++i) twice[i] += 0.002 * (i % 2);
+  for (size_t i = 8; i < twice.size(); ++i) twice[i] = 0.95;
+  a = adaptation::locate_arrival(known, twice, o);
+  EXPECT_EQ(a.detected_at, 2);
+  EXPECT_EQ(a.false_alarms, 1);
+}
+
 TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
   if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   torch::manual_seed(0);

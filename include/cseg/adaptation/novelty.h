@@ -5,20 +5,17 @@
 #include <torch/types.h>
 
 #include <deque>
+#include <vector>
+
+#include "cseg/config/experiment.h"
 
 namespace cseg::adaptation {
+
+using ChangeDetectorOptions = config::ChangeDetectorOptions;  ///< adaptation.detector
 
 /// Mean softmax entropy per image, divided by log(C) so it lies in [0, 1] whatever the class
 /// count: logits [N, C, H, W] -> [N] float.
 torch::Tensor mean_normalised_entropy(const torch::Tensor& logits);
-
-struct ChangeDetectorOptions {
-  int window = 30;         ///< frames of the current environment the baseline is computed over
-  int min_history = 8;     ///< frames needed before anything is flagged
-  double sigmas = 4.0;     ///< a frame is unusual above mean + sigmas * std of the baseline ...
-  double min_rise = 0.03;  ///< ... and at least this far above the mean (noise-free baselines)
-  int patience = 3;        ///< consecutive unusual frames that make a change (one blurred frame does not)
-};
 
 /// Flags a new environment when the per-frame uncertainty rises above what the current
 /// environment's recent frames make usual, for `patience` frames in a row. After a change the
@@ -38,5 +35,23 @@ class EnvironmentChangeDetector {
   std::deque<double> pending_;   ///< unusual frames in a row, not yet a change
   int changes_ = 0;
 };
+
+/// Where a stream of frames from the environment the model knows (`history`) followed by the
+/// frames of the environment it is arriving in (`arriving`) shows the arrival, scored against
+/// the known boundary between the two.
+struct ArrivalDetection {
+  /// The arriving environment's frame (0-based) at which the detector confirmed the change; the
+  /// robot starts adapting there. -1: the arrival went unnoticed.
+  int detected_at = -1;
+  /// Changes flagged where there was none: among the history frames, or after the first
+  /// detection in the arriving environment (the detector's baseline restarts at each change).
+  int false_alarms = 0;
+  double history_mean = 0, arriving_mean = 0;  ///< mean uncertainty of each part
+};
+
+/// Plays `history` then `arriving` (per-frame uncertainties, in stream order) through a fresh
+/// detector with `options` and scores what it flags.
+ArrivalDetection locate_arrival(const std::vector<double>& history, const std::vector<double>& arriving,
+                                const ChangeDetectorOptions& options);
 
 }  // namespace cseg::adaptation

@@ -106,6 +106,15 @@ struct EvalConfig {
   bool use_best = false;  ///< continue from the best validation checkpoint
 };
 
+/// The new-environment detector (adaptation/novelty.h): `adaptation.detector`.
+struct ChangeDetectorOptions {
+  int window = 30;         ///< frames of the current environment the baseline is computed over
+  int min_history = 8;     ///< frames needed before anything is flagged
+  double sigmas = 4.0;     ///< a frame is unusual above mean + sigmas * std of the baseline ...
+  double min_rise = 0.03;  ///< ... and at least this far above the mean (noise-free baselines)
+  int patience = 3;        ///< consecutive unusual frames that make a change (one blurred frame does not)
+};
+
 /// How unlabelled environments are learnt: from the teacher (the model as the previous step
 /// ended, frozen) on each training batch.
 struct AdaptationConfig {
@@ -142,6 +151,15 @@ struct AdaptationConfig {
   /// environment's training frames against their masks (which must then exist). The masks are
   /// read for this score alone, never for training.
   bool score_pseudo_labels = false;
+  /// Detect -> adapt: an unlabelled step starts where the new-environment detector notices the
+  /// room changed. The model as it ended the previous step is run over the last `detect_history`
+  /// training frames of the previous environment, then over this environment's training frames
+  /// in file order (a video's order); the step trains on the frames from the detection on, or
+  /// not at all when the arrival goes unnoticed. results.json records where it was noticed, the
+  /// delay and the false alarms (adaptation/novelty.h: locate_arrival).
+  bool detect = false;
+  int detect_history = 100;
+  ChangeDetectorOptions detector;  ///< adaptation.detector: window, min_history, sigmas, min_rise, patience
 };
 
 struct ExperimentConfig {

@@ -38,6 +38,12 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
                                   const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
                                   const EvalOptions& options);
 
+/// Per image of `indices`, in their order: the mean softmax entropy of the model's first
+/// options.num_classes logits, divided by log C (adaptation/novelty.h), the uncertainty the
+/// new-environment detector watches. Leaves the model in eval mode, as evaluate does.
+std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Dataset& dataset,
+                                      const std::vector<size_t>& indices, const EvalOptions& options);
+
 /// A PNG in memory.
 struct EncodedImage {
   std::string png;  ///< empty: nothing to show

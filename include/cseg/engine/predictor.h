@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cseg/adaptation/novelty.h"
 #include "cseg/data/image_io.h"
 #include "cseg/models/segmenter.h"
 
@@ -25,6 +26,7 @@ struct PredictOptions {
   /// step labels in another order); empty = identity. The .npy files keep the model's channels.
   std::vector<int> dataset_labels;
   int log_every = 50;
+  adaptation::ChangeDetectorOptions detector;  ///< uncertainty.csv's new-environment flags (adaptation.detector)
 };
 
 /// The image files under `input` (jpg, jpeg, png, bmp, any case), sorted; `input` itself if it is

@@ -57,6 +57,7 @@ class Trainer {
     double best_val = -1;
     size_t train_images = 0;
     nlohmann::json pseudo_labels;   ///< unlabelled environments: how the labels were made (or null)
+    nlohmann::json detection;       ///< adaptation.detect: where the arrival was noticed (or null)
     std::string shared_step0;       ///< the shared step-0 model this step took (train.shared_step0), "" if trained
     int64_t skipped_nonfinite = 0;  ///< iterations not applied for a non-finite loss (train.nonfinite: skip)
   };
@@ -77,6 +78,9 @@ class Trainer {
   // One step (trainer_step.cpp), in the order it runs.
   StepTiming train_step(int step);
   methods::StepContext step_context(int step) const;
+  /// adaptation.detect: runs the detector over the previous environment's last frames and this
+  /// one's, and keeps the frames from the detection on as the step's training data.
+  void detect_arrival(StepRun& run);
   /// The step's last checkpoint (step<k>_last.pt), when a stopped run left one.
   void resume_step(StepRun& run);
   /// train.shared_step0: takes an identical earlier run's step 0, or locks it to store this one.

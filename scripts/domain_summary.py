@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Summarises domain-incremental runs over seeds (docs/domain_incremental.md quotes it).
+
+    python3 scripts/domain_summary.py RUNS_DIR [RUNS_DIR ...]
+
+Reads every results.json under the folders (a suite's runs: one per method and seed) and prints,
+per method, mean +- std over seeds of: the source model (the row after the last labelled
+environment) on each unlabelled environment, the same environment after its own step and at the
+end, the labelled environments at the end, ACC / BWT / FWT, the pseudo-labels' accuracy, the
+detector's delay and false alarms when it ran, and time and memory per unlabelled step. Then the
+paired t-tests (same seeds) that answer the questions: does each unlabelled step raise its
+environment over the source model, and does a method keep the labelled environments better than
+fine-tuning. Two-sided, p < 0.05, no correction for multiple comparisons; pure Python.
+"""
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+# Two-sided 5 % critical values of Student's t for 1..10 degrees of freedom (published tables).
+T_CRIT = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def paired(a, b):
+    """Paired t-test of a - b over the seeds both have: (mean difference, t, significant)."""
+    seeds = sorted(set(a) & set(b))
+    d = [a[s] - b[s] for s in seeds]
+    if len(d) < 2:
+        return float("nan"), float("nan"), False
+    mean = statistics.mean(d)
+    sd = statistics.stdev(d)
+    if sd == 0:
+        return mean, math.inf if mean else 0.0, mean != 0
+    t = mean / (sd / math.sqrt(len(d)))
+    return mean, t, abs(t) > T_CRIT.get(len(d) - 1, 1.96)
+
+
+def pm(values):
+    v = list(values)
+    if not v:
+        return "—"
+    if len(v) == 1:
+        return f"{100 * v[0]:.1f}"
+    return f"{100 * statistics.mean(v):.1f} ± {100 * statistics.stdev(v):.1f}"
+
+
+def load(folders):
+    runs = {}
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("results.json")):
+            j = json.loads(path.read_text())
+            if j.get("type") != "domain" or len(j["steps"]) != len(j["environments"]):
+                continue  # not a domain run, or unfinished
+            runs.setdefault(j["method"], {})[j.get("seed", 0)] = j
+    return runs
+
+
+def main(folders):
+    runs = load(folders)
+    if not runs:
+        sys.exit(f"no finished domain runs under {', '.join(folders)}")
+    any_run = next(iter(next(iter(runs.values())).values()))
+    envs = [e["name"] for e in any_run["environments"]]
+    labelled = [i for i, e in enumerate(any_run["environments"]) if e["labelled"]]
+    unlabelled = [i for i, e in enumerate(any_run["environments"]) if not e["labelled"]]
+    src = max(labelled)  # the source model: after the last labelled environment
+    last = len(envs) - 1
+
+    def cell(j, row, col):
+        return j["accuracy_matrix"][row][col]
+
+    print(f"Environments: {', '.join(envs)}; source model = row after '{envs[src]}'. mIoU %, mean ± std over seeds.\n")
+    print("| method | seeds | " + " | ".join(f"{envs[r]}: source → own step → end" for r in unlabelled)
+          + " | " + " / ".join(envs[i] for i in labelled) + " at end | ACC | BWT | FWT |")
+    print("|---" * (4 + len(unlabelled) + 3) + "|")
+    for method, by_seed in runs.items():
+        js = list(by_seed.values())
+        cols = []
+        for r in unlabelled:
+            cols.append(" → ".join(pm(cell(j, row, r) for j in js) for row in (src, r, last)))
+        kept = " / ".join(pm(cell(j, last, i) for j in js) for i in labelled)
+        print(f"| {method} | {len(js)} | " + " | ".join(cols) + f" | {kept} | "
+              + " | ".join(pm(j[k] for j in js if j.get(k) is not None) for k in ("acc", "bwt", "fwt")) + " |")
+
+    print("\nPseudo-labels of the teacher against the masks (score_pseudo_labels): share right among the labelled pixels, mean over seeds")
+    for method, by_seed in runs.items():
+        parts = []
+        for r in unlabelled:
+            acc = [j["steps"][r]["pseudo_labels"]["score"]["accuracy"] for j in by_seed.values()
+                   if isinstance(j["steps"][r].get("pseudo_labels"), dict) and "score" in j["steps"][r]["pseudo_labels"]]
+            if acc:
+                parts.append(f"{envs[r]} {pm(acc)}")
+        if parts:
+            print(f"- {method}: " + ", ".join(parts))
+
+    detected = {m: s for m, s in runs.items() if any(j.get("detection") for j in s.values())}
+    if detected:
+        print("\nNew-environment detector (adaptation.detect): per unlabelled environment, delay in frames (seeds) and false alarms")
+        for method, by_seed in detected.items():
+            parts = []
+            for r in unlabelled:
+                d = [j["steps"][r]["detection"] for j in by_seed.values()]
+                delays = ["missed" if not x["detected"] else str(x["delay_frames"]) for x in d]
+                parts.append(f"{envs[r]} delay {', '.join(delays)}, false alarms {', '.join(str(x['false_alarms']) for x in d)}")
+            print(f"- {method}: " + "; ".join(parts))
+
+    print("\nCost per unlabelled step (mean over seeds and steps): training seconds, median iteration ms, peak MiB")
+    for method, by_seed in runs.items():
+        steps = [j["steps"][r] for j in by_seed.values() for r in unlabelled]
+        sec = statistics.mean(s["train_seconds"] for s in steps)
+        med = [s["iteration_ms"]["median"] for s in steps if s.get("iteration_ms") and s["iteration_ms"].get("median")]
+        rss = max(s.get("peak_rss_mb", 0) for s in steps)
+        print(f"- {method}: {sec:.0f} s, {statistics.mean(med) if med else float('nan'):.0f} ms, {rss:.0f} MiB")
+
+    print("\nPaired t-tests over seeds (difference in points; * = p < 0.05):")
+    for method, by_seed in runs.items():
+        out = []
+        for r in unlabelled:
+            own = {s: cell(j, r, r) for s, j in by_seed.items()}
+            end = {s: cell(j, last, r) for s, j in by_seed.items()}
+            source = {s: cell(j, src, r) for s, j in by_seed.items()}
+            for name, v in (("own step", own), ("end", end)):
+                d, t, sig = paired(v, source)
+                out.append(f"{envs[r]} {name} − source {100 * d:+.1f}{'*' if sig else ''}")
+        print(f"- {method}: " + ", ".join(out))
+    if "finetune" in runs:
+        ft = runs["finetune"]
+        for method, by_seed in runs.items():
+            if method == "finetune":
+                continue
+            out = []
+            for i in labelled + unlabelled[:-1]:
+                a = {s: cell(j, last, i) for s, j in by_seed.items()}
+                b = {s: cell(j, last, i) for s, j in ft.items()}
+                d, t, sig = paired(a, b)
+                out.append(f"{envs[i]} {100 * d:+.1f}{'*' if sig else ''}")
+            for k in ("acc", "bwt"):
+                d, t, sig = paired({s: j[k] for s, j in by_seed.items()}, {s: j[k] for s, j in ft.items()})
+                out.append(f"{k.upper()} {100 * d:+.1f}{'*' if sig else ''}")
+            print(f"- {method} − finetune at the end: " + ", ".join(out))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(sys.argv[1:])
