@@ -5,6 +5,7 @@
 #include "cseg/core/error.h"
 #include "cseg/losses/losses.h"
 #include "cseg/methods/bacs.h"
+#include "cseg/methods/cotta.h"
 #include "cseg/methods/dft.h"
 #include "cseg/methods/distillation.h"
 #include "cseg/methods/dkd.h"
@@ -53,6 +54,7 @@ const std::vector<Entry>& registry() {
       {"bacs", [](Options o) { return std::make_unique<BACS>(std::move(o)); }},
       {"dkd", [](Options o) { return std::make_unique<DKD>(std::move(o)); }},
       {"tent", [](Options o) { return std::make_unique<Tent>(std::move(o)); }, true},
+      {"cotta", [](Options o) { return std::make_unique<CoTTA>(std::move(o)); }, true},
       {"replay", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::Replay, std::move(o)); }, true},
       {"der", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DER, std::move(o)); }, true},
       {"der++", [](Options o) { return std::make_unique<Rehearsal>(Rehearsal::Kind::DERpp, std::move(o)); }, true},

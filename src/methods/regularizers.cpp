@@ -1,6 +1,7 @@
 #include "cseg/methods/regularizers.h"
 
 #include "cseg/core/error.h"
+#include "cseg/methods/state_archive.h"
 
 namespace cseg::methods {
 
@@ -14,32 +15,6 @@ TensorMap snapshot(const models::Segmenter& model) {
   return out;
 }
 
-// Archive keys must be identifiers: tensors go under <prefix>_<i>, their names in one uint8
-// tensor <prefix>_names (newline-separated).
-void save_map(torch::serialize::OutputArchive& a, const std::string& prefix, const TensorMap& m) {
-  std::string names;
-  int i = 0;
-  for (const auto& [k, t] : m) {
-    names += k + "\n";
-    a.write(prefix + "_" + std::to_string(i++), t);
-  }
-  a.write(prefix + "_names", torch::tensor(std::vector<uint8_t>(names.begin(), names.end()), torch::kUInt8));
-}
-
-void load_map(torch::serialize::InputArchive& a, const std::string& prefix, TensorMap& m) {
-  m.clear();
-  torch::Tensor names;
-  if (!a.try_read(prefix + "_names", names)) return;
-  std::string all(reinterpret_cast<const char*>(names.data_ptr<uint8_t>()), size_t(names.numel()));
-  size_t start = 0;
-  for (int i = 0; start < all.size(); ++i) {
-    const size_t end = all.find('\n', start);
-    torch::Tensor t;
-    a.read(prefix + "_" + std::to_string(i), t);
-    m[all.substr(start, end - start)] = t;
-    start = end + 1;
-  }
-}
 }  // namespace
 
 ParameterRegularizer::ParameterRegularizer(Kind kind, Options o) : kind_(kind) {
@@ -183,22 +158,22 @@ void ParameterRegularizer::on_step_end(StepContext& ctx) {
 }
 
 void ParameterRegularizer::save(torch::serialize::OutputArchive& a) const {
-  save_map(a, "old_params", old_params_);
-  save_map(a, "fisher", fisher_);
-  save_map(a, "old_fisher", old_fisher_);
-  save_map(a, "score", score_);
-  save_map(a, "old_score", old_score_);
-  save_map(a, "rw_anchor", rw_anchor_);  // RW's last anchor: a mid-step resume measures from it
+  save_tensor_map(a, "old_params", old_params_);
+  save_tensor_map(a, "fisher", fisher_);
+  save_tensor_map(a, "old_fisher", old_fisher_);
+  save_tensor_map(a, "score", score_);
+  save_tensor_map(a, "old_score", old_score_);
+  save_tensor_map(a, "rw_anchor", rw_anchor_);  // RW's last anchor: a mid-step resume measures from it
   a.write("updates", torch::tensor(updates_));
 }
 
 void ParameterRegularizer::load(torch::serialize::InputArchive& a) {
-  load_map(a, "old_params", old_params_);
-  load_map(a, "fisher", fisher_);
-  load_map(a, "old_fisher", old_fisher_);
-  load_map(a, "score", score_);
-  load_map(a, "old_score", old_score_);
-  load_map(a, "rw_anchor", rw_anchor_);
+  load_tensor_map(a, "old_params", old_params_);
+  load_tensor_map(a, "fisher", fisher_);
+  load_tensor_map(a, "old_fisher", old_fisher_);
+  load_tensor_map(a, "score", score_);
+  load_tensor_map(a, "old_score", old_score_);
+  load_tensor_map(a, "rw_anchor", rw_anchor_);
   if (kind_ == Kind::RW && rw_anchor_.empty()) rw_anchor_ = old_params_;  // a checkpoint from before it was saved
   torch::Tensor u;
   if (a.try_read("updates", u)) updates_ = u.item<int64_t>();
