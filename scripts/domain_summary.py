@@ -83,6 +83,12 @@ def main(folders):
         print(f"| {method} | {len(js)} | " + " | ".join(cols) + f" | {kept} | "
               + " | ".join(pm(j[k] for j in js if j.get(k) is not None) for k in ("acc", "bwt", "fwt")) + " |")
 
+    print(f"\nThe source model (after '{envs[src]}') on every environment, and the first environment's model on its own:")
+    for method, by_seed in runs.items():
+        js = list(by_seed.values())
+        print(f"- {method}: " + ", ".join(f"{e} {pm(cell(j, src, i) for j in js)}" for i, e in enumerate(envs))
+              + f"; {envs[0]} after its own step {pm(cell(j, 0, 0) for j in js)}")
+
     print("\nPseudo-labels of the teacher against the masks (score_pseudo_labels): share right among the labelled pixels, mean over seeds")
     for method, by_seed in runs.items():
         parts = []
