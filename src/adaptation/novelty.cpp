@@ -56,6 +56,17 @@ bool EnvironmentChangeDetector::update(double u) {
   return false;
 }
 
+std::vector<double> feature_shift(const torch::Tensor& known, const torch::Tensor& frames) {
+  CSEG_CHECK(known.dim() == 2 && frames.dim() == 2 && known.size(1) == frames.size(1) && known.size(0) >= 2,
+             "feature shift: expected known [m >= 2, D] and frames [n, D] features, got {} and {}",
+             fmt::format("{}", known.sizes()), fmt::format("{}", frames.sizes()));
+  torch::NoGradGuard no_grad;
+  const auto k = known.to(torch::kDouble), f = frames.to(torch::kDouble);
+  const auto mean = k.mean(0), std = k.std(0).clamp_min(1e-6);  // a constant channel cannot vary
+  const auto z = ((f - mean) / std).pow(2).mean(1).sqrt().contiguous();
+  return std::vector<double>(z.data_ptr<double>(), z.data_ptr<double>() + z.numel());
+}
+
 ArrivalDetection locate_arrival(const std::vector<double>& history, const std::vector<double>& arriving,
                                 const ChangeDetectorOptions& options) {
   EnvironmentChangeDetector detector(options);

@@ -309,6 +309,7 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("score_pseudo_labels", c.adaptation.score_pseudo_labels);
     a.read("detect", c.adaptation.detect);
     a.read("detect_history", c.adaptation.detect_history);
+    a.read_choice("detect_signal", c.adaptation.detect_signal, {"uncertainty", "features"});
     {
       Section d = a.section("detector");
       auto& o = c.adaptation.detector;

@@ -75,6 +75,28 @@ std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Data
   return out;
 }
 
+torch::Tensor frame_features(models::Segmenter& model, const data::Dataset& dataset, const std::vector<size_t>& indices,
+                             const EvalOptions& options) {
+  data::LoaderOptions lo;
+  lo.batch_size = options.batch_size;
+  lo.train = false;
+  lo.workers = options.workers;
+  lo.augment.mean = options.mean;
+  lo.augment.std = options.std;
+  data::Loader loader(dataset, indices, lo);
+  loader.start_epoch(0);
+  const bool taps = model.feature_taps();
+  model.set_feature_taps(true);
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const auto device = models::device_of(model);
+  std::vector<torch::Tensor> rows;
+  while (auto batch = loader.next())
+    rows.push_back(model.forward(batch->images.to(device)).feature("encoder").to(torch::kFloat).mean({2, 3}).cpu());
+  model.set_feature_taps(taps);
+  return torch::cat(rows, 0);
+}
+
 EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& dataset, std::vector<size_t> ids,
                              const std::array<uint8_t, 256>& lut, const EvalOptions& options,
                              const data::Palette& palette) {

@@ -181,20 +181,29 @@ void Trainer::detect_arrival(StepRun& run) {
   std::vector<size_t> tail(h);
   std::iota(tail.begin(), tail.end(), n - h);
   const auto eval = method_eval_options(run.ctx.num_classes);
-  const auto history = frame_uncertainty(*model_, *before.dataset, tail, eval);
-  const auto arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
+  std::vector<double> history, arriving;
+  if (a.detect_signal == "features") {
+    // Both parts scored against the known room's features (the history, in-sample).
+    const auto known = frame_features(*model_, *before.dataset, tail, eval);
+    history = adaptation::feature_shift(known, known);
+    arriving = adaptation::feature_shift(known, frame_features(*model_, *here.train.dataset, run.data.images, eval));
+  } else {
+    history = frame_uncertainty(*model_, *before.dataset, tail, eval);
+    arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
+  }
   model_->train();
   const auto d = adaptation::locate_arrival(history, arriving, a.detector);
   const size_t frames = run.data.images.size();
-  run.timing.detection = {{"history_frames", h},
+  run.timing.detection = {{"signal", a.detect_signal},
+                          {"history_frames", h},
                           {"frames", frames},
                           {"detected", d.detected_at >= 0},
                           // The arriving frame at which the change was confirmed, 1-based: the
                           // frames the robot saw in the new room before it could start adapting.
                           {"delay_frames", d.detected_at >= 0 ? nlohmann::json(d.detected_at + 1) : nlohmann::json()},
                           {"false_alarms", d.false_alarms},
-                          {"history_uncertainty", d.history_mean},
-                          {"arriving_uncertainty", d.arriving_mean}};
+                          {"history_mean", d.history_mean},
+                          {"arriving_mean", d.arriving_mean}};
   if (d.detected_at < 0) {
     run.data.images.clear();
     log::warn(

@@ -100,6 +100,8 @@ TEST(Domain, ConfigErrorsNameTheKey) {
                      {"adaptation.detect_history", "min_history = 8"});
   test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detector: {sigma: 3}}\n", d); },
                      {"adaptation.detector.sigma"});
+  test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detect_signal: colour}\n", d); },
+                     {"adaptation.detect_signal", "colour"});
 }
 
 TEST(Domain, DetectThenAdapt) {
@@ -141,6 +143,18 @@ TEST(Domain, DetectThenAdapt) {
   EXPECT_EQ(s["iterations"], 4);
   EXPECT_EQ(seen["detection"]["detected"], 1);
   EXPECT_EQ(seen["detection"]["mean_delay_frames"], double(delay));
+  EXPECT_EQ(s["detection"]["signal"], "uncertainty");
+
+  // The feature signal: the same frames as the known room's score about 1, so nothing rises 2
+  // above them; a frame whose features moved would (NewEnvironment.FeatureShiftIsAZScoreOverChannels).
+  cfg.adaptation.detect_signal = "features";
+  cfg.adaptation.detector.min_rise = 2.0;
+  auto method3 = methods::make_method("finetune", {});
+  auto features = engine::Trainer(cfg, data, *method3, (d / "run/features").string()).run();
+  const auto& f = features["steps"][1]["detection"];
+  EXPECT_EQ(f["signal"], "features");
+  EXPECT_NEAR(f["history_mean"].get<double>(), 1.0, 0.5);
+  EXPECT_EQ(f["detected"], false);
 }
 
 TEST(Domain, EnvironmentsFillTheWholeAccuracyMatrix) {

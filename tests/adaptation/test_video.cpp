@@ -240,6 +240,21 @@ TEST(NewEnvironment, LocateArrivalScoresDelayAndFalseAlarms) {
   EXPECT_EQ(a.false_alarms, 1);
 }
 
+TEST(NewEnvironment, FeatureShiftIsAZScoreOverChannels) {
+  // Channel 0 over the known frames: 0, 2 (mean 1, sample std sqrt 2); channel 1: 5, 5 (std 0,
+  // floored). A frame at the mean scores 0; one at mean + 3 std in channel 0 (and the mean in
+  // channel 1) scores sqrt(9 / 2), in either direction.
+  auto known = torch::tensor({0.0, 5.0, 2.0, 5.0}).reshape({2, 2});
+  const double s3 = 3 * std::sqrt(2.0);
+  auto frames = torch::tensor({1.0, 5.0, 1 + s3, 5.0, 1 - s3, 5.0}).reshape({3, 2});
+  const auto z = adaptation::feature_shift(known, frames);
+  ASSERT_EQ(z.size(), 3u);
+  EXPECT_NEAR(z[0], 0, 1e-9);
+  EXPECT_NEAR(z[1], std::sqrt(4.5), 1e-6);  // float inputs
+  EXPECT_NEAR(z[2], std::sqrt(4.5), 1e-6);
+  test::expect_error([&] { adaptation::feature_shift(known.narrow(0, 0, 1), frames); }, {"known [m >= 2, D]"});
+}
+
 TEST(NewEnvironment, DetectorFlagsTheSwitchInAVideo) {
   if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
   torch::manual_seed(0);

@@ -36,6 +36,12 @@ class EnvironmentChangeDetector {
   int changes_ = 0;
 };
 
+/// Per row of `frames` [n, D] (a frame's features): how far it lies from the rows of `known`
+/// [m, D], m >= 2: the root mean square over the D channels of (x - mean) / std, with the mean and
+/// the (sample) standard deviation of each channel over `known`. A frame like the known ones
+/// scores about 1, whichever direction it moves in.
+std::vector<double> feature_shift(const torch::Tensor& known, const torch::Tensor& frames);
+
 /// Where a stream of frames from the environment the model knows (`history`) followed by the
 /// frames of the environment it is arriving in (`arriving`) shows the arrival, scored against
 /// the known boundary between the two.

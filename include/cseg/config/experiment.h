@@ -159,6 +159,11 @@ struct AdaptationConfig {
   /// delay and the false alarms (adaptation/novelty.h: locate_arrival).
   bool detect = false;
   int detect_history = 100;
+  /// What the detector watches per frame: `uncertainty` (the mean normalised entropy of the
+  /// prediction: rises in a room the model does not know, but self-training lowers it
+  /// everywhere) or `features` (how far the frame's encoder features, averaged over the image,
+  /// lie from the known room's: a z-score over their channels, either direction).
+  std::string detect_signal = "uncertainty";
   ChangeDetectorOptions detector;  ///< adaptation.detector: window, min_history, sigmas, min_rise, patience
 };
 
