@@ -76,7 +76,7 @@ std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Data
 }
 
 torch::Tensor frame_features(models::Segmenter& model, const data::Dataset& dataset, const std::vector<size_t>& indices,
-                             const EvalOptions& options) {
+                             const EvalOptions& options, const std::string& tap) {
   data::LoaderOptions lo;
   lo.batch_size = options.batch_size;
   lo.train = false;
@@ -91,8 +91,10 @@ torch::Tensor frame_features(models::Segmenter& model, const data::Dataset& data
   torch::NoGradGuard no_grad;
   const auto device = models::device_of(model);
   std::vector<torch::Tensor> rows;
-  while (auto batch = loader.next())
-    rows.push_back(model.forward(batch->images.to(device)).feature("encoder").to(torch::kFloat).mean({2, 3}).cpu());
+  while (auto batch = loader.next()) {
+    const auto f = model.forward(batch->images.to(device)).feature(tap).to(torch::kFloat);
+    rows.push_back(torch::cat({f.mean({2, 3}), f.std({2, 3}, /*unbiased=*/false)}, 1).cpu());
+  }
   model.set_feature_taps(taps);
   return torch::cat(rows, 0);
 }

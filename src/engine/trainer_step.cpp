@@ -184,9 +184,10 @@ void Trainer::detect_arrival(StepRun& run) {
   std::vector<double> history, arriving;
   if (a.detect_signal == "features") {
     // Both parts scored against the known room's features (the history, in-sample).
-    const auto known = frame_features(*model_, *before.dataset, tail, eval);
+    const auto known = frame_features(*model_, *before.dataset, tail, eval, a.detect_tap);
     history = adaptation::feature_shift(known, known);
-    arriving = adaptation::feature_shift(known, frame_features(*model_, *here.train.dataset, run.data.images, eval));
+    arriving = adaptation::feature_shift(
+        known, frame_features(*model_, *here.train.dataset, run.data.images, eval, a.detect_tap));
   } else {
     history = frame_uncertainty(*model_, *before.dataset, tail, eval);
     arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
@@ -207,18 +208,18 @@ void Trainer::detect_arrival(StepRun& run) {
   if (d.detected_at < 0) {
     run.data.images.clear();
     log::warn(
-        "[{}] step {}: the detector did not notice the arrival in {} (mean uncertainty {:.3f} after {:.3f} in "
+        "[{}] step {}: the detector did not notice the arrival in {} (mean {} {:.3f} after {:.3f} in "
         "{}; {} false alarm(s)): the step does not adapt",
-        method_.name(), run.k, here.name, d.arriving_mean, d.history_mean, data_.environments[run.k - 1].name,
-        d.false_alarms);
+        method_.name(), run.k, here.name, a.detect_signal, d.arriving_mean, d.history_mean,
+        data_.environments[run.k - 1].name, d.false_alarms);
     return;
   }
   run.data.images.erase(run.data.images.begin(), run.data.images.begin() + d.detected_at);
   log::info(
-      "[{}] step {}: arrival in {} noticed at its frame {} of {} (mean uncertainty {:.3f} after {:.3f}; {} false "
+      "[{}] step {}: arrival in {} noticed at its frame {} of {} (mean {} {:.3f} after {:.3f}; {} false "
       "alarm(s)): adapting on the {} frames from there",
-      method_.name(), run.k, here.name, d.detected_at + 1, frames, d.arriving_mean, d.history_mean, d.false_alarms,
-      run.data.images.size());
+      method_.name(), run.k, here.name, d.detected_at + 1, frames, a.detect_signal, d.arriving_mean, d.history_mean,
+      d.false_alarms, run.data.images.size());
 }
 
 void Trainer::resume_step(StepRun& run) {

@@ -161,9 +161,13 @@ struct AdaptationConfig {
   int detect_history = 100;
   /// What the detector watches per frame: `uncertainty` (the mean normalised entropy of the
   /// prediction: rises in a room the model does not know, but self-training lowers it
-  /// everywhere) or `features` (how far the frame's encoder features, averaged over the image,
-  /// lie from the known room's: a z-score over their channels, either direction).
+  /// everywhere) or `features` (how far the statistics of the frame's `detect_tap` map, each
+  /// channel's mean and standard deviation over the image, lie from the known room's: a z-score
+  /// over them, either direction).
   std::string detect_signal = "uncertainty";
+  /// detect_signal features: the model's feature map whose statistics are compared (a name of
+  /// the model's taps, e.g. Fast-SCNN's learning_to_downsample: low-level appearance).
+  std::string detect_tap = "encoder";
   ChangeDetectorOptions detector;  ///< adaptation.detector: window, min_history, sigmas, min_rise, patience
 };
 

@@ -44,11 +44,11 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
 std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Dataset& dataset,
                                       const std::vector<size_t>& indices, const EvalOptions& options);
 
-/// Per image of `indices`, in their order: the channel means of the model's "encoder" map,
-/// [n, D] (what adaptation.detect_signal: features compares). Leaves the model in eval mode, its
-/// feature taps as they were.
+/// Per image of `indices`, in their order: each channel's mean and standard deviation over the
+/// image of the model's feature map `tap`, [n, 2C] (what adaptation.detect_signal: features
+/// compares). Leaves the model in eval mode, its feature taps as they were.
 torch::Tensor frame_features(models::Segmenter& model, const data::Dataset& dataset, const std::vector<size_t>& indices,
-                             const EvalOptions& options);
+                             const EvalOptions& options, const std::string& tap);
 
 /// A PNG in memory.
 struct EncodedImage {
