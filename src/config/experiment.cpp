@@ -309,7 +309,7 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("score_pseudo_labels", c.adaptation.score_pseudo_labels);
     a.read("detect", c.adaptation.detect);
     a.read("detect_history", c.adaptation.detect_history);
-    a.read_choice("detect_signal", c.adaptation.detect_signal, {"uncertainty", "features"});
+    a.read_choice("detect_signal", c.adaptation.detect_signal, {"uncertainty", "features", "either"});
     a.read("detect_tap", c.adaptation.detect_tap);
     {
       Section d = a.section("detector");

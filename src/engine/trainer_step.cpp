@@ -181,19 +181,33 @@ void Trainer::detect_arrival(StepRun& run) {
   std::vector<size_t> tail(h);
   std::iota(tail.begin(), tail.end(), n - h);
   const auto eval = method_eval_options(run.ctx.num_classes);
-  std::vector<double> history, arriving;
-  if (a.detect_signal == "features") {
-    // Both parts scored against the known room's features (the history, in-sample).
-    const auto known = frame_features(*model_, *before.dataset, tail, eval, a.detect_tap);
-    history = adaptation::feature_shift(known, known);
-    arriving = adaptation::feature_shift(
-        known, frame_features(*model_, *here.train.dataset, run.data.images, eval, a.detect_tap));
-  } else {
-    history = frame_uncertainty(*model_, *before.dataset, tail, eval);
-    arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
+  // Each signal watched (detect_signal either: both, and the first to confirm a change starts the
+  // step; their false alarms add up).
+  nlohmann::json by_signal = nlohmann::json::object();
+  adaptation::ArrivalDetection d;
+  for (const std::string signal : {"uncertainty", "features"}) {
+    if (a.detect_signal != signal && a.detect_signal != "either") continue;
+    std::vector<double> history, arriving;
+    if (signal == "features") {
+      // Both parts scored against the known room's features (the history, in-sample).
+      const auto known = frame_features(*model_, *before.dataset, tail, eval, a.detect_tap);
+      history = adaptation::feature_shift(known, known);
+      arriving = adaptation::feature_shift(
+          known, frame_features(*model_, *here.train.dataset, run.data.images, eval, a.detect_tap));
+    } else {
+      history = frame_uncertainty(*model_, *before.dataset, tail, eval);
+      arriving = frame_uncertainty(*model_, *here.train.dataset, run.data.images, eval);
+    }
+    const auto one = adaptation::locate_arrival(history, arriving, a.detector);
+    by_signal[signal] = {{"detected_at", one.detected_at},
+                         {"false_alarms", one.false_alarms},
+                         {"history_mean", one.history_mean},
+                         {"arriving_mean", one.arriving_mean}};
+    if (one.detected_at >= 0 && (d.detected_at < 0 || one.detected_at < d.detected_at)) d.detected_at = one.detected_at;
+    d.false_alarms += one.false_alarms;
+    d.history_mean = one.history_mean, d.arriving_mean = one.arriving_mean;  // the last signal's, for the log
   }
   model_->train();
-  const auto d = adaptation::locate_arrival(history, arriving, a.detector);
   const size_t frames = run.data.images.size();
   run.timing.detection = {{"signal", a.detect_signal},
                           {"history_frames", h},
@@ -204,7 +218,8 @@ void Trainer::detect_arrival(StepRun& run) {
                           {"delay_frames", d.detected_at >= 0 ? nlohmann::json(d.detected_at + 1) : nlohmann::json()},
                           {"false_alarms", d.false_alarms},
                           {"history_mean", d.history_mean},
-                          {"arriving_mean", d.arriving_mean}};
+                          {"arriving_mean", d.arriving_mean},
+                          {"by_signal", by_signal}};
   if (d.detected_at < 0) {
     run.data.images.clear();
     log::warn(

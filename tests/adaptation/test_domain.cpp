@@ -101,7 +101,7 @@ TEST(Domain, ConfigErrorsNameTheKey) {
   test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detector: {sigma: 3}}\n", d); },
                      {"adaptation.detector.sigma"});
   test::expect_error([&] { parse(base + "dataset: {root: x}\nadaptation: {detect_signal: colour}\n", d); },
-                     {"adaptation.detect_signal", "colour"});
+                     {"adaptation.detect_signal", "colour", "either"});
 }
 
 TEST(Domain, DetectThenAdapt) {
@@ -159,6 +159,21 @@ TEST(Domain, DetectThenAdapt) {
   EXPECT_GT(f["history_mean"].get<double>(), 0.1);
   EXPECT_LE(f["history_mean"].get<double>(), std::sqrt(7.0 / 8) + 1e-9);
   EXPECT_EQ(f["detected"], false);
+  EXPECT_EQ(f["by_signal"].size(), 1u);
+  // Either signal: both watched, the earlier confirmation starts the step, false alarms add up.
+  cfg.adaptation.detect_signal = "either";
+  cfg.adaptation.detector.min_rise = 0;
+  auto method5 = methods::make_method("finetune", {});
+  auto either = engine::Trainer(cfg, data, *method5, (d / "run/either").string()).run();
+  const auto& e = either["steps"][1]["detection"];
+  ASSERT_EQ(e["by_signal"].size(), 2u) << e.dump();
+  const int u_at = e["by_signal"]["uncertainty"]["detected_at"], f_at = e["by_signal"]["features"]["detected_at"];
+  ASSERT_TRUE(u_at >= 0 || f_at >= 0) << e.dump();
+  const int first = u_at < 0 ? f_at : f_at < 0 ? u_at : std::min(u_at, f_at);
+  EXPECT_EQ(e["delay_frames"], first + 1);
+  EXPECT_EQ(e["false_alarms"], e["by_signal"]["uncertainty"]["false_alarms"].get<int>() +
+                                   e["by_signal"]["features"]["false_alarms"].get<int>());
+  EXPECT_EQ(either["steps"][1]["train_images"], 12 - first);
   cfg.adaptation.detect_tap = "nowhere";
   auto method4 = methods::make_method("finetune", {});
   test::expect_error([&] { engine::Trainer(cfg, data, *method4, (d / "run/no_tap").string()).run(); },
