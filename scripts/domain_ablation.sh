@@ -4,7 +4,7 @@
 # detect -> adapt (configs/domain/detect_suite.yaml). About 9 minutes per run (CoTTA longer), two
 # at a time on 2 cores (about two and a half hours for all 24; plus 8 minutes for the classification
 # pretraining on first use). The runs resume where they stopped; the questions the issue asks first go first.
-# Summary: python3 scripts/domain_summary.py runs/domain_ablation runs/domain_detect
+# Summary: python3 scripts/domain_summary.py runs/domain_ablation; the same for runs/domain_detect
 # (docs/domain_incremental.md quotes it); per suite also table.md and report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -52,7 +52,8 @@ def load(folders):
             j = json.loads(path.read_text())
             if j.get("type") != "domain" or len(j["steps"]) != len(j["environments"]):
                 continue  # not a domain run, or unfinished
-            runs.setdefault(j["method"], {})[j.get("seed", 0)] = j
+            # One row per experiment and method (a suite may hold several experiments).
+            runs.setdefault(f"{j['method']} ({j.get('experiment', '')})", {})[j.get("seed", 0)] = j
     return runs
 
 
@@ -130,21 +131,22 @@ def main(folders):
                 d, t, sig = paired(v, source)
                 out.append(f"{envs[r]} {name} − source {100 * d:+.1f}{'*' if sig else ''}")
         print(f"- {method}: " + ", ".join(out))
-    if "finetune" in runs:
-        ft = runs["finetune"]
-        for method, by_seed in runs.items():
-            if method == "finetune":
-                continue
-            out = []
-            for i in labelled + unlabelled[:-1]:
-                a = {s: cell(j, last, i) for s, j in by_seed.items()}
-                b = {s: cell(j, last, i) for s, j in ft.items()}
-                d, t, sig = paired(a, b)
-                out.append(f"{envs[i]} {100 * d:+.1f}{'*' if sig else ''}")
-            for k in ("acc", "bwt"):
-                d, t, sig = paired({s: j[k] for s, j in by_seed.items()}, {s: j[k] for s, j in ft.items()})
-                out.append(f"{k.upper()} {100 * d:+.1f}{'*' if sig else ''}")
-            print(f"- {method} − finetune at the end: " + ", ".join(out))
+    # Each method against fine-tuning of the same experiment.
+    for method, by_seed in runs.items():
+        experiment = method[method.index("(") :]
+        ft = runs.get(f"finetune {experiment}")
+        if ft is None or ft is by_seed:
+            continue
+        out = []
+        for i in labelled + unlabelled[:-1]:
+            a = {s: cell(j, last, i) for s, j in by_seed.items()}
+            b = {s: cell(j, last, i) for s, j in ft.items()}
+            d, t, sig = paired(a, b)
+            out.append(f"{envs[i]} {100 * d:+.1f}{'*' if sig else ''}")
+        for k in ("acc", "bwt"):
+            d, t, sig = paired({s: j[k] for s, j in by_seed.items()}, {s: j[k] for s, j in ft.items()})
+            out.append(f"{k.upper()} {100 * d:+.1f}{'*' if sig else ''}")
+        print(f"- {method} − finetune at the end: " + ", ".join(out))
 
 
 if __name__ == "__main__":
