@@ -18,13 +18,9 @@ EvalOptions eval_options(const config::ExperimentConfig& cfg) {
   return o;
 }
 
-torch::Tensor seen_logits(const torch::Tensor& logits, int classes) {
-  return logits.size(1) > classes ? logits.narrow(1, 0, classes) : logits;
-}
-
-metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
-                                  const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
-                                  const EvalOptions& options) {
+namespace {
+/// The loader of an evaluation pass: whole images in order, normalised as in training.
+data::LoaderOptions eval_loader_options(const EvalOptions& options, const std::array<uint8_t, 256>& lut) {
   data::LoaderOptions lo;
   lo.batch_size = options.batch_size;
   lo.train = false;
@@ -32,7 +28,18 @@ metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset&
   lo.lut = lut;
   lo.augment.mean = options.mean;
   lo.augment.std = options.std;
-  data::Loader loader(dataset, indices, lo);
+  return lo;
+}
+}  // namespace
+
+torch::Tensor seen_logits(const torch::Tensor& logits, int classes) {
+  return logits.size(1) > classes ? logits.narrow(1, 0, classes) : logits;
+}
+
+metrics::ConfusionMatrix evaluate(models::Segmenter& model, const data::Dataset& dataset,
+                                  const std::vector<size_t>& indices, const std::array<uint8_t, 256>& lut,
+                                  const EvalOptions& options) {
+  data::Loader loader(dataset, indices, eval_loader_options(options, lut));
   loader.start_epoch(0);
   const int classes = options.num_classes > 0 ? options.num_classes : model.num_classes();
   metrics::ConfusionMatrix cm(classes);
@@ -55,13 +62,7 @@ std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Data
                                       const std::vector<size_t>& indices, const EvalOptions& options) {
   std::vector<double> out;
   if (indices.empty()) return out;
-  data::LoaderOptions lo;
-  lo.batch_size = options.batch_size;
-  lo.train = false;
-  lo.workers = options.workers;
-  lo.augment.mean = options.mean;
-  lo.augment.std = options.std;
-  data::Loader loader(dataset, indices, lo);
+  data::Loader loader(dataset, indices, eval_loader_options(options, data::identity_lut()));
   loader.start_epoch(0);
   const int classes = options.num_classes > 0 ? options.num_classes : model.num_classes();
   model.eval();
@@ -77,13 +78,7 @@ std::vector<double> frame_uncertainty(models::Segmenter& model, const data::Data
 
 torch::Tensor frame_features(models::Segmenter& model, const data::Dataset& dataset, const std::vector<size_t>& indices,
                              const EvalOptions& options, const std::string& tap) {
-  data::LoaderOptions lo;
-  lo.batch_size = options.batch_size;
-  lo.train = false;
-  lo.workers = options.workers;
-  lo.augment.mean = options.mean;
-  lo.augment.std = options.std;
-  data::Loader loader(dataset, indices, lo);
+  data::Loader loader(dataset, indices, eval_loader_options(options, data::identity_lut()));
   loader.start_epoch(0);
   const bool taps = model.feature_taps();
   model.set_feature_taps(true);
