@@ -2,26 +2,34 @@
 """Python PyTorch's half of the side-by-side benchmarks (bench/side_by_side.cpp is cseg's half,
 bench/side_by_side.py runs both). Same workloads, same arguments, one JSON line on stdout.
 
-  pytorch_side.py infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3]
-  pytorch_side.py train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2]
+  pytorch_side.py infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3] [batch=1]
+                        [channels_last=0]
+  pytorch_side.py train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2] [train_channels_last=0]
   pytorch_side.py train_files data_root=DIR size=256 batch=8 [iters=30] [warmup=5] [workers=2]
-  common: threads=2
+  common: threads=2  device=cpu|cuda  precision=fp32|bf16|fp16 (autocast; fp16 trains with
+          torch's GradScaler)  backbone=resnet50|resnet101 (deeplabv3)
 
 Fast-SCNN is written out here with the layer structure of cseg's (the reference implementation's
 layout; the parameter counts are compared by the runner). DeepLabV3 is torchvision's
-deeplabv3_resnet50 (output stride 8). The input pipeline of train_files is the usual PIL + numpy
+deeplabv3_resnet50 or _resnet101 (output stride 8). On a GPU each timed run ends with
+torch.cuda.synchronize(). The input pipeline of train_files is the usual PIL + numpy
 dataset under a torch DataLoader with worker processes.
 """
 import json
 import random
 import resource
+import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+try:
+    import numpy as np
+except ImportError:  # a GPU machine's PyTorch may come without it: only train_files needs it
+    np = None
 
 
 # --- Fast-SCNN (Poudel et al. 2019) -----------------------------------------------------------
@@ -95,13 +103,13 @@ class FastSCNN(nn.Module):
         return up(self.head(fused), h, w)
 
 
-def make(name, classes):
+def make(name, classes, backbone="resnet50"):
     if name == "fast_scnn":
         return FastSCNN(classes)
     if name == "deeplabv3":
         import torchvision
-        net = torchvision.models.segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None,
-                                                                 num_classes=classes, aux_loss=False)
+        build = getattr(torchvision.models.segmentation, f"deeplabv3_{backbone}")
+        net = build(weights=None, weights_backbone=None, num_classes=classes, aux_loss=False)
         return lambda_out(net)
     raise SystemExit(f"model='{name}': expected fast_scnn or deeplabv3")
 
@@ -128,47 +136,81 @@ def size_of(s):
 
 # --- workloads ----------------------------------------------------------------------------------
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast(device, precision):
+    """torch.autocast for bf16 / fp16, a no-op context for fp32."""
+    if precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 def infer(a):
     h, w = size_of(a["size"])
-    model = make(a["model"], int(a["classes"])).eval()
-    x = torch.randn(1, 3, h, w)
+    device = torch.device(a["device"])
+    model = make(a["model"], int(a["classes"]), a["backbone"]).eval().to(device)
+    if a["channels_last"] == "1":
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(int(a["batch"]), 3, h, w, device=device)
     ms = []
-    with torch.no_grad():
-        for _ in range(int(a["warmup"])):
+
+    def forward():
+        with torch.no_grad(), autocast(device, a["precision"]):
             model(x)
-        for _ in range(int(a["runs"])):
-            t0 = time.perf_counter()
-            model(x)
-            ms.append(1000 * (time.perf_counter() - t0))
-    return {"median_ms": float(np.median(ms)), "all_ms": ms, "params": params(model)}
+        sync(device)
+
+    for _ in range(int(a["warmup"])):
+        forward()
+    for _ in range(int(a["runs"])):
+        t0 = time.perf_counter()
+        forward()
+        ms.append(1000 * (time.perf_counter() - t0))
+    median = statistics.median(ms)
+    return {"median_ms": median, "images_per_second": 1000 * int(a["batch"]) / median, "all_ms": ms,
+            "params": params(model), "device": str(device), "precision": a["precision"]}
 
 
 def sgd(model):
     return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
 
-def step(model, opt, x, y):
-    loss = F.cross_entropy(model(x), y, ignore_index=255)
+def step(model, opt, x, y, precision="fp32", scaler=None):
+    with autocast(x.device, precision):
+        loss = F.cross_entropy(model(x).float(), y, ignore_index=255)
     opt.zero_grad()
-    loss.backward()
-    opt.step()
+    if scaler is not None:  # fp16: the usual AMP recipe
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    sync(x.device)
 
 
 def train(a):
     h, w = size_of(a["size"])
     batch, classes = int(a["batch"]), int(a["classes"])
-    model = make(a["model"], classes).train()
+    device = torch.device(a["device"])
+    model = make(a["model"], classes, a["backbone"]).train().to(device)
+    if a["train_channels_last"] == "1":
+        model = model.to(memory_format=torch.channels_last)
     opt = sgd(model)
-    x = torch.randn(batch, 3, h, w)
-    y = torch.randint(0, classes, (batch, h, w))
+    scaler = torch.cuda.amp.GradScaler() if a["precision"] == "fp16" else None
+    x = torch.randn(batch, 3, h, w, device=device)
+    y = torch.randint(0, classes, (batch, h, w), device=device)
     for _ in range(int(a["warmup"])):
-        step(model, opt, x, y)
+        step(model, opt, x, y, a["precision"], scaler)
     ms = []
     for _ in range(int(a["iters"])):
         t0 = time.perf_counter()
-        step(model, opt, x, y)
+        step(model, opt, x, y, a["precision"], scaler)
         ms.append(1000 * (time.perf_counter() - t0))
-    return {"images_per_second": 1000 * batch / float(np.median(ms)), "all_ms": ms, "params": params(model)}
+    return {"images_per_second": 1000 * batch / statistics.median(ms), "all_ms": ms, "params": params(model),
+            "device": str(device), "precision": a["precision"]}
 
 
 class VocLayout(torch.utils.data.Dataset):
@@ -176,8 +218,8 @@ class VocLayout(torch.utils.data.Dataset):
     with the augmentation cseg's loader applies: random scale 0.5-2, pad (mean colour / 255),
     random crop, horizontal flip, ImageNet normalisation."""
 
-    MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-    STD = np.array([0.229, 0.224, 0.225], np.float32)
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
 
     def __init__(self, root, crop):
         self.root, self.crop = root, crop
@@ -207,7 +249,7 @@ class VocLayout(torch.utils.data.Dataset):
         img, lab = img[y0:y0 + c, x0:x0 + c], lab[y0:y0 + c, x0:x0 + c]
         if random.random() < 0.5:
             img, lab = img[:, ::-1], lab[:, ::-1]
-        img = (img - self.MEAN) / self.STD
+        img = (img - np.array(self.MEAN, np.float32)) / np.array(self.STD, np.float32)
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), torch.from_numpy(np.ascontiguousarray(lab))
 
 
@@ -238,7 +280,8 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     a = {"model": "fast_scnn", "size": "512x1024", "classes": "19", "runs": "10", "warmup": "3", "batch": "8",
-         "iters": "10", "threads": "2", "data_root": "", "workers": "2"}
+         "iters": "10", "threads": "2", "data_root": "", "workers": "2", "device": "cpu", "precision": "fp32",
+         "backbone": "resnet50", "channels_last": "0", "train_channels_last": "0"}
     for arg in sys.argv[2:]:
         k, eq, v = arg.partition("=")
         if not eq or k not in a:

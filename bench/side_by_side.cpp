@@ -3,25 +3,31 @@
 // each process's memory is its own; the result is one JSON line on stdout.
 //
 //   bench_side_by_side infer model=fast_scnn size=1024x2048 [classes=19] [runs=10] [warmup=3]
-//                            [fold_bn=1] [channels_last=1] [taps=0] [profile=TRACE.json]
+//                            [batch=1] [fold_bn=1] [channels_last=1] [taps=0] [profile=TRACE.json]
 //   bench_side_by_side train model=deeplabv3 size=256 batch=4 [iters=5] [warmup=2]
-//                            [train_channels_last=0] [precision=fp32|bf16] [taps=0]
+//                            [train_channels_last=0] [taps=0]
 //   bench_side_by_side train_files data_root=DIR size=256 batch=8 [iters=30] [warmup=5] [workers=0]
 //   common: threads=2 (intra-op threads)  tune_malloc=1 (cseg's start-up default)
+//           device=cpu|cuda  precision=fp32|bf16|fp16 (autocast; fp16 needs cuda and trains with
+//           cseg's loss scaler)  backbone=resnet50|resnet101 (deeplabv3)
+// On a GPU each timed run ends with a device synchronisation (scripts/gpu_check.sh runs these).
 // The defaults are cseg's own: for inference batch norm folded, no feature taps, channels-last
 // weights; training in NCHW and float32 (model.channels_last, train.precision), without the
 // feature taps that only some methods read (fine-tuning keeps none).
 //
-// Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50, output stride 8,
-// 21 classes: torchvision's deeplabv3_resnet50). Training: SGD (lr 0.01, momentum 0.9,
+// Models: fast_scnn (19 classes, no aux head) and deeplabv3 (ResNet-50 or -101, output stride 8,
+// 21 classes: torchvision's deeplabv3_resnet50 / deeplabv3_resnet101). Training: SGD (lr 0.01, momentum 0.9,
 // weight decay 1e-4) on cross-entropy, as the Python side does.
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/cuda.h>
 
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "cseg/core/device.h"
+#include "cseg/core/grad_scaler.h"
 #include "cseg/core/precision.h"
 #include "cseg/core/runtime.h"
 #include "cseg/engine/trainer.h"
@@ -49,11 +55,11 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s) {
   return {std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))};
 }
 
-std::shared_ptr<models::Segmenter> make(const std::string& name, int classes) {
+std::shared_ptr<models::Segmenter> make(const std::string& name, int classes, const std::string& backbone) {
   models::ModelOptions mc;
   mc.name = name;
   if (name == "deeplabv3") {
-    mc.backbone = "resnet50";
+    mc.backbone = backbone;
     mc.output_stride = 8;
   } else if (name != "fast_scnn") {
     throw std::runtime_error("model='" + name + "': expected fast_scnn or deeplabv3");
@@ -118,11 +124,12 @@ struct TrainStep {
 nlohmann::json train(Args& a) {
   const auto [h, w] = parse_size(a["size"]);
   const int batch = std::stoi(a["batch"]), classes = std::stoi(a["classes"]);
-  TrainStep step(a["model"], classes, a["taps"] == "1");
+  const torch::Device device = core::parse_device(a["device"]);
+  TrainStep step(a["model"], classes, a["taps"] == "1", a["backbone"], device);
   step.precision = a["precision"];
   if (a["train_channels_last"] == "1") models::to_channels_last(*step.model);
-  auto x = torch::randn({batch, 3, h, w});
-  auto y = torch::randint(0, classes, {batch, h, w}, torch::kInt64);
+  auto x = torch::randn({batch, 3, h, w}, torch::TensorOptions().device(device));
+  auto y = torch::randint(0, classes, {batch, h, w}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   for (int i = 0; i < std::stoi(a["warmup"]); ++i) step(x, y);
   std::vector<double> ms;
   for (int i = 0; i < std::stoi(a["iters"]); ++i) {
@@ -130,7 +137,12 @@ nlohmann::json train(Args& a) {
     step(x, y);
     ms.push_back(ms_since(t0));
   }
-  return {{"images_per_second", 1000.0 * batch / median(ms)}, {"all_ms", ms}, {"params", count_params(*step.model)}};
+  return {{"images_per_second", 1000.0 * batch / median(ms)},
+          {"all_ms", ms},
+          {"params", count_params(*step.model)},
+          {"device", device.str()},
+          {"precision", step.precision},
+          {"skipped_steps", step.scaler.skipped()}};
 }
 
 /// Fast-SCNN trained from the JPEG/PNG files of a VOC-layout folder through cseg's loader (decode,
@@ -171,10 +183,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string workload = argv[1];
-  Args a{{"model", "fast_scnn"}, {"size", "512x1024"},        {"classes", "19"}, {"runs", "10"},  {"warmup", "3"},
-         {"fold_bn", "1"},       {"channels_last", "1"},      {"batch", "8"},    {"iters", "10"}, {"threads", "2"},
-         {"tune_malloc", "1"},   {"data_root", ""},           {"workers", "0"},  {"profile", ""}, {"taps", "0"},
-         {"precision", "fp32"},  {"train_channels_last", "0"}};
+  Args a{{"model", "fast_scnn"},
+         {"size", "512x1024"},
+         {"classes", "19"},
+         {"runs", "10"},
+         {"warmup", "3"},
+         {"fold_bn", "1"},
+         {"channels_last", "1"},
+         {"batch", "8"},
+         {"iters", "10"},
+         {"threads", "2"},
+         {"tune_malloc", "1"},
+         {"data_root", ""},
+         {"workers", "0"},
+         {"profile", ""},
+         {"taps", "0"},
+         {"precision", "fp32"},
+         {"train_channels_last", "0"},
+         {"device", "cpu"},
+         {"backbone", "resnet50"}};
   if (!bench::parse_args(argc, argv, 2, a)) return 2;
   try {
     core::configure_runtime({std::stoi(a["threads"]), a["tune_malloc"] == "1"});

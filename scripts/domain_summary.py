@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarises domain-incremental runs over seeds (docs/domain_incremental.md quotes it).
 
-    python3 scripts/domain_summary.py RUNS_DIR [RUNS_DIR ...]
+    python3 scripts/domain_summary.py RUNS_DIR [RUNS_DIR ...] [--reference EXPERIMENT]
+                                      [--compare "METHOD (EXPERIMENT)" "METHOD (EXPERIMENT)"]
 
 Reads every results.json under the folders (a suite's runs: one per method and seed) and prints,
 per method, mean +- std over seeds of: the source model (the row after the last labelled
@@ -10,7 +11,11 @@ end, the labelled environments at the end, ACC / BWT / FWT, the pseudo-labels' a
 detector's delay and false alarms when it ran, and time and memory per unlabelled step. Then the
 paired t-tests (same seeds) that answer the questions: does each unlabelled step raise its
 environment over the source model, and does a method keep the labelled environments better than
-fine-tuning. Two-sided, p < 0.05, no correction for multiple comparisons; pure Python.
+fine-tuning. `--reference EXPERIMENT` also tests every row against the same method in that
+experiment (a variant against its base, e.g. a cue added, a buffer setting changed), and
+`--compare A B` one row against another (e.g. image against latent replay at equal bytes); the
+folders of both must be given. Two-sided, p < 0.05, no correction for multiple comparisons; pure
+Python.
 """
 import json
 import math
@@ -57,7 +62,23 @@ def load(folders):
     return runs
 
 
-def main(folders):
+def compare_rows(name, a_runs, b_runs, envs, labelled, unlabelled, last):
+    """Paired differences a - b: each unlabelled environment after its own step, every
+    environment at the end, ACC and BWT."""
+    def cell(j, row, col):
+        return j["accuracy_matrix"][row][col]
+
+    out = []
+    for label, pick in ([(f"{envs[r]} own step", lambda j, r=r: cell(j, r, r)) for r in unlabelled]
+                        + [(f"{envs[i]} end", lambda j, i=i: cell(j, last, i)) for i in labelled + unlabelled]
+                        + [(k.upper(), lambda j, k=k: j[k]) for k in ("acc", "bwt")]):
+        d, t, sig = paired({s: pick(j) for s, j in a_runs.items()}, {s: pick(j) for s, j in b_runs.items()})
+        out.append(f"{label} {100 * d:+.1f}{'*' if sig else ''}")
+    seeds = len(set(a_runs) & set(b_runs))
+    print(f"- {name} ({seeds} seeds): " + ", ".join(out))
+
+
+def main(folders, reference=None, pairs=()):
     runs = load(folders)
     if not runs:
         sys.exit(f"no finished domain runs under {', '.join(folders)}")
@@ -148,8 +169,33 @@ def main(folders):
             out.append(f"{k.upper()} {100 * d:+.1f}{'*' if sig else ''}")
         print(f"- {method} − finetune at the end: " + ", ".join(out))
 
+    if reference or pairs:
+        print("\nPaired t-tests between rows (a − b, points; * = p < 0.05):")
+    if reference:
+        for method, by_seed in runs.items():
+            base = runs.get(f"{method[: method.index(' (')]} ({reference})")
+            if base is not None and base is not by_seed:
+                compare_rows(f"{method} − {reference}", by_seed, base, envs, labelled, unlabelled, last)
+    for a, b in pairs:
+        missing = [r for r in (a, b) if r not in runs]
+        if missing:
+            sys.exit(f"--compare: no finished runs for {', '.join(missing)}; rows are: {', '.join(runs)}")
+        compare_rows(f"{a} − {b}", runs[a], runs[b], envs, labelled, unlabelled, last)
+
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args, reference, pairs = sys.argv[1:], None, []
+    folders = []
+    while args:
+        a = args.pop(0)
+        if a == "--reference" and args:
+            reference = args.pop(0)
+        elif a == "--compare" and len(args) >= 2:
+            pairs.append((args.pop(0), args.pop(0)))
+        elif a.startswith("--"):
+            sys.exit(f"unknown or incomplete option '{a}'\n{__doc__}")
+        else:
+            folders.append(a)
+    if not folders:
         sys.exit(__doc__)
-    main(sys.argv[1:])
+    main(folders, reference, pairs)

@@ -11,10 +11,10 @@ packages=(
   libtorch-dev                       # LibTorch 1.13 (CPU)
   libgloo-dev                        # headers of Gloo, for LibTorch's c10d (data-parallel training)
   libopenblas0-openmp                # fast BLAS for LibTorch's matmul (see reference/performance.md)
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libopencv-core-dev libopencv-imgproc-dev
   libopencv-video-dev                # DIS optical flow (domain adaptation from video)
   libhdf5-dev libmatio-dev           # NYUv2 .mat (HDF5 + MATLAB v5 metadata) and ML-Hypersim files
-  libpng-dev zlib1g-dev
+  libpng-dev libjpeg-dev zlib1g-dev  # images: cseg's own codecs on libpng and libjpeg-turbo
   libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   protobuf-compiler                  # tests decode the TensorBoard files cseg writes
@@ -22,11 +22,12 @@ packages=(
   libjs-chart.js                     # Chart.js, inlined into the HTML reports at build time
 )
 case "${1:-}" in
-  --test) packages+=(chromium python3 clang-format) ;;  # tests render an HTML report in headless
+  --test) packages+=(chromium python3 clang-format libopencv-imgcodecs-dev) ;;  # tests render an HTML report in headless
                                             # Chromium; python3 runs the LibTorch 2.x compile check;
-                                            # clang-format the format check (scripts/check_format.sh)
+                                            # clang-format the format check (scripts/check_format.sh);
+                                            # OpenCV's imgcodecs what cseg's codecs are compared with
   --bench) packages+=(python3-torch python3-torchvision python3-pil python3-numpy) ;;  # bench/ Python side
-  --fuzz) packages+=(clang libclang-rt-14-dev) ;;  # libFuzzer and clang's sanitizers (scripts/fuzz.sh)
+  --fuzz) packages+=(clang libclang-rt-14-dev libopencv-imgcodecs-dev) ;;  # libFuzzer and clang's sanitizers (scripts/fuzz.sh)
 esac
 
 missing=()

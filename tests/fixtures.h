@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <string>
@@ -99,6 +98,29 @@ void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
     for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "the error should be one line: " << msg;
   }
+}
+
+/// An uncompressed BMP file of an 8-bit BGR image (24 bits, or 32 with a zero fourth byte), rows
+/// bottom-up as usual, or top-down (a negative height); cseg has no BMP writer of its own.
+inline std::string bmp_bytes(const cv::Mat& bgr, int bits = 24, bool top_down = false) {
+  const int w = bgr.cols, h = bgr.rows, stride = (w * bits / 8 + 3) / 4 * 4;
+  std::string b(54 + size_t(stride) * h, '\0');
+  const auto put = [&](size_t at, uint32_t v, int n) {
+    for (int k = 0; k < n; ++k) b[at + k] = char((v >> (8 * k)) & 0xff);
+  };
+  b[0] = 'B', b[1] = 'M';
+  put(2, uint32_t(b.size()), 4);
+  put(10, 54, 4);  // pixel data offset
+  put(14, 40, 4);  // BITMAPINFOHEADER
+  put(18, uint32_t(w), 4);
+  put(22, uint32_t(top_down ? -h : h), 4);
+  put(26, 1, 2);
+  put(28, uint32_t(bits), 2);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        b[54 + size_t(top_down ? y : h - 1 - y) * stride + x * bits / 8 + c] = char(bgr.at<cv::Vec3b>(y, x)[c]);
+  return b;
 }
 
 }  // namespace cseg::test

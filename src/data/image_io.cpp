@@ -2,12 +2,12 @@
 
 #include <png.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
@@ -19,65 +19,6 @@ namespace fs = std::filesystem;
 namespace cseg::data {
 
 namespace {
-
-uint32_t big_endian(const unsigned char* p, int n) {
-  uint32_t v = 0;
-  for (int k = 0; k < n; ++k) v = (v << 8) | p[k];
-  return v;
-}
-
-struct Header {
-  const char* format = nullptr;  ///< nullptr: not PNG, JPEG or BMP
-  int64_t width = -1, height = -1;
-};
-
-/// The format and claimed size from a file's first bytes, without decoding anything.
-Header sniff(const std::vector<unsigned char>& b) {
-  Header h;
-  const size_t n = b.size();
-  if (n >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
-    h.format = "PNG";
-    if (n >= 24 && std::memcmp(&b[12], "IHDR", 4) == 0) {
-      h.width = big_endian(&b[16], 4);
-      h.height = big_endian(&b[20], 4);
-    }
-  } else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) {
-    h.format = "JPEG";
-    // Walk the marker segments to the frame header (SOFn); stop at the scan (SOS) or the end.
-    size_t at = 2;
-    while (at + 4 <= n) {
-      if (b[at] != 0xff) break;
-      const unsigned char marker = b[at + 1];
-      if (marker == 0xff) {  // fill byte
-        ++at;
-        continue;
-      }
-      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {  // no length
-        at += 2;
-        continue;
-      }
-      const size_t length = big_endian(&b[at + 2], 2);
-      const bool frame = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
-      if (frame && length >= 7 && at + 9 <= n) {
-        h.height = big_endian(&b[at + 5], 2);
-        h.width = big_endian(&b[at + 7], 2);
-        break;
-      }
-      if (marker == 0xda || marker == 0xd9 || length < 2) break;
-      at += 2 + length;
-    }
-  } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
-    h.format = "BMP";
-    if (n >= 26) {
-      int32_t w = 0, hh = 0;
-      std::memcpy(&w, &b[18], 4);  // BITMAPINFOHEADER: little-endian int32; height < 0 = top-down
-      std::memcpy(&hh, &b[22], 4);
-      h.width = std::abs(int64_t(w));
-      h.height = std::abs(int64_t(hh));
-    }
-  }
-  return h;
-}
 
 std::vector<unsigned char> read_bytes(const std::string& path, const std::string& what) {
   CSEG_CHECK(fs::exists(path), "{} '{}' does not exist", what, path);
@@ -100,24 +41,17 @@ void check_pixels(const std::string& path, const std::string& what, int64_t widt
 
 }  // namespace
 
-cv::Mat read_image_file(const std::string& path, int flags, const std::string& what) {
+cv::Mat read_image_file(const std::string& path, Decode mode, const std::string& what) {
   const auto bytes = read_bytes(path, what);
-  const Header h = sniff(bytes);
+  const ImageHeader h = sniff_image(bytes);
   CSEG_CHECK(h.format, "{} '{}' is not a PNG, JPEG or BMP file", what, path);
   CSEG_CHECK(h.width >= 0, "{} '{}': no image size in its {} header (corrupt file)", what, path, h.format);
   check_pixels(path, what, h.width, h.height);
-  cv::Mat image;
-  try {
-    image = cv::imdecode(bytes, flags);
-  } catch (const cv::Exception& e) {
-    fail("{} '{}' cannot be decoded ({})", what, path, e.what());
-  }
-  CSEG_CHECK(!image.empty(), "{} '{}' cannot be decoded (corrupt {})", what, path, h.format);
-  return image;
+  return decode_image(bytes, mode, fmt::format("{} '{}'", what, path));
 }
 
 cv::Mat read_rgb(const std::string& path) {
-  cv::Mat bgr = read_image_file(path, cv::IMREAD_COLOR, "image file");
+  cv::Mat bgr = read_image_file(path, Decode::colour, "image file");
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;
@@ -237,26 +171,21 @@ void write_label_png(const std::string& path, const cv::Mat& labels, const Palet
 }
 
 namespace {
+// Checked and atomic: a full disk is an error naming the file, which keeps its old content.
 void write_bytes_atomically(const std::string& path, const void* data, size_t size) {
-  const std::string tmp = temp_name(path);
-  {
-    FilePtr file(std::fopen(tmp.c_str(), "wb"));
-    CSEG_CHECK(file && std::fwrite(data, 1, size, file.get()) == size, "cannot write '{}'", tmp);
-  }
-  fs::rename(tmp, path);
+  core::write_text_atomic(path, std::string(static_cast<const char*>(data), size));
 }
 }  // namespace
 
 void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> bytes;
-  CSEG_CHECK(cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}), "cannot encode JPEG '{}'", path);
+  const auto bytes = encode_jpeg(bgr, quality);
   write_bytes_atomically(path, bytes.data(), bytes.size());
 }
 
 cv::Mat read_depth_png(const std::string& path, double units_per_metre) {
-  cv::Mat raw = read_image_file(path, cv::IMREAD_UNCHANGED, "depth file");
+  cv::Mat raw = read_image_file(path, Decode::unchanged, "depth file");
   CSEG_CHECK(raw.type() == CV_16UC1, "depth file '{}' is not a 1-channel 16-bit PNG ({} channels, {} bytes each)", path,
              raw.channels(), raw.elemSize1());
   cv::Mat metres;
@@ -268,8 +197,16 @@ void write_depth_png(const std::string& path, const cv::Mat& metres, double unit
   CSEG_CHECK(metres.type() == CV_32FC1, "write_depth_png '{}': expected a 1-channel float map", path);
   cv::Mat raw;
   metres.convertTo(raw, CV_16U, units_per_metre);  // saturates to [0, 65535]
-  std::vector<uchar> bytes;
-  CSEG_CHECK(cv::imencode(".png", raw, bytes), "cannot encode depth PNG '{}'", path);
+  const auto bytes = encode_png(raw);
+  write_bytes_atomically(path, bytes.data(), bytes.size());
+}
+
+void write_image(const std::string& path, const cv::Mat& image, int jpeg_quality) {
+  std::string ext = fs::path(path).extension().string();
+  for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  CSEG_CHECK(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
+             "write_image '{}': the extension must be .png, .jpg or .jpeg", path);
+  const auto bytes = ext == ".png" ? encode_png(image) : encode_jpeg(image, jpeg_quality);
   write_bytes_atomically(path, bytes.data(), bytes.size());
 }
 

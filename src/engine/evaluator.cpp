@@ -1,9 +1,9 @@
 #include "cseg/engine/evaluator.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "cseg/adaptation/novelty.h"
+#include "cseg/data/image_codecs.h"
 #include "cseg/data/loader.h"
 #include "cseg/models/predictions.h"
 
@@ -130,8 +130,7 @@ EncodedImage prediction_grid(models::Segmenter& model, const data::Dataset& data
   cv::Mat img(int(grid.size(0)), int(grid.size(1)), CV_8UC3, grid.data_ptr<uint8_t>());
   cv::Mat bgr;
   cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> png;
-  cv::imencode(".png", bgr, png);
+  const auto png = data::encode_png(bgr);
   return {std::string(png.begin(), png.end()), img.rows, img.cols};
 }
 

@@ -249,9 +249,12 @@ void Trainer::resume_step(StepRun& run) {
 void Trainer::take_shared_step0(StepRun& run) {
   // A step 0 that an identical earlier run trained is taken from the shared folder instead of
   // trained again, and one trained here is left there. The lock is held until this step 0 is
-  // stored, so a run with the same step 0 waits for it rather than training it too.
+  // stored, so a run with the same step 0 waits for it rather than training it too. A domain
+  // run's step 0 is its first room: shared when labelled, where the adaptation options (which act
+  // on unlabelled rooms only; a labelled step's adaptation is the no-op one) change nothing, so
+  // they are not part of the key. A first room adapted without labels trains anew.
   const auto& folder = cfg_.train.shared_step0;
-  if (run.k != 0 || folder.empty() || data_.domain() || group_) return;
+  if (run.k != 0 || folder.empty() || group_ || !run.data.labelled) return;
   fs::create_directories(folder);
   run.step0_file =
       (fs::path(folder) / (step0_key(*run.data.dataset, run.data.images, run.loader_options.lut, run.total) + ".pt"))

@@ -60,7 +60,7 @@ TEST(Datasets, Ade20kKeepsZeroAsBackground) {
   for (const char* sub : {"images/training", "annotations/training"}) std::filesystem::create_directories(d / sub);
   cv::Mat m = test::label_map(8, 8, {{150, 0, 0, 3, 3}, {1, 4, 4, 2, 2}});
   data::write_jpeg((d / "images/training/ADE_train_00000001.jpg").string(), test::image_for(m));
-  cv::imwrite((d / "annotations/training/ADE_train_00000001.png").string(), m);
+  data::write_image((d / "annotations/training/ADE_train_00000001.png").string(), m);
   auto ds = data::make_dataset(cfg_of("ade20k", d.str()), "train");
   ASSERT_EQ(ds->size(), 1u);
   EXPECT_EQ(ds->info().num_classes, 151);
@@ -76,8 +76,8 @@ TEST(Datasets, CityscapesMapsLabelIdsToTrainIds) {
   std::filesystem::create_directories(d / "gtFine/val/ulm");
   // labelIds: 7 road -> 0, 26 car -> 13, 33 bicycle -> 18, 1 ego vehicle -> 255.
   cv::Mat ids = test::label_map(8, 4, {{7, 0, 0, 2, 4}, {26, 2, 0, 2, 4}, {33, 4, 0, 2, 4}, {1, 6, 0, 2, 4}});
-  cv::imwrite((d / "leftImg8bit/val/ulm/ulm_000000_000019_leftImg8bit.png").string(), test::image_for(ids));
-  cv::imwrite((d / "gtFine/val/ulm/ulm_000000_000019_gtFine_labelIds.png").string(), ids);
+  data::write_image((d / "leftImg8bit/val/ulm/ulm_000000_000019_leftImg8bit.png").string(), test::image_for(ids));
+  data::write_image((d / "gtFine/val/ulm/ulm_000000_000019_gtFine_labelIds.png").string(), ids);
   auto ds = data::make_dataset(cfg_of("cityscapes", d.str()), "val");
   ASSERT_EQ(ds->size(), 1u);
   EXPECT_EQ(ds->id(0), "ulm_000000_000019");
@@ -154,9 +154,9 @@ TEST(Datasets, CityscapesCityTasks) {
     std::filesystem::create_directories(d / ("gtFine/" + split + "/" + city));
     for (int i = 0; i < 5; ++i) {
       const std::string stem = fmt::format("{}_000000_{:06d}", city, i);
-      cv::imwrite((d / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png")).string(),
-                  test::image_for(ids));
-      cv::imwrite((d / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png")).string(), ids);
+      data::write_image((d / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png")).string(),
+                        test::image_for(ids));
+      data::write_image((d / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png")).string(), ids);
     }
   }
   auto c = cfg_of("cityscapes", d.str());

@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
 
 #include "cseg/data/image_io.h"
 #include "fixtures.h"
@@ -19,15 +18,15 @@ TEST(ImageIo, PaletteLabelsReadAsRawIndices) {
   cv::Mat back = data::read_label_png(path);
   ASSERT_EQ(back.size(), labels.size());
   EXPECT_EQ(cv::countNonZero(back != labels), 0);
-  // OpenCV would have given colours: the reason libpng reads labels.
-  cv::Mat colour = cv::imread(path, cv::IMREAD_UNCHANGED);
+  // An image reader gives colours (as OpenCV's does): the reason labels have a reader of their own.
+  cv::Mat colour = data::read_image_file(path, data::Decode::unchanged, "image file");
   EXPECT_EQ(colour.channels(), 3);
 }
 
 TEST(ImageIo, GrayscaleLabelsAreAccepted) {
   TempDir d;
   cv::Mat labels = test::label_map(8, 8, {{7, 1, 1, 3, 3}});
-  cv::imwrite((d / "g.png").string(), labels);
+  data::write_image((d / "g.png").string(), labels);
   EXPECT_EQ(cv::countNonZero(data::read_label_png((d / "g.png").string()) != labels), 0);
 }
 
@@ -43,13 +42,12 @@ TEST(ImageIo, VocPaletteMatchesTheReference) {
 TEST(ImageIo, BadFilesGiveErrorsNamingThem) {
   TempDir d;
   const std::string rgb = (d / "rgb.png").string();
-  cv::imwrite(rgb, cv::Mat(4, 4, CV_8UC3, cv::Scalar(1, 2, 3)));
+  data::write_image(rgb, cv::Mat(4, 4, CV_8UC3, cv::Scalar(1, 2, 3)));
   expect_error([&] { data::read_label_png(rgb); }, {"rgb.png", "palette or 8-bit grayscale"});
   const std::string trunc = (d / "trunc.png").string();
   {
-    std::vector<uchar> bytes;
-    cv::imencode(".png", cv::Mat(64, 64, CV_8UC1, cv::Scalar(3)), bytes);
-    std::ofstream(trunc, std::ios::binary).write(reinterpret_cast<char*>(bytes.data()), bytes.size() / 2);
+    const auto bytes = data::encode_png(cv::Mat(64, 64, CV_8UC1, cv::Scalar(3)));
+    std::ofstream(trunc, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size() / 2);
   }
   expect_error([&] { data::read_label_png(trunc); }, {"trunc.png", "corrupt"});
   const std::string jpg = (d / "bad.jpg").string();
@@ -63,8 +61,7 @@ TEST(ImageIo, BadFilesGiveErrorsNamingThem) {
 namespace {
 
 std::string encode(const std::string& ext, const cv::Mat& m) {
-  std::vector<uchar> bytes;
-  EXPECT_TRUE(cv::imencode(ext, m, bytes));
+  const auto bytes = ext == ".png" ? data::encode_png(m) : data::encode_jpeg(m);
   return std::string(bytes.begin(), bytes.end());
 }
 
@@ -139,12 +136,12 @@ TEST(ImageIo, CraftedSizesAreRefusedBeforeAnyAllocation) {
 TEST(ImageIo, OnlyPngJpegAndBmpAreDecoded) {
   TempDir d;
   const cv::Mat bgr(6, 5, CV_8UC3, cv::Scalar(10, 20, 30));
-  write_file((d / "a.bmp").string(), encode(".bmp", bgr));
+  write_file((d / "a.bmp").string(), test::bmp_bytes(bgr));
   const cv::Mat rgb = data::read_rgb((d / "a.bmp").string());
   ASSERT_EQ(rgb.size(), cv::Size(5, 6));
   EXPECT_EQ(rgb.at<cv::Vec3b>(0, 0), cv::Vec3b(30, 20, 10));
-  // OpenCV decodes TIFF too, but no dataset ships it: its decoder is not exposed to downloaded files.
-  write_file((d / "a.tif").string(), encode(".tiff", bgr));
+  // TIFF (and anything else) is refused by name: no dataset ships it.
+  write_file((d / "a.tif").string(), std::string("II*\0\x08\0\0\0", 8) + std::string(64, '\0'));
   expect_error([&] { data::read_rgb((d / "a.tif").string()); }, {"a.tif", "not a PNG, JPEG or BMP"});
 }
 

@@ -52,3 +52,32 @@ TEST(SharedStep0, IdenticalStepZeroIsTrainedOnceAndGivesTheSameResults) {
   for (const auto& e : fs::directory_iterator(d / "shared")) models += e.path().extension() == ".pt";
   EXPECT_EQ(models, 3u);  // fine-tuning's, EWC's, fine-tuning's with seed 4
 }
+
+// A domain run's step 0 is its first, labelled room. Runs that differ only in what they do in the
+// unlabelled rooms (the method, the adaptation's cues) share it, and end exactly where training
+// their own would have.
+TEST(SharedStep0, DomainRunsShareTheirFirstLabelledRoom) {
+  if (!test::have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  test::TempDir d;
+  auto cfg = test::fmnist_video_domain(d.path());
+  auto cues = cfg;
+  cues.adaptation.temporal_consistency = 1;
+  cues.adaptation.student_scale = 0.3;
+  const auto alone = train(cues, "replay", d / "replay_alone");
+
+  cfg.train.shared_step0 = cues.train.shared_step0 = (d / "shared").string();
+  const auto ft = train(cfg, "finetune", d / "finetune");
+  EXPECT_TRUE(ft["steps"][0]["shared_step0"].is_null());
+  const auto replay = train(cues, "replay", d / "replay");
+  ASSERT_TRUE(replay["steps"][0]["shared_step0"].is_string());
+  for (int k = 0; k < 2; ++k)
+    EXPECT_EQ(replay["steps"][k]["test"]["confusion"], alone["steps"][k]["test"]["confusion"]) << "step " << k;
+  EXPECT_EQ(replay["steps"][0]["method_stats"], alone["steps"][0]["method_stats"]);  // the buffer it filled
+  EXPECT_GT(replay["steps"][0]["method_stats"]["replay_images"].get<int>(), 0);
+
+  // Another first room is another step 0.
+  std::swap(cfg.scenario.environments[0].root, cfg.scenario.environments[1].root);
+  cfg.scenario.environments[0].labelled = true;
+  cfg.scenario.environments[1].labelled = false;
+  EXPECT_TRUE(train(cfg, "finetune", d / "other_room")["steps"][0]["shared_step0"].is_null());
+}

@@ -43,7 +43,8 @@ void write_colour_tree(const fs::path& root, int per_class = 8) {
       if (i % 2)
         data::write_jpeg((root / names[c] / fmt::format("{:02d}.jpg", i)).string(), img);
       else
-        cv::imwrite((root / names[c] / fmt::format("{:02d}.png", i)).string(), img);  // RGB as BGR: still separable
+        data::write_image((root / names[c] / fmt::format("{:02d}.png", i)).string(),
+                          img);  // RGB as BGR: still separable
     }
   }
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cseg/data/image_codecs.h"
+
 namespace cseg::data {
 
 /// The most pixels cseg decodes from one image, label, depth or flow file: 64 Mi (8192 x 8192),
@@ -14,11 +16,10 @@ namespace cseg::data {
 /// claim is checked before anything is allocated, so a crafted file cannot exhaust memory.
 constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
 
-/// Decodes a PNG, JPEG or BMP file (the formats datasets ship; no other OpenCV decoder is exposed
-/// to downloaded files) with OpenCV's `flags` (cv::IMREAD_*), once its header's size passed
-/// kMaxImagePixels. Throws naming the file and `what` it is ("image file", "depth file") when it
-/// is missing, another format, too large or corrupt.
-cv::Mat read_image_file(const std::string& path, int flags, const std::string& what);
+/// Decodes a PNG, JPEG or BMP file (the formats datasets ship; data/image_codecs.h), once its
+/// header's size passed kMaxImagePixels. Throws naming the file and `what` it is ("image file",
+/// "depth file") when it is missing, another format, too large or corrupt.
+cv::Mat read_image_file(const std::string& path, Decode mode, const std::string& what);
 
 /// Decodes a colour image as 8-bit RGB (H x W x 3). Throws naming the file if it is missing or
 /// cannot be decoded.
@@ -38,6 +39,10 @@ void write_label_png(const std::string& path, const cv::Mat& labels, const Palet
 
 /// Writes an RGB image as JPEG (quality 0-100). Atomic.
 void write_jpeg(const std::string& path, const cv::Mat& rgb, int quality = 95);
+
+/// Writes a BGR (or gray, or 16-bit gray) image as PNG or JPEG, by the extension (.png, .jpg,
+/// .jpeg), as cv::imwrite would. Atomic.
+void write_image(const std::string& path, const cv::Mat& image, int jpeg_quality = 95);
 
 /// Depth maps as 16-bit PNGs in millimetres (the NYUv2 / ScanNet export convention), 0 = no
 /// depth. Read: H x W CV_32F metres; throws naming the file unless it is a 1-channel 16-bit PNG.

@@ -5,7 +5,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
 #include <sstream>
@@ -437,7 +436,7 @@ class ScanNetDataset : public FrameDataset {
 
  private:
   cv::Mat read_raw_labels(const Frame& f) const {
-    cv::Mat raw = read_image_file(f.labels, cv::IMREAD_UNCHANGED, "ScanNet label file");
+    cv::Mat raw = read_image_file(f.labels, Decode::unchanged, "ScanNet label file");
     CSEG_CHECK(!raw.empty() && raw.channels() == 1 && (raw.depth() == CV_16U || raw.depth() == CV_8U),
                "ScanNet label file '{}' is not a 1-channel 8- or 16-bit PNG", f.labels);
     return raw;

@@ -142,7 +142,7 @@ TEST(IndoorDatasets, NyuExtractedFolders) {
   fs::create_directories(d / "test/depth");
   cv::Mat labels = test::label_map(8, 6, {{3, 1, 1, 3, 3}});
   labels.at<uint8_t>(5, 7) = 40;
-  cv::imwrite((d / "test/rgb/0001.png").string(), cv::Mat(6, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
+  data::write_image((d / "test/rgb/0001.png").string(), cv::Mat(6, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
   data::write_label_png((d / "test/labels_40/0001.png").string(), labels, data::voc_palette());
   data::write_depth_png((d / "test/depth/0001.png").string(), cv::Mat(6, 8, CV_32FC1, cv::Scalar(2.5f)));
   auto ds = data::make_dataset(dataset("nyuv2", d.path()), "test");
@@ -236,11 +236,11 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
   labels.at<uint16_t>(5, 6) = 9;
   labels.at<uint16_t>(5, 5) = 0;
   for (int i : {10, 2}) {  // frame numbers sort as numbers, not as text
-    cv::imwrite((scene / "label-filt" / (std::to_string(i) + ".png")).string(), labels);
-    cv::imwrite((scene / "color" / (std::to_string(i) + ".jpg")).string(),
-                cv::Mat(12, 16, CV_8UC3, cv::Scalar(0, 0, 200)));
+    data::write_image((scene / "label-filt" / (std::to_string(i) + ".png")).string(), labels);
+    data::write_image((scene / "color" / (std::to_string(i) + ".jpg")).string(),
+                      cv::Mat(12, 16, CV_8UC3, cv::Scalar(0, 0, 200)));
     cv::Mat depth(6, 8, CV_16UC1, cv::Scalar(1500));
-    cv::imwrite((scene / "depth" / (std::to_string(i) + ".png")).string(), depth);
+    data::write_image((scene / "depth" / (std::to_string(i) + ".png")).string(), depth);
   }
   auto ds = data::make_dataset(dataset("scannet", d.path()), "train");
   ASSERT_EQ(ds->size(), 2u);
@@ -255,7 +255,7 @@ TEST(IndoorDatasets, ScanNetExportedFrames) {
   EXPECT_EQ(s.mask.at<uint8_t>(5, 5), 255);  // unannotated
   EXPECT_NEAR(ds->load_depth(0).at<float>(2, 2), 1.5, 1e-6);
   labels.at<uint16_t>(0, 7) = 1234;
-  cv::imwrite((scene / "label-filt/2.png").string(), labels);
+  data::write_image((scene / "label-filt/2.png").string(), labels);
   test::expect_error([&] { ds->load(0); }, {"2.png", "1234", "scannetv2-labels.combined.tsv"});
   fs::remove(d / "scannetv2-labels.combined.tsv");
   test::expect_error([&] { data::make_dataset(dataset("scannet", d.path()), "train"); },

@@ -29,8 +29,8 @@ void write_kitti(const std::filesystem::path& root, int count) {
     cv::Mat ids = test::label_map(12, 4, {{7, 0, 0, 4, 4}, {26, 4, 0, 4, 4}, {1, 8, 0, 4, 4}});
     ids.at<uint8_t>(0, 0) = static_cast<uint8_t>(i == 0 ? 7 : 26);
     const auto name = fmt::format("{:06d}_10.png", i);
-    cv::imwrite((root / "training/image_2" / name).string(), test::image_for(ids));
-    cv::imwrite((root / "training/semantic" / name).string(), ids);
+    data::write_image((root / "training/image_2" / name).string(), test::image_for(ids));
+    data::write_image((root / "training/semantic" / name).string(), ids);
   }
 }
 
@@ -72,12 +72,12 @@ TEST(Kitti, BadInputGivesOneLineErrors) {
   expect_error([&] { data::make_dataset(kitti_at(d.str()), "test"); },
                {"kitti split 'test'", "training", "train and val"});
   // A frame without its label map.
-  cv::imwrite((d / "training/image_2/000099_10.png").string(), cv::Mat(4, 12, CV_8UC3, cv::Scalar(1, 2, 3)));
+  data::write_image((d / "training/image_2/000099_10.png").string(), cv::Mat(4, 12, CV_8UC3, cv::Scalar(1, 2, 3)));
   expect_error([&] { data::make_dataset(kitti_at(d.str()), "training"); },
                {"000099_10.png", "has no label map", "training/semantic/000099_10.png"});
   std::filesystem::remove(d / "training/image_2/000099_10.png");
   // A label value that is no Cityscapes id.
-  cv::imwrite((d / "training/semantic/000001_10.png").string(), test::label_map(12, 4, {{40, 0, 0, 2, 2}}));
+  data::write_image((d / "training/semantic/000001_10.png").string(), test::label_map(12, 4, {{40, 0, 0, 2, 2}}));
   auto ds = data::make_dataset(kitti_at(d.str()), "training");
   expect_error([&] { ds->load(1); }, {"000001_10.png", "value 40"});
 }
