@@ -73,37 +73,62 @@ int64_t count_params(models::Segmenter& m) {
   return n;
 }
 
+/// Waits for the GPU's queued work, so a timed run ends when its kernels have (no-op on the CPU).
+void sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
 nlohmann::json infer(Args& a) {
   const auto [h, w] = parse_size(a["size"]);
-  auto model = make(a["model"], std::stoi(a["classes"]));
+  const torch::Device device = core::parse_device(a["device"]);
+  const int batch = std::stoi(a["batch"]);
+  auto model = make(a["model"], std::stoi(a["classes"]), a["backbone"]);
   const int64_t params = count_params(*model);
   model->eval();
   int folded = 0;
   if (a["fold_bn"] == "1") folded = models::fold_batch_norm(*model);
+  model->to(device);
   // Channels-last weights, NCHW input, as `cseg predict` runs it (oneDNN then computes in NHWC).
   if (a["channels_last"] == "1") models::to_channels_last(*model);
   model->set_feature_taps(a["taps"] == "1");  // predict keeps no intermediate maps
   torch::NoGradGuard no_grad;
-  auto x = torch::randn({1, 3, h, w});
-  for (int i = 0; i < std::stoi(a["warmup"]); ++i) model->forward(x);
+  auto x = torch::randn({batch, 3, h, w}, torch::TensorOptions().device(device));
+  const auto forward = [&] {
+    core::AutocastScope autocast(a["precision"], device.is_cuda());
+    auto logits = model->forward(x).logits;
+    sync(device);
+    return logits;
+  };
+  for (int i = 0; i < std::stoi(a["warmup"]); ++i) forward();
   std::vector<double> ms;
   for (int i = 0; i < std::stoi(a["runs"]); ++i) {
     auto t0 = Clock::now();
-    auto logits = model->forward(x).logits;
+    forward();
     ms.push_back(ms_since(t0));
   }
   if (!a["profile"].empty()) {  // one more forward, traced op by op (Chrome trace format)
     torch::autograd::profiler::RecordProfile trace(a["profile"]);
-    model->forward(x);
+    forward();
   }
-  return {{"median_ms", median(ms)}, {"all_ms", ms}, {"params", params}, {"folded_norms", folded}};
+  return {{"median_ms", median(ms)},
+          {"images_per_second", 1000.0 * batch / median(ms)},
+          {"all_ms", ms},
+          {"params", params},
+          {"folded_norms", folded},
+          {"device", device.str()},
+          {"precision", a["precision"]}};
 }
 
 struct TrainStep {
   std::shared_ptr<models::Segmenter> model;
   std::unique_ptr<torch::optim::SGD> opt;
   std::string precision = "fp32";
-  TrainStep(const std::string& name, int classes, bool taps) : model(make(name, classes)) {
+  torch::Device device = torch::kCPU;
+  core::GradScaler scaler;  // fp16 only: losses scaled, overflowing steps skipped, as cseg train
+  TrainStep(const std::string& name, int classes, bool taps, const std::string& backbone = "resnet50",
+            torch::Device on = torch::kCPU)
+      : model(make(name, classes, backbone)), device(on) {
+    model->to(device);
     model->train();
     model->set_feature_taps(taps);  // cseg train keeps taps only for methods that read them
     opt = std::make_unique<torch::optim::SGD>(model->parameters(),
@@ -112,12 +137,20 @@ struct TrainStep {
   void operator()(const torch::Tensor& x, const torch::Tensor& y) {
     torch::Tensor loss;
     {
-      core::AutocastScope autocast(precision, false);  // the forward pass and the loss; not backward
+      core::AutocastScope autocast(precision, device.is_cuda());  // the forward pass and the loss; not backward
       loss = losses::cross_entropy(model->forward(x).logits.to(torch::kFloat), y);
     }
-    loss.backward();
-    opt->step();
+    if (precision == "fp16") {
+      scaler.scale(loss).backward();
+      const bool finite = scaler.unscale(model->parameters());
+      if (finite) opt->step();
+      scaler.update(finite);
+    } else {
+      loss.backward();
+      opt->step();
+    }
     engine::release_gradients(*opt);  // as cseg train does: the next forward runs without them
+    sync(device);
   }
 };
 

@@ -41,11 +41,27 @@ head -2 build-gpu/cseg-deps/MANIFEST
 stage "configure"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_cmake" \
-  -DCSEG_DEPS="$PWD/build-gpu/cseg-deps" -DCSEG_BUILD_TESTS=ON -DCSEG_BUILD_BENCH=ON
+# NCCL (data-parallel training): c10d's header needs nccl.h, which a pip PyTorch keeps in its
+# nvidia-nccl wheel. The check needs one GPU only: without nccl.h, or if that build fails, cseg
+# is built without NCCL (Gloo), and the log says so.
+nccl_include=$(python3 -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null || true)
+nccl=(-DCSEG_NCCL=OFF)
+if [ -n "$nccl_include" ] && [ -f "$nccl_include/nccl.h" ]; then nccl=(-DCSEG_NCCL=ON -DCSEG_NCCL_INCLUDE_DIR="$nccl_include"); fi
+echo "NCCL: ${nccl[*]}"
+configure() {
+  cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_cmake" \
+    -DCSEG_DEPS="$PWD/build-gpu/cseg-deps" -DCSEG_BUILD_TESTS=ON -DCSEG_BUILD_BENCH=ON "$@"
+}
+build() { cmake --build build-gpu -j "$(nproc)" --target cseg cseg_tests bench_side_by_side; }
+configure "${nccl[@]}"
 
 stage "build"
-cmake --build build-gpu -j "$(nproc)" --target cseg cseg_tests bench_side_by_side
+if ! build; then
+  [ "${nccl[0]}" = "-DCSEG_NCCL=ON" ] || exit 1
+  stage "the build with NCCL failed (above); building without NCCL"
+  configure -DCSEG_NCCL=OFF
+  build
+fi
 
 stage "GPU tests"
 # The tests that need a GPU (Device.*, which skip without one) and those of the GPU path's logic

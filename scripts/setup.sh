@@ -22,10 +22,11 @@ packages=(
   libjs-chart.js                     # Chart.js, inlined into the HTML reports at build time
 )
 case "${1:-}" in
-  --test) packages+=(chromium python3 clang-format libopencv-imgcodecs-dev) ;;  # tests render an HTML report in headless
+  --test) packages+=(chromium python3 clang-format libopencv-imgcodecs-dev liblapack3 libblas3) ;;  # tests render an HTML report in headless
                                             # Chromium; python3 runs the LibTorch 2.x compile check;
                                             # clang-format the format check (scripts/check_format.sh);
-                                            # OpenCV's imgcodecs what cseg's codecs are compared with
+                                            # OpenCV's imgcodecs what cseg's codecs are compared with;
+                                            # reference LAPACK/BLAS go into the GPU bundle (gpu_bundle.sh)
   --bench) packages+=(python3-torch python3-torchvision python3-pil python3-numpy) ;;  # bench/ Python side
   --fuzz) packages+=(clang libclang-rt-14-dev libopencv-imgcodecs-dev) ;;  # libFuzzer and clang's sanitizers (scripts/fuzz.sh)
 esac

@@ -311,6 +311,10 @@ ImageHeader sniff_image(const std::vector<unsigned char>& b) {
 cv::Mat decode_image(const std::vector<unsigned char>& bytes, Decode mode, const std::string& name) {
   const ImageHeader h = sniff_image(bytes);
   CSEG_CHECK(h.format, "{} is not a PNG, JPEG or BMP file", name);
+  CSEG_CHECK(h.width >= 0, "{} cannot be decoded (no image size in its {} header: corrupt file)", name, h.format);
+  CSEG_CHECK(h.width > 0 && h.height > 0 && h.width <= kMaxImagePixels / h.height,
+             "{} claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt or crafted file?)", name,
+             h.width, h.height, kMaxImagePixels);
   if (std::strcmp(h.format, "PNG") == 0) return decode_png(bytes, mode, name);
   if (std::strcmp(h.format, "JPEG") == 0) return decode_jpeg(bytes, mode, name);
   return decode_bmp(bytes, name);

@@ -3,6 +3,7 @@
 // JPEG bytes against OpenCV's, so that replacing it changed no dataset and no number.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <opencv2/imgproc.hpp>
 #ifdef CSEG_HAVE_OPENCV_IMGCODECS
 #include <opencv2/imgcodecs.hpp>
@@ -190,8 +191,24 @@ TEST(ImageCodecs, BadInputGivesOneLineErrors) {
   test::expect_error([&] { data::decode_image(cut, Decode::colour, "cut.png"); },
                      {"cut.png", "cannot be decoded", "corrupt PNG"});
   auto jpeg = data::encode_jpeg(picture(16, 16));
-  std::fill(jpeg.begin() + 4, jpeg.begin() + 40, 0x00);  // the segments after SOI destroyed
-  test::expect_error([&] { data::decode_image(jpeg, Decode::colour, "bad.jpg"); }, {"bad.jpg", "corrupt JPEG"});
+  const unsigned char sof_marker[] = {0xff, 0xc0}, dht_marker[] = {0xff, 0xc4};
+  const auto sof = std::search(jpeg.begin(), jpeg.end(), std::begin(sof_marker), std::end(sof_marker));
+  ASSERT_NE(sof, jpeg.end());
+  const auto at = sof - jpeg.begin();
+  auto no_header = jpeg;
+  std::fill(no_header.begin() + 4, no_header.begin() + at + 4, 0x00);  // the segments up to the frame header destroyed
+  test::expect_error([&] { data::decode_image(no_header, Decode::colour, "bad.jpg"); },
+                     {"bad.jpg", "cannot be decoded", "no image size"});
+  auto bad_tables = jpeg;
+  const auto dht = std::search(bad_tables.begin(), bad_tables.end(), std::begin(dht_marker), std::end(dht_marker));
+  ASSERT_NE(dht, bad_tables.end());
+  dht[2] = 0, dht[3] = 1;  // a Huffman table segment of length 1: libjpeg's own error
+  test::expect_error([&] { data::decode_image(bad_tables, Decode::colour, "bad.jpg"); }, {"bad.jpg", "corrupt JPEG"});
+  // A header claiming more pixels than cseg reads.
+  auto huge = jpeg;
+  huge[at + 5] = huge[at + 6] = huge[at + 7] = huge[at + 8] = 0xff;  // 65535 x 65535
+  test::expect_error([&] { data::decode_image(huge, Decode::colour, "huge.jpg"); },
+                     {"huge.jpg", "claims 65535 x 65535"});
   std::string bmp = test::bmp_bytes(noise(2, 2, CV_8UC3, 1));
   bmp[30] = 1;  // BI_RLE8
   test::expect_error([&] { data::decode_image(bytes_of(bmp), Decode::colour, "rle.bmp"); }, {"rle.bmp", "compressed"});

@@ -12,6 +12,11 @@
 
 namespace cseg::data {
 
+/// The most pixels cseg decodes from one image, label, depth or flow file: 64 Mi (8192 x 8192),
+/// far above any segmentation dataset's frames. A header may claim up to 2^31 x 2^31 pixels; the
+/// claim is checked before anything is allocated, so a crafted file cannot exhaust memory.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
 enum class Decode {
   colour,    ///< 8-bit BGR (H x W x 3) whatever the file holds (cv::IMREAD_COLOR)
   unchanged  ///< as stored: 8- or 16-bit, 1, 3 (BGR) or 4 (BGRA) channels (cv::IMREAD_UNCHANGED)
@@ -25,8 +30,8 @@ struct ImageHeader {
 ImageHeader sniff_image(const std::vector<unsigned char>& bytes);
 
 /// Decodes PNG, JPEG or BMP bytes. Throws cseg::Error starting with `name` (what and where the
-/// bytes are, e.g. "image file 'a.jpg'") when they are none of these or corrupt; the caller checks
-/// the claimed size first (sniff_image).
+/// bytes are, e.g. "image file 'a.jpg'") when they are none of these, claim more than
+/// kMaxImagePixels, or are corrupt.
 /// JPEG: EXIF orientation applied, as OpenCV does. BMP: uncompressed 8-bit (palette), 24- and
 /// 32-bit, bottom-up or top-down; other BMP variants are refused by name.
 cv::Mat decode_image(const std::vector<unsigned char>& bytes, Decode mode, const std::string& name);

@@ -11,10 +11,7 @@
 
 namespace cseg::data {
 
-/// The most pixels cseg decodes from one image, label, depth or flow file: 64 Mi (8192 x 8192),
-/// far above any segmentation dataset's frames. A header may claim up to 2^31 x 2^31 pixels; the
-/// claim is checked before anything is allocated, so a crafted file cannot exhaust memory.
-constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+/// kMaxImagePixels (the most pixels cseg decodes from one file) is in image_codecs.h.
 
 /// Decodes a PNG, JPEG or BMP file (the formats datasets ship; data/image_codecs.h), once its
 /// header's size passed kMaxImagePixels. Throws naming the file and `what` it is ("image file",
