@@ -3,6 +3,7 @@
 
     python3 scripts/domain_summary.py RUNS_DIR [RUNS_DIR ...] [--reference EXPERIMENT]
                                       [--compare "METHOD (EXPERIMENT)" "METHOD (EXPERIMENT)"]
+    python3 scripts/domain_summary.py RUNS_DIR [...] --archive OUT_DIR
 
 Reads every results.json under the folders (a suite's runs: one per method and seed) and prints,
 per method, mean +- std over seeds of: the source model (the row after the last labelled
@@ -15,7 +16,9 @@ fine-tuning. `--reference EXPERIMENT` also tests every row against the same meth
 experiment (a variant against its base, e.g. a cue added, a buffer setting changed), and
 `--compare A B` one row against another (e.g. image against latent replay at equal bytes); the
 folders of both must be given. Two-sided, p < 0.05, no correction for multiple comparisons; pure
-Python.
+Python. `--archive OUT_DIR` copies what the tables read of every finished run (a few KB each, the
+same folder layout) to OUT_DIR, which this script then reads like run folders: the record a
+later session can tabulate without the runs (docs/results/ keeps the documented ones).
 """
 import json
 import math
@@ -60,6 +63,30 @@ def load(folders):
             # One row per experiment and method (a suite may hold several experiments).
             runs.setdefault(f"{j['method']} ({j.get('experiment', '')})", {})[j.get("seed", 0)] = j
     return runs
+
+
+# What the tables read of a run; the rest of results.json (confusion matrices, per-class IoU,
+# timing series) stays in the run folder.
+RUN_KEYS = ("schema", "type", "experiment", "method", "seed", "environments", "accuracy_matrix", "acc", "bwt", "fwt",
+            "detection", "cost")
+STEP_KEYS = ("step", "train_seconds", "iteration_ms", "peak_rss_mb", "pseudo_labels", "detection", "method_stats",
+             "shared_step0", "iterations")
+
+
+def archive(folders, out):
+    n = 0
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("results.json")):
+            j = json.loads(path.read_text())
+            if j.get("type") != "domain" or len(j["steps"]) != len(j["environments"]):
+                continue
+            small = {k: j[k] for k in RUN_KEYS if k in j}
+            small["steps"] = [{k: s[k] for k in STEP_KEYS if k in s} for s in j["steps"]]
+            dest = Path(out) / path.relative_to(folder).parent / "results.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(json.dumps(small, indent=1) + "\n")
+            n += 1
+    print(f"archived {n} finished domain runs under {out}")
 
 
 def compare_rows(name, a_runs, b_runs, envs, labelled, unlabelled, last):
@@ -184,11 +211,13 @@ def main(folders, reference=None, pairs=()):
 
 
 if __name__ == "__main__":
-    args, reference, pairs = sys.argv[1:], None, []
+    args, reference, pairs, out = sys.argv[1:], None, [], None
     folders = []
     while args:
         a = args.pop(0)
-        if a == "--reference" and args:
+        if a == "--archive" and args:
+            out = args.pop(0)
+        elif a == "--reference" and args:
             reference = args.pop(0)
         elif a == "--compare" and len(args) >= 2:
             pairs.append((args.pop(0), args.pop(0)))
@@ -198,4 +227,7 @@ if __name__ == "__main__":
             folders.append(a)
     if not folders:
         sys.exit(__doc__)
-    main(folders, reference, pairs)
+    if out:
+        archive(folders, out)
+    else:
+        main(folders, reference, pairs)
