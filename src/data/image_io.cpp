@@ -33,21 +33,11 @@ std::vector<unsigned char> read_bytes(const std::string& path, const std::string
   return bytes;
 }
 
-void check_pixels(const std::string& path, const std::string& what, int64_t width, int64_t height) {
-  CSEG_CHECK(width > 0 && height > 0 && width <= kMaxImagePixels / height,
-             "{} '{}' claims {} x {} pixels; cseg reads at most {} pixels per image (corrupt or crafted file?)", what,
-             path, width, height, kMaxImagePixels);
-}
-
 }  // namespace
 
 cv::Mat read_image_file(const std::string& path, Decode mode, const std::string& what) {
-  const auto bytes = read_bytes(path, what);
-  const ImageHeader h = sniff_image(bytes);
-  CSEG_CHECK(h.format, "{} '{}' is not a PNG, JPEG or BMP file", what, path);
-  CSEG_CHECK(h.width >= 0, "{} '{}': no image size in its {} header (corrupt file)", what, path, h.format);
-  check_pixels(path, what, h.width, h.height);
-  return decode_image(bytes, mode, fmt::format("{} '{}'", what, path));
+  // decode_image checks the format and the header's size claim before decoding anything.
+  return decode_image(read_bytes(path, what), mode, fmt::format("{} '{}'", what, path));
 }
 
 cv::Mat read_rgb(const std::string& path) {
