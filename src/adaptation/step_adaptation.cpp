@@ -50,25 +50,31 @@ class SelfTraining : public StepAdaptation {
     const auto source = dataset;
     // Whole-frame pseudo-labels are made with OpenCV's flow on the host: logits come back there.
     const auto teacher = [&](const torch::Tensor& x) { return teacher_logits(ctx, x.to(device_)).cpu(); };
-    if (a_.temporal) {  // read by the loader as if they were the environment's labels
-      require_video(*source, "temporal");
+    if (fixed_labels()) {  // read by the loader as if they were the environment's labels
+      if (a_.temporal) require_video(*source, "temporal");
+      const char* kind = a_.temporal ? "temporal" : "fixed";
       TemporalLabelStats st;
       const auto t0 = core::Clock::now();
       auto maps = frame_pseudo_labels(*source, teacher, cfg_.augment.mean, cfg_.augment.std, a_.threshold,
-                                      a_.class_fraction, true, &st);
+                                      a_.class_fraction, a_.temporal, &st);
       const double seconds = core::seconds_since(t0);
-      log::info(
-          "[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
-          "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
-          log_name_, st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction, seconds);
-      stats_ = {{"kind", "temporal"},
+      if (a_.temporal)
+        log::info(
+            "[{}] temporal pseudo-labels: {} frames, {} fused with the next frame (flow consistent on {:.0f} % "
+            "of their pixels), {:.0f} % of pixels labelled, {:.1f} s",
+            log_name_, st.frames, st.fused, 100 * st.consistent_fraction, 100 * st.labelled_fraction, seconds);
+      else
+        log::info("[{}] fixed pseudo-labels: {} whole frames labelled once for the step, {:.0f} % of pixels, {:.1f} s",
+                  log_name_, st.frames, 100 * st.labelled_fraction, seconds);
+      stats_ = {{"kind", kind},
                 {"frames", st.frames},
                 {"fused_with_next", st.fused},
                 {"flow_consistent_fraction", st.consistent_fraction},
                 {"labelled_fraction", st.labelled_fraction},
                 {"seconds", seconds}};
       if (a_.score_pseudo_labels) stats_["score"] = score(ctx, maps);
-      dataset = std::make_shared<data::RelabelledDataset>(source, std::move(maps), "temporal pseudo-labels");
+      dataset = std::make_shared<data::RelabelledDataset>(source, std::move(maps),
+                                                          std::string(kind) + " pseudo-labels");
     } else if (a_.score_pseudo_labels) {
       // The teacher's labels on whole frames, each on its own: training labels augmented
       // batches, so this estimates the quality of what the student learns from.
@@ -91,10 +97,10 @@ class SelfTraining : public StepAdaptation {
   void prepare_batch(const methods::StepContext& ctx, Batch& batch) override {
     own_samples_ = batch.size();  // before a method such as replay appends samples of its own
     soft_targets_ = torch::Tensor();
-    // With temporal pseudo-labels the loader brought the labels already.
-    if (!a_.temporal && a_.pseudo_labels == "hard")
+    // With labels fixed for the step (temporal or not) the loader brought them already.
+    if (!fixed_labels() && a_.pseudo_labels == "hard")
       batch.labels = teacher_labels(ctx, batch.images);
-    else if (!a_.temporal)
+    else if (!fixed_labels())
       soft_targets_ = teacher_logits(ctx, batch.images);
     // The student learns the clean image's labels from a differently lit copy.
     if (a_.student_jitter > 0)
@@ -102,7 +108,7 @@ class SelfTraining : public StepAdaptation {
   }
 
   void label_visited(const methods::StepContext& ctx, Batch& batch) override {
-    if (!a_.temporal) batch.labels = teacher_labels(ctx, batch.images);
+    if (!fixed_labels()) batch.labels = teacher_labels(ctx, batch.images);
   }
 
   models::ModelOutput forward(const methods::StepContext& ctx, const torch::Tensor& images,
@@ -142,6 +148,8 @@ class SelfTraining : public StepAdaptation {
   nlohmann::json stats() const override { return stats_; }
 
  private:
+  /// Whole-frame labels made once before the step (temporal ones fuse in the next frame).
+  bool fixed_labels() const { return a_.temporal || a_.fixed_labels; }
   /// The teacher's logits (flip-averaged with adaptation.teacher_flip).
   torch::Tensor teacher_logits(const methods::StepContext& ctx, const torch::Tensor& images) const {
     torch::NoGradGuard no_grad;

@@ -302,6 +302,7 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     a.read("teacher_flip", c.adaptation.teacher_flip);
     a.read("student_jitter", c.adaptation.student_jitter);
     a.read("temporal", c.adaptation.temporal);
+    a.read("fixed_labels", c.adaptation.fixed_labels);
     a.read("student_scale", c.adaptation.student_scale);
     a.read("temporal_consistency", c.adaptation.temporal_consistency);
     a.read("depth_edges", c.adaptation.depth_edges);
@@ -339,6 +340,9 @@ ExperimentConfig parse_experiment(const ConfigTree& tree) {
     CSEG_CHECK(!c.adaptation.temporal || c.adaptation.pseudo_labels == "hard",
                "config key {}: temporal pseudo-labels are hard ones (adaptation.pseudo_labels: hard)",
                a.where("temporal"));
+    CSEG_CHECK(!c.adaptation.fixed_labels || c.adaptation.pseudo_labels == "hard",
+               "config key {}: fixed pseudo-labels are hard ones (adaptation.pseudo_labels: hard)",
+               a.where("fixed_labels"));
     CSEG_CHECK(c.adaptation.student_jitter >= 0 && c.adaptation.student_jitter < 1, "config key {}: must be in [0, 1)",
                a.where("student_jitter"));
     CSEG_CHECK(c.adaptation.student_scale >= 0 && c.adaptation.student_scale < 1, "config key {}: must be in [0, 1)",

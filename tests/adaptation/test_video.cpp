@@ -417,6 +417,18 @@ TEST(Temporal, AnUnlabelledVideoEnvironmentTrainsFromTemporalPseudoLabels) {
   EXPECT_EQ(made["fused_with_next"], 6);  // two sequences of four frames
   EXPECT_GT(made["flow_consistent_fraction"].get<double>(), 0.5);
   EXPECT_TRUE(r["steps"][0]["pseudo_labels"].is_null());
+  {  // Whole-frame labels fixed for the step but not fused: the same frames, none fused.
+    auto f = c;
+    f.adaptation.temporal = false;
+    f.adaptation.fixed_labels = true;
+    f.output_dir = (d / "fixed").string();
+    auto rf = engine::Trainer(f, data, *methods::make_method("finetune", {}), (d / "fixed/finetune").string()).run();
+    const auto& fixed = rf["steps"][1]["pseudo_labels"];
+    EXPECT_EQ(fixed["kind"], "fixed");
+    EXPECT_EQ(fixed["frames"], 8);
+    EXPECT_EQ(fixed["fused_with_next"], 0);
+    EXPECT_EQ(made["kind"], "temporal");
+  }
   // Frames without a confident pseudo-label stay ignored (255), whatever the label protocol:
   // MiB's table maps a mask's 255 to background, which must not reach pseudo-labels.
   c.scenario.protocol = "mib";

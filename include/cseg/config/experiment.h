@@ -137,6 +137,11 @@ struct AdaptationConfig {
   /// prediction averaged with the next frame's, brought back by DIS optical flow where forward
   /// and backward flow agree (adaptation/temporal.h). Hard pseudo-labels only.
   bool temporal = false;
+  /// Label each whole frame once before the step and keep those hard pseudo-labels for all of the
+  /// step's passes (crops and flips cut from them), as `temporal` does but without the fusion with
+  /// the next frame; any environment. Off (the default): the teacher labels every augmented batch
+  /// afresh. Separates the two things `temporal` changes (docs/domain_incremental.md).
+  bool fixed_labels = false;
   /// Weight of the student's own temporal consistency on video environments: its prediction for
   /// each frame is pulled towards its prediction for the next frame, warped back by DIS flow
   /// where the flow holds (adaptation/consistency.h; one extra forward pass without gradient).
