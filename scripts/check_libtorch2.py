@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compile check against LibTorch 2.x headers (no GPU, no LibTorch 2.x libraries needed).
 
-Every translation unit of the library, the `cseg` program and the benchmarks is parsed
+Every translation unit of the library, the `cseg` program, the benchmarks and tools/ is parsed
 (-fsyntax-only) with the LibTorch 2.x headers of ../shared/toolchains/ in place of Debian's 1.13,
 with the flags of the normal build (build/compile_commands.json) and a precompiled header built
 from cmake/pch.h against those headers. A change that compiles against 1.13 only fails here.
@@ -59,7 +59,7 @@ def main():
         src = e["file"]
         rel = os.path.relpath(src, ROOT)
         group = rel.split(os.sep)[0]
-        if group not in ("src", "apps", "bench"):
+        if group not in ("src", "apps", "bench", "tools"):
             continue  # tests, and CMake's own precompiled-header units
         args = shlex.split(e["command"])[1:]
         flags, i = [], 0
@@ -81,7 +81,7 @@ def main():
         flags = new_torch + flags + ["-DFMT_HEADER_ONLY=1"]
         units.append((group, flags, src))
     if not units:
-        sys.exit(f"error: no translation units of src/, apps/ or bench/ in {db}")
+        sys.exit(f"error: no translation units of src/, apps/, bench/ or tools/ in {db}")
 
     # One precompiled header per group (their flags agree within a group).
     ninja = ["rule pch", "  command = $cxx $flags -x c++-header $in -o $out -MD -MF $out.d",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Issue 25's experiments on the pretrained source model (docs/domain_incremental.md, "From a
-# pretrained source model"), three seeds each, two runs at a time on 2 cores, in this order:
+# Issue 25's experiments on the pretrained source model (docs/domain_incremental.md, "Results:
+# the pretrained source model"), three seeds each, two runs at a time on 2 cores, in this order:
 #   1. configs/domain/suite_ablation.yaml, the references: self-training (finetune), image replay
 #   2. configs/domain/video_pretrained/suite_cues.yaml: the video rooms, self-training, then
-#      + temporal pseudo-labels, + temporal and depth-edge consistency, + flip/scale consistency
+#      + temporal pseudo-labels, + temporal and depth-edge consistency, + flip/scale consistency,
+#      and whole-frame labels fixed for the step without the flow (fixed_labels)
 #   3. suite_ablation.yaml again: latent replay, joint (every room's labels: the ceiling)
 #   4. configs/domain/buffer/suite_buffer.yaml: buffer filling by uncertainty, the adaptive replay
 #      ratio, image against latent replay at equal bytes

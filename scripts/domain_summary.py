@@ -9,7 +9,7 @@ Reads every results.json under the folders (a suite's runs: one per method and s
 per method, mean +- std over seeds of: the source model (the row after the last labelled
 environment) on each unlabelled environment, the same environment after its own step and at the
 end, the labelled environments at the end, ACC / BWT / FWT, the pseudo-labels' accuracy, the
-detector's delay and false alarms when it ran, and time and memory per unlabelled step. Then the
+detector's delay, false alarms and what each signal saw when it ran, and time and memory per unlabelled step. Then the
 paired t-tests (same seeds) that answer the questions: does each unlabelled step raise its
 environment over the source model, and does a method keep the labelled environments better than
 fine-tuning. `--reference EXPERIMENT` also tests every row against the same method in that
@@ -159,6 +159,16 @@ def main(folders, reference=None, pairs=()):
                 delays = ["missed" if not x["detected"] else str(x["delay_frames"]) for x in d]
                 parts.append(f"{envs[r]} delay {', '.join(delays)}, false alarms {', '.join(str(x['false_alarms']) for x in d)}")
             print(f"- {method}: " + "; ".join(parts))
+            # What each signal saw: its mean over the known room's frames -> over the new room's
+            # (uncertainty: normalised entropy; features: z-score), per seed.
+            for signal in sorted({k for j in by_seed.values() for r in unlabelled
+                                  for k in (j["steps"][r].get("detection") or {}).get("by_signal", {})}):
+                seen = []
+                for r in unlabelled:
+                    d = [(j["steps"][r].get("detection") or {}).get("by_signal", {}).get(signal) for j in by_seed.values()]
+                    pairs = [f"{x['history_mean']:.2f} -> {x['arriving_mean']:.2f}" for x in d if x]
+                    seen.append(f"{envs[r]} {', '.join(pairs)}")
+                print(f"  {signal}, known room -> new room (per seed): " + "; ".join(seen))
 
     print("\nCost per unlabelled step (mean over seeds and steps): training seconds, median iteration ms, peak MiB")
     for method, by_seed in runs.items():
