@@ -34,8 +34,8 @@ def paired(a, b):
     """Paired t-test of a - b over the seeds both have: (mean difference, t, significant)."""
     seeds = sorted(set(a) & set(b))
     d = [a[s] - b[s] for s in seeds]
-    if len(d) < 2:
-        return float("nan"), float("nan"), False
+    if len(d) < 2:  # one shared seed: the difference as a direction, no test
+        return (d[0] if d else float("nan")), float("nan"), False
     mean = statistics.mean(d)
     sd = statistics.stdev(d)
     if sd == 0:
