@@ -4,7 +4,8 @@
 #   1. configs/domain/suite_ablation.yaml, the references: self-training (finetune), image replay
 #   2. configs/domain/video_pretrained/suite_cues.yaml: the video rooms, self-training, then
 #      + temporal pseudo-labels, + temporal and depth-edge consistency, + flip/scale consistency,
-#      and whole-frame labels fixed for the step without the flow (fixed_labels)
+#      and whole-frame labels fixed for the step without the flow (fixed_labels); then
+#      suite_label_timing.yaml: per-batch against fixed labels with the geometric augmentation off
 #   3. suite_ablation.yaml again: latent replay, joint (every room's labels: the ceiling)
 #   4. configs/domain/buffer/suite_buffer.yaml: buffer filling by uncertainty, the adaptive replay
 #      ratio, image against latent replay at equal bytes
@@ -14,7 +15,7 @@
 # shares (runs/domain_step0); 8 minutes for the classification pretraining on first use. Several
 # hours in all: every run resumes where it stopped, so rerun the script to go on.
 # Summaries: python3 scripts/domain_summary.py runs/domain_ablation (and runs/domain_cues,
-# runs/domain_buffer, runs/domain_detect); per suite also table.md and report.html.
+# runs/domain_label_timing, runs/domain_buffer, runs/domain_detect); per suite also table.md and report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -22,6 +23,7 @@ bash scripts/build.sh
 [ -d data/fmnist-video-night ] || bash scripts/fmnist_environments.sh fmnist-video --frames 4
 ./build/cseg suite configs/domain/suite_ablation.yaml --methods finetune,replay "$@"
 ./build/cseg suite configs/domain/video_pretrained/suite_cues.yaml "$@"
+./build/cseg suite configs/domain/video_pretrained/suite_label_timing.yaml "$@"
 ./build/cseg suite configs/domain/suite_ablation.yaml --methods finetune,replay,latent_replay,joint "$@"
 ./build/cseg suite configs/domain/buffer/suite_buffer.yaml "$@"
 ./build/cseg suite configs/domain/suite_detect.yaml "$@"
