@@ -73,8 +73,8 @@ class SelfTraining : public StepAdaptation {
                 {"labelled_fraction", st.labelled_fraction},
                 {"seconds", seconds}};
       if (a_.score_pseudo_labels) stats_["score"] = score(ctx, maps);
-      dataset = std::make_shared<data::RelabelledDataset>(source, std::move(maps),
-                                                          std::string(kind) + " pseudo-labels");
+      dataset =
+          std::make_shared<data::RelabelledDataset>(source, std::move(maps), std::string(kind) + " pseudo-labels");
     } else if (a_.score_pseudo_labels) {
       // The teacher's labels on whole frames, each on its own: training labels augmented
       // batches, so this estimates the quality of what the student learns from.
