@@ -84,7 +84,9 @@ def archive(folders, out):
             small["steps"] = [{k: s[k] for k in STEP_KEYS if k in s} for s in j["steps"]]
             dest = Path(out) / path.relative_to(folder).parent / "results.json"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(json.dumps(small, indent=1) + "\n")
+            tmp = dest.with_suffix(".json.tmp")  # a killed archive leaves no half-written record
+            tmp.write_text(json.dumps(small, indent=1) + "\n")
+            tmp.replace(dest)
             n += 1
     print(f"archived {n} finished domain runs under {out}")
 
@@ -161,13 +163,15 @@ def main(folders, reference=None, pairs=()):
             print(f"- {method}: " + "; ".join(parts))
             # What each signal saw: its mean over the known room's frames -> over the new room's
             # (uncertainty: normalised entropy; features: z-score), per seed.
-            for signal in sorted({k for j in by_seed.values() for r in unlabelled
-                                  for k in (j["steps"][r].get("detection") or {}).get("by_signal", {})}):
+            def by_signal(j, r):
+                return (j["steps"][r].get("detection") or {}).get("by_signal", {})
+
+            for signal in sorted({k for j in by_seed.values() for r in unlabelled for k in by_signal(j, r)}):
                 seen = []
                 for r in unlabelled:
-                    d = [(j["steps"][r].get("detection") or {}).get("by_signal", {}).get(signal) for j in by_seed.values()]
-                    pairs = [f"{x['history_mean']:.2f} -> {x['arriving_mean']:.2f}" for x in d if x]
-                    seen.append(f"{envs[r]} {', '.join(pairs)}")
+                    d = [by_signal(j, r).get(signal) for j in by_seed.values()]
+                    means = [f"{x['history_mean']:.2f} -> {x['arriving_mean']:.2f}" for x in d if x]
+                    seen.append(f"{envs[r]} {', '.join(means)}")
                 print(f"  {signal}, known room -> new room (per seed): " + "; ".join(seen))
 
     print("\nCost per unlabelled step (mean over seeds and steps): training seconds, median iteration ms, peak MiB")
